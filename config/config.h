@@ -1,0 +1,69 @@
+#pragma once
+// pgtenant configuration: plain structs with defaults, validated once by load_config()
+// into an immutable shared_ptr<const Config>. Reload swaps the pointer whole.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace pgtenant::config {
+
+enum class PoolMode { transaction, session };
+
+struct ServerConfig {
+    std::string listen_addr = "127.0.0.1";
+    uint16_t listen_port = 6432;
+    int workers = 1;                        // io_context threads (restart to change)
+    int max_client_conn = 10000;            // 53300 beyond this
+    std::size_t max_message_bytes = 64u << 20;  // client frames larger than this are refused
+    std::string tls_cert;                   // PEM; empty = no TLS (SSLRequest answered 'N')
+    std::string tls_key;                    // PEM
+    bool tls_required = false;              // refuse clients that do not ask for TLS
+    std::string log_level = "info";         // trace|debug|info|warn|error
+};
+
+struct BackendConfig {
+    std::string host = "127.0.0.1";
+    uint16_t port = 5432;
+    std::string database = "postgres";
+    std::string user = "pgtenant_pool";     // the pool role: LOGIN, no SUPERUSER, no BYPASSRLS
+    std::string password;                   // used for SCRAM-SHA-256 or MD5; empty for trust
+    std::chrono::milliseconds connect_timeout{5000};
+};
+
+struct PoolConfig {
+    int size = 20;                          // backend connections shared by all practices
+    int min_idle = 0;                       // opened at start and kept open
+    std::chrono::milliseconds wait_timeout{5000};   // 53400 when no backend frees up in time
+    PoolMode default_mode = PoolMode::transaction;  // per-login override in the users file
+};
+
+struct TenantConfig {
+    std::string users_file = "users.toml";  // relative to the config file's directory
+    std::string setting = "app.current_practice_id";
+    bool allow_maintenance = false;         // VACUUM, CREATE DATABASE, ... from practice logins
+};
+
+struct Config {
+    ServerConfig server;
+    BackendConfig backend;
+    PoolConfig pool;
+    TenantConfig tenant;
+    std::string source_path;                // the file this was loaded from
+};
+
+// Thrown for any invalid configuration; what() names the offending key, e.g.
+// "pool.size: must be between 1 and 10000 (got 0)".
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Parses and validates a TOML file. Unknown keys are errors (typos must not be silent).
+// Relative paths (users_file, tls_cert, tls_key) are resolved against the file's directory.
+std::shared_ptr<const Config> load_config(const std::string& path);
+std::shared_ptr<const Config> parse_config(std::string_view toml_text, const std::string& base_dir);
+
+}  // namespace pgtenant::config

@@ -1,0 +1,43 @@
+#pragma once
+// Statement classification for the proxy's policies, using the real PostgreSQL grammar
+// (libpg_query). A cheap keyword pre-check keeps ordinary statements off the parser.
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace pgtenant::protocol {
+
+struct Classification {
+    // At least one statement refuses to run inside a pipeline / transaction block
+    // (VACUUM, CREATE/DROP DATABASE, CREATE/DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY,
+    // ALTER SYSTEM, CREATE/DROP TABLESPACE, CLUSTER without a table, ...).
+    bool not_in_pipeline = false;
+    bool discard_all = false;      // DISCARD ALL
+    bool deallocate_all = false;   // DEALLOCATE ALL / DEALLOCATE PREPARE ALL
+    bool parse_error = false;      // libpg_query could not parse it (the server will say why)
+    int statement_count = 0;       // 0 when the pre-check skipped parsing
+    std::string command;           // e.g. "VACUUM", for error messages; empty if ordinary
+};
+
+// Thread-safe; results are cached by query text in a bounded LRU.
+class StatementClassifier {
+public:
+    explicit StatementClassifier(std::size_t cache_entries = 4096);
+    Classification classify(std::string_view sql);
+
+    // The pre-check alone: false means no statement in `sql` can be anything but ordinary.
+    static bool may_need_parse(std::string_view sql);
+
+private:
+    Classification parse_and_classify(std::string_view sql);
+    std::size_t capacity_;
+    std::mutex mu_;
+    std::list<std::pair<std::string, Classification>> lru_;
+    std::unordered_map<std::string_view, decltype(lru_)::iterator> index_;
+};
+
+}  // namespace pgtenant::protocol
