@@ -1,13 +1,13 @@
 #include "auth/crypto.h"
 
-#include <array>
-#include <limits>
-#include <stdexcept>
-
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+
+#include <array>
+#include <limits>
+#include <stdexcept>
 
 #include "auth/scram.h"
 
@@ -15,8 +15,7 @@ namespace pgtenant::auth {
 
 namespace {
 
-constexpr char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int b64_value(char c) {
     if (c >= 'A' && c <= 'Z') return c - 'A';

@@ -2,12 +2,12 @@
 // because an operator fixing a users file with hundreds of logins needs to find the line.
 #include "auth/directory.h"
 
+#include <toml++/toml.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
-
-#include <toml++/toml.h>
 
 #include "auth/scram.h"
 
@@ -31,8 +31,8 @@ std::string location(const std::string& source, std::uint32_t line) {
 
 [[noreturn]] void fail(const Where& at, std::string_view key, std::string_view problem,
                        const toml::node* node = nullptr) {
-    const std::uint32_t line = node && node->source().begin.line ? node->source().begin.line
-                                                                 : at.line;
+    const std::uint32_t line =
+        node && node->source().begin.line ? node->source().begin.line : at.line;
     std::string msg = location(at.source, line) + ": login[" + std::to_string(at.index) + "]";
     if (!at.name.empty()) msg += " \"" + at.name + "\"";
     msg += ": " + std::string(key) + ": " + std::string(problem);
@@ -132,7 +132,8 @@ Login parse_login(const toml::table& entry, Where& at) {
         else if (*mode == "session")
             login.pool_mode = LoginPoolMode::session;
         else
-            fail(at, "pool_mode", "expected \"transaction\" or \"session\"", entry.get("pool_mode"));
+            fail(at, "pool_mode", "expected \"transaction\" or \"session\"",
+                 entry.get("pool_mode"));
     }
     return login;
 }
@@ -187,8 +188,8 @@ std::shared_ptr<const PracticeDirectory> PracticeDirectory::build(std::string_vi
         Login login = parse_login(entry, at);
         const auto [it, inserted] = first_index.emplace(login.name, i);
         if (!inserted)
-            fail(at, "name", "duplicate login (first defined at login[" +
-                                 std::to_string(it->second) + "])",
+            fail(at, "name",
+                 "duplicate login (first defined at login[" + std::to_string(it->second) + "])",
                  entry.get("name"));
         dir->logins_.emplace(login.name, std::move(login));
     }

@@ -76,7 +76,8 @@ AuthStep ScramClient::handle_final(std::string_view message) {
     const auto attrs = split_attributes(message);
     if (!attrs) return failed("malformed server-final-message");
     const Attribute& first = attrs->front();
-    if (first.name == 'e') return failed("server reported SCRAM error: " + std::string(first.value));
+    if (first.name == 'e')
+        return failed("server reported SCRAM error: " + std::string(first.value));
     if (first.name != 'v') return failed("server-final-message has no verifier");
 
     const auto signature = crypto::base64_decode(first.value);

@@ -12,9 +12,8 @@ std::optional<std::vector<Attribute>> split_attributes(std::string_view message)
     std::size_t pos = 0;
     while (true) {
         const std::size_t comma = message.find(',', pos);
-        const std::string_view part =
-            message.substr(pos, comma == std::string_view::npos ? std::string_view::npos
-                                                                : comma - pos);
+        const std::string_view part = message.substr(
+            pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
         if (part.size() < 2 || !is_letter(part[0]) || part[1] != '=') return std::nullopt;
         out.push_back({part[0], part.substr(2)});
         if (comma == std::string_view::npos) break;

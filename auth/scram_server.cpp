@@ -75,9 +75,8 @@ AuthStep ScramServer::handle_first(std::string_view message) {
     const std::string_view client_nonce = (*attrs)[1].value;
     if (!valid_nonce(client_nonce)) return failed("invalid client nonce");
 
-    const std::string server_nonce = test_nonce_.empty()
-                                         ? crypto::base64_encode(random_bytes(nonce_random_bytes))
-                                         : test_nonce_;
+    const std::string server_nonce =
+        test_nonce_.empty() ? crypto::base64_encode(random_bytes(nonce_random_bytes)) : test_nonce_;
     client_first_bare_ = std::string(bare);
     combined_nonce_ = std::string(client_nonce) + server_nonce;
     server_first_ = "r=" + combined_nonce_ + ",s=" + crypto::base64_encode(secret_.salt) +

@@ -1,6 +1,7 @@
+#include "auth/crypto.h"
+
 #include <gtest/gtest.h>
 
-#include "auth/crypto.h"
 #include "auth/scram.h"
 
 namespace pgtenant::auth {
@@ -27,8 +28,8 @@ TEST(Base64, KnownValues) {
 }
 
 TEST(Base64, RejectsMalformed) {
-    for (const char* bad : {"Zm8", "Zm8==", "Z===", "====", "Zm=8", "Zm9v\n", "Zm9v Zm9v",
-                            "Zm!v", "=Zm9", "Zg==Zg=="}) {
+    for (const char* bad : {"Zm8", "Zm8==", "Z===", "====", "Zm=8", "Zm9v\n", "Zm9v Zm9v", "Zm!v",
+                            "=Zm9", "Zg==Zg=="}) {
         EXPECT_FALSE(crypto::base64_decode(bad)) << bad;
     }
     EXPECT_FALSE(crypto::base64_decode(std::string("Zm\0v", 4)));

@@ -1,9 +1,10 @@
-#include <cstdio>
-#include <fstream>
+#include "auth/directory.h"
 
 #include <gtest/gtest.h>
 
-#include "auth/directory.h"
+#include <cstdio>
+#include <fstream>
+
 #include "auth/scram.h"
 
 namespace pgtenant::auth {
@@ -34,14 +35,15 @@ std::string error_of(const std::string& text) {
 }
 
 TEST(Directory, ParsesValidFile) {
-    const std::string text =
-        "# comment\n" + entry("alice", "pool_mode = \"session\"\n") +
-        "[[login]]\n"
-        "name = \"bob\"\n"
-        "practice = \"AAAAAAAA-bbbb-CCCC-dddd-EEEEEEEEEEEE\"\n"
-        "md5 = \"md5" + std::string("53F48B7C4B76A86CE72276C5755F217D") + "\"\n" +
-        entry("carol", "md5 = \"md553f48b7c4b76a86ce72276c5755f217d\"\n"
-                       "pool_mode = \"transaction\"\n");
+    const std::string text = "# comment\n" + entry("alice", "pool_mode = \"session\"\n") +
+                             "[[login]]\n"
+                             "name = \"bob\"\n"
+                             "practice = \"AAAAAAAA-bbbb-CCCC-dddd-EEEEEEEEEEEE\"\n"
+                             "md5 = \"md5" +
+                             std::string("53F48B7C4B76A86CE72276C5755F217D") + "\"\n" +
+                             entry("carol",
+                                   "md5 = \"md553f48b7c4b76a86ce72276c5755f217d\"\n"
+                                   "pool_mode = \"transaction\"\n");
     const auto dir = PracticeDirectory::parse(text);
     ASSERT_EQ(dir->size(), 3u);
 
@@ -111,7 +113,8 @@ TEST(Directory, RejectsWithMessageNamingEntryAndKey) {
         const std::string msg = error_of(c.text);
         ASSERT_FALSE(msg.empty()) << "accepted:\n" << c.text;
         for (const std::string& want : c.expected)
-            EXPECT_NE(msg.find(want), std::string::npos) << "message: " << msg << "\nwant: " << want;
+            EXPECT_NE(msg.find(want), std::string::npos)
+                << "message: " << msg << "\nwant: " << want;
     }
 }
 

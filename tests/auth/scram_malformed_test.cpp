@@ -1,7 +1,7 @@
 // Hostile and broken SCRAM input: every case must end in `failed`, never a throw or a crash.
-#include <random>
-
 #include <gtest/gtest.h>
+
+#include <random>
 
 #include "auth/crypto.h"
 #include "auth/scram.h"
@@ -53,11 +53,30 @@ struct ClientAtFinal {
 
 TEST(ScramMalformed, ClientFirst) {
     for (const std::string& bad : {
-             ""s, "n"s, "n,"s, "n,,"s, "n,,n="s, "n,,n=,r="s, "n,,r=abc"s, "n,,r=abc,n="s,
-             "n,,n=,r=abc,"s, "n,,n=,r=ab c"s, "n,,n=,r=abc\0def"s, "\0,,n=,r=abc"s,
-             "p=tls-server-end-point,,n=,r=abc"s, "p,,n=,r=abc"s, "x,,n=,r=abc"s, "N,,n=,r=abc"s,
-             "n,a=bob,n=,r=abc"s, "n,,m=ext,n=,r=abc"s, "n,,n,r=abc"s, "n,,n=,=abc"s,
-             "n,,n=,rr=abc"s, ",,n=,r=abc"s, "n,,n=,r=abc\xff"s, std::string(100000, 'n'),
+             ""s,
+             "n"s,
+             "n,"s,
+             "n,,"s,
+             "n,,n="s,
+             "n,,n=,r="s,
+             "n,,r=abc"s,
+             "n,,r=abc,n="s,
+             "n,,n=,r=abc,"s,
+             "n,,n=,r=ab c"s,
+             "n,,n=,r=abc\0def"s,
+             "\0,,n=,r=abc"s,
+             "p=tls-server-end-point,,n=,r=abc"s,
+             "p,,n=,r=abc"s,
+             "x,,n=,r=abc"s,
+             "N,,n=,r=abc"s,
+             "n,a=bob,n=,r=abc"s,
+             "n,,m=ext,n=,r=abc"s,
+             "n,,n,r=abc"s,
+             "n,,n=,=abc"s,
+             "n,,n=,rr=abc"s,
+             ",,n=,r=abc"s,
+             "n,,n=,r=abc\xff"s,
+             std::string(100000, 'n'),
          }) {
         ScramServer server(secret());
         const AuthStep step = server.step(bad);
@@ -78,8 +97,7 @@ TEST(ScramMalformed, ChannelBindingRequestIsExplained) {
 TEST(ScramMalformed, ClientFinal) {
     const std::string valid = ServerAtFinal().valid_final;
     const std::string proof = valid.substr(valid.find(",p=") + 3);
-    const std::string flipped_proof =
-        (proof[0] == 'A' ? "B" : "A") + proof.substr(1);
+    const std::string flipped_proof = (proof[0] == 'A' ? "B" : "A") + proof.substr(1);
     for (const std::string& bad : {
              ""s,
              "c=biws"s,
@@ -119,11 +137,14 @@ TEST(ScramMalformed, ClientFinal) {
 TEST(ScramMalformed, ServerFirst) {
     const std::string salt = crypto::base64_encode("0123456789abcdef");
     for (const std::string& bad : {
-             ""s, "r="s, "r=CLIENTSERVER"s, "r=CLIENTSERVER,s=" + salt,
-             "r=CLIENT,s=" + salt + ",i=16",                  // no server part
-             "r=OTHERSERVER,s=" + salt + ",i=16",             // does not extend our nonce
-             "r=CLIENTSERVER,s=,i=16"s,                        // empty salt
-             "r=CLIENTSERVER,s=%%%%,i=16"s,                    // bad base64
+             ""s,
+             "r="s,
+             "r=CLIENTSERVER"s,
+             "r=CLIENTSERVER,s=" + salt,
+             "r=CLIENT,s=" + salt + ",i=16",       // no server part
+             "r=OTHERSERVER,s=" + salt + ",i=16",  // does not extend our nonce
+             "r=CLIENTSERVER,s=,i=16"s,            // empty salt
+             "r=CLIENTSERVER,s=%%%%,i=16"s,        // bad base64
              "r=CLIENTSERVER,s=" + salt + ",i=0",
              "r=CLIENTSERVER,s=" + salt + ",i=-1",
              "r=CLIENTSERVER,s=" + salt + ",i=+16",
@@ -150,9 +171,16 @@ TEST(ScramMalformed, ServerFinal) {
     const std::string valid = ClientAtFinal().valid_final;
     const std::string sig = valid.substr(2);
     for (const std::string& bad : {
-             ""s, "v="s, "v=" + sig.substr(0, 40), "v=" + crypto::base64_encode(std::string(32, 'x')),
-             (sig[0] == 'A' ? "v=B"s : "v=A"s) + sig.substr(1), "x=" + sig, "e=invalid-proof"s,
-             valid + "\0"s, "v=" + sig + ",", "v=!!" + sig.substr(2),
+             ""s,
+             "v="s,
+             "v=" + sig.substr(0, 40),
+             "v=" + crypto::base64_encode(std::string(32, 'x')),
+             (sig[0] == 'A' ? "v=B"s : "v=A"s) + sig.substr(1),
+             "x=" + sig,
+             "e=invalid-proof"s,
+             valid + "\0"s,
+             "v=" + sig + ",",
+             "v=!!" + sig.substr(2),
          }) {
         ClientAtFinal c;
         EXPECT_EQ(c.client.step(bad).kind, Kind::failed) << "input: " << bad;
@@ -189,10 +217,18 @@ std::string mutate(std::string s, std::mt19937& rng) {
     for (int e = 0; e < edits; ++e) {
         const std::size_t at = s.empty() ? 0 : rng() % s.size();
         switch (rng() % 4) {
-            case 0: if (!s.empty()) s[at] = static_cast<char>(rng() & 0xff); break;
-            case 1: if (!s.empty()) s.erase(at, 1); break;
-            case 2: s.insert(at, 1, static_cast<char>(rng() & 0xff)); break;
-            default: s.resize(at); break;
+            case 0:
+                if (!s.empty()) s[at] = static_cast<char>(rng() & 0xff);
+                break;
+            case 1:
+                if (!s.empty()) s.erase(at, 1);
+                break;
+            case 2:
+                s.insert(at, 1, static_cast<char>(rng() & 0xff));
+                break;
+            default:
+                s.resize(at);
+                break;
         }
     }
     return s;
