@@ -89,4 +89,8 @@ void ready_for_query(std::string& out, char status) {
     MessageWriter(out).begin('Z').byte(static_cast<uint8_t>(status)).end();
 }
 
+void command_complete(std::string& out, std::string_view tag) {
+    MessageWriter(out).begin('C').cstring(tag).end();
+}
+
 }  // namespace pgtenant::protocol::build

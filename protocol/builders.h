@@ -33,5 +33,6 @@ void auth_md5(std::string& out, std::string_view salt4);
 void parameter_status(std::string& out, std::string_view name, std::string_view value);
 void backend_key_data(std::string& out, int32_t pid, int32_t key);
 void ready_for_query(std::string& out, char status);
+void command_complete(std::string& out, std::string_view tag);
 
 }  // namespace pgtenant::protocol::build

@@ -132,6 +132,7 @@ awaitable<Session::StartupOutcome> Session::startup() {
             co_return StartupOutcome::done;
         }
         user_ = request_.user;
+        startup_params_ = request_.params;
         co_return StartupOutcome::proceed;
     }
 }
@@ -157,7 +158,7 @@ awaitable<bool> Session::authenticate() {
 awaitable<bool> Session::authenticate_scram(const auth::Login* login) {
     std::optional<auth::ScramSecret> secret;
     if (login) secret = auth::ScramSecret::parse(login->scram_verifier);
-    auth::ScramServer scram(secret);
+    auth::ScramServer scram(secret, request_.user);
 
     std::string out, msg;
     build::auth_sasl(out, "SCRAM-SHA-256");
