@@ -113,10 +113,11 @@ public:
     bool on_array_begin(boost::json::error_code&) { return open(true); }
     bool on_array_end(std::size_t, boost::json::error_code&) { return close(); }
     bool on_key_part(boost::json::string_view s, std::size_t, boost::json::error_code&) {
-        keep(key_, s);
+        if (deep_ == 0) keep(key_, s);
         return true;
     }
     bool on_key(boost::json::string_view s, std::size_t, boost::json::error_code&) {
+        if (deep_ > 0) return true;
         keep(key_, s);
         pending_key_ = std::move(key_);
         key_.clear();
@@ -163,9 +164,7 @@ private:
         out.append(s.data(), std::min(s.size(), kMaxKeptChars - std::min(out.size(), kMaxKeptChars)));
     }
 
-    bool interesting() const {
-        return path_.size() > kTypeDepth && path_.size() <= kMaxInterestingDepth;
-    }
+    bool interesting() const { return deep_ == 0 && path_.size() > kTypeDepth; }
 
     // Dotted path from inside the statement's type object to the pending key.
     std::string field() const {
@@ -175,6 +174,11 @@ private:
     }
 
     bool open(bool is_array) {
+        // Below the interesting levels only count depth: nothing there is read.
+        if (deep_ > 0 || path_.size() >= kMaxInterestingDepth) {
+            ++deep_;
+            return true;
+        }
         std::string key = (!in_array_.empty() && in_array_.back()) ? "[]" : pending_key_;
         pending_key_.clear();
         if (path_.size() == 2 && path_[1] == "stmts") {
@@ -182,7 +186,7 @@ private:
             ++result.statement_count;
         }
         if (path_.size() == kTypeDepth && path_[3] == "stmt" && facts_.type.empty()) facts_.type = key;
-        path_.push_back(path_.size() < kMaxInterestingDepth ? std::move(key) : std::string());
+        path_.push_back(std::move(key));
         in_array_.push_back(is_array);
         if (!interesting()) return true;
         std::string f = field_of_top();
@@ -198,6 +202,10 @@ private:
     }
 
     bool close() {
+        if (deep_ > 0) {
+            --deep_;
+            return true;
+        }
         std::string closing = interesting() ? field_of_top() : std::string();
         if (closing == "params.[].DefElem" && facts_.defname == "concurrently" && facts_.def_value) {
             facts_.concurrent = true;
@@ -238,6 +246,7 @@ private:
     std::string pending_key_;
     std::string key_;
     std::string string_;
+    std::size_t deep_ = 0;  // open containers below kMaxInterestingDepth
     StatementFacts facts_;
 };
 
