@@ -35,6 +35,10 @@ public:
     std::size_t size() const { return logins_.size(); }
 
 private:
+    // Shared by load() and parse(); `source` names the file in error messages.
+    static std::shared_ptr<const PracticeDirectory> build(std::string_view text,
+                                                          const std::string& source);
+
     std::unordered_map<std::string, Login> logins_;
 };
 

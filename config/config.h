@@ -21,7 +21,7 @@ struct ServerConfig {
     std::string tls_cert;                   // PEM; empty = no TLS (SSLRequest answered 'N')
     std::string tls_key;                    // PEM
     bool tls_required = false;              // refuse clients that do not ask for TLS
-    std::string log_level = "info";         // trace|debug|info|warn|error
+    std::string log_level = "info";         // trace|debug|info|warn|error|critical|off
 };
 
 struct BackendConfig {
@@ -30,6 +30,7 @@ struct BackendConfig {
     std::string database = "postgres";
     std::string user = "pgtenant_pool";     // the pool role: LOGIN, no SUPERUSER, no BYPASSRLS
     std::string password;                   // used for SCRAM-SHA-256 or MD5; empty for trust
+    std::string password_env;               // if set, password is read from this env variable
     std::chrono::milliseconds connect_timeout{5000};
 };
 

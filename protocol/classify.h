@@ -18,7 +18,9 @@ struct Classification {
     bool not_in_pipeline = false;
     bool discard_all = false;      // DISCARD ALL
     bool deallocate_all = false;   // DEALLOCATE ALL / DEALLOCATE PREPARE ALL
-    bool parse_error = false;      // libpg_query could not parse it (the server will say why)
+    // libpg_query could not parse it (the server will say why), or it was not parsed: it holds
+    // a NUL byte or is over 1 MiB with a keyword. Treat it as ordinary; the server judges it.
+    bool parse_error = false;
     int statement_count = 0;       // 0 when the pre-check skipped parsing
     std::string command;           // e.g. "VACUUM", for error messages; empty if ordinary
 };

@@ -1,0 +1,96 @@
+#include "protocol/builders.h"
+
+#include "protocol/messages.h"
+#include "protocol/wire.h"
+
+namespace pgtenant::protocol::build {
+
+void startup(std::string& out, const std::vector<std::pair<std::string, std::string>>& params) {
+    MessageWriter w(out);
+    w.begin_untagged().int32(kProtocolV3);
+    for (const auto& [k, v] : params) w.cstring(k).cstring(v);
+    w.byte(0).end();
+}
+
+void cancel_request(std::string& out, int32_t pid, int32_t key) {
+    MessageWriter(out).begin_untagged().int32(kCancelRequestCode).int32(pid).int32(key).end();
+}
+
+void password(std::string& out, std::string_view pw) { MessageWriter(out).begin('p').cstring(pw).end(); }
+
+void sasl_initial(std::string& out, std::string_view mechanism, std::string_view data) {
+    MessageWriter(out)
+        .begin('p')
+        .cstring(mechanism)
+        .int32(static_cast<int32_t>(data.size()))
+        .bytes(data)
+        .end();
+}
+
+void sasl_response(std::string& out, std::string_view data) {
+    MessageWriter(out).begin('p').bytes(data).end();
+}
+
+void query(std::string& out, std::string_view sql) { MessageWriter(out).begin('Q').cstring(sql).end(); }
+
+void parse(std::string& out, std::string_view name, std::string_view sql) {
+    MessageWriter(out).begin('P').cstring(name).cstring(sql).int16(0).end();
+}
+
+void bind(std::string& out, std::string_view statement,
+          const std::vector<std::optional<std::string_view>>& params) {
+    MessageWriter w(out);
+    w.begin('B').cstring("").cstring(statement).int16(0);
+    w.int16(static_cast<int16_t>(params.size()));
+    for (const auto& p : params) {
+        if (!p) {
+            w.int32(-1);
+        } else {
+            w.int32(static_cast<int32_t>(p->size())).bytes(*p);
+        }
+    }
+    w.int16(0).end();
+}
+
+void execute(std::string& out, std::string_view portal, int32_t max_rows) {
+    MessageWriter(out).begin('E').cstring(portal).int32(max_rows).end();
+}
+
+void sync(std::string& out) { MessageWriter(out).begin('S').end(); }
+void terminate(std::string& out) { MessageWriter(out).begin('X').end(); }
+
+void auth_ok(std::string& out) { MessageWriter(out).begin('R').int32(0).end(); }
+
+void auth_sasl(std::string& out, std::string_view mechanism) {
+    MessageWriter(out).begin('R').int32(10).cstring(mechanism).byte(0).end();
+}
+
+void auth_sasl_continue(std::string& out, std::string_view data) {
+    MessageWriter(out).begin('R').int32(11).bytes(data).end();
+}
+
+void auth_sasl_final(std::string& out, std::string_view data) {
+    MessageWriter(out).begin('R').int32(12).bytes(data).end();
+}
+
+void auth_md5(std::string& out, std::string_view salt4) {
+    MessageWriter(out).begin('R').int32(5).bytes(salt4).end();
+}
+
+void parameter_status(std::string& out, std::string_view name, std::string_view value) {
+    MessageWriter(out).begin('S').cstring(name).cstring(value).end();
+}
+
+void backend_key_data(std::string& out, int32_t pid, int32_t key) {
+    MessageWriter(out).begin('K').int32(pid).int32(key).end();
+}
+
+void ready_for_query(std::string& out, char status) {
+    MessageWriter(out).begin('Z').byte(static_cast<uint8_t>(status)).end();
+}
+
+void command_complete(std::string& out, std::string_view tag) {
+    MessageWriter(out).begin('C').cstring(tag).end();
+}
+
+}  // namespace pgtenant::protocol::build

@@ -1,0 +1,38 @@
+#pragma once
+// Builders for the messages pgtenant itself sends. Each appends one message to `out`.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pgtenant::protocol::build {
+
+// --- to the server ---
+void startup(std::string& out, const std::vector<std::pair<std::string, std::string>>& params);
+void cancel_request(std::string& out, int32_t pid, int32_t key);
+void password(std::string& out, std::string_view password);  // PasswordMessage
+void sasl_initial(std::string& out, std::string_view mechanism, std::string_view data);
+void sasl_response(std::string& out, std::string_view data);
+void query(std::string& out, std::string_view sql);
+void parse(std::string& out, std::string_view name, std::string_view sql);
+// Bind of `statement` to the unnamed portal with text parameters (nullopt = NULL), text results.
+void bind(std::string& out, std::string_view statement,
+          const std::vector<std::optional<std::string_view>>& params);
+void execute(std::string& out, std::string_view portal = {}, int32_t max_rows = 0);
+void sync(std::string& out);
+void terminate(std::string& out);
+
+// --- to the client ---
+void auth_ok(std::string& out);
+void auth_sasl(std::string& out, std::string_view mechanism);
+void auth_sasl_continue(std::string& out, std::string_view data);
+void auth_sasl_final(std::string& out, std::string_view data);
+void auth_md5(std::string& out, std::string_view salt4);
+void parameter_status(std::string& out, std::string_view name, std::string_view value);
+void backend_key_data(std::string& out, int32_t pid, int32_t key);
+void ready_for_query(std::string& out, char status);
+void command_complete(std::string& out, std::string_view tag);
+
+}  // namespace pgtenant::protocol::build

@@ -1,0 +1,104 @@
+#include "protocol/errors.h"
+
+#include <fmt/format.h>
+
+#include "protocol/wire.h"
+
+namespace pgtenant::protocol {
+
+void encode_error(std::string& out, const Error& e, bool notice) {
+    MessageWriter w(out);
+    w.begin(notice ? 'N' : 'E');
+    w.byte('S').cstring(e.severity).byte('V').cstring(e.severity);
+    w.byte('C').cstring(e.sqlstate).byte('M').cstring(e.message);
+    if (!e.detail.empty()) w.byte('D').cstring(e.detail);
+    if (!e.hint.empty()) w.byte('H').cstring(e.hint);
+    w.byte(0).end();
+}
+
+void encode_error_fields(std::string& out, const ErrorFields& f) {
+    MessageWriter w(out);
+    w.begin('E');
+    for (const auto& [code, value] : f.fields) w.byte(static_cast<uint8_t>(code)).cstring(value);
+    w.byte(0).end();
+}
+
+namespace errors {
+namespace {
+Error make(std::string sqlstate, std::string message, std::string_view hint = {},
+           std::string severity = "ERROR") {
+    Error e;
+    e.severity = std::move(severity);
+    e.sqlstate = std::move(sqlstate);
+    e.message = std::move(message);
+    e.hint = std::string(hint);
+    return e;
+}
+}  // namespace
+
+// Same text for an unknown user and a wrong password: a client learns nothing about which.
+Error auth_failed(std::string_view user) {
+    return make("28P01", fmt::format("password authentication failed for user \"{}\"", user), {},
+                "FATAL");
+}
+
+Error auth_rejected(std::string_view why) { return make("28000", std::string(why), {}, "FATAL"); }
+
+Error protocol_violation(std::string_view why) {
+    return make("08P01", fmt::format("protocol violation: {}", why), {}, "FATAL");
+}
+
+Error unsupported_protocol(int32_t code) {
+    return make("0A000",
+                fmt::format("unsupported frontend protocol {}.{}: pgtenant speaks protocol 3.0",
+                            code >> 16, code & 0xffff),
+                {}, "FATAL");
+}
+
+Error refused_by_policy(std::string_view why, std::string_view hint) {
+    return make("42501", fmt::format("pgtenant refused this: {}", why), hint);
+}
+
+Error not_supported_in_pooling(std::string_view why, std::string_view hint) {
+    return make("0A000", fmt::format("not supported in transaction pooling: {}", why), hint);
+}
+
+Error too_many_connections(int limit) {
+    return make("53300",
+                fmt::format("too many client connections: pgtenant accepts at most {} "
+                            "(server.max_client_conn)",
+                            limit),
+                {}, "FATAL");
+}
+
+Error pool_wait_timeout(long ms) {
+    return make("53400",
+                fmt::format("no server connection became free within {} ms; every pooled "
+                            "connection is busy (pool.size, pool.wait_timeout_ms)",
+                            ms));
+}
+
+Error cannot_connect_now(std::string_view why) {
+    return make("57P03", fmt::format("pgtenant cannot reach the database now: {}", why));
+}
+
+Error shutting_down() {
+    return make("57P01", "pgtenant is shutting down; reconnect later", {}, "FATAL");
+}
+
+Error server_connection_lost(std::string_view why) {
+    return make("08006",
+                fmt::format("the server connection was lost; any open transaction was rolled "
+                            "back ({})",
+                            why));
+}
+
+Error binding_failed(std::string_view server_message) {
+    return make("08P01",
+                fmt::format("pgtenant could not bind this transaction to your practice, so "
+                            "nothing of it ran: {}",
+                            server_message));
+}
+
+}  // namespace errors
+}  // namespace pgtenant::protocol

@@ -1,0 +1,40 @@
+#pragma once
+// Errors pgtenant itself raises, as named factories with real SQLSTATEs (DESIGN §5).
+// Every message says what was refused and why, in one sentence.
+#include <string>
+#include <string_view>
+
+#include "protocol/messages.h"
+
+namespace pgtenant::protocol {
+
+struct Error {
+    std::string severity = "ERROR";  // ERROR or FATAL
+    std::string sqlstate;
+    std::string message;
+    std::string detail;
+    std::string hint;
+};
+
+// Appends an ErrorResponse ('E'); notice = true appends a NoticeResponse ('N') instead.
+void encode_error(std::string& out, const Error& e, bool notice = false);
+// Re-encodes decoded fields (e.g. a server error pgtenant adjusted).
+void encode_error_fields(std::string& out, const ErrorFields& f);
+
+namespace errors {
+
+Error auth_failed(std::string_view user);                    // 28P01
+Error auth_rejected(std::string_view why);                   // 28000
+Error protocol_violation(std::string_view why);              // 08P01
+Error unsupported_protocol(int32_t code);                    // 0A000
+Error refused_by_policy(std::string_view why, std::string_view hint = {});  // 42501
+Error not_supported_in_pooling(std::string_view why, std::string_view hint = {});  // 0A000
+Error too_many_connections(int limit);                       // 53300
+Error pool_wait_timeout(long ms);                            // 53400
+Error cannot_connect_now(std::string_view why);              // 57P03
+Error shutting_down();                                       // 57P01
+Error server_connection_lost(std::string_view why);          // 08006
+Error binding_failed(std::string_view server_message);       // 08P01
+
+}  // namespace errors
+}  // namespace pgtenant::protocol

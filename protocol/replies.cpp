@@ -1,0 +1,111 @@
+#include "protocol/replies.h"
+
+namespace pgtenant::protocol {
+
+bool request_for_tag(char tag, Request& out) {
+    switch (tag) {
+        case 'Q': out = Request::query; return true;
+        case 'F': out = Request::function_call; return true;
+        case 'P': out = Request::parse; return true;
+        case 'B': out = Request::bind; return true;
+        case 'D': out = Request::describe; return true;
+        case 'E': out = Request::execute; return true;
+        case 'C': out = Request::close; return true;
+        case 'S': out = Request::sync; return true;
+        default: return false;
+    }
+}
+
+void ReplyTracker::sent(Request r, Origin origin) {
+    if (skipping_) {
+        if (r != Request::sync) return;  // the server ignores it: no reply will come
+        skipping_ = false;
+    }
+    queue_.push_back({r, origin});
+}
+
+void ReplyTracker::pop() {
+    queue_.pop_front();
+    front_errored_ = false;
+}
+
+// An error in an extended-protocol request: the server skips every message up to the next
+// Sync (simple Query messages included), then answers that Sync with ReadyForQuery.
+void ReplyTracker::fail_until_sync() {
+    while (!queue_.empty() && queue_.front().request != Request::sync) pop();
+    if (queue_.empty()) skipping_ = true;
+}
+
+bool ReplyTracker::front(Request& r) const {
+    if (queue_.empty()) return false;
+    r = queue_.front().request;
+    return true;
+}
+
+std::deque<Request> ReplyTracker::abandon() {
+    std::deque<Request> out;
+    for (const auto& e : queue_)
+        if (e.origin != Origin::injected) out.push_back(e.request);
+    queue_.clear();
+    skipping_ = false;
+    front_errored_ = false;
+    return out;
+}
+
+ReplyTracker::Verdict ReplyTracker::on_reply(char tag) {
+    if (tag == 'N' || tag == 'S' || tag == 'A') return Verdict::forward;
+    if (queue_.empty()) return Verdict::unexpected;
+
+    const Entry front = queue_.front();
+    const Verdict pass = front.origin == Origin::injected ? Verdict::drop : Verdict::forward;
+    const Verdict on_error = front.origin == Origin::injected     ? Verdict::injected_error
+                             : front.origin == Origin::substitute ? Verdict::substitute_error
+                                                                  : Verdict::forward;
+    if (tag == 'E' && front.origin == Origin::injected) return Verdict::injected_error;
+    switch (front.request) {
+        case Request::query:
+        case Request::function_call:
+        case Request::sync:
+            // Self-contained: errors and results are part of it until ReadyForQuery.
+            if (tag == 'Z') {
+                pop();
+                return pass;
+            }
+            if (tag == 'E') {
+                front_errored_ = true;
+                return on_error;
+            }
+            return pass;
+        default:
+            break;
+    }
+    if (tag == 'E') {
+        fail_until_sync();
+        return on_error;
+    }
+    switch (front.request) {
+        case Request::parse:
+            if (tag != '1') return Verdict::unexpected;
+            break;
+        case Request::bind:
+            if (tag != '2') return Verdict::unexpected;
+            break;
+        case Request::close:
+            if (tag != '3') return Verdict::unexpected;
+            break;
+        case Request::describe:
+            if (tag == 't') return pass;  // ParameterDescription precedes the row shape
+            if (tag != 'T' && tag != 'n') return Verdict::unexpected;
+            break;
+        case Request::execute:
+            // Rows and COPY traffic belong to the Execute until its completion message.
+            if (tag != 'C' && tag != 'I' && tag != 's') return pass;
+            break;
+        default:
+            return Verdict::unexpected;
+    }
+    pop();
+    return pass;
+}
+
+}  // namespace pgtenant::protocol

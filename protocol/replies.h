@@ -1,0 +1,77 @@
+#pragma once
+// The expected-replies queue of one server connection. Every message sent to the server
+// that produces replies is recorded in order; each reply from the server is matched to the
+// oldest outstanding request. Requests pgtenant injected itself are marked `drop`, so their
+// replies never reach the client. No sockets: driven by message tags only.
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+
+namespace pgtenant::protocol {
+
+enum class Request : uint8_t {
+    query,          // 'Q': everything up to and including ReadyForQuery
+    function_call,  // 'F': FunctionCallResponse then ReadyForQuery
+    parse,          // 'P': ParseComplete
+    bind,           // 'B': BindComplete
+    describe,       // 'D': [ParameterDescription] RowDescription | NoData
+    execute,        // 'E': rows, then CommandComplete | EmptyQueryResponse | PortalSuspended
+    close,          // 'C': CloseComplete
+    sync,           // 'S': ReadyForQuery
+};
+
+// Which requests a frontend message tag makes (0 for none: Flush, CopyData, ...).
+bool request_for_tag(char tag, Request& out);
+
+// Who a request is for: the client's own, pgtenant's injected ones (replies dropped), or a
+// substitute pgtenant sent in place of a refused client message to make the server fail it
+// (its error is replaced by pgtenant's own).
+enum class Origin : uint8_t { client, injected, substitute };
+
+class ReplyTracker {
+public:
+    enum class Verdict : uint8_t {
+        forward,           // send to the client
+        drop,              // reply to an injected request: swallow
+        injected_error,    // an injected request failed: nothing was consumed; the session
+                           // must abandon this server connection
+        substitute_error,  // the expected failure of a substitute: send pgtenant's error instead
+        unexpected,        // not a reply to anything outstanding (e.g. a FATAL on an idle link)
+    };
+
+    // Record a request sent to the server. Requests sent while the server is skipping to the
+    // next Sync after an error produce no replies and are not recorded.
+    void sent(Request r, Origin origin = Origin::client);
+
+    // Classify the next server message by tag. Async messages (Notice, ParameterStatus,
+    // Notification) are always forwarded and change nothing.
+    Verdict on_reply(char tag);
+
+    bool idle() const { return queue_.empty(); }
+    std::size_t outstanding() const { return queue_.size(); }
+    // True while the server discards messages until a Sync that has not been sent yet.
+    bool skipping_to_sync() const { return skipping_; }
+    // The front request, for callers that synthesise replies when the server is lost.
+    bool front(Request& r) const;
+    // Forget everything (server connection gone). Returns the client's outstanding requests
+    // (substitutes included, injected ones not), oldest first.
+    std::deque<Request> abandon();
+    // Has the client already received an error for the request at the front?
+    bool front_errored() const { return front_errored_; }
+    // Is the front request one of pgtenant's own (its side effects are not the client's)?
+    bool front_injected() const { return !queue_.empty() && queue_.front().origin == Origin::injected; }
+
+private:
+    struct Entry {
+        Request request;
+        Origin origin;
+    };
+    void pop();
+    void fail_until_sync();
+
+    std::deque<Entry> queue_;
+    bool skipping_ = false;
+    bool front_errored_ = false;
+};
+
+}  // namespace pgtenant::protocol

@@ -1,0 +1,27 @@
+#pragma once
+// Everything a client session shares with the others: configuration, the practice directory,
+// the pool, cancel routing, the statement classifier and the TLS context.
+#include <atomic>
+#include <memory>
+
+#include "auth/directory.h"
+#include "config/config.h"
+#include "protocol/classify.h"
+#include "proxy/asio.h"
+#include "proxy/cancel.h"
+#include "proxy/pool.h"
+
+namespace pgtenant::proxy {
+
+struct App {
+    std::shared_ptr<const config::Config> config;
+    std::shared_ptr<const auth::PracticeDirectory> directory;
+    std::unique_ptr<Pool> pool;
+    CancelRegistry cancels;
+    protocol::StatementClassifier classifier;
+    std::unique_ptr<asio::ssl::context> tls;  // null when no certificate is configured
+    std::atomic<int> clients{0};
+    std::atomic<uint64_t> next_session{1};
+};
+
+}  // namespace pgtenant::proxy

@@ -1,0 +1,78 @@
+#pragma once
+// Buffered message reading shared by client and server connections.
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/frame.h"
+#include "proxy/asio.h"
+
+namespace pgtenant::proxy {
+
+// A growable receive buffer: bytes in [begin_, end_) are received but not yet consumed.
+class ReadBuffer {
+public:
+    explicit ReadBuffer(std::size_t initial = 16 * 1024) : data_(initial) {}
+
+    std::string_view view() const { return {data_.data() + begin_, end_ - begin_}; }
+    std::size_t size() const { return end_ - begin_; }
+    void consume(std::size_t n) {
+        begin_ += n;
+        if (begin_ == end_) begin_ = end_ = 0;
+    }
+    // Room for at least `min_free` more bytes, compacting or growing as needed.
+    asio::mutable_buffer prepare(std::size_t min_free = 4096) {
+        if (data_.size() - end_ < min_free) {
+            std::memmove(data_.data(), data_.data() + begin_, end_ - begin_);
+            end_ -= begin_;
+            begin_ = 0;
+            if (data_.size() - end_ < min_free) data_.resize(std::max(data_.size() * 2, end_ + min_free));
+        }
+        return asio::buffer(data_.data() + end_, data_.size() - end_);
+    }
+    void commit(std::size_t n) { end_ += n; }
+    // Drop oversized capacity after a big message so idle connections stay small.
+    void shrink(std::size_t keep = 16 * 1024) {
+        if (begin_ == end_ && data_.size() > keep) {
+            data_.resize(keep);
+            data_.shrink_to_fit();
+        }
+    }
+
+private:
+    std::vector<char> data_;
+    std::size_t begin_ = 0, end_ = 0;
+};
+
+// Reads more bytes into `buf`. Returns an error on EOF or failure.
+template <typename Stream>
+awaitable<error_code> fill(Stream& s, ReadBuffer& buf, std::size_t min_free = 4096) {
+    auto [ec, n] = co_await s.async_read_some(buf.prepare(min_free), use_tuple);
+    if (!ec) buf.commit(n);
+    co_return ec;
+}
+
+enum class FrameRead { ok, closed, too_short, too_long };
+
+// Reads one whole tagged message (tag + length + body) and consumes it into `out`.
+template <typename Stream>
+awaitable<FrameRead> read_message(Stream& s, ReadBuffer& buf, std::size_t max_total, std::string& out,
+                                  bool startup = false) {
+    for (;;) {
+        protocol::Frame f;
+        auto st = startup ? protocol::peek_startup(buf.view(), max_total, f)
+                          : protocol::peek_frame(buf.view(), max_total, f);
+        if (st == protocol::FrameStatus::complete) {
+            out.assign(f.bytes);
+            buf.consume(f.total_size);
+            co_return FrameRead::ok;
+        }
+        if (st == protocol::FrameStatus::too_short) co_return FrameRead::too_short;
+        if (st == protocol::FrameStatus::too_long) co_return FrameRead::too_long;
+        std::size_t want = f.total_size > buf.size() ? f.total_size - buf.size() : 4096;
+        if (co_await fill(s, buf, std::min<std::size_t>(want, 1 << 20))) co_return FrameRead::closed;
+    }
+}
+
+}  // namespace pgtenant::proxy

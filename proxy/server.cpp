@@ -1,0 +1,85 @@
+#include "proxy/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+#include <vector>
+
+#include "proxy/session.h"
+
+namespace pgtenant::proxy {
+
+std::unique_ptr<asio::ssl::context> make_tls_context(const config::ServerConfig& cfg) {
+    if (cfg.tls_cert.empty()) return nullptr;
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                     asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    error_code ec;
+    ctx->use_certificate_chain_file(cfg.tls_cert, ec);
+    if (ec) throw std::runtime_error("server.tls_cert: cannot load " + cfg.tls_cert + ": " + ec.message());
+    ctx->use_private_key_file(cfg.tls_key, asio::ssl::context::pem, ec);
+    if (ec) throw std::runtime_error("server.tls_key: cannot load " + cfg.tls_key + ": " + ec.message());
+    return ctx;
+}
+
+namespace {
+
+awaitable<void> accept_loop(App& app, tcp::acceptor& acceptor, asio::io_context& ioc) {
+    for (;;) {
+        auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+        if (ec) {
+            if (ec == asio::error::operation_aborted) co_return;
+            spdlog::warn("accept failed: {}", ec.message());
+            continue;
+        }
+        error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        auto session = std::make_shared<Session>(app, std::move(socket));
+        asio::co_spawn(asio::make_strand(ioc), [session]() -> awaitable<void> { co_await session->run(); },
+                       asio::detached);
+    }
+}
+
+}  // namespace
+
+int run_server(App& app) {
+    const auto& cfg = app.config->server;
+    asio::io_context ioc(cfg.workers);
+    tcp::acceptor acceptor(ioc);
+    try {
+        tcp::endpoint ep(asio::ip::make_address(cfg.listen_addr == "localhost" ? "127.0.0.1" : cfg.listen_addr),
+                         cfg.listen_port);
+        acceptor.open(ep.protocol());
+        acceptor.set_option(tcp::acceptor::reuse_address(true));
+        acceptor.bind(ep);
+        acceptor.listen(asio::socket_base::max_listen_connections);
+    } catch (const std::exception& e) {
+        spdlog::critical("cannot listen on {}:{}: {}", cfg.listen_addr, cfg.listen_port, e.what());
+        return 1;
+    }
+    app.pool->warm_up(ioc.get_executor());
+    asio::co_spawn(ioc, accept_loop(app, acceptor, ioc), asio::detached);
+
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](const error_code& ec, int sig) {
+        if (ec) return;
+        spdlog::info("signal {} received: shutting down", sig);
+        error_code ignored;
+        acceptor.close(ignored);
+        app.pool->close_all();
+        ioc.stop();
+    });
+    spdlog::info("pgtenant listening on {}:{} -> {}:{}/{} as {} (pool size {}, {} worker thread{})",
+                 cfg.listen_addr, cfg.listen_port, app.config->backend.host, app.config->backend.port,
+                 app.config->backend.database, app.config->backend.user, app.config->pool.size,
+                 cfg.workers, cfg.workers == 1 ? "" : "s");
+
+    std::vector<std::thread> threads;
+    for (int i = 1; i < cfg.workers; ++i) threads.emplace_back([&] { ioc.run(); });
+    ioc.run();
+    for (auto& t : threads) t.join();
+    return 0;
+}
+
+}  // namespace pgtenant::proxy

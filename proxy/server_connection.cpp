@@ -1,0 +1,153 @@
+#include "proxy/server_connection.h"
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <fmt/format.h>
+
+#include "auth/scram.h"
+#include "protocol/builders.h"
+#include "protocol/messages.h"
+
+namespace pgtenant::proxy {
+
+using namespace asio::experimental::awaitable_operators;
+namespace build = protocol::build;
+
+namespace {
+
+constexpr std::size_t kMaxServerMessage = 1u << 30;
+std::atomic<uint64_t> next_id{1};
+
+std::string server_error_text(std::string_view frame) {
+    auto e = protocol::decode_error_fields(frame.substr(5));
+    if (!e) return "malformed error from server";
+    return fmt::format("{} ({}: {})", e->message(), e->severity(), e->sqlstate());
+}
+
+awaitable<std::string> write_all(tcp::socket& s, const std::string& bytes) {
+    auto [ec, n] = co_await asio::async_write(s, asio::buffer(bytes), use_tuple);
+    co_return ec ? ec.message() : std::string();
+}
+
+}  // namespace
+
+awaitable<ServerConnection::Opened> ServerConnection::open(const config::BackendConfig& cfg) {
+    auto ex = co_await asio::this_coro::executor;
+    tcp::resolver resolver(ex);
+    auto [rec, endpoints] = co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port), use_tuple);
+    if (rec) co_return Opened{nullptr, fmt::format("cannot resolve {}: {}", cfg.host, rec.message())};
+
+    auto conn = std::make_shared<ServerConnection>(tcp::socket(ex));
+    conn->id_ = next_id++;
+    asio::steady_timer timer(ex, cfg.connect_timeout);
+    auto setup = [&]() -> awaitable<std::string> {
+        auto [ec, ep] = co_await asio::async_connect(conn->socket_, endpoints, use_tuple);
+        if (ec) co_return fmt::format("connect to {}:{} failed: {}", cfg.host, cfg.port, ec.message());
+        conn->socket_.set_option(tcp::no_delay(true));
+        if (auto err = co_await conn->login(cfg); !err.empty()) co_return err;
+        co_return co_await conn->prepare_statements();
+    };
+    auto result = co_await (setup() || timer.async_wait(use_tuple));
+    if (result.index() == 1) {
+        co_return Opened{nullptr, fmt::format("connecting to {}:{} timed out after {} ms", cfg.host,
+                                              cfg.port, cfg.connect_timeout.count())};
+    }
+    if (auto& err = std::get<0>(result); !err.empty()) co_return Opened{nullptr, err};
+    co_return Opened{std::move(conn), {}};
+}
+
+awaitable<std::string> ServerConnection::login(const config::BackendConfig& cfg) {
+    std::string out;
+    build::startup(out, {{"user", cfg.user}, {"database", cfg.database},
+                         {"application_name", "pgtenant"}});
+    if (auto err = co_await write_all(socket_, out); !err.empty()) co_return err;
+
+    std::optional<auth::ScramClient> scram;
+    std::string msg;
+    for (;;) {
+        if (co_await read_message(socket_, buffer_, kMaxServerMessage, msg) != FrameRead::ok)
+            co_return "the server closed the connection during login";
+        char tag = msg[0];
+        std::string_view body = std::string_view(msg).substr(5);
+        out.clear();
+        if (tag == 'E') co_return "login refused: " + server_error_text(msg);
+        if (tag == 'R') {
+            auto a = protocol::decode_authentication(body);
+            if (!a) co_return "malformed authentication request from the server";
+            switch (a->code) {
+                case 0: continue;
+                case 3: build::password(out, cfg.password); break;
+                case 5:
+                    if (a->data.size() != 4) co_return "malformed MD5 request from the server";
+                    build::password(out, auth::md5_password_response(cfg.user, cfg.password, a->data));
+                    break;
+                case 10: {
+                    bool has_scram = false;
+                    for (auto m : protocol::split_sasl_mechanisms(a->data))
+                        has_scram |= (m == "SCRAM-SHA-256");
+                    if (!has_scram) co_return "the server offers no SASL mechanism pgtenant supports";
+                    scram.emplace(cfg.password);
+                    build::sasl_initial(out, "SCRAM-SHA-256", scram->first_message());
+                    break;
+                }
+                case 11:
+                case 12: {
+                    if (!scram) co_return "unexpected SASL message from the server";
+                    auto step = scram->step(a->data);
+                    if (step.kind == auth::AuthStep::Kind::failed)
+                        co_return "SCRAM login to the server failed: " + step.message;
+                    if (a->code == 11) build::sasl_response(out, step.message);
+                    break;
+                }
+                default:
+                    co_return fmt::format("the server asks for an authentication method pgtenant does "
+                                          "not support (code {})", a->code);
+            }
+            if (!out.empty())
+                if (auto err = co_await write_all(socket_, out); !err.empty()) co_return err;
+            continue;
+        }
+        if (tag == 'K') {
+            auto k = protocol::decode_backend_key_data(body);
+            if (!k) co_return "malformed BackendKeyData from the server";
+            pid_ = k->pid;
+            key_ = k->key;
+        } else if (tag == 'S') {
+            if (auto p = protocol::decode_parameter_status(body))
+                startup_params_.emplace_back(std::string(p->name), std::string(p->value));
+        } else if (tag == 'Z') {
+            co_return std::string();
+        }
+    }
+}
+
+awaitable<std::string> ServerConnection::prepare_statements() {
+    std::string out;
+    build::parse(out, kBindStatement, "SELECT set_config($1, $2, true)");
+    build::parse(out, kSetStatement, "SELECT set_config($1, $2, false)");
+    build::parse(out, kResetStatement,
+                 "SELECT set_config(name, reset_val, false) FROM pg_catalog.pg_settings WHERE name = $1");
+    build::sync(out);
+    if (auto err = co_await write_all(socket_, out); !err.empty()) co_return err;
+    std::string msg;
+    std::string error;
+    for (;;) {
+        if (co_await read_message(socket_, buffer_, kMaxServerMessage, msg) != FrameRead::ok)
+            co_return "the server closed the connection while pgtenant prepared its statements";
+        if (msg[0] == 'E' && error.empty()) error = "preparing pgtenant's statements failed: " + server_error_text(msg);
+        if (msg[0] == 'Z') co_return error;
+    }
+}
+
+bool ServerConnection::idle_check() {
+    if (broken_ || !socket_.is_open()) return false;
+    if (buffer_.size() != 0) return false;
+    char c;
+    ssize_t n = ::recv(socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return false;                     // closed by the server
+    if (n > 0) return false;                      // unsolicited bytes: a FATAL notice, most likely
+    return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+}  // namespace pgtenant::proxy

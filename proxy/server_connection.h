@@ -1,0 +1,72 @@
+#pragma once
+// One connection from pgtenant to PostgreSQL, logged in as the pool role, with pgtenant's own
+// statements prepared on it. The pool holds these; a client session leases one at a time.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/config.h"
+#include "protocol/replies.h"
+#include "proxy/asio.h"
+#include "proxy/client_params.h"
+#include "proxy/io.h"
+
+namespace pgtenant::proxy {
+
+// Names of pgtenant's statements on every server connection. Client statement names never
+// collide with them: issue-level virtualisation maps client names elsewhere.
+inline constexpr std::string_view kBindStatement = "pgtenant_bind";
+inline constexpr std::string_view kSetStatement = "pgtenant_set";
+inline constexpr std::string_view kResetStatement = "pgtenant_reset";
+
+class ServerConnection {
+public:
+    explicit ServerConnection(tcp::socket s) : socket_(std::move(s)) {}
+
+    struct Opened {
+        std::shared_ptr<ServerConnection> conn;
+        std::string error;  // set when conn is null
+    };
+    // Connects, logs in as the pool role (SCRAM-SHA-256, MD5, cleartext or trust) and
+    // prepares pgtenant's statements, all within backend.connect_timeout.
+    static awaitable<Opened> open(const config::BackendConfig& cfg);
+
+    tcp::socket& socket() { return socket_; }
+    ReadBuffer& buffer() { return buffer_; }
+    protocol::ReplyTracker& tracker() { return tracker_; }
+    int32_t pid() const { return pid_; }
+    int32_t key() const { return key_; }
+    uint64_t id() const { return id_; }
+
+    // Settings currently differing from the role's defaults on this connection.
+    SessionParams& params() { return params_; }
+    // The practice whose transaction ran here last (for affinity and hygiene).
+    std::string& last_practice() { return last_practice_; }
+    // ParameterStatus values the server reported at login (server_version, ...).
+    const std::vector<std::pair<std::string, std::string>>& startup_params() const {
+        return startup_params_;
+    }
+
+    // False if the server closed the connection or sent something while it sat idle.
+    bool idle_check();
+    bool broken() const { return broken_; }
+    void mark_broken() { broken_ = true; }
+
+private:
+    awaitable<std::string> login(const config::BackendConfig& cfg);
+    awaitable<std::string> prepare_statements();
+
+    tcp::socket socket_;
+    ReadBuffer buffer_;
+    protocol::ReplyTracker tracker_;
+    SessionParams params_;
+    std::string last_practice_;
+    std::vector<std::pair<std::string, std::string>> startup_params_;
+    int32_t pid_ = 0, key_ = 0;
+    uint64_t id_ = 0;
+    bool broken_ = false;
+};
+
+}  // namespace pgtenant::proxy

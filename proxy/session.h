@@ -1,0 +1,96 @@
+#pragma once
+// One client connection, one coroutine: startup -> TLS -> authenticate -> serve.
+// While a server connection is leased, a second coroutine relays its replies to the client;
+// both run on the session's strand, so session state needs no locks.
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "auth/directory.h"
+#include "protocol/classify.h"
+#include "protocol/errors.h"
+#include "proxy/app.h"
+#include "proxy/client_params.h"
+#include "proxy/client_stream.h"
+#include "proxy/io.h"
+
+namespace pgtenant::proxy {
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(App& app, tcp::socket socket);
+    ~Session();
+
+    // The whole life of the connection.
+    awaitable<void> run();
+
+private:
+    enum class StartupOutcome { proceed, done };
+
+    // --- startup and authentication (session_startup.cpp) ---
+    awaitable<StartupOutcome> startup();
+    awaitable<bool> authenticate();
+    awaitable<bool> authenticate_scram(const auth::Login* login);
+    awaitable<bool> authenticate_md5(const auth::Login& login);
+    awaitable<bool> send_welcome();
+    awaitable<void> refuse(const protocol::Error& e);  // send a FATAL error and stop
+
+    // --- serving (session_serve.cpp) ---
+    awaitable<void> serve();
+    awaitable<bool> handle_client_message(std::string_view msg);
+    bool classify_statement(char tag, std::string_view sql, std::optional<protocol::Error>& refusal);
+    awaitable<bool> begin_segment(char tag, bool bind_transaction);
+    void append_binding();
+    void refuse_via_server(char tag, std::string_view msg, protocol::Error refusal);
+    void local_reply_error(char tag, const protocol::Error& e);
+    awaitable<bool> flush_local();
+    awaitable<bool> flush_to_server();
+    awaitable<void> wait_segment_done();
+    void end_of_session();
+
+    // --- relaying server replies (session_relay.cpp) ---
+    awaitable<void> relay(std::shared_ptr<ServerConnection> conn);
+    bool relay_messages(ServerConnection& conn, std::string& out);
+    void relay_complete(ServerConnection& conn, char tag, std::string_view bytes, std::string& out);
+    void server_lost(ServerConnection& conn, const protocol::Error& error, std::string& out);
+    void segment_done();
+
+    awaitable<bool> write_client(std::string_view bytes);
+    std::string prefix() const;
+
+    App& app_;
+    ClientStream client_;
+    ReadBuffer client_buf_;
+    uint64_t id_;
+    std::string user_;
+    std::string practice_;
+    StartupRequest request_;
+    SessionParams startup_params_;              // what DISCARD ALL returns to
+    bool session_pooling_ = false;
+    std::shared_ptr<CancelSlot> cancel_slot_;
+    int32_t cancel_pid_ = 0;
+    bool counted_ = false;
+
+    // Serving state.
+    std::shared_ptr<ServerConnection> server_;  // leased server connection, if any
+    std::string to_server_;                     // bytes of the segment being built
+    std::string writing_;                       // bytes being written to the server
+    std::string emulated_;                      // replies pgtenant answers itself
+    bool segment_open_ = false;                 // a segment started and its end not yet sent
+    bool needs_binding_ = true;                 // next segment starts a transaction
+    bool skip_until_sync_ = false;              // client-side: an error ended this segment
+    bool ready_seen_ = false;                   // the last server reply was ReadyForQuery
+    std::size_t passthrough_left_ = 0;          // bytes of a large message still streaming
+    bool passthrough_forward_ = false;
+    std::size_t relay_need_ = 0;                // bytes the relay needs buffered to go on
+    std::optional<protocol::Error> server_fatal_;      // a FATAL the server sent while idle
+    char status_ = 'I';                         // last ReadyForQuery status from the server
+    std::optional<protocol::Error> pending_failure_;   // to report at the client's next message
+    std::vector<protocol::Error> substitute_errors_;   // errors replacing substitutes' failures
+    std::unique_ptr<asio::steady_timer> segment_event_;  // cancelled when a segment completes
+};
+
+// Handles a CancelRequest connection (no session is created for it).
+awaitable<void> handle_cancel(App& app, int32_t pid, int32_t key);
+
+}  // namespace pgtenant::proxy

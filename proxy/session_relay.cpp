@@ -1,0 +1,198 @@
+// Relaying server replies to the client while a server connection is leased. Replies are
+// matched to requests by the connection's ReplyTracker: the binding's own replies are dropped,
+// large messages stream through without being buffered whole, and a lost server connection
+// becomes a proper error for the client, never a hang.
+#include <spdlog/spdlog.h>
+
+#include "protocol/builders.h"
+#include "protocol/frame.h"
+#include "protocol/messages.h"
+#include "proxy/session.h"
+
+namespace pgtenant::proxy {
+
+namespace errors = protocol::errors;
+namespace build = protocol::build;
+using protocol::Request;
+using Verdict = protocol::ReplyTracker::Verdict;
+
+namespace {
+constexpr std::size_t kMaxServerMessage = std::size_t{1} << 30;
+constexpr std::size_t kReadChunk = 16 * 1024;
+
+bool needs_whole(char tag) { return tag == 'Z' || tag == 'E' || tag == 'S'; }
+}  // namespace
+
+awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
+    auto self = shared_from_this();
+    std::string out;
+    passthrough_left_ = 0;
+    relay_need_ = 0;
+    for (;;) {
+        auto ec = co_await fill(conn->socket(), conn->buffer(), std::max(kReadChunk, relay_need_));
+        if (server_ != conn) co_return;  // released or discarded while we waited
+        out.clear();
+        bool lost = ec.failed();
+        if (!lost && !relay_messages(*conn, out)) {
+            lost = true;
+            spdlog::error("{} malformed reply from the server; closing that connection", prefix());
+        }
+        if (lost) {
+            auto error = server_fatal_ ? *server_fatal_
+                                       : errors::server_connection_lost(ec ? ec.message() : "malformed reply");
+            server_fatal_.reset();
+            server_lost(*conn, error, out);
+        }
+        if (!out.empty() && !co_await write_client(out)) {
+            // The client is gone; the serve loop sees it too and cleans up.
+            if (server_ == conn) conn->mark_broken();
+        }
+        if (lost || server_ != conn) co_return;
+        if (!conn->tracker().idle()) continue;
+        cancel_slot_->idle();
+        if (conn->broken()) continue;  // wait for the server to close it (FATAL) or the client
+        if (ready_seen_ && status_ == 'I' && !segment_open_ && !session_pooling_) {
+            server_.reset();
+            app_.pool->release(std::move(conn));
+            segment_done();
+            co_return;
+        }
+        segment_done();
+    }
+}
+
+// Handles every whole (or streamable) message in the connection's buffer.
+bool Session::relay_messages(ServerConnection& conn, std::string& out) {
+    auto& buf = conn.buffer();
+    std::string_view data = buf.view();
+    std::size_t pos = 0;
+    relay_need_ = 0;
+    while (pos < data.size()) {
+        if (passthrough_left_ > 0) {
+            std::size_t n = std::min(passthrough_left_, data.size() - pos);
+            if (passthrough_forward_) out.append(data.substr(pos, n));
+            pos += n;
+            passthrough_left_ -= n;
+            continue;
+        }
+        protocol::Frame f;
+        auto st = protocol::peek_frame(data.substr(pos), kMaxServerMessage, f);
+        if (st == protocol::FrameStatus::too_short || st == protocol::FrameStatus::too_long) return false;
+        if (st == protocol::FrameStatus::need_more) {
+            if (f.total_size == 0) break;  // not even the header yet
+            if (needs_whole(f.tag)) {
+                relay_need_ = f.total_size;
+                break;
+            }
+            // Too big to wait for: decide its fate now and stream it.
+            auto v = conn.tracker().on_reply(f.tag);
+            if (v != Verdict::forward && v != Verdict::drop) return false;
+            ready_seen_ = false;
+            passthrough_left_ = f.total_size;
+            passthrough_forward_ = v == Verdict::forward;
+            continue;
+        }
+        relay_complete(conn, f.tag, f.bytes, out);
+        pos += f.total_size;
+        if (server_.get() != &conn) break;  // lost inside relay_complete
+    }
+    buf.consume(pos);
+    return true;
+}
+
+void Session::relay_complete(ServerConnection& conn, char tag, std::string_view bytes, std::string& out) {
+    auto& tracker = conn.tracker();
+    const bool ours = tracker.front_injected();
+    switch (tracker.on_reply(tag)) {
+        case Verdict::drop:
+            break;
+        case Verdict::forward:
+            if (tag == 'Z') {
+                status_ = bytes.size() > 5 ? bytes[5] : 'I';
+                needs_binding_ = status_ == 'I';
+            } else if (tag == 'S') {
+                // Track settings the client changed (SET of reported settings); ours are
+                // already recorded on the connection.
+                if (auto p = protocol::decode_parameter_status(bytes.substr(5)); p && !ours) {
+                    auto name = lower(p->name);
+                    request_.params[name] = std::string(p->value);
+                    conn.params()[name] = std::string(p->value);
+                }
+            } else if (tag == 'E') {
+                auto e = protocol::decode_error_fields(bytes.substr(5));
+                if (e && (e->severity() == "FATAL" || e->severity() == "PANIC")) {
+                    // The server is about to close; the client keeps its connection to us.
+                    for (auto& [code, value] : e->fields)
+                        if (code == 'S' || code == 'V') value = "ERROR";
+                    conn.mark_broken();
+                    protocol::encode_error_fields(out, *e);
+                    ready_seen_ = false;
+                    return;
+                }
+            }
+            out.append(bytes);
+            break;
+        case Verdict::substitute_error:
+            if (!substitute_errors_.empty()) {
+                protocol::encode_error(out, substitute_errors_.front());
+                substitute_errors_.erase(substitute_errors_.begin());
+            }
+            break;
+        case Verdict::injected_error: {
+            auto e = protocol::decode_error_fields(bytes.substr(5));
+            std::string why = e ? std::string(e->message()) : "malformed error";
+            spdlog::error("{} binding failed on server connection {}: {}", prefix(), conn.id(), why);
+            server_lost(conn, errors::binding_failed(why), out);
+            return;
+        }
+        case Verdict::unexpected:
+            if (tag == 'E') {
+                // A FATAL on a connection with nothing outstanding (e.g. pg_terminate_backend):
+                // remember it for the client's next message; the close follows.
+                auto e = protocol::decode_error_fields(bytes.substr(5));
+                server_fatal_ = errors::server_connection_lost(
+                    e ? fmt::format("{}: {}", e->sqlstate(), e->message()) : "terminated by the server");
+                conn.mark_broken();
+            } else {
+                spdlog::warn("{} unexpected '{}' from server connection {}", prefix(), tag, conn.id());
+            }
+            return;
+    }
+    ready_seen_ = tag == 'Z' || (ready_seen_ && (tag == 'N' || tag == 'S' || tag == 'A'));
+}
+
+// The server connection is gone (or unusable). Answer every outstanding client request the
+// way the server would have after an error, forget the connection, and let the next
+// transaction lease a fresh one.
+void Session::server_lost(ServerConnection& conn, const protocol::Error& error, std::string& out) {
+    bool error_sent = conn.tracker().front_errored();
+    auto pending = conn.tracker().abandon();
+    for (auto r : pending) {
+        if (!error_sent) protocol::encode_error(out, error);
+        error_sent = true;
+        if (r == Request::query || r == Request::function_call || r == Request::sync) {
+            build::ready_for_query(out, 'I');
+            error_sent = false;
+        }
+    }
+    if (!pending.empty() && error_sent) {
+        skip_until_sync_ = true;  // the rest of this extended batch is answered at its Sync
+    } else if (pending.empty() && status_ != 'I') {
+        pending_failure_ = error;
+    }
+    if (segment_open_) {
+        segment_open_ = false;
+        skip_until_sync_ = true;
+    }
+    spdlog::warn("{} server connection {} lost: {}", prefix(), conn.id(), error.message);
+    substitute_errors_.clear();
+    passthrough_left_ = 0;
+    status_ = 'I';
+    needs_binding_ = true;
+    cancel_slot_->idle();
+    auto self_conn = std::move(server_);
+    app_.pool->discard(std::move(self_conn));
+    segment_done();
+}
+
+}  // namespace pgtenant::proxy

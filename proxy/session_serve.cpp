@@ -1,0 +1,316 @@
+// Serving: client messages are grouped into segments (everything up to and including a Query,
+// Sync or FunctionCall). A segment starts only when the previous one is fully answered, so
+// pgtenant always knows the transaction status it starts in: when that is idle, it leases a
+// server connection and prefixes the segment with the practice binding in the same write.
+#include <spdlog/spdlog.h>
+
+#include "protocol/builders.h"
+#include "protocol/frame.h"
+#include "protocol/messages.h"
+#include "proxy/session.h"
+
+namespace pgtenant::proxy {
+
+namespace errors = protocol::errors;
+namespace build = protocol::build;
+using protocol::Origin;
+using protocol::Request;
+
+namespace {
+// A statement the server must reject with a syntax error: the vehicle for pgtenant's own
+// refusals while a server connection is in use, so transaction state stays the server's.
+constexpr std::string_view kRefusedText = "pgtenant refused this statement";
+
+bool ends_segment(char tag) { return tag == 'Q' || tag == 'S' || tag == 'F'; }
+}  // namespace
+
+awaitable<void> Session::serve() {
+    segment_event_ = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
+    const std::size_t max_message = app_.config->server.max_message_bytes;
+    for (;;) {
+        for (;;) {
+            protocol::Frame f;
+            auto st = protocol::peek_frame(client_buf_.view(), max_message, f);
+            if (st == protocol::FrameStatus::need_more) break;
+            if (st != protocol::FrameStatus::complete) {
+                co_await flush_to_server();
+                auto e = st == protocol::FrameStatus::too_long
+                             ? errors::protocol_violation(fmt::format(
+                                   "message of {} bytes exceeds the limit of {} bytes "
+                                   "(server.max_message_bytes)",
+                                   f.total_size, max_message))
+                             : errors::protocol_violation("invalid message length");
+                if (!server_) co_await refuse(e);
+                end_of_session();
+                co_return;
+            }
+            bool keep = co_await handle_client_message(f.bytes);
+            client_buf_.consume(f.total_size);
+            if (!keep) {
+                co_await flush_to_server();
+                end_of_session();
+                co_return;
+            }
+        }
+        co_await flush_to_server();
+        client_buf_.shrink();
+        protocol::Frame f;
+        protocol::peek_frame(client_buf_.view(), max_message, f);
+        std::size_t want = f.total_size > client_buf_.size() ? f.total_size - client_buf_.size() : 4096;
+        if (co_await fill(client_, client_buf_, std::min<std::size_t>(want, 1 << 20))) {
+            end_of_session();
+            co_return;
+        }
+    }
+}
+
+awaitable<bool> Session::handle_client_message(std::string_view msg) {
+    const char tag = msg[0];
+    if (tag == 'X') co_return false;
+    if (skip_until_sync_) {
+        // The server would discard everything up to the Sync after an error; so do we.
+        if (tag == 'S') {
+            skip_until_sync_ = false;
+            std::string out;
+            build::ready_for_query(out, 'I');
+            co_return co_await write_client(out);
+        }
+        co_return true;
+    }
+    switch (tag) {
+        case 'd':
+        case 'c':
+        case 'f':
+            // COPY traffic belongs to the statement running now; outside COPY the server
+            // ignores it, and so do we.
+            if (server_) to_server_.append(msg);
+            co_return true;
+        case 'H':
+            if (server_ && !server_->tracker().idle()) to_server_.append(msg);
+            co_return true;
+        case 'Q':
+        case 'P':
+        case 'B':
+        case 'D':
+        case 'E':
+        case 'C':
+        case 'S':
+        case 'F':
+            break;
+        default:
+            co_await refuse(errors::protocol_violation(
+                fmt::format("unexpected message type 0x{:02x} after login", static_cast<uint8_t>(tag))));
+            co_return false;
+    }
+
+    std::optional<protocol::Error> refusal;
+    bool bind_transaction = true;
+    if (tag == 'Q' || tag == 'P') {
+        auto text = tag == 'Q' ? protocol::decode_query(msg.substr(5))
+                               : [&]() -> std::optional<std::string_view> {
+                                     auto p = protocol::decode_parse(msg.substr(5));
+                                     return p ? std::optional(p->query) : std::nullopt;
+                                 }();
+        if (!text) {
+            co_await refuse(errors::protocol_violation(tag == 'Q' ? "malformed Query message"
+                                                                  : "malformed Parse message"));
+            co_return false;
+        }
+        bind_transaction = classify_statement(tag, *text, refusal);
+    }
+
+    if (!emulated_.empty()) co_return co_await flush_local();
+    if (!server_ && !segment_open_ && (refusal || tag == 'S')) {
+        // Nothing is running: answer without leasing a server connection.
+        if (refusal) {
+            local_reply_error(tag, *refusal);
+        } else {
+            build::ready_for_query(emulated_, 'I');
+        }
+        co_return co_await flush_local();
+    }
+    if (!segment_open_) {
+        if (!co_await begin_segment(tag, bind_transaction && !refusal)) co_return true;
+    }
+    if (refusal) {
+        refuse_via_server(tag, msg, std::move(*refusal));
+    } else {
+        Request r;
+        request_for_tag(tag, r);
+        to_server_.append(msg);
+        server_->tracker().sent(r);
+    }
+    if (ends_segment(tag)) {
+        segment_open_ = false;
+        co_await flush_to_server();
+    }
+    co_return true;
+}
+
+// Decides how a statement is handled: returns false when it must run without the binding
+// (commands that refuse to run in a pipeline); sets `refusal` when pgtenant refuses it.
+bool Session::classify_statement(char tag, std::string_view sql, std::optional<protocol::Error>& refusal) {
+    if (!protocol::StatementClassifier::may_need_parse(sql)) return true;
+    auto c = app_.classifier.classify(sql);
+    if (c.not_in_pipeline) {
+        if (!app_.config->tenant.allow_maintenance) {
+            refusal = errors::refused_by_policy(
+                fmt::format("{} is a maintenance command that practice logins may not run", c.command),
+                "An administrator can run it directly on the database, or set "
+                "tenant.allow_maintenance = true.");
+            return true;
+        }
+        return false;
+    }
+    if (c.discard_all || c.deallocate_all) {
+        const char* what = c.discard_all ? "DISCARD ALL" : "DEALLOCATE ALL";
+        // Outside a transaction, on its own, it is emulated: the client's session state lives
+        // in pgtenant, not on any one server connection.
+        if (tag == 'Q' && c.statement_count == 1 && !server_ && !segment_open_) {
+            if (c.discard_all) request_.params = startup_params_;
+            build::command_complete(emulated_, what);
+            build::ready_for_query(emulated_, 'I');
+            return true;
+        }
+        refusal = errors::not_supported_in_pooling(
+            fmt::format("{} can only be sent on its own, outside a transaction block", what));
+    }
+    return true;
+}
+
+awaitable<bool> Session::begin_segment(char tag, bool bind_transaction) {
+    co_await flush_to_server();
+    co_await wait_segment_done();
+    if (pending_failure_) {
+        local_reply_error(tag, *pending_failure_);
+        pending_failure_.reset();
+        co_await flush_local();
+        co_return false;
+    }
+    if (!server_) {
+        auto acquired = co_await app_.pool->acquire(practice_);
+        if (!acquired.conn) {
+            spdlog::warn("{} {}", prefix(), acquired.error->message);
+            local_reply_error(tag, *acquired.error);
+            co_await flush_local();
+            co_return false;
+        }
+        server_ = std::move(acquired.conn);
+        status_ = 'I';
+        needs_binding_ = true;
+        asio::co_spawn(co_await asio::this_coro::executor, relay(server_), asio::detached);
+    }
+    segment_open_ = true;
+    if (needs_binding_ && bind_transaction) {
+        append_binding();
+        needs_binding_ = false;
+    }
+    co_return true;
+}
+
+// The binding, in front of the client's first message: bring the connection's session
+// settings to what this client expects, then set the practice for this transaction only.
+void Session::append_binding() {
+    auto& conn = *server_;
+    auto& tracker = conn.tracker();
+    auto& have = conn.params();
+    auto inject = [&](std::string_view statement, std::vector<std::optional<std::string_view>> args) {
+        build::bind(to_server_, statement, args);
+        build::execute(to_server_);
+        tracker.sent(Request::bind, Origin::injected);
+        tracker.sent(Request::execute, Origin::injected);
+    };
+    for (const auto& [name, value] : request_.params) {
+        auto it = have.find(name);
+        if (it != have.end() && it->second == value) continue;
+        inject(kSetStatement, {name, value});
+        have[name] = value;
+    }
+    for (auto it = have.begin(); it != have.end();) {
+        if (request_.params.contains(it->first)) {
+            ++it;
+            continue;
+        }
+        inject(kResetStatement, {it->first});
+        it = have.erase(it);
+    }
+    inject(kBindStatement, {app_.config->tenant.setting, practice_});
+    conn.last_practice() = practice_;
+}
+
+// Make the server fail in place of the refused message, so that transaction state and the
+// skip-to-Sync rule stay exactly the server's; the relay swaps in pgtenant's error.
+void Session::refuse_via_server(char tag, std::string_view msg, protocol::Error refusal) {
+    spdlog::info("{} refused: {}", prefix(), refusal.message);
+    if (tag == 'Q') {
+        build::query(to_server_, kRefusedText);
+        server_->tracker().sent(Request::query, Origin::substitute);
+    } else {
+        auto p = protocol::decode_parse(msg.substr(5));
+        build::parse(to_server_, p ? p->name : std::string_view(), kRefusedText);
+        server_->tracker().sent(Request::parse, Origin::substitute);
+    }
+    substitute_errors_.push_back(std::move(refusal));
+}
+
+// Only called while no server connection is leased, so nothing else writes to the client.
+void Session::local_reply_error(char tag, const protocol::Error& e) {
+    protocol::encode_error(emulated_, e);
+    if (tag == 'Q' || tag == 'S' || tag == 'F') {
+        build::ready_for_query(emulated_, 'I');
+    } else {
+        skip_until_sync_ = true;
+    }
+}
+
+awaitable<bool> Session::flush_local() {
+    if (emulated_.empty()) co_return true;
+    std::string out;
+    out.swap(emulated_);
+    co_return co_await write_client(out);
+}
+
+awaitable<bool> Session::flush_to_server() {
+    if (to_server_.empty()) co_return true;
+    auto conn = server_;
+    if (!conn) {
+        to_server_.clear();
+        co_return true;
+    }
+    std::swap(to_server_, writing_);
+    if (!conn->tracker().idle()) cancel_slot_->running_on(conn->pid(), conn->key());
+    auto [ec, n] = co_await asio::async_write(conn->socket(), asio::buffer(writing_), use_tuple);
+    writing_.clear();
+    if (ec) {
+        // The relay notices the loss on its read and answers the client.
+        conn->mark_broken();
+        error_code ignored;
+        conn->socket().shutdown(tcp::socket::shutdown_both, ignored);
+    }
+    co_return !ec;
+}
+
+awaitable<void> Session::wait_segment_done() {
+    while (server_ && !server_->tracker().idle()) {
+        segment_event_->expires_at(asio::steady_timer::time_point::max());
+        co_await segment_event_->async_wait(use_tuple);
+    }
+}
+
+void Session::segment_done() {
+    if (segment_event_) segment_event_->cancel();
+}
+
+void Session::end_of_session() {
+    if (server_) {
+        // Mid-transaction, or a session-pooled connection with state of this client's:
+        // closing it makes the server roll back and forget everything.
+        auto conn = std::move(server_);
+        app_.pool->discard(std::move(conn));
+    }
+    cancel_slot_ ? cancel_slot_->idle() : void();
+    client_.close();
+    spdlog::debug("{} disconnected", prefix());
+}
+
+}  // namespace pgtenant::proxy

@@ -1,0 +1,240 @@
+// Session phases before serving: startup packet, optional TLS, authentication, welcome.
+#include <spdlog/spdlog.h>
+
+#include "auth/scram.h"
+#include "protocol/builders.h"
+#include "protocol/messages.h"
+#include "proxy/session.h"
+
+namespace pgtenant::proxy {
+
+namespace errors = protocol::errors;
+namespace build = protocol::build;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+constexpr std::size_t kMaxStartupPacket = 10000;  // as the server's own limit
+constexpr std::size_t kMaxAuthMessage = 10000;
+constexpr auto kLoginTimeout = std::chrono::seconds(15);
+}  // namespace
+
+Session::Session(App& app, tcp::socket socket)
+    : app_(app), client_(std::move(socket)), id_(app.next_session++) {}
+
+Session::~Session() {
+    if (cancel_pid_) app_.cancels.remove(cancel_pid_);
+    if (counted_) --app_.clients;
+}
+
+std::string Session::prefix() const {
+    if (user_.empty()) return fmt::format("[c{}]", id_);
+    return fmt::format("[c{} {}@{}]", id_, user_, practice_.substr(0, 8));
+}
+
+awaitable<bool> Session::write_client(std::string_view bytes) {
+    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(bytes), use_tuple);
+    co_return !ec;
+}
+
+awaitable<void> Session::refuse(const protocol::Error& e) {
+    std::string out;
+    protocol::encode_error(out, e);
+    spdlog::info("{} refused: {} ({})", prefix(), e.message, e.sqlstate);
+    co_await write_client(out);
+    client_.close();
+}
+
+awaitable<void> Session::run() {
+    counted_ = true;
+    if (++app_.clients > app_.config->server.max_client_conn) {
+        co_await refuse(errors::too_many_connections(app_.config->server.max_client_conn));
+        co_return;
+    }
+    asio::steady_timer deadline(co_await asio::this_coro::executor, kLoginTimeout);
+    auto login = [&]() -> awaitable<bool> {
+        if (co_await startup() == StartupOutcome::done) co_return false;
+        co_return co_await authenticate();
+    };
+    auto result = co_await (login() || deadline.async_wait(use_tuple));
+    if (result.index() == 1) {
+        co_await refuse(errors::auth_rejected("the login did not complete within 15 seconds"));
+        co_return;
+    }
+    if (!std::get<0>(result)) co_return;
+    co_await serve();
+}
+
+awaitable<Session::StartupOutcome> Session::startup() {
+    bool asked_tls = false, asked_gss = false;
+    std::string packet;
+    for (;;) {
+        auto r = co_await read_message(client_, client_buf_, kMaxStartupPacket, packet, true);
+        if (r == FrameRead::closed) co_return StartupOutcome::done;
+        if (r != FrameRead::ok || packet.size() < 8) {
+            co_await refuse(errors::protocol_violation("invalid length of startup packet"));
+            co_return StartupOutcome::done;
+        }
+        auto p = protocol::decode_startup(std::string_view(packet).substr(4));
+        if (!p) {
+            co_await refuse(errors::protocol_violation("malformed startup packet"));
+            co_return StartupOutcome::done;
+        }
+        switch (p->kind) {
+            case protocol::StartupKind::ssl_request: {
+                if (asked_tls || asked_gss) {
+                    co_await refuse(errors::protocol_violation("repeated encryption request"));
+                    co_return StartupOutcome::done;
+                }
+                asked_tls = true;
+                // Bytes sent after SSLRequest but before the handshake would be read as if
+                // they had been encrypted (the CVE-2021-23214 class): refuse them.
+                if (client_buf_.size() != 0) {
+                    co_await refuse(errors::protocol_violation(
+                        "received unencrypted data after SSL request"));
+                    co_return StartupOutcome::done;
+                }
+                if (!app_.tls) {
+                    if (!co_await write_client("N")) co_return StartupOutcome::done;
+                    continue;
+                }
+                if (!co_await write_client("S")) co_return StartupOutcome::done;
+                if (auto ec = co_await client_.start_tls(*app_.tls)) {
+                    spdlog::info("{} TLS handshake failed: {}", prefix(), ec.message());
+                    client_.close();
+                    co_return StartupOutcome::done;
+                }
+                continue;
+            }
+            case protocol::StartupKind::gssenc_request:
+                if (asked_gss || client_.is_tls()) {
+                    co_await refuse(errors::protocol_violation("repeated encryption request"));
+                    co_return StartupOutcome::done;
+                }
+                asked_gss = true;
+                if (!co_await write_client("N")) co_return StartupOutcome::done;
+                continue;
+            case protocol::StartupKind::cancel:
+                co_await handle_cancel(app_, p->cancel.pid, p->cancel.key);
+                client_.close();
+                co_return StartupOutcome::done;
+            case protocol::StartupKind::unsupported_version:
+                co_await refuse(errors::unsupported_protocol(p->code));
+                co_return StartupOutcome::done;
+            case protocol::StartupKind::startup:
+                break;
+        }
+        if (app_.config->server.tls_required && !client_.is_tls()) {
+            co_await refuse(errors::auth_rejected("pgtenant requires TLS (server.tls_required)"));
+            co_return StartupOutcome::done;
+        }
+        if (auto err = parse_startup_request(p->startup, app_.config->tenant.setting, request_)) {
+            co_await refuse(*err);
+            co_return StartupOutcome::done;
+        }
+        user_ = request_.user;
+        startup_params_ = request_.params;
+        co_return StartupOutcome::proceed;
+    }
+}
+
+awaitable<bool> Session::authenticate() {
+    const auth::Login* login = app_.directory->find(request_.user);
+    bool ok = (login && login->scram_verifier.empty() && !login->md5_hash.empty())
+                  ? co_await authenticate_md5(*login)
+                  : co_await authenticate_scram(login);
+    if (!ok) {
+        user_.clear();  // the name was not proven: keep it out of the log prefix
+        co_await refuse(errors::auth_failed(request_.user));
+        co_return false;
+    }
+    user_ = login->name;
+    practice_ = login->practice_id;
+    session_pooling_ = login->pool_mode == auth::LoginPoolMode::session ||
+                       (login->pool_mode == auth::LoginPoolMode::inherit &&
+                        app_.config->pool.default_mode == config::PoolMode::session);
+    co_return co_await send_welcome();
+}
+
+awaitable<bool> Session::authenticate_scram(const auth::Login* login) {
+    std::optional<auth::ScramSecret> secret;
+    if (login) secret = auth::ScramSecret::parse(login->scram_verifier);
+    auth::ScramServer scram(secret, request_.user);
+
+    std::string out, msg;
+    build::auth_sasl(out, "SCRAM-SHA-256");
+    if (!co_await write_client(out)) co_return false;
+
+    if (co_await read_message(client_, client_buf_, kMaxAuthMessage, msg) != FrameRead::ok ||
+        msg[0] != 'p')
+        co_return false;
+    auto initial = protocol::decode_sasl_initial(std::string_view(msg).substr(5));
+    if (!initial || initial->mechanism != "SCRAM-SHA-256" || !initial->data) co_return false;
+    auto step = scram.step(*initial->data);
+    if (step.kind != auth::AuthStep::Kind::reply) co_return false;
+    out.clear();
+    build::auth_sasl_continue(out, step.message);
+    if (!co_await write_client(out)) co_return false;
+
+    if (co_await read_message(client_, client_buf_, kMaxAuthMessage, msg) != FrameRead::ok ||
+        msg[0] != 'p')
+        co_return false;
+    step = scram.step(std::string_view(msg).substr(5));
+    if (step.kind != auth::AuthStep::Kind::done || !login) co_return false;
+    out.clear();
+    build::auth_sasl_final(out, step.message);
+    co_return co_await write_client(out);
+}
+
+awaitable<bool> Session::authenticate_md5(const auth::Login& login) {
+    auto salt = auth::random_bytes(4);
+    std::string out, msg;
+    build::auth_md5(out, salt);
+    if (!co_await write_client(out)) co_return false;
+    if (co_await read_message(client_, client_buf_, kMaxAuthMessage, msg) != FrameRead::ok ||
+        msg[0] != 'p')
+        co_return false;
+    auto answer = protocol::decode_query(std::string_view(msg).substr(5));  // one C string
+    co_return answer && auth::constant_time_equal(
+                            *answer, auth::md5_response_from_stored(login.md5_hash, salt));
+}
+
+awaitable<bool> Session::send_welcome() {
+    auto params = app_.pool->server_params();
+    if (params.empty()) {
+        // No server connection has been opened yet: open one to learn what to report.
+        auto acquired = co_await app_.pool->acquire(practice_);
+        if (!acquired.conn) {
+            auto e = *acquired.error;
+            e.severity = "FATAL";
+            co_await refuse(e);
+            co_return false;
+        }
+        params = acquired.conn->startup_params();
+        app_.pool->release(std::move(acquired.conn));
+    }
+    std::string out;
+    build::auth_ok(out);
+    for (auto& [name, value] : params) {
+        auto own = request_.params.find(lower(name));
+        build::parameter_status(out, name, own != request_.params.end() ? own->second : value);
+    }
+    cancel_slot_ = std::make_shared<CancelSlot>();
+    auto keys = app_.cancels.add(cancel_slot_);
+    cancel_pid_ = keys.pid;
+    build::backend_key_data(out, keys.pid, keys.key);
+    build::ready_for_query(out, 'I');
+    spdlog::info("{} logged in ({} pooling{})", prefix(), session_pooling_ ? "session" : "transaction",
+                 client_.is_tls() ? ", TLS" : "");
+    co_return co_await write_client(out);
+}
+
+awaitable<void> handle_cancel(App& app, int32_t pid, int32_t key) {
+    auto target = app.cancels.resolve(pid, key);
+    if (!target) {
+        spdlog::debug("cancel request for unknown or idle session ignored");
+        co_return;
+    }
+    co_await send_cancel(app.config->backend, target->first, target->second);
+}
+
+}  // namespace pgtenant::proxy

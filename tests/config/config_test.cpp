@@ -1,0 +1,281 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace pgtenant::config {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+// The error message of parsing `text`, or "" if it parsed.
+std::string error_of(std::string_view text) {
+    try {
+        parse_config(text, "");
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+// Every rejection must start with the key it is about.
+void expect_error(std::string_view text, std::string_view key_prefix) {
+    std::string err = error_of(text);
+    EXPECT_TRUE(err.starts_with(key_prefix)) << "input:\n" << text << "\nerror: " << err;
+}
+
+class TempDir {
+public:
+    TempDir() {
+        path_ = fs::temp_directory_path() /
+                ("pgtenant_config_test_" + std::to_string(::getpid()) + "_" + std::to_string(++n_));
+        fs::create_directories(path_);
+    }
+    ~TempDir() { fs::remove_all(path_); }
+    fs::path write(const std::string& name, std::string_view text) const {
+        fs::path p = path_ / name;
+        std::ofstream(p) << text;
+        return p;
+    }
+    const fs::path& path() const { return path_; }
+
+private:
+    static inline int n_ = 0;
+    fs::path path_;
+};
+
+TEST(ConfigTest, EmptyFileGivesDefaults) {
+    auto c = parse_config("", "");
+    EXPECT_EQ(c->server.listen_addr, "127.0.0.1");
+    EXPECT_EQ(c->server.listen_port, 6432);
+    EXPECT_EQ(c->server.workers, 1);
+    EXPECT_EQ(c->server.max_client_conn, 10000);
+    EXPECT_EQ(c->server.max_message_bytes, 64u << 20);
+    EXPECT_EQ(c->server.log_level, "info");
+    EXPECT_FALSE(c->server.tls_required);
+    EXPECT_EQ(c->backend.host, "127.0.0.1");
+    EXPECT_EQ(c->backend.port, 5432);
+    EXPECT_EQ(c->backend.user, "pgtenant_pool");
+    EXPECT_EQ(c->backend.connect_timeout, milliseconds(5000));
+    EXPECT_EQ(c->pool.size, 20);
+    EXPECT_EQ(c->pool.min_idle, 0);
+    EXPECT_EQ(c->pool.wait_timeout, milliseconds(5000));
+    EXPECT_EQ(c->pool.default_mode, PoolMode::transaction);
+    EXPECT_EQ(c->tenant.users_file, "users.toml");
+    EXPECT_EQ(c->tenant.setting, "app.current_practice_id");
+    EXPECT_FALSE(c->tenant.allow_maintenance);
+}
+
+TEST(ConfigTest, FullFile) {
+    auto c = parse_config(R"(
+[server]
+listen_addr = "::1"
+listen_port = 7000
+workers = 4
+max_client_conn = 500
+max_message_bytes = 1024
+tls_cert = "/etc/pg/cert.pem"
+tls_key = "/etc/pg/key.pem"
+tls_required = true
+log_level = "debug"
+[backend]
+host = "db.internal"
+port = 5433
+database = "app"
+user = "pool"
+password = "secret"
+connect_timeout_ms = 250
+[pool]
+size = 50
+min_idle = 50
+wait_timeout_ms = 3600000
+mode = "session"
+[tenant]
+users_file = "/etc/pgtenant/users.toml"
+setting = "my_app.tenant_id"
+allow_maintenance = true
+)",
+                          "/base");
+    EXPECT_EQ(c->server.listen_addr, "::1");
+    EXPECT_EQ(c->server.listen_port, 7000);
+    EXPECT_EQ(c->server.workers, 4);
+    EXPECT_EQ(c->server.max_client_conn, 500);
+    EXPECT_EQ(c->server.max_message_bytes, 1024u);
+    EXPECT_EQ(c->server.tls_cert, "/etc/pg/cert.pem");
+    EXPECT_EQ(c->server.tls_key, "/etc/pg/key.pem");
+    EXPECT_TRUE(c->server.tls_required);
+    EXPECT_EQ(c->server.log_level, "debug");
+    EXPECT_EQ(c->backend.host, "db.internal");
+    EXPECT_EQ(c->backend.port, 5433);
+    EXPECT_EQ(c->backend.database, "app");
+    EXPECT_EQ(c->backend.user, "pool");
+    EXPECT_EQ(c->backend.password, "secret");
+    EXPECT_EQ(c->backend.connect_timeout, milliseconds(250));
+    EXPECT_EQ(c->pool.size, 50);
+    EXPECT_EQ(c->pool.min_idle, 50);
+    EXPECT_EQ(c->pool.wait_timeout, milliseconds(3600000));
+    EXPECT_EQ(c->pool.default_mode, PoolMode::session);
+    EXPECT_EQ(c->tenant.users_file, "/etc/pgtenant/users.toml");
+    EXPECT_EQ(c->tenant.setting, "my_app.tenant_id");
+    EXPECT_TRUE(c->tenant.allow_maintenance);
+}
+
+TEST(ConfigTest, UnknownSectionsAndKeys) {
+    EXPECT_EQ(error_of("[server]\nlisten_prot = 1\n"), "server.listen_prot: unknown key");
+    expect_error("[servre]\n", "servre: unknown section");
+    expect_error("top = 1\n", "top: unknown section");
+    expect_error("server = 1\n", "server: expected a table");
+    expect_error("[tenant]\nallow_maintainance = true\n", "tenant.allow_maintainance: unknown key");
+}
+
+TEST(ConfigTest, WrongTypes) {
+    EXPECT_EQ(error_of("[pool]\nsize = \"20\"\n"), "pool.size: expected an integer");
+    expect_error("[pool]\nsize = 2.5\n", "pool.size: expected an integer");
+    expect_error("[server]\nlisten_addr = 1\n", "server.listen_addr: expected a string");
+    expect_error("[server]\ntls_required = \"yes\"\n", "server.tls_required: expected true or false");
+    expect_error("[backend]\nconnect_timeout_ms = \"5s\"\n", "backend.connect_timeout_ms: expected an integer");
+    expect_error("[tenant]\nallow_maintenance = 1\n", "tenant.allow_maintenance: expected true or false");
+}
+
+TEST(ConfigTest, Ranges) {
+    EXPECT_EQ(error_of("[pool]\nsize = 0\n"), "pool.size: must be between 1 and 10000 (got 0)");
+    expect_error("[pool]\nsize = 10001\n", "pool.size:");
+    expect_error("[server]\nlisten_port = 0\n", "server.listen_port:");
+    expect_error("[server]\nlisten_port = 65536\n", "server.listen_port:");
+    expect_error("[backend]\nport = -1\n", "backend.port:");
+    expect_error("[server]\nworkers = 0\n", "server.workers:");
+    expect_error("[server]\nworkers = 65\n", "server.workers:");
+    expect_error("[server]\nmax_client_conn = 0\n", "server.max_client_conn:");
+    expect_error("[server]\nmax_client_conn = 1000001\n", "server.max_client_conn:");
+    expect_error("[server]\nmax_message_bytes = 1023\n", "server.max_message_bytes:");
+    expect_error("[server]\nmax_message_bytes = 1073741825\n", "server.max_message_bytes:");
+    expect_error("[pool]\nmin_idle = -1\n", "pool.min_idle:");
+    expect_error("[pool]\nsize = 5\nmin_idle = 6\n", "pool.min_idle: must be between 0 and 5");
+    expect_error("[pool]\nwait_timeout_ms = 0\n", "pool.wait_timeout_ms:");
+    expect_error("[pool]\nwait_timeout_ms = 3600001\n", "pool.wait_timeout_ms:");
+    expect_error("[backend]\nconnect_timeout_ms = 0\n", "backend.connect_timeout_ms:");
+    // Edges are accepted.
+    EXPECT_EQ(error_of("[server]\nlisten_port = 65535\nworkers = 64\nmax_message_bytes = 1024\n"
+                       "[pool]\nsize = 10000\nwait_timeout_ms = 1\n"),
+              "");
+}
+
+TEST(ConfigTest, TlsPairing) {
+    expect_error("[server]\ntls_cert = \"c.pem\"\n", "server.tls_key:");
+    expect_error("[server]\ntls_key = \"k.pem\"\n", "server.tls_cert:");
+    expect_error("[server]\ntls_required = true\n", "server.tls_required:");
+    EXPECT_EQ(error_of("[server]\ntls_cert = \"c\"\ntls_key = \"k\"\ntls_required = true\n"), "");
+}
+
+TEST(ConfigTest, Enums) {
+    expect_error("[pool]\nmode = \"statement\"\n", "pool.mode: must be one of transaction|session");
+    expect_error("[server]\nlog_level = \"verbose\"\n", "server.log_level: must be one of");
+    for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+        EXPECT_EQ(error_of(std::string("[server]\nlog_level = \"") + level + "\"\n"), "") << level;
+    }
+}
+
+TEST(ConfigTest, ListenAddr) {
+    expect_error("[server]\nlisten_addr = \"example.com\"\n", "server.listen_addr:");
+    expect_error("[server]\nlisten_addr = \"\"\n", "server.listen_addr:");
+    expect_error("[server]\nlisten_addr = \"1.2.3.256\"\n", "server.listen_addr:");
+    for (const char* a : {"0.0.0.0", "::", "localhost", "10.1.2.3", "fe80::1"}) {
+        EXPECT_EQ(error_of(std::string("[server]\nlisten_addr = \"") + a + "\"\n"), "") << a;
+    }
+}
+
+TEST(ConfigTest, EmptyRequiredStrings) {
+    expect_error("[backend]\nhost = \"\"\n", "backend.host: must not be empty");
+    expect_error("[backend]\nuser = \"\"\n", "backend.user: must not be empty");
+    expect_error("[backend]\ndatabase = \"\"\n", "backend.database: must not be empty");
+    expect_error("[tenant]\nusers_file = \"\"\n", "tenant.users_file: must not be empty");
+}
+
+TEST(ConfigTest, TenantSetting) {
+    for (const char* bad : {"practice_id", "App.practice_id", "app.", ".x", "app..x", "1app.x",
+                            "app.1x", "app.x-y", "app.x y", "\\\"app\\\".x", "", "pgtenant.context",
+                            "pgtenant.practice"}) {
+        expect_error(std::string("[tenant]\nsetting = \"") + bad + "\"\n", "tenant.setting:");
+    }
+    for (const char* good : {"app.current_practice_id", "_a._b", "my_app.x1", "a.b.c"}) {
+        EXPECT_EQ(error_of(std::string("[tenant]\nsetting = \"") + good + "\"\n"), "") << good;
+    }
+}
+
+TEST(ConfigTest, SyntaxErrorHasLineAndColumn) {
+    std::string err = error_of("[server]\nlisten_port = 6432\nworkers = = 2\n");
+    EXPECT_TRUE(err.starts_with("<config>:3:")) << err;
+    TempDir dir;
+    auto file = dir.write("bad.toml", "[pool]\n\nsize = [1,\n");
+    try {
+        load_config(file.string());
+        FAIL() << "expected ConfigError";
+    } catch (const ConfigError& e) {
+        EXPECT_TRUE(std::string(e.what()).starts_with(file.string() + ":")) << e.what();
+    }
+    expect_error("[pool]\nsize = 1\nsize = 2\n", "<config>:3:");  // duplicate key
+}
+
+TEST(ConfigTest, RelativePathsResolveAgainstConfigDirectory) {
+    TempDir dir;
+    fs::create_directories(dir.path() / "etc");
+    auto file = dir.write("etc/pgtenant.toml",
+                          "[server]\ntls_cert = \"tls/cert.pem\"\ntls_key = \"/abs/key.pem\"\n"
+                          "[tenant]\nusers_file = \"../users.toml\"\n");
+    auto c = load_config(file.string());
+    EXPECT_EQ(c->source_path, fs::absolute(file).string());
+    EXPECT_EQ(c->server.tls_cert, (dir.path() / "etc/tls/cert.pem").string());
+    EXPECT_EQ(c->server.tls_key, "/abs/key.pem");
+    EXPECT_EQ(c->tenant.users_file, (dir.path() / "users.toml").string());
+
+    auto defaults = load_config(dir.write("empty.toml", "").string());
+    EXPECT_EQ(defaults->tenant.users_file, (dir.path() / "users.toml").string());
+    EXPECT_EQ(defaults->server.tls_cert, "");  // "no TLS" stays empty, not the directory
+
+    auto relative = parse_config("[tenant]\nusers_file = \"u.toml\"\n", "/srv/pgtenant");
+    EXPECT_EQ(relative->tenant.users_file, "/srv/pgtenant/u.toml");
+}
+
+TEST(ConfigTest, MissingFile) {
+    try {
+        load_config("/nonexistent/pgtenant.toml");
+        FAIL() << "expected ConfigError";
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("/nonexistent/pgtenant.toml"), std::string::npos);
+    }
+}
+
+TEST(ConfigTest, PasswordFromEnvironment) {
+    ::setenv("PGTENANT_TEST_PW", "from-env", 1);
+    auto c = parse_config("[backend]\npassword = \"in-file\"\npassword_env = \"PGTENANT_TEST_PW\"\n", "");
+    EXPECT_EQ(c->backend.password, "from-env");
+    EXPECT_EQ(c->backend.password_env, "PGTENANT_TEST_PW");
+
+    ::setenv("PGTENANT_TEST_EMPTY_PW", "", 1);
+    EXPECT_EQ(parse_config("[backend]\npassword_env = \"PGTENANT_TEST_EMPTY_PW\"\n", "")->backend.password, "");
+
+    ::unsetenv("PGTENANT_TEST_UNSET_PW");
+    std::string err = error_of("[backend]\npassword = \"x\"\npassword_env = \"PGTENANT_TEST_UNSET_PW\"\n");
+    EXPECT_TRUE(err.starts_with("backend.password_env:")) << err;
+    EXPECT_NE(err.find("PGTENANT_TEST_UNSET_PW"), std::string::npos);
+
+    EXPECT_EQ(parse_config("[backend]\npassword = \"in-file\"\n", "")->backend.password, "in-file");
+}
+
+TEST(ConfigTest, ExampleConfigLoads) {
+    // CMake compiles with absolute source paths, so the repository root is three levels up.
+    fs::path root = fs::path(__FILE__).parent_path().parent_path().parent_path();
+    fs::path example = root / "config" / "pgtenant.toml";
+    auto c = load_config(example.string());
+    EXPECT_EQ(c->tenant.users_file, (example.parent_path() / "users.toml").lexically_normal().string());
+    EXPECT_EQ(c->server.listen_port, 6432);
+    EXPECT_EQ(c->pool.default_mode, PoolMode::transaction);
+    EXPECT_EQ(c->tenant.setting, "app.current_practice_id");
+}
+
+}  // namespace
+}  // namespace pgtenant::config

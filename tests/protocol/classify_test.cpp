@@ -1,0 +1,239 @@
+#include "protocol/classify.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+#include <vector>
+
+namespace pgtenant::protocol {
+namespace {
+
+struct Case {
+    const char* sql;
+    const char* command;
+};
+
+// Each statement kind in several spellings: case, leading comments and whitespace.
+const Case kNotInPipeline[] = {
+    {"VACUUM", "VACUUM"},
+    {"vacuum t", "VACUUM"},
+    {"  /* maintenance */ VaCuUm (ANALYZE, VERBOSE) t", "VACUUM"},
+    {"-- nightly\nVACUUM FULL public.t", "VACUUM"},
+    {"CREATE DATABASE x", "CREATE DATABASE"},
+    {"create database \"X\" template template0", "CREATE DATABASE"},
+    {"DROP DATABASE IF EXISTS x", "DROP DATABASE"},
+    {"drop database x with (force)", "DROP DATABASE"},
+    {"CREATE INDEX CONCURRENTLY i ON t (a)", "CREATE INDEX CONCURRENTLY"},
+    {"create unique index concurrently if not exists i on t using btree (a) where a > 0",
+     "CREATE INDEX CONCURRENTLY"},
+    {"DROP INDEX CONCURRENTLY i", "DROP INDEX CONCURRENTLY"},
+    {"\n\tdrop index concurrently if exists i", "DROP INDEX CONCURRENTLY"},
+    {"REINDEX (CONCURRENTLY) TABLE t", "REINDEX CONCURRENTLY"},
+    {"reindex index concurrently i", "REINDEX CONCURRENTLY"},
+    {"REINDEX (VERBOSE, CONCURRENTLY true) TABLE t", "REINDEX CONCURRENTLY"},
+    {"REINDEX DATABASE d", "REINDEX DATABASE"},
+    {"reindex system d", "REINDEX SYSTEM"},
+    {"REINDEX SCHEMA s", "REINDEX SCHEMA"},
+    {"ALTER SYSTEM SET work_mem = '64MB'", "ALTER SYSTEM"},
+    {"alter system reset all", "ALTER SYSTEM"},
+    {"CREATE TABLESPACE ts LOCATION '/srv/ts'", "CREATE TABLESPACE"},
+    {"drop tablespace if exists ts", "DROP TABLESPACE"},
+    {"CLUSTER", "CLUSTER"},
+    {"cluster verbose", "CLUSTER"},
+    {"CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p", "CREATE SUBSCRIPTION"},
+    {"alter subscription s refresh publication", "ALTER SUBSCRIPTION"},
+    {"DROP SUBSCRIPTION s", "DROP SUBSCRIPTION"},
+    {"ALTER DATABASE d SET TABLESPACE ts", "ALTER DATABASE SET TABLESPACE"},
+    {"COMMIT PREPARED 'tx1'", "COMMIT PREPARED"},
+    {"rollback prepared 'tx1'", "ROLLBACK PREPARED"},
+    {"ALTER TABLE p DETACH PARTITION c CONCURRENTLY", "ALTER TABLE DETACH PARTITION CONCURRENTLY"},
+};
+
+TEST(ClassifyTest, NotInPipelineStatements) {
+    StatementClassifier classifier;
+    for (const auto& c : kNotInPipeline) {
+        EXPECT_TRUE(StatementClassifier::may_need_parse(c.sql)) << c.sql;
+        Classification r = classifier.classify(c.sql);
+        EXPECT_TRUE(r.not_in_pipeline) << c.sql;
+        EXPECT_EQ(r.command, c.command) << c.sql;
+        EXPECT_EQ(r.statement_count, 1) << c.sql;
+        EXPECT_FALSE(r.parse_error) << c.sql;
+        EXPECT_FALSE(r.discard_all || r.deallocate_all) << c.sql;
+    }
+}
+
+TEST(ClassifyTest, DiscardAndDeallocateAll) {
+    StatementClassifier classifier;
+    for (const char* sql : {"DISCARD ALL", "discard all;", "/* reset */ Discard All"}) {
+        Classification r = classifier.classify(sql);
+        EXPECT_TRUE(r.discard_all) << sql;
+        EXPECT_FALSE(r.deallocate_all || r.not_in_pipeline) << sql;
+        EXPECT_EQ(r.command, "DISCARD ALL") << sql;
+    }
+    for (const char* sql : {"DEALLOCATE ALL", "deallocate prepare all", "  DEALLOCATE   ALL ;"}) {
+        Classification r = classifier.classify(sql);
+        EXPECT_TRUE(r.deallocate_all) << sql;
+        EXPECT_FALSE(r.discard_all || r.not_in_pipeline) << sql;
+        EXPECT_EQ(r.command, "DEALLOCATE ALL") << sql;
+    }
+}
+
+TEST(ClassifyTest, OrdinaryStatementsNotFlagged) {
+    StatementClassifier classifier;
+    const char* ordinary[] = {
+        "SELECT * FROM t WHERE id = $1",
+        "SELECT 'vacuum'",
+        "select current_database(), 'create database x' as \"DROP DATABASE\"",
+        "CREATE INDEX i ON t (a)",
+        "DROP INDEX i",
+        "ANALYZE t",
+        "analyse verbose t",
+        "REINDEX TABLE t",
+        "REINDEX (CONCURRENTLY false) TABLE t",
+        "REINDEX (CONCURRENTLY 0) INDEX i",
+        "CLUSTER t USING i",
+        "DISCARD TEMP",
+        "DISCARD PLANS",
+        "DEALLOCATE stmt1",
+        "DEALLOCATE PREPARE stmt1",
+        "ALTER DATABASE d SET work_mem = '1MB'",
+        "PREPARE TRANSACTION 'tx1'",
+        "COMMIT",
+        "ALTER TABLE p DETACH PARTITION c",
+        "SELECT * FROM pg_catalog.pg_tablespace -- vacuum later",
+        "",
+        ";",
+        "-- only a comment",
+    };
+    for (const char* sql : ordinary) {
+        Classification r = classifier.classify(sql);
+        EXPECT_FALSE(r.not_in_pipeline || r.discard_all || r.deallocate_all || r.parse_error) << sql;
+        EXPECT_EQ(r.command, "") << sql;
+    }
+    EXPECT_FALSE(StatementClassifier::may_need_parse("SELECT * FROM t WHERE id = $1"));
+    EXPECT_FALSE(StatementClassifier::may_need_parse("insert into orders (a, b) values ($1, $2)"));
+    EXPECT_EQ(classifier.classify("SELECT * FROM t WHERE id = $1").statement_count, 0);
+    EXPECT_TRUE(StatementClassifier::may_need_parse("SELECT 'vacuum'"));
+    EXPECT_EQ(classifier.classify("SELECT 'vacuum'").statement_count, 1);
+}
+
+TEST(ClassifyTest, MultiStatementQueries) {
+    StatementClassifier classifier;
+    Classification r = classifier.classify("SELECT 1; VACUUM t; SELECT 2");
+    EXPECT_TRUE(r.not_in_pipeline);
+    EXPECT_EQ(r.command, "VACUUM");
+    EXPECT_EQ(r.statement_count, 3);
+
+    r = classifier.classify("DISCARD ALL; CREATE DATABASE d; DEALLOCATE ALL");
+    EXPECT_TRUE(r.discard_all && r.deallocate_all && r.not_in_pipeline);
+    EXPECT_EQ(r.command, "DISCARD ALL");  // the first flagged statement
+    EXPECT_EQ(r.statement_count, 3);
+
+    r = classifier.classify("select 'vacuum'; analyze t; create index i on t(a);");
+    EXPECT_FALSE(r.not_in_pipeline || r.discard_all || r.deallocate_all);
+    EXPECT_EQ(r.statement_count, 3);
+}
+
+TEST(ClassifyTest, ParseErrorSetsOnlyParseError) {
+    StatementClassifier classifier;
+    for (const char* sql : {"VACUUM ((", "SELECT 1; VACUUM (", "create database"}) {
+        Classification r = classifier.classify(sql);
+        EXPECT_TRUE(r.parse_error) << sql;
+        EXPECT_FALSE(r.not_in_pipeline || r.discard_all || r.deallocate_all) << sql;
+        EXPECT_EQ(r.command, "") << sql;
+    }
+}
+
+TEST(ClassifyTest, GarbageInput) {
+    StatementClassifier classifier;
+    std::mt19937 rng(42);
+    for (int i = 0; i < 2000; ++i) {
+        std::string s(rng() % 200, '\0');
+        for (auto& c : s) c = static_cast<char>(rng());
+        if (i % 2 == 0) s.insert(rng() % (s.size() + 1), i % 4 == 0 ? "VACUUM " : " database ");
+        classifier.classify(s);  // must not crash, leak or hang
+    }
+    std::string with_nul("VACUUM t\0; SELECT 1", 19);
+    EXPECT_TRUE(classifier.classify(with_nul).parse_error);
+    std::string nul_first("\0DISCARD ALL", 12);
+    EXPECT_FALSE(classifier.classify(nul_first).discard_all);
+}
+
+TEST(ClassifyTest, LargeQueries) {
+    StatementClassifier classifier;
+    std::string big = "SELECT '" + std::string(1'000'000, 'x') + "'";
+    EXPECT_FALSE(StatementClassifier::may_need_parse(big));
+    EXPECT_EQ(classifier.classify(big).statement_count, 0);
+
+    std::string with_keyword = "SELECT 'database " + std::string(1'000'000, 'x') + "'";
+    Classification r = classifier.classify(with_keyword);
+    EXPECT_FALSE(r.parse_error || r.not_in_pipeline);
+    EXPECT_EQ(r.statement_count, 1);
+
+    r = classifier.classify("/* " + std::string(1'000'000, 'y') + " */ VACUUM t");
+    EXPECT_TRUE(r.not_in_pipeline);
+    EXPECT_EQ(r.command, "VACUUM");
+
+    // Beyond 1 MiB a text with a keyword is not parsed (bounded memory): reported unclassified.
+    r = classifier.classify("VACUUM t; SELECT '" + std::string(2'000'000, 'z') + "'");
+    EXPECT_TRUE(r.parse_error);
+    EXPECT_FALSE(r.not_in_pipeline);
+}
+
+TEST(ClassifyTest, DeeplyNestedQueriesDoNotOverflowTheStack) {
+    // libpg_query renders its tree recursively; these would crash a parse on an 8 MiB stack.
+    StatementClassifier classifier;
+    std::string chain = "SELECT 'vacuum' WHERE 1";
+    for (int i = 0; i < 150'000; ++i) chain += "+1";
+    Classification r = classifier.classify(chain + "; DISCARD ALL");
+    EXPECT_TRUE(r.discard_all);
+    EXPECT_EQ(r.statement_count, 2);
+
+    std::string parens = "VACUUM; SELECT " + std::string(100'000, '(') + "1" + std::string(100'000, ')');
+    EXPECT_TRUE(classifier.classify(parens).parse_error);  // the grammar's own depth limit
+}
+
+TEST(ClassifyTest, CacheHitsReturnIdenticalResults) {
+    StatementClassifier classifier(2);
+    const char* texts[] = {"VACUUM t", "DISCARD ALL", "SELECT 'vacuum'", "VACUUM t", "DISCARD ALL"};
+    for (int round = 0; round < 3; ++round) {
+        for (const char* sql : texts) {
+            Classification first = classifier.classify(sql);
+            Classification again = classifier.classify(sql);
+            EXPECT_EQ(first.not_in_pipeline, again.not_in_pipeline);
+            EXPECT_EQ(first.discard_all, again.discard_all);
+            EXPECT_EQ(first.deallocate_all, again.deallocate_all);
+            EXPECT_EQ(first.parse_error, again.parse_error);
+            EXPECT_EQ(first.statement_count, again.statement_count);
+            EXPECT_EQ(first.command, again.command);
+        }
+    }
+    StatementClassifier uncached(0);
+    EXPECT_TRUE(uncached.classify("VACUUM").not_in_pipeline);
+    EXPECT_TRUE(uncached.classify("VACUUM").not_in_pipeline);
+}
+
+TEST(ClassifyTest, ConcurrentUse) {
+    StatementClassifier classifier(16);  // small, so threads also evict each other's entries
+    std::vector<std::thread> threads;
+    std::vector<int> failures(4, 0);
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 500; ++i) {
+                std::string n = std::to_string((i * 7 + t) % 40);
+                Classification v = classifier.classify("VACUUM t" + n);
+                Classification s = classifier.classify("SELECT 'vacuum " + n + "'");
+                Classification d = classifier.classify("DEALLOCATE ALL; SELECT " + n);
+                if (!v.not_in_pipeline || v.command != "VACUUM") ++failures[t];
+                if (s.not_in_pipeline || s.statement_count != 1) ++failures[t];
+                if (!d.deallocate_all || d.statement_count != 2) ++failures[t];
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    for (int t = 0; t < 4; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
+}
+
+}  // namespace
+}  // namespace pgtenant::protocol
