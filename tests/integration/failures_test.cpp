@@ -1,0 +1,169 @@
+// Things going wrong mid-flight: query cancel, a backend killed under an open transaction,
+// a client vanishing mid-transaction. pgtenant must answer with proper SQLSTATEs, never hang,
+// and leave no transaction open on a pooled backend.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <thread>
+
+#include "tests/support/integration_env.h"
+#include "tests/support/net.h"
+#include "tests/support/tenant_checks.h"
+#include "tests/support/wire.h"
+
+namespace pgtenant::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+const auto* const kEnv = register_integration_env();
+
+class FailureTest : public ProxyTest {
+protected:
+    // Pool-role backends in the given state, seen by the superuser.
+    Rows pool_backends(const std::string& state) {
+        auto su = env().superuser();
+        return query_params(su.get(),
+                            "SELECT pid, state, query FROM pg_stat_activity "
+                            "WHERE usename = 'pgtenant_pool' AND state = $1",
+                            {state});
+    }
+
+    // Polls until no pool backend is idle in transaction, or the timeout passes.
+    bool wait_no_open_transaction(std::chrono::milliseconds timeout) {
+        auto deadline = Clock::now() + timeout;
+        while (Clock::now() < deadline) {
+            if (pool_backends("idle in transaction").empty() &&
+                pool_backends("idle in transaction (aborted)").empty()) {
+                return true;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+        return false;
+    }
+};
+
+TEST_F(FailureTest, CancelInterruptsLongQueryAndConnectionStaysUsable) {
+    auto conn = env().connect_as(demo::kAlice);
+    PGconn* c = conn.get();
+    auto started = Clock::now();
+    ASSERT_EQ(PQsendQuery(c, "SELECT pg_sleep(30)"), 1);
+    std::this_thread::sleep_for(300ms);
+    PGcancel* cancel = PQgetCancel(c);
+    ASSERT_NE(cancel, nullptr);
+    char errbuf[256] = {0};
+    EXPECT_EQ(PQcancel(cancel, errbuf, sizeof errbuf), 1) << errbuf;
+    PQfreeCancel(cancel);
+    QueryResult result;
+    auto deadline = Clock::now() + 5s;
+    while (PGresult* res = next_result(c, deadline)) {
+        auto r = to_query_result(res);
+        if (!r.ok() && result.ok()) {
+            result = r;
+        }
+    }
+    EXPECT_EQ(result.sqlstate, "57014") << result.error;
+    EXPECT_LT(Clock::now() - started, 6s);
+    EXPECT_EQ(query(c, "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsA));
+}
+
+TEST_F(FailureTest, CancelWithWrongKeyDoesNothing) {
+    // A cancel request with a made-up key must not reach anyone's backend.
+    auto victim = env().connect_as(demo::kBob);
+    ASSERT_EQ(PQsendQuery(victim.get(), "SELECT pg_sleep(1)"), 1);
+    std::this_thread::sleep_for(200ms);
+    auto raw = RawSocket::connect(env().proxy().port());
+    // CancelRequest: length 16, code 80877102, pid, key.
+    raw.send_all(wire::be32(16) + wire::be32(80877102) + wire::be32(12345) + wire::be32(67890));
+    raw.read_until_close(2s);
+    QueryResult result;
+    auto deadline = Clock::now() + 10s;
+    while (PGresult* res = next_result(victim.get(), deadline)) {
+        auto r = to_query_result(res);
+        if (!r.ok() && result.ok()) {
+            result = r;
+        }
+    }
+    EXPECT_TRUE(result.ok()) << result.sqlstate << " " << result.error;
+}
+
+TEST_F(FailureTest, KilledBackendGivesErrorThenFreshBackend) {
+    auto conn = env().connect_as(demo::kAlice);
+    PGconn* c = conn.get();
+    ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
+    ASSERT_EQ(query(c, "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsA));
+    auto idle = pool_backends("idle in transaction");
+    ASSERT_EQ(idle.size(), 1u) << "expected exactly alice's backend to be idle in transaction";
+    auto su = env().superuser();
+    ASSERT_EQ(query(su.get(), "SELECT pg_terminate_backend(" + idle[0][0] + ", 5000)").at(0).at(0), "t");
+
+    // The next statement gets an error with a SQLSTATE: not a hang, not a dropped socket.
+    auto r = run(c, "SELECT count(*) FROM patients", 10s);
+    EXPECT_FALSE(r.ok());
+    EXPECT_FALSE(r.sqlstate.empty()) << "error without SQLSTATE: " << r.error;
+    ASSERT_EQ(PQstatus(c), CONNECTION_OK) << "pgtenant dropped the client: " << PQerrorMessage(c);
+
+    // The client's transaction is over; the following one runs on a fresh backend, bound.
+    auto after = run(c, "ROLLBACK");
+    (void)after;  // a warning or success are both fine: the transaction is gone either way
+    auto rows = query(c, "SELECT * FROM patients");
+    EXPECT_EQ(static_cast<int>(rows.size()), demo::kPatientsA);
+    EXPECT_TRUE(all_rows_in_practice(rows, 1, demo::kPracticeA));
+    ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
+    EXPECT_EQ(query(c, "SELECT current_setting('app.current_practice_id')").at(0).at(0), demo::kPracticeA);
+    EXPECT_EQ(query(c, "SELECT count(*) FROM meal_logs").at(0).at(0), std::to_string(demo::kMealLogsA));
+    ASSERT_EQ(sqlstate_of(c, "COMMIT"), "");
+    EXPECT_NE(query(c, "SELECT pg_backend_pid()").at(0).at(0), idle[0][0]);
+}
+
+TEST_F(FailureTest, OtherClientsSurviveAKilledBackend) {
+    auto alice = env().connect_as(demo::kAlice);
+    auto bob = env().connect_as(demo::kBob);
+    ASSERT_EQ(sqlstate_of(alice.get(), "BEGIN; SELECT 1"), "");
+    auto idle = pool_backends("idle in transaction");
+    ASSERT_EQ(idle.size(), 1u);
+    auto su = env().superuser();
+    query(su.get(), "SELECT pg_terminate_backend(" + idle[0][0] + ", 5000)");
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_EQ(query(bob.get(), "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsB));
+    }
+    run(alice.get(), "SELECT 1", 10s);
+    run(alice.get(), "ROLLBACK", 10s);
+}
+
+void disconnect_mid_transaction(IntegrationEnv& env, const std::string& marker, bool abrupt) {
+    auto conn = env.connect_as(demo::kAlice);
+    PGconn* c = conn.get();
+    ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
+    ASSERT_EQ(sqlstate_of(c, "INSERT INTO patients (practice_id, name) VALUES ('" + demo::kPracticeA +
+                                 "', '" + marker + "')"),
+              "");
+    if (abrupt) {
+        // No Terminate message: the socket just goes away, as when a client process dies.
+        ::shutdown(PQsocket(c), SHUT_RDWR);
+    }
+    conn.reset();
+}
+
+TEST_F(FailureTest, AbruptDisconnectMidTransactionRollsBack) {
+    disconnect_mid_transaction(env(), "Vanishing Vera", true);
+    EXPECT_TRUE(wait_no_open_transaction(5s)) << "a pool backend is still idle in transaction";
+    auto su = env().superuser();
+    EXPECT_EQ(query(su.get(), "SELECT count(*) FROM patients WHERE name = 'Vanishing Vera'").at(0).at(0), "0");
+    // The backend went back to the pool in a usable state.
+    auto bob = env().connect_as(demo::kBob);
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(query(bob.get(), "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsB));
+    }
+}
+
+TEST_F(FailureTest, TerminateMidTransactionRollsBack) {
+    disconnect_mid_transaction(env(), "Polite Pete", false);
+    EXPECT_TRUE(wait_no_open_transaction(5s)) << "a pool backend is still idle in transaction";
+    auto su = env().superuser();
+    EXPECT_EQ(query(su.get(), "SELECT count(*) FROM patients WHERE name = 'Polite Pete'").at(0).at(0), "0");
+}
+
+}  // namespace
+}  // namespace pgtenant::testing

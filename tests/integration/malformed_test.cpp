@@ -1,0 +1,165 @@
+// Malformed and hostile bytes on the wire: pgtenant answers with an ErrorResponse or closes
+// the connection, promptly, and keeps serving well-behaved clients afterwards.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "tests/support/integration_env.h"
+#include "tests/support/net.h"
+#include "tests/support/tenant_checks.h"
+#include "tests/support/wire.h"
+
+namespace pgtenant::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using wire::be32;
+
+const auto* const kEnv = register_integration_env();
+
+constexpr uint32_t kProtocol3 = 196608;
+
+class MalformedTest : public ProxyTest {
+protected:
+    // Sends bytes on a fresh connection; the reply must be an ErrorResponse or a close,
+    // within a few seconds. Returns the reply for further checks.
+    std::string expect_rejected(const std::string& bytes, const std::string& what) {
+        auto s = RawSocket::connect(env().proxy().port());
+        s.send_all(bytes);
+        return expect_rejected_on(s, what);
+    }
+
+    std::string expect_rejected_on(RawSocket& s, const std::string& what) {
+        bool closed = false;
+        auto reply = s.read_until_close(4s, &closed);
+        EXPECT_TRUE(closed || !reply.empty()) << what << ": no reply and still open after 4 s";
+        if (!reply.empty()) {
+            EXPECT_EQ(reply[0], 'E') << what << ": expected ErrorResponse, got tag '" << reply[0] << "'";
+        }
+        return reply;
+    }
+
+    void expect_serving() {
+        auto conn = env().connect_as(demo::kBob);
+        EXPECT_EQ(query(conn.get(), "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsB));
+    }
+};
+
+TEST_F(MalformedTest, StartupLengthTooShort) {
+    for (uint32_t len : {0u, 1u, 4u, 7u}) {
+        expect_rejected(be32(len) + be32(kProtocol3), "length " + std::to_string(len));
+    }
+    expect_serving();
+}
+
+TEST_F(MalformedTest, StartupLengthTooLong) {
+    // Rejected on the length alone: the server must not wait for 20 kB or 4 GB to arrive.
+    for (uint32_t len : {20000u, 0x7fffffffu, 0xffffffffu}) {
+        expect_rejected(be32(len) + be32(kProtocol3) + "user", "length " + std::to_string(len));
+    }
+    expect_serving();
+}
+
+TEST_F(MalformedTest, UnknownProtocolVersion) {
+    for (uint32_t version : {0x00020000u /* 2.0 */, 0x00040000u /* 4.0 */, 0x12345678u}) {
+        auto reply = expect_rejected(wire::startup_message({{"user", demo::kAlice}, {"database", "postgres"}}, version),
+                                     "version " + std::to_string(version));
+        if (!reply.empty()) {
+            EXPECT_FALSE(wire::error_fields(reply)['C'].empty());
+        }
+    }
+    expect_serving();
+}
+
+TEST_F(MalformedTest, MissingUser) {
+    auto reply = expect_rejected(wire::startup_message({{"database", "postgres"}}), "no user");
+    if (!reply.empty()) {
+        EXPECT_FALSE(wire::error_fields(reply)['C'].empty());
+    }
+    expect_rejected(wire::startup_message({{"user", ""}, {"database", "postgres"}}), "empty user");
+    expect_serving();
+}
+
+TEST_F(MalformedTest, UnterminatedParameters) {
+    std::string body = be32(kProtocol3) + std::string("user\0alice\0database", 19);  // no value, no final 0
+    expect_rejected(be32(static_cast<uint32_t>(body.size() + 4)) + body, "unterminated");
+    expect_serving();
+}
+
+TEST_F(MalformedTest, GarbageBytes) {
+    expect_rejected("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", "http request");
+    std::mt19937 rng(20211108);  // fixed seed: the same garbage every run
+    for (int i = 0; i < 20; ++i) {
+        std::string junk(64, '\0');
+        for (auto& ch : junk) {
+            ch = static_cast<char>(rng() & 0xff);
+        }
+        expect_rejected(junk, "random bytes #" + std::to_string(i));
+    }
+    expect_serving();
+}
+
+TEST_F(MalformedTest, SslRequestWithPipelinedDataIsRejected) {
+    // CVE-2021-23214 class: bytes sent along with the SSLRequest were never protected by the
+    // TLS handshake that follows, so they must not be processed as the client's startup.
+    auto s = RawSocket::connect(env().proxy().port());
+    s.send_all(wire::ssl_request() + wire::startup_message({{"user", demo::kAlice}, {"database", "postgres"}}));
+    bool closed = false;
+    auto reply = s.read_until_close(4s, &closed);
+    if (!reply.empty() && (reply[0] == 'N' || reply[0] == 'S')) {
+        reply.erase(0, 1);
+    }
+    EXPECT_TRUE(closed) << "connection still open after pipelined SSLRequest";
+    if (!reply.empty()) {
+        EXPECT_EQ(reply[0], 'E') << "pipelined startup was processed: got tag '" << reply[0]
+                                 << "' (auth request " << wire::auth_request_code(reply) << ")";
+    }
+    expect_serving();
+}
+
+TEST_F(MalformedTest, PlainSslRequestIsAnsweredThenStartupWorks) {
+    // The well-behaved counterpart: SSLRequest alone gets a one-byte answer.
+    auto s = RawSocket::connect(env().proxy().port());
+    s.send_all(wire::ssl_request());
+    auto answer = s.read_exact(1, 4s);
+    ASSERT_EQ(answer.size(), 1u);
+    EXPECT_TRUE(answer[0] == 'N' || answer[0] == 'S');
+    if (answer[0] == 'N') {
+        s.send_all(wire::startup_message({{"user", demo::kAlice}, {"database", "postgres"}}));
+        EXPECT_EQ(wire::auth_request_code(s.read_message(4s)), 10);
+    }
+}
+
+TEST_F(MalformedTest, HugeMessageLengthAfterLogin) {
+    for (uint32_t len : {0x7ffffff0u, 0xffffffffu, 2u}) {
+        SCOPED_TRACE(len);
+        auto conn = env().connect_as(demo::kAlice);
+        ASSERT_EQ(query(conn.get(), "SELECT 1").at(0).at(0), "1");
+        auto s = RawSocket::borrow(PQsocket(conn.get()));
+        s.send_all(wire::message_with_length('Q', len, "SELECT 1"));
+        expect_rejected_on(s, "Q with length " + std::to_string(len));
+    }
+    expect_serving();
+}
+
+TEST_F(MalformedTest, UnknownMessageTypeAfterLogin) {
+    auto conn = env().connect_as(demo::kAlice);
+    auto s = RawSocket::borrow(PQsocket(conn.get()));
+    s.send_all(wire::message('z', "whatever"));
+    expect_rejected_on(s, "tag z");
+    expect_serving();
+}
+
+TEST_F(MalformedTest, IdleHalfOpenConnectionsDoNotBlockOthers) {
+    std::vector<RawSocket> idle;
+    for (int i = 0; i < 50; ++i) {
+        idle.push_back(RawSocket::connect(env().proxy().port()));
+        if (i % 2 == 0) {
+            idle.back().send_all(be32(100));  // a length, then silence
+        }
+    }
+    expect_serving();
+}
+
+}  // namespace
+}  // namespace pgtenant::testing

@@ -1,0 +1,62 @@
+#include "tests/support/integration_env.h"
+
+#include <iostream>
+
+namespace pgtenant::testing {
+namespace {
+
+IntegrationEnv* g_env = nullptr;
+
+}  // namespace
+
+void IntegrationEnv::SetUp() {
+    try {
+        cluster_ = std::make_unique<PgCluster>();
+        proxy_ = std::make_unique<Pgtenant>(*cluster_, options_);
+    } catch (const std::exception& e) {
+        // A fatal failure here makes gtest skip every case: nothing can run without them.
+        FAIL() << "integration environment did not start: " << e.what();
+    }
+}
+
+void IntegrationEnv::TearDown() {
+    auto* unit = ::testing::UnitTest::GetInstance();
+    bool failed = unit->failed_test_count() > 0 || unit->ad_hoc_test_result().Failed();
+    if (proxy_ && failed) {
+        std::cerr << "\n===== pgtenant log (last 150 lines) =====\n"
+                  << proxy_->tail_log(150) << "\n===== end of pgtenant log =====\n";
+    }
+    if (proxy_) {
+        bool was_running = proxy_->running();
+        proxy_.reset();
+        EXPECT_TRUE(was_running) << "pgtenant exited before the end of the suite";
+    }
+    cluster_.reset();
+}
+
+IntegrationEnv* register_integration_env(PgtenantOptions options) {
+    g_env = new IntegrationEnv(std::move(options));
+    ::testing::AddGlobalTestEnvironment(g_env);
+    return g_env;
+}
+
+IntegrationEnv& integration_env() {
+    if (g_env == nullptr) {
+        throw std::logic_error("register_integration_env() was not called in this test binary");
+    }
+    return *g_env;
+}
+
+void ProxyTest::TearDown() {
+    if (!env().proxy().running()) {
+        ADD_FAILURE() << "pgtenant is no longer running (status " << env().proxy().exit_status()
+                      << "); log tail:\n" << env().proxy().tail_log(60);
+        return;
+    }
+    if (HasFailure()) {
+        std::cerr << "----- pgtenant log tail after failure -----\n"
+                  << env().proxy().tail_log(40) << "\n-------------------------------------------\n";
+    }
+}
+
+}  // namespace pgtenant::testing

@@ -1,0 +1,76 @@
+#pragma once
+// A pgtenant process under test: writes its config and users file into a temp dir, starts
+// PGTENANT_BINARY with fork/exec, captures its stderr to a file, waits until it listens, and
+// stops it with SIGTERM in the destructor.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tests/support/pg_cluster.h"
+#include "tests/support/temp_dir.h"
+
+namespace pgtenant::testing {
+
+struct LoginSpec {
+    std::string name;
+    std::string practice;
+    std::string password;
+    std::string pool_mode;  // "", "transaction" or "session"; "" inherits [pool].mode
+};
+
+// alice (practice A), bob (practice B), carol (practice A, session pool mode).
+std::vector<LoginSpec> default_logins();
+
+struct PgtenantOptions {
+    int pool_size = 10;
+    int min_idle = 0;
+    int wait_timeout_ms = 10000;
+    std::string pool_mode = "transaction";
+    int workers = 1;
+    std::string log_level = "info";
+    std::vector<LoginSpec> logins = default_logins();
+    // Extra "key = value" lines per section ("server", "backend", "pool", "tenant").
+    std::map<std::string, std::vector<std::string>> extra_toml;
+};
+
+class Pgtenant {
+public:
+    Pgtenant(const PgCluster& cluster, PgtenantOptions options = {});
+    ~Pgtenant();
+    Pgtenant(const Pgtenant&) = delete;
+    Pgtenant& operator=(const Pgtenant&) = delete;
+
+    uint16_t port() const { return port_; }
+    const LoginSpec& login(const std::string& name) const;
+    // libpq conninfo for a login (its own password unless one is given).
+    std::string conninfo(const std::string& user) const;
+    std::string conninfo(const std::string& user, const std::string& password,
+                         const std::string& extra = "") const;
+    PgConn connect_as(const std::string& user) const { return testing::connect(conninfo(user)); }
+
+    // False once the process has exited (a crash shows up here).
+    bool running();
+    int exit_status() const { return exit_status_; }
+    std::string log() const;
+    std::string tail_log(std::size_t max_lines) const;
+    const std::filesystem::path& dir() const { return dir_.path(); }
+
+    // Runs `pgtenant scram-verifier` for a password.
+    static std::string scram_verifier(const std::string& password);
+
+private:
+    void write_config(const PgCluster& cluster);
+    bool try_start();
+    void stop();
+
+    PgtenantOptions options_;
+    TempDir dir_;
+    uint16_t port_ = 0;
+    pid_t pid_ = -1;
+    int exit_status_ = -1;
+};
+
+}  // namespace pgtenant::testing
