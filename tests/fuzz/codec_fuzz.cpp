@@ -31,15 +31,15 @@ namespace {
 std::string_view g_input;  // for the failure report
 
 [[noreturn]] void check_failed(const char* what, int line) {
-    std::fprintf(stderr, "codec_fuzz: check failed at line %d: %s\ninput (%zu bytes):", line,
-                 what, g_input.size());
+    std::fprintf(stderr, "codec_fuzz: check failed at line %d: %s\ninput (%zu bytes):", line, what,
+                 g_input.size());
     for (unsigned char c : g_input) std::fprintf(stderr, " %02x", c);
     std::fprintf(stderr, "\n");
     std::abort();
 }
 
-#define FUZZ_CHECK(cond) \
-    do {                 \
+#define FUZZ_CHECK(cond)                            \
+    do {                                            \
         if (!(cond)) check_failed(#cond, __LINE__); \
     } while (0)
 
@@ -169,9 +169,9 @@ void check_all_decoders(std::string_view body) {
 
 // --- the tracker, driven by one byte per step ---
 
-constexpr Request kRequests[] = {Request::query,    Request::function_call, Request::parse,
-                                 Request::bind,     Request::describe,      Request::execute,
-                                 Request::close,    Request::sync};
+constexpr Request kRequests[] = {Request::query, Request::function_call, Request::parse,
+                                 Request::bind,  Request::describe,      Request::execute,
+                                 Request::close, Request::sync};
 // Backend tags, weighted towards those the tracker distinguishes.
 constexpr char kReplyTags[] = {'Z', 'E', 'E', '1', '2', '3', 't', 'T', 'n', 'D', 'C',
                                'I', 's', 'G', 'H', 'd', 'c', 'V', 'N', 'S', 'A', 'K',
@@ -189,8 +189,8 @@ void drive_tracker(std::string_view in) {
             FUZZ_CHECK(t.idle() && !t.skipping_to_sync() && !t.front_errored());
         } else if (b < 0x60) {
             const Request r = kRequests[b % 8];
-            const auto origin = b < 0x40 ? Origin::client
-                                         : ((b & 8) ? Origin::injected : Origin::substitute);
+            const auto origin =
+                b < 0x40 ? Origin::client : ((b & 8) ? Origin::injected : Origin::substitute);
             t.sent(r, origin);
             const bool ignored = skipping && r != Request::sync;
             FUZZ_CHECK(t.outstanding() == before + (ignored ? 0 : 1));
@@ -307,7 +307,8 @@ std::vector<std::string> seeds() {
 }
 
 void put_u32(std::string& s, std::size_t at, uint32_t v) {
-    for (int i = 0; i < 4 && at + i < s.size(); ++i) s[at + i] = static_cast<char>(v >> (24 - 8 * i));
+    for (int i = 0; i < 4 && at + i < s.size(); ++i)
+        s[at + i] = static_cast<char>(v >> (24 - 8 * i));
 }
 
 std::string mutate(std::string s, std::mt19937_64& rng) {
@@ -328,10 +329,10 @@ std::string mutate(std::string s, std::mt19937_64& rng) {
                 if (!s.empty()) s.erase(pick(s.size()), 1);
                 break;
             case 4: {  // replace a length-like word with an edge value
-                static constexpr uint32_t kEdges[] = {0,          1,          3,          4,
-                                                      5,          8,          0x7fffffff, 0x80000000,
-                                                      0xfffffffe, 0xffffffff, 0x00030000, 0x00020000,
-                                                      0x04d2162e, 0x04d2162f, 0x04d21630};
+                static constexpr uint32_t kEdges[] = {
+                    0,          1,          3,          4,          5,
+                    8,          0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff,
+                    0x00030000, 0x00020000, 0x04d2162e, 0x04d2162f, 0x04d21630};
                 put_u32(s, pick(s.size() > 4 ? 6 : s.size() + 1), kEdges[pick(std::size(kEdges))]);
                 break;
             }

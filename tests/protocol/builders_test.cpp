@@ -54,14 +54,13 @@ TEST(Builders, ParseWithNoParameterTypes) {
 TEST(Builders, BindWithNullParameter) {
     std::string out;
     build::bind(out, "s1", {"42", std::nullopt});
-    const std::string expected = raw({'B', 0, 0, 0, 24}) +
-                                 raw({0}) +               // unnamed portal
-                                 "s1" + raw({0}) +        // statement
-                                 raw({0, 0}) +            // no parameter format codes: all text
-                                 raw({0, 2}) +            // two parameters
+    const std::string expected = raw({'B', 0, 0, 0, 24}) + raw({0}) +  // unnamed portal
+                                 "s1" + raw({0}) +                     // statement
+                                 raw({0, 0}) +  // no parameter format codes: all text
+                                 raw({0, 2}) +  // two parameters
                                  raw({0, 0, 0, 2}) + "42" +
                                  raw({0xff, 0xff, 0xff, 0xff}) +  // -1: NULL, no value bytes
-                                 raw({0, 0});             // no result format codes: all text
+                                 raw({0, 0});  // no result format codes: all text
     EXPECT_EQ(out, expected);
 }
 

@@ -138,8 +138,8 @@ TEST(EncodeError, DetailHintAndNotice) {
 }
 
 TEST(EncodeErrorFields, ReEncodesServerErrorsByteForByte) {
-    const std::string body = "S" + cstr("ERROR") + "V" + cstr("ERROR") + "C" + cstr("23505") +
-                             "M" + cstr("duplicate key") + "D" + cstr("Key (id)=(1)") + "n" +
+    const std::string body = "S" + cstr("ERROR") + "V" + cstr("ERROR") + "C" + cstr("23505") + "M" +
+                             cstr("duplicate key") + "D" + cstr("Key (id)=(1)") + "n" +
                              cstr("t_pkey") + "F" + cstr("nbtinsert.c") + "L" + cstr("666") +
                              cstr("");
     auto fields = decode_error_fields(body);

@@ -92,8 +92,8 @@ TEST(PeekFrame, TooLongReportsTheAnnouncedSize) {
 }
 
 TEST(PeekFrame, LengthsNearTwoToThe32DoNotOverflow) {
-    for (uint32_t len : {0x7fffffffu, 0x80000000u, 0xfffffffbu, 0xfffffffcu, 0xfffffffeu,
-                         0xffffffffu}) {
+    for (uint32_t len :
+         {0x7fffffffu, 0x80000000u, 0xfffffffbu, 0xfffffffcu, 0xfffffffeu, 0xffffffffu}) {
         SCOPED_TRACE(len);
         Frame f;
         EXPECT_EQ(peek_frame("D" + be32(len), kCap, f), FrameStatus::too_long);

@@ -60,14 +60,14 @@ TEST(DecodeStartup, MalformedParameterLists) {
     EXPECT_FALSE(decode_startup(v3 + cstr("user") + cstr("alice")));
     // Value without its NUL.
     EXPECT_FALSE(decode_startup(v3 + cstr("user") + "alice"));
-    // Name without a value.
+    // An empty value is fine, but the next name lacks its NUL.
     EXPECT_FALSE(decode_startup(v3 + cstr("user") + std::string(1, '\0') + "x"));
     // Trailing garbage after the terminator.
     EXPECT_FALSE(decode_startup(v3 + cstr("user") + cstr("alice") + cstr("") + "x"));
     EXPECT_FALSE(decode_startup(v3 + cstr("") + cstr("")));
     // Duplicate parameter name: which one would the server use?
-    EXPECT_FALSE(decode_startup(v3 + cstr("user") + cstr("alice") + cstr("user") + cstr("bob") +
-                                cstr("")));
+    EXPECT_FALSE(
+        decode_startup(v3 + cstr("user") + cstr("alice") + cstr("user") + cstr("bob") + cstr("")));
     // Empty body, short code.
     EXPECT_FALSE(decode_startup(""));
     EXPECT_FALSE(decode_startup(std::string("\0\3\0", 3)));
@@ -136,8 +136,8 @@ TEST(DecodeQuery, RoundTripAndMalformed) {
     EXPECT_EQ(*q, "SELECT 1; SELECT 2");
     EXPECT_EQ(decode_query(cstr("")), std::string_view());
     expect_every_prefix_rejected(std::string(test::tagged_body(msg)), decode_query);
-    EXPECT_FALSE(decode_query("SELECT 1"));                  // missing NUL
-    EXPECT_FALSE(decode_query(cstr("SELECT 1") + "x"));      // trailing garbage
+    EXPECT_FALSE(decode_query("SELECT 1"));                               // missing NUL
+    EXPECT_FALSE(decode_query(cstr("SELECT 1") + "x"));                   // trailing garbage
     EXPECT_FALSE(decode_query(cstr("SELECT 1") + cstr("DROP TABLE t")));  // smuggled second query
 }
 
@@ -166,14 +166,14 @@ TEST(DecodeParse, ParameterTypes) {
 
 TEST(DecodeParse, Malformed) {
     const std::string head = cstr("s") + cstr("SELECT $1");
-    EXPECT_FALSE(decode_parse(head));                                 // no count
-    EXPECT_FALSE(decode_parse(head + be16(0xffff)));                  // count -1
-    EXPECT_FALSE(decode_parse(head + be16(0x8000) + be32(23)));       // count -32768
-    EXPECT_FALSE(decode_parse(head + be16(2) + be32(23)));            // one type short
+    EXPECT_FALSE(decode_parse(head));                                  // no count
+    EXPECT_FALSE(decode_parse(head + be16(0xffff)));                   // count -1
+    EXPECT_FALSE(decode_parse(head + be16(0x8000) + be32(23)));        // count -32768
+    EXPECT_FALSE(decode_parse(head + be16(2) + be32(23)));             // one type short
     EXPECT_FALSE(decode_parse(head + be16(1) + be32(23) + be32(25)));  // one type extra
-    EXPECT_FALSE(decode_parse(head + be16(0) + "x"));                 // trailing garbage
-    EXPECT_FALSE(decode_parse(cstr("s") + "SELECT 1" + be16(0)));     // query without NUL...
-    EXPECT_FALSE(decode_parse("s"));                                  // ...or name without NUL
+    EXPECT_FALSE(decode_parse(head + be16(0) + "x"));                  // trailing garbage
+    EXPECT_FALSE(decode_parse(cstr("s") + "SELECT 1" + be16(0)));      // query without NUL...
+    EXPECT_FALSE(decode_parse("s"));                                   // ...or name without NUL
 }
 
 TEST(DecodeSaslInitial, RoundTripsTheBuilder) {
@@ -208,7 +208,7 @@ TEST(DecodeSaslInitial, Malformed) {
     EXPECT_FALSE(decode_sasl_initial(mech + be32(4) + "abc"));          // says more than sent
     EXPECT_FALSE(decode_sasl_initial(mech + be32(2) + "abc"));          // trailing garbage
     EXPECT_FALSE(decode_sasl_initial(mech + be32(0x7fffffff) + "abc"));
-    EXPECT_FALSE(decode_sasl_initial("SCRAM-SHA-256"));                 // no NUL, no length
+    EXPECT_FALSE(decode_sasl_initial("SCRAM-SHA-256"));  // no NUL, no length
 }
 
 // --- backend messages ---
@@ -331,8 +331,8 @@ TEST(DecodeErrorFields, Malformed) {
     ASSERT_TRUE(none);
     EXPECT_TRUE(none->fields.empty());
     EXPECT_FALSE(decode_error_fields(""));
-    EXPECT_FALSE(decode_error_fields("S" + cstr("ERROR")));             // no terminator
-    EXPECT_FALSE(decode_error_fields("S" + std::string("ERROR")));      // value without NUL
+    EXPECT_FALSE(decode_error_fields("S" + cstr("ERROR")));                   // no terminator
+    EXPECT_FALSE(decode_error_fields("S" + std::string("ERROR")));            // value without NUL
     EXPECT_FALSE(decode_error_fields("S" + cstr("ERROR") + cstr("") + "x"));  // trailing garbage
 }
 

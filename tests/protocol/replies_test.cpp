@@ -25,11 +25,16 @@ void substitute(ReplyTracker& t, std::string_view tags) { send(t, tags, Origin::
 
 char verdict_letter(Verdict v) {
     switch (v) {
-        case Verdict::forward: return 'f';
-        case Verdict::drop: return 'd';
-        case Verdict::injected_error: return 'i';
-        case Verdict::substitute_error: return 's';
-        case Verdict::unexpected: return 'u';
+        case Verdict::forward:
+            return 'f';
+        case Verdict::drop:
+            return 'd';
+        case Verdict::injected_error:
+            return 'i';
+        case Verdict::substitute_error:
+            return 's';
+        case Verdict::unexpected:
+            return 'u';
     }
     return '?';
 }
@@ -51,9 +56,9 @@ Request front_of(const ReplyTracker& t) {
 
 TEST(RequestForTag, FrontendTagsThatExpectReplies) {
     const std::pair<char, Request> with_replies[] = {
-        {'Q', Request::query},   {'F', Request::function_call}, {'P', Request::parse},
-        {'B', Request::bind},    {'D', Request::describe},      {'E', Request::execute},
-        {'C', Request::close},   {'S', Request::sync},
+        {'Q', Request::query}, {'F', Request::function_call}, {'P', Request::parse},
+        {'B', Request::bind},  {'D', Request::describe},      {'E', Request::execute},
+        {'C', Request::close}, {'S', Request::sync},
     };
     for (auto [tag, expected] : with_replies) {
         Request r{};
