@@ -75,6 +75,8 @@ ReplyTracker::Verdict ReplyTracker::on_reply(char tag) {
                 front_errored_ = true;
                 return on_error;
             }
+            // A Sync is answered by ReadyForQuery alone (after an error at commit, at most).
+            if (front.request == Request::sync) return Verdict::unexpected;
             return pass;
         default:
             break;
