@@ -198,8 +198,17 @@ TEST(ReplyTracker, ParseErrorSkipsBindAndExecuteUntilSync) {
     EXPECT_EQ(t.outstanding(), 1u);
     EXPECT_EQ(front_of(t), Request::sync);
     EXPECT_FALSE(t.skipping_to_sync());
+    // The client already has this batch's error: a lost server must not send a second one.
+    EXPECT_TRUE(t.front_errored());
     expect_replies(t, "Z", "f");
     EXPECT_TRUE(t.idle());
+}
+
+TEST(ReplyTracker, ReadyForQueryInsideAnExecuteIsUnexpected) {
+    ReplyTracker t;
+    send(t, "BES");
+    expect_replies(t, "2D", "ff");
+    EXPECT_EQ(t.on_reply('Z'), ReplyTracker::Verdict::unexpected);
 }
 
 TEST(ReplyTracker, ErrorSkipsOnlyToTheFirstSync) {
