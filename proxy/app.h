@@ -22,6 +22,7 @@ struct App {
     std::unique_ptr<asio::ssl::context> tls;  // null when no certificate is configured
     std::atomic<int> clients{0};
     std::atomic<uint64_t> next_session{1};
+    std::atomic<uint64_t> practice_switch_resets{0};
 };
 
 }  // namespace pgtenant::proxy

@@ -122,13 +122,17 @@ awaitable<std::string> ServerConnection::login(const config::BackendConfig& cfg)
     }
 }
 
-awaitable<std::string> ServerConnection::prepare_statements() {
-    std::string out;
+void append_pgtenant_statements(std::string& out) {
     build::parse(out, kBindStatement, "SELECT pg_catalog.set_config($1, $2, true)");
     build::parse(out, kSetStatement, "SELECT pg_catalog.set_config($1, $2, false)");
     build::parse(out, kResetStatement,
                  "SELECT pg_catalog.set_config(name, reset_val, false) FROM pg_catalog.pg_settings "
                  "WHERE pg_catalog.lower(name) = pg_catalog.lower($1)");
+}
+
+awaitable<std::string> ServerConnection::prepare_statements() {
+    std::string out;
+    append_pgtenant_statements(out);
     build::sync(out);
     if (auto err = co_await write_all(socket_, out); !err.empty()) co_return err;
     std::string msg;

@@ -21,6 +21,18 @@ inline constexpr std::string_view kBindStatement = "pgtenant_bind";
 inline constexpr std::string_view kSetStatement = "pgtenant_set";
 inline constexpr std::string_view kResetStatement = "pgtenant_reset";
 
+inline constexpr int kPgtenantStatementCount = 3;
+// Appends Parse messages for pgtenant's statements (no Sync).
+void append_pgtenant_statements(std::string& out);
+
+// Run before a connection serves a different practice than its last one: returns it to a
+// fresh session's state, committed on its own (a Query is its own transaction), so nothing one
+// practice left behind - settings, temp tables, WITH HOLD cursors, LISTEN, session advisory
+// locks, sequence state, SQL prepared statements - reaches the next.
+inline constexpr std::string_view kPracticeSwitchReset =
+    "RESET ALL; RESET ROLE; DISCARD TEMP; CLOSE ALL; UNLISTEN *; "
+    "SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD SEQUENCES; DEALLOCATE ALL";
+
 class ServerConnection {
 public:
     explicit ServerConnection(tcp::socket s) : socket_(std::move(s)) {}

@@ -214,6 +214,15 @@ void Session::append_binding() {
     auto& conn = *server_;
     auto& tracker = conn.tracker();
     auto& have = conn.params();
+    if (!conn.last_practice().empty() && conn.last_practice() != practice_) {
+        // DEALLOCATE ALL in the reset drops pgtenant's statements too: prepare them again.
+        build::query(to_server_, kPracticeSwitchReset);
+        tracker.sent(Request::query, Origin::injected);
+        append_pgtenant_statements(to_server_);
+        for (int i = 0; i < kPgtenantStatementCount; ++i) tracker.sent(Request::parse, Origin::injected);
+        have.clear();
+        ++app_.practice_switch_resets;
+    }
     auto inject = [&](std::string_view statement, std::vector<std::optional<std::string_view>> args) {
         build::bind(to_server_, statement, args);
         build::execute(to_server_);
