@@ -124,10 +124,11 @@ awaitable<std::string> ServerConnection::login(const config::BackendConfig& cfg)
 
 awaitable<std::string> ServerConnection::prepare_statements() {
     std::string out;
-    build::parse(out, kBindStatement, "SELECT set_config($1, $2, true)");
-    build::parse(out, kSetStatement, "SELECT set_config($1, $2, false)");
+    build::parse(out, kBindStatement, "SELECT pg_catalog.set_config($1, $2, true)");
+    build::parse(out, kSetStatement, "SELECT pg_catalog.set_config($1, $2, false)");
     build::parse(out, kResetStatement,
-                 "SELECT set_config(name, reset_val, false) FROM pg_catalog.pg_settings WHERE name = $1");
+                 "SELECT pg_catalog.set_config(name, reset_val, false) FROM pg_catalog.pg_settings "
+                 "WHERE pg_catalog.lower(name) = pg_catalog.lower($1)");
     build::sync(out);
     if (auto err = co_await write_all(socket_, out); !err.empty()) co_return err;
     std::string msg;

@@ -1,0 +1,138 @@
+// Transaction pooling over ONE server connection, so every client's transactions really share
+// it: settings follow each client from lease to lease, pgtenant's refusals and emulations keep
+// the connection usable, and pool exhaustion gives 53400 instead of a hang.
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "tests/support/integration_env.h"
+#include "tests/support/tenant_checks.h"
+
+namespace pgtenant::testing {
+namespace {
+
+PgtenantOptions one_connection() {
+    PgtenantOptions o;
+    o.pool_size = 1;
+    o.wait_timeout_ms = 1500;
+    o.extra_toml["server"].push_back("max_client_conn = 12");
+    return o;
+}
+
+const auto* const kEnv = register_integration_env(one_connection());
+
+class PoolingTest : public ProxyTest {
+protected:
+    std::string show(PGconn* c, const std::string& name) { return query(c, "SHOW " + name).at(0).at(0); }
+};
+
+TEST_F(PoolingTest, StartupSettingsFollowEachClientAcrossTheSharedConnection) {
+    auto alice = connect(env().proxy().conninfo(
+        demo::kAlice, env().proxy().login(demo::kAlice).password,
+        "application_name=alice-app options='-c TimeZone=Asia/Tokyo -c search_path=pg_catalog,public "
+        "-c DateStyle=German'"));
+    auto bob = env().connect_as(demo::kBob);
+    auto direct = env().superuser();
+    const std::string default_tz = show(direct.get(), "TimeZone");
+    ASSERT_NE(default_tz, "Asia/Tokyo");
+
+    for (int round = 0; round < 3; ++round) {
+        EXPECT_EQ(show(alice.get(), "TimeZone"), "Asia/Tokyo");
+        EXPECT_EQ(show(alice.get(), "search_path"), "pg_catalog,public");
+        EXPECT_EQ(show(alice.get(), "application_name"), "alice-app");
+        EXPECT_EQ(show(alice.get(), "DateStyle"), "German, DMY");
+        // bob lands on the same server connection and must not inherit any of it.
+        EXPECT_EQ(show(bob.get(), "TimeZone"), default_tz);
+        EXPECT_EQ(show(bob.get(), "search_path"), show(direct.get(), "search_path"));
+        EXPECT_NE(show(bob.get(), "application_name"), "alice-app");
+        EXPECT_EQ(show(bob.get(), "DateStyle"), show(direct.get(), "DateStyle"));
+    }
+    // What libpq was told at login matches what the server does for alice.
+    EXPECT_STREQ(PQparameterStatus(alice.get(), "TimeZone"), "Asia/Tokyo");
+    EXPECT_STREQ(PQparameterStatus(alice.get(), "application_name"), "alice-app");
+}
+
+TEST_F(PoolingTest, SetOfAReportedSettingIsTrackedPerClient) {
+    auto alice = env().connect_as(demo::kAlice);
+    auto bob = env().connect_as(demo::kBob);
+    ASSERT_EQ(sqlstate_of(alice.get(), "SET application_name = 'changed-by-alice'"), "");
+    EXPECT_NE(show(bob.get(), "application_name"), "changed-by-alice");
+    EXPECT_EQ(show(alice.get(), "application_name"), "changed-by-alice");
+    EXPECT_STREQ(PQparameterStatus(alice.get(), "application_name"), "changed-by-alice");
+    ASSERT_EQ(sqlstate_of(alice.get(), "RESET application_name"), "");
+    EXPECT_NE(show(alice.get(), "application_name"), "changed-by-alice");
+}
+
+TEST_F(PoolingTest, MaintenanceCommandsAreRefusedAndTheConnectionStaysUsable) {
+    auto alice = env().connect_as(demo::kAlice);
+    PGconn* c = alice.get();
+    EXPECT_EQ(sqlstate_of(c, "VACUUM patients"), "42501");
+    EXPECT_EQ(run_params(c, "VACUUM patients", {}).sqlstate, "42501");
+    EXPECT_EQ(sqlstate_of(c, "/* hidden */ create database sneaky"), "42501");
+    EXPECT_EQ(sqlstate_of(c, "CREATE INDEX CONCURRENTLY ON patients (name)"), "42501");
+    auto refused = run(c, "VACUUM");
+    EXPECT_NE(refused.error.find("maintenance command"), std::string::npos) << refused.error;
+    EXPECT_EQ(query(c, "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsA));
+
+    // Inside a transaction the refusal aborts it, exactly as a server error would.
+    ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
+    EXPECT_EQ(sqlstate_of(c, "VACUUM patients"), "42501");
+    EXPECT_EQ(sqlstate_of(c, "SELECT 1"), "25P02");
+    ASSERT_EQ(sqlstate_of(c, "ROLLBACK"), "");
+    EXPECT_EQ(query(c, "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsA));
+}
+
+TEST_F(PoolingTest, DiscardAllIsEmulatedAndKeepsTheBindingWorking) {
+    auto alice = env().connect_as(demo::kAlice);
+    PGconn* c = alice.get();
+    ASSERT_EQ(sqlstate_of(c, "SET application_name = 'before-discard'"), "");
+    auto r = run(c, "DISCARD ALL");
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_NE(show(c, "application_name"), "before-discard");
+    ASSERT_TRUE(run(c, "DEALLOCATE ALL").ok());
+    // pgtenant's own statements survived: the next transactions are still bound.
+    for (int i = 0; i < 3; ++i) {
+        auto rows = query(c, "SELECT * FROM patients");
+        EXPECT_EQ(static_cast<int>(rows.size()), demo::kPatientsA);
+        EXPECT_TRUE(all_rows_in_practice(rows, 1, demo::kPracticeA));
+    }
+    ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
+    EXPECT_EQ(sqlstate_of(c, "DISCARD ALL"), "0A000");
+    ASSERT_EQ(sqlstate_of(c, "ROLLBACK"), "");
+    EXPECT_EQ(sqlstate_of(c, "SELECT 1; DISCARD ALL"), "0A000");
+    EXPECT_EQ(query(c, "SELECT current_setting('app.current_practice_id')").at(0).at(0), demo::kPracticeA);
+}
+
+TEST_F(PoolingTest, ExhaustedPoolGivesWaitTimeoutThenRecovers) {
+    // carol is session-pooled: her first statement takes the only server connection until she
+    // disconnects.
+    auto carol = env().connect_as(demo::kCarol);
+    ASSERT_EQ(sqlstate_of(carol.get(), "SELECT 1"), "");
+    auto alice = env().connect_as(demo::kAlice);
+    auto started = std::chrono::steady_clock::now();
+    EXPECT_EQ(sqlstate_of(alice.get(), "SELECT 1"), "53400");
+    auto waited = std::chrono::steady_clock::now() - started;
+    EXPECT_GE(waited, std::chrono::milliseconds(1400));
+    EXPECT_LT(waited, std::chrono::milliseconds(5000));
+    carol.reset();
+    EXPECT_EQ(query(alice.get(), "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsA));
+}
+
+TEST_F(PoolingTest, ClientsBeyondMaxClientConnGet53300) {
+    std::vector<PgConn> held;
+    for (int i = 0; i < 12; ++i) held.push_back(env().connect_as(i % 2 ? demo::kAlice : demo::kBob));
+    auto extra = try_connect(env().proxy().conninfo(demo::kAlice));
+    EXPECT_FALSE(extra.ok());
+    EXPECT_EQ(extra.sqlstate, "53300") << extra.message;
+    held.pop_back();
+    // A slot freed: a new client gets in once the proxy has seen the disconnect.
+    bool admitted = false;
+    for (int attempt = 0; attempt < 50 && !admitted; ++attempt) {
+        admitted = try_connect(env().proxy().conninfo(demo::kAlice)).ok();
+        if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_TRUE(admitted);
+}
+
+}  // namespace
+}  // namespace pgtenant::testing
