@@ -10,9 +10,10 @@ FrameStatus finish(std::string_view buf, std::size_t header, uint64_t length, st
                    Frame& out) {
     if (length < 4) return FrameStatus::too_short;
     uint64_t total = length + (header - 4);
-    if (total > max_total) return FrameStatus::too_long;
+    // Set before the cap check: a too_long frame still reports the size it announced.
     out.header_size = header;
     out.total_size = static_cast<std::size_t>(total);
+    if (total > max_total) return FrameStatus::too_long;
     if (buf.size() < total) {
         out.bytes = buf;
         return FrameStatus::need_more;

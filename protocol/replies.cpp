@@ -33,7 +33,11 @@ void ReplyTracker::pop() {
 // Sync (simple Query messages included), then answers that Sync with ReadyForQuery.
 void ReplyTracker::fail_until_sync() {
     while (!queue_.empty() && queue_.front().request != Request::sync) pop();
-    if (queue_.empty()) skipping_ = true;
+    if (queue_.empty()) {
+        skipping_ = true;
+    } else {
+        front_errored_ = true;  // the client has this batch's error; its Sync is what remains
+    }
 }
 
 bool ReplyTracker::front(Request& r) const {
@@ -75,6 +79,8 @@ ReplyTracker::Verdict ReplyTracker::on_reply(char tag) {
                 front_errored_ = true;
                 return on_error;
             }
+            // A Sync is answered by ReadyForQuery alone (after an error at commit, at most).
+            if (front.request == Request::sync) return Verdict::unexpected;
             return pass;
         default:
             break;
@@ -99,6 +105,7 @@ ReplyTracker::Verdict ReplyTracker::on_reply(char tag) {
             break;
         case Request::execute:
             // Rows and COPY traffic belong to the Execute until its completion message.
+            if (tag == 'Z') return Verdict::unexpected;
             if (tag != 'C' && tag != 'I' && tag != 's') return pass;
             break;
         default:
