@@ -75,6 +75,7 @@ free_port() {
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgtenant-demo.XXXXXX")
 PGTENANT_PID=""
 PG_STARTED=0
+INTERRUPTED=0
 
 cleanup() {
     local status=$?
@@ -86,7 +87,7 @@ cleanup() {
     if ((PG_STARTED)); then
         as_pg "$PG_BINDIR/pg_ctl" -D "$WORK/data" -m fast -w stop >/dev/null 2>&1 || true
     fi
-    if [[ $status -ne 0 && -f $WORK/pgtenant.log ]]; then
+    if [[ $status -ne 0 && $INTERRUPTED -eq 0 && -f $WORK/pgtenant.log ]]; then
         echo "---- pgtenant log (last 30 lines) ----" >&2
         tail -n 30 "$WORK/pgtenant.log" >&2
     fi
@@ -98,8 +99,8 @@ cleanup() {
     exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'INTERRUPTED=1; exit 130' INT
+trap 'INTERRUPTED=1; exit 143' TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -127,7 +128,8 @@ done
 echo "PostgreSQL 15 on 127.0.0.1:$PG_PORT"
 
 POOL_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
-SUPER=(psql -X -q -v ON_ERROR_STOP=1 -h "$WORK/sock" -p "$PG_PORT" -U postgres -d postgres)
+# client_min_messages quiets the NOTICEs of the schema's idempotent DROP ... IF EXISTS.
+SUPER=(env PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h "$WORK/sock" -p "$PG_PORT" -U postgres -d postgres)
 "${SUPER[@]}" -v pool_password="$POOL_PASSWORD" -f "$ROOT/config/demo_schema.sql"
 "${SUPER[@]}" -f "$ROOT/config/demo_data.sql"
 echo "Loaded config/demo_schema.sql and config/demo_data.sql (RLS enabled and forced)"
@@ -189,7 +191,7 @@ EOF
     PGTENANT_PID=""
 done
 [[ -n $PGTENANT_PID ]] || { echo "pgtenant did not start" >&2; cat "$WORK/pgtenant.log" >&2; exit 1; }
-echo "pgtenant $("$BINARY" --version 2>/dev/null | head -n1) listening on 127.0.0.1:$PROXY_PORT (pid $PGTENANT_PID)"
+echo "$("$BINARY" --version 2>/dev/null | head -n1) listening on 127.0.0.1:$PROXY_PORT (pid $PGTENANT_PID)"
 echo "$$" >"$STATE_FILE"
 
 # ---- showcase ---------------------------------------------------------------------------
@@ -204,10 +206,9 @@ as_login() {
 show_isolation() {
     local user=$1 password=$2 practice=$3
     step "As $user: SELECT * FROM patients   (no WHERE clause)"
-    as_login "$user" "$password" -c 'SELECT p.name AS practice, pt.name AS patient, pt.date_of_birth
-                                     FROM patients pt JOIN practices p ON p.id = pt.practice_id
-                                     ORDER BY pt.name'
     as_login "$user" "$password" -c 'SELECT * FROM patients'
+    as_login "$user" "$password" -c 'SELECT (SELECT name FROM practices) AS practice,
+                                            (SELECT count(*) FROM meal_logs) AS meal_logs'
     local seen
     seen=$(as_login "$user" "$password" -At -c 'SELECT DISTINCT practice_id FROM patients UNION SELECT DISTINCT practice_id FROM meal_logs')
     if [[ $seen != "$practice" ]]; then

@@ -3,6 +3,8 @@
 // their backend between transactions.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "tests/support/integration_env.h"
 #include "tests/support/tenant_checks.h"
 
@@ -106,6 +108,38 @@ TEST_F(TransactionTest, SessionModeLoginKeepsTempTableBetweenTransactions) {
     EXPECT_NE(sqlstate_of(bob.get(), "SELECT * FROM carol_notes"), "");
     EXPECT_NE(sqlstate_of(alice.get(), "SELECT * FROM carol_notes"), "");
     EXPECT_EQ(query(c, "SELECT count(*) FROM carol_notes").at(0).at(0), "2");
+}
+
+TEST_F(TransactionTest, SessionModeLoginPinsItsBackend) {
+    // Decisive even with backend affinity: fill every other pool slot with open transactions;
+    // one more client must then wait, because carol's idle backend is not up for grabs.
+    const int pool_size = PgtenantOptions{}.pool_size;
+    auto carol = env().connect_as(demo::kCarol);
+    auto carol_pid = query(carol.get(), "SELECT pg_backend_pid()").at(0).at(0);
+    ASSERT_EQ(sqlstate_of(carol.get(), "CREATE TEMP TABLE pinned (x int)"), "");
+    std::vector<PgConn> holders;
+    for (int i = 0; i < pool_size - 1; ++i) {
+        holders.push_back(env().connect_as(demo::kBob));
+        ASSERT_EQ(sqlstate_of(holders.back().get(), "BEGIN"), "");
+        EXPECT_NE(query(holders.back().get(), "SELECT pg_backend_pid()").at(0).at(0), carol_pid);
+    }
+    auto waiter = env().connect_as(demo::kBob);
+    ASSERT_EQ(PQsendQuery(waiter.get(), "SELECT pg_backend_pid()"), 1);
+    PQflush(waiter.get());
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    PQconsumeInput(waiter.get());
+    EXPECT_EQ(PQisBusy(waiter.get()), 1) << "a client got a backend although all were taken";
+    ASSERT_EQ(sqlstate_of(holders.front().get(), "COMMIT"), "");
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    auto r = to_query_result(next_result(waiter.get(), deadline));
+    ASSERT_TRUE(r.ok()) << r.sqlstate << " " << r.error;
+    EXPECT_NE(r.rows.at(0).at(0), carol_pid);
+    EXPECT_EQ(next_result(waiter.get(), deadline), nullptr);
+    for (auto& h : holders) {
+        run(h.get(), "COMMIT");
+    }
+    EXPECT_EQ(query(carol.get(), "SELECT pg_backend_pid()").at(0).at(0), carol_pid);
+    EXPECT_EQ(query(carol.get(), "SELECT count(*) FROM pinned").at(0).at(0), "0");
 }
 
 TEST_F(TransactionTest, SessionModeStatementAfterCommitStillFailsClosed) {

@@ -44,6 +44,9 @@ public:
     std::vector<std::string> superuser_args() const;
 
     std::string server_log() const;
+    // The cluster's temp dir; whatever is created inside goes away with the cluster, even
+    // when the test binary crashes (the watchdog removes it).
+    const std::filesystem::path& root() const { return dir_.path(); }
 
 private:
     void init_data_dir(const PgClusterOptions& options);

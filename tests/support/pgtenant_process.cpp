@@ -53,7 +53,7 @@ std::string Pgtenant::scram_verifier(const std::string& password) {
 }
 
 Pgtenant::Pgtenant(const PgCluster& cluster, PgtenantOptions options)
-    : options_(std::move(options)), dir_("pgtenant-proxy") {
+    : options_(std::move(options)), dir_("pgtenant-proxy", cluster.root()) {
     std::ostringstream users;
     for (const auto& login : options_.logins) {
         users << "[[login]]\n"

@@ -9,6 +9,10 @@
 #include <string>
 #include <vector>
 
+// Included here on purpose: tests call default_logins() during static initialisation, and
+// inline variables are only guaranteed initialised first when defined earlier in the same
+// translation unit.
+#include "tests/support/demo_fixture.h"
 #include "tests/support/pg_cluster.h"
 #include "tests/support/temp_dir.h"
 

@@ -8,7 +8,8 @@ namespace pgtenant::testing {
 
 class TempDir {
 public:
-    explicit TempDir(const std::string& prefix);
+    // Created under $TMPDIR (or /tmp), or under parent when one is given.
+    explicit TempDir(const std::string& prefix, const std::filesystem::path& parent = {});
     ~TempDir();
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
