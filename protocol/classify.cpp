@@ -32,9 +32,11 @@ constexpr std::size_t kMaxKeptChars = 64;
 
 // Words that start or qualify every statement classify() can flag. Keywords cannot be quoted or
 // escaped in SQL, so a text without any of them cannot contain such a statement.
-constexpr std::array<std::string_view, 11> kKeywords = {
-    "vacuum",  "database", "concurrently", "system",       "tablespace", "cluster",
-    "discard", "deallocate", "reindex",    "subscription", "prepared"};
+// "set" catches SET, RESET and set_config; "u&" catches identifiers spelled with Unicode
+// escapes, which could otherwise hide a function name from the other words.
+constexpr std::array<std::string_view, 13> kKeywords = {
+    "vacuum",  "database",   "concurrently", "system",       "tablespace", "cluster", "discard",
+    "deallocate", "reindex", "subscription", "prepared",     "set",        "u&"};
 
 char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
 
@@ -277,7 +279,9 @@ Classification run_parse(const std::string& text) {
         c.parse_error = true;
         return c;
     }
-    return scan_tree(parsed.r.parse_tree);
+    Classification c = scan_tree(parsed.r.parse_tree);
+    if (!c.parse_error) c.settings = scan_setting_writes(parsed.r.parse_tree);
+    return c;
 }
 
 Classification parse_on_big_stack(const std::string& text) {
@@ -320,7 +324,8 @@ bool StatementClassifier::may_need_parse(std::string_view sql) {
     const std::size_t n = sql.size();
     for (std::size_t i = 0; i < n; ++i) {
         const char c = ascii_lower(sql[i]);
-        if (c != 'v' && c != 'd' && c != 'c' && c != 's' && c != 't' && c != 'r' && c != 'p') continue;
+        if (c != 'v' && c != 'd' && c != 'c' && c != 's' && c != 't' && c != 'r' && c != 'p' && c != 'u')
+            continue;
         for (std::string_view kw : kKeywords) {
             if (kw[0] != c || n - i < kw.size()) continue;
             std::size_t k = 1;

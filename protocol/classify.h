@@ -9,6 +9,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "protocol/settings_scan.h"
+
 namespace pgtenant::protocol {
 
 struct Classification {
@@ -22,6 +24,7 @@ struct Classification {
     // a NUL byte or is over 1 MiB with a keyword. Treat it as ordinary; the server judges it.
     bool parse_error = false;
     int statement_count = 0;       // 0 when the pre-check skipped parsing
+    SettingWrites settings;        // SET / RESET / set_config() the text contains
     std::string command;           // e.g. "VACUUM", for error messages; empty if ordinary
 };
 

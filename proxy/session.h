@@ -38,7 +38,8 @@ private:
     // --- serving (session_serve.cpp) ---
     awaitable<void> serve();
     awaitable<bool> handle_client_message(std::string_view msg);
-    bool classify_statement(char tag, std::string_view sql, std::optional<protocol::Error>& refusal);
+    bool classify_statement(char tag, std::string_view sql, std::optional<protocol::Error>& refusal,
+                            bool& resets_all);
     awaitable<bool> begin_segment(char tag, bool bind_transaction);
     void append_binding();
     void refuse_via_server(char tag, std::string_view msg, protocol::Error refusal);

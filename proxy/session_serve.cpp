@@ -105,6 +105,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
 
     std::optional<protocol::Error> refusal;
     bool bind_transaction = true;
+    bool resets_all = false;
     if (tag == 'Q' || tag == 'P') {
         auto text = tag == 'Q' ? protocol::decode_query(msg.substr(5))
                                : [&]() -> std::optional<std::string_view> {
@@ -116,7 +117,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
                                                                   : "malformed Parse message"));
             co_return false;
         }
-        bind_transaction = classify_statement(tag, *text, refusal);
+        bind_transaction = classify_statement(tag, *text, refusal, resets_all);
     }
 
     if (!emulated_.empty()) co_return co_await flush_local();
@@ -139,6 +140,12 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         request_for_tag(tag, r);
         to_server_.append(msg);
         server_->tracker().sent(r);
+        if (resets_all) {
+            // RESET ALL returns the connection to the role's defaults; the client's own
+            // startup settings are applied again at its next transaction.
+            server_->params().clear();
+            request_.params = startup_params_;
+        }
     }
     if (ends_segment(tag)) {
         segment_open_ = false;
@@ -149,9 +156,26 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
 
 // Decides how a statement is handled: returns false when it must run without the binding
 // (commands that refuse to run in a pipeline); sets `refusal` when pgtenant refuses it.
-bool Session::classify_statement(char tag, std::string_view sql, std::optional<protocol::Error>& refusal) {
+bool Session::classify_statement(char tag, std::string_view sql, std::optional<protocol::Error>& refusal,
+                                 bool& resets_all) {
     if (!protocol::StatementClassifier::may_need_parse(sql)) return true;
     auto c = app_.classifier.classify(sql);
+    // The statement guard: mistakes become visible errors. (Enforcement against a hostile
+    // client is the sealed context's job: no text check can see every way to call a function.)
+    for (const auto& name : c.settings.names) {
+        if (is_reserved_setting(name, app_.config->tenant.setting)) {
+            refusal = errors::refused_by_policy(
+                fmt::format("the setting \"{}\" is reserved; the practice comes only from the login", name));
+            return true;
+        }
+    }
+    if (c.settings.computed_name) {
+        refusal = errors::refused_by_policy(
+            "set_config() with a setting name that is not a string constant cannot be checked",
+            "Write the setting name as a literal, e.g. set_config('search_path', $1, false).");
+        return true;
+    }
+    resets_all = c.settings.reset_all;
     if (c.not_in_pipeline) {
         if (!app_.config->tenant.allow_maintenance) {
             refusal = errors::refused_by_policy(

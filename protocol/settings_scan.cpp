@@ -1,0 +1,109 @@
+#include "protocol/settings_scan.h"
+
+namespace pgtenant::protocol {
+
+namespace {
+
+char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
+
+// Decodes the JSON string starting at json[pos] (just after its opening quote). Returns false
+// for a malformed string. \u escapes outside ASCII are kept as '?', which never matches a
+// reserved name but still counts as a name.
+bool read_json_string(std::string_view json, std::size_t pos, std::string& out) {
+    out.clear();
+    while (pos < json.size()) {
+        char c = json[pos++];
+        if (c == '"') return true;
+        if (c != '\\') {
+            out.push_back(lower_ascii(c));
+            continue;
+        }
+        if (pos >= json.size()) return false;
+        char e = json[pos++];
+        switch (e) {
+            case 'u': {
+                if (pos + 4 > json.size()) return false;
+                unsigned v = 0;
+                for (int i = 0; i < 4; ++i) {
+                    char h = json[pos++];
+                    v <<= 4;
+                    if (h >= '0' && h <= '9') v |= static_cast<unsigned>(h - '0');
+                    else if (h >= 'a' && h <= 'f') v |= static_cast<unsigned>(h - 'a' + 10);
+                    else if (h >= 'A' && h <= 'F') v |= static_cast<unsigned>(h - 'A' + 10);
+                    else return false;
+                }
+                out.push_back(v < 0x80 ? lower_ascii(static_cast<char>(v)) : '?');
+                break;
+            }
+            case 'n': out.push_back('\n'); break;
+            case 't': out.push_back('\t'); break;
+            case 'r': out.push_back('\r'); break;
+            case 'b': out.push_back('\b'); break;
+            case 'f': out.push_back('\f'); break;
+            default: out.push_back(lower_ascii(e)); break;  // \" \\ \/
+        }
+    }
+    return false;
+}
+
+bool starts_at(std::string_view json, std::size_t pos, std::string_view what) {
+    return json.substr(pos, what.size()) == what;
+}
+
+// SET/RESET statements, and the SET inside ALTER ROLE / ALTER DATABASE (key "setstmt").
+void scan_variable_set(std::string_view json, std::string_view node, SettingWrites& w) {
+    for (auto pos = json.find(node); pos != std::string_view::npos; pos = json.find(node, pos + 1)) {
+        std::size_t p = pos + node.size();
+        // Fields come in struct order: kind, then name (absent for RESET ALL).
+        if (starts_at(json, p, "\"kind\":\"VAR_RESET_ALL\"")) {
+            w.reset_all = true;
+            continue;
+        }
+        auto kind_end = json.find('"', json.find(':', p) + 2);
+        if (kind_end == std::string_view::npos) continue;
+        p = kind_end + 1;
+        std::string name;
+        if (starts_at(json, p, ",\"name\":\"") && read_json_string(json, p + 9, name) && !name.empty())
+            w.names.push_back(std::move(name));
+    }
+}
+
+void scan_set_config(std::string_view json, SettingWrites& w) {
+    constexpr std::string_view kNode = "\"FuncCall\":{\"funcname\":[";
+    constexpr std::string_view kPart = "{\"String\":{\"sval\":\"";
+    for (auto pos = json.find(kNode); pos != std::string_view::npos; pos = json.find(kNode, pos + 1)) {
+        std::size_t p = pos + kNode.size();
+        std::string part, last;
+        // funcname is a list of {"String":{"sval":"..."}}; the last one is the function.
+        while (starts_at(json, p, kPart)) {
+            if (!read_json_string(json, p + kPart.size(), part)) return;
+            last = part;
+            p = json.find("}}", p + kPart.size());
+            if (p == std::string_view::npos) return;
+            p += 2;
+            if (starts_at(json, p, ",")) ++p;
+        }
+        if (last != "set_config") continue;
+        constexpr std::string_view kArgs = "],\"args\":[";
+        constexpr std::string_view kConst = "{\"A_Const\":{\"sval\":{\"sval\":\"";
+        std::string name;
+        if (starts_at(json, p, kArgs) && starts_at(json, p + kArgs.size(), kConst) &&
+            read_json_string(json, p + kArgs.size() + kConst.size(), name) && !name.empty()) {
+            w.names.push_back(std::move(name));
+            continue;
+        }
+        w.computed_name = true;  // a parameter, an expression, an identifier: cannot be checked
+    }
+}
+
+}  // namespace
+
+SettingWrites scan_setting_writes(std::string_view json) {
+    SettingWrites w;
+    scan_variable_set(json, "\"VariableSetStmt\":{", w);
+    scan_variable_set(json, "\"setstmt\":{", w);
+    scan_set_config(json, w);
+    return w;
+}
+
+}  // namespace pgtenant::protocol

@@ -1,0 +1,22 @@
+#pragma once
+// Which settings a statement writes, read from libpg_query's JSON parse tree: SET / RESET
+// (VariableSetStmt, anywhere, including ALTER ROLE ... SET) and calls of set_config(), with the
+// setting name when it is a constant. Feeds the statement guard; the proxy decides which names
+// are reserved.
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgtenant::protocol {
+
+struct SettingWrites {
+    std::vector<std::string> names;    // lower-cased; "" never appears
+    bool reset_all = false;            // RESET ALL
+    bool computed_name = false;        // set_config() whose name is not a string constant
+};
+
+// `json` is libpg_query's parse tree. Structural keys cannot be forged from SQL text: string
+// contents in the JSON are escaped, so `"FuncCall":{` only ever matches a real node.
+SettingWrites scan_setting_writes(std::string_view json);
+
+}  // namespace pgtenant::protocol
