@@ -279,7 +279,7 @@ EOF
 }
 for _ in 1 2 3; do start_pgtenant && break; done
 [[ -n $PGTENANT_PID ]] || { echo "bench: pgtenant did not start" >&2; cat "$WORK/pgtenant.log" >&2; exit 1; }
-PGTENANT_VERSION=$("$BINARY" --version 2>/dev/null | head -n1 || echo unknown)
+PGTENANT_VERSION=$("$BINARY" --version 2>/dev/null | head -n1 | sed 's/^pgtenant //' || echo unknown)
 log "pgtenant ($PGTENANT_VERSION, workers=$WORKERS) on 127.0.0.1:$PROXY_PORT (pid $PGTENANT_PID)"
 
 # ---- measurement helpers ------------------------------------------------------------------
@@ -364,7 +364,7 @@ run_pgbench() {
     cpu_s=$(awk -v a="$cpu0" -v b="$cpu1" -v t="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
     wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')
     local tps
-    tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$WORK/runs/$id.out")
+    tps=$(sed -n 's/^tps = \([0-9]*\).*/\1/p' "$WORK/runs/$id.out")
     if ((rc != 0)); then
         FAILURES=$((FAILURES + 1))
         log "FAILED $id (exit $rc):"
@@ -377,8 +377,25 @@ run_pgbench() {
         echo "$workload,$clients,$round,$target,$rc,$cpu_s,$hwm,$reset,$wall,$id" >>"$RESULTS_CSV"
 }
 
-# ---- the runs -----------------------------------------------------------------------------
+# ---- pre-flight ---------------------------------------------------------------------------
+# Each target answers as the pool role (not superuser, not BYPASSRLS); through pgtenant the
+# transaction is bound to the practice, which is the work pgtenant adds to every transaction.
 TARGETS=(direct pgbouncer pgtenant)
+for target in "${TARGETS[@]}"; do
+    if [[ $target == pgtenant ]]; then user=$CLIENT_LOGIN password=$CLIENT_PASSWORD; else user=$POOL_ROLE password=$POOL_PASSWORD; fi
+    answer=$(PGPASSWORD=$password PGSSLMODE=disable PGCONNECT_TIMEOUT=10 psql -X -At -F ' ' -h 127.0.0.1 \
+        -p "$(target_port "$target")" -U "$user" -d "$DB" -c "SELECT current_user, rolsuper, rolbypassrls,
+            coalesce(nullif(current_setting('app.current_practice_id', true), ''), '-')
+            FROM pg_roles WHERE rolname = current_user" 2>&1) ||
+        { echo "bench: pre-flight query through $target failed: $answer" >&2; KEEP_LOGS="$OUT/preflight-logs"; exit 1; }
+    expected="$POOL_ROLE f f -"
+    [[ $target != pgtenant ]] || expected="$POOL_ROLE f f $PRACTICE"
+    [[ $answer == "$expected" ]] ||
+        { echo "bench: pre-flight through $target: got '$answer', expected '$expected'" >&2; exit 1; }
+done
+log "pre-flight ok: all targets answer as $POOL_ROLE; pgtenant binds practice $PRACTICE"
+
+# ---- the runs -----------------------------------------------------------------------------
 read -r LOAD_BEFORE _ </proc/loadavg
 STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 log "plan: workloads [$WORKLOADS], clients [$CLIENTS], $ROUNDS round(s) of ${DURATION}s per target, interleaved ${TARGETS[*]}"
