@@ -6,6 +6,7 @@ runs/<id>.out (pgbench's stdout), latency/<id>.* (pgbench -l per-transaction log
 meta.txt (key=value lines describing the run).
 """
 import argparse
+import math
 import csv
 import glob
 import os
@@ -47,7 +48,7 @@ def percentile(sorted_values, p):
     """Nearest-rank percentile of an already sorted list."""
     if not sorted_values:
         return None
-    k = max(0, min(len(sorted_values) - 1, int(round(p / 100.0 * len(sorted_values) + 0.5)) - 1))
+    k = max(0, min(len(sorted_values) - 1, math.ceil(p / 100.0 * len(sorted_values)) - 1))
     return sorted_values[k]
 
 
@@ -104,7 +105,7 @@ def main():
 
     # Raw per-run CSV, kept next to the report.
     fields = ["workload", "clients", "round", "target", "rc", "tps", "lat_avg_ms", "p50_ms", "p99_ms",
-              "lat_samples", "transactions", "failed_tx", "cpu_s", "peak_rss_kb", "hwm_reset", "wall_s", "run_id"]
+              "lat_samples", "transactions", "failed_tx", "cpu_s", "pg_cpu_s", "host_busy_pct", "peak_rss_kb", "hwm_reset", "wall_s", "run_id"]
     with open(args.csv, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
@@ -124,6 +125,7 @@ def main():
             ok = [r for r in rs if r["ok"]]
             tx = sum(r["transactions"] or 0 for r in ok)
             cpu = sum(float(r["cpu_s"]) for r in ok)
+            pg_cpu = [float(r["pg_cpu_s"]) for r in ok if r.get("pg_cpu_s") not in (None, "")]
             rss = [int(r["peak_rss_kb"]) for r in ok if int(r["peak_rss_kb"] or 0) > 0]
             tps = [r["tps"] for r in ok if r["tps"] is not None]
             agg[key + (t,)] = {
@@ -136,6 +138,8 @@ def main():
                 "p50": median([r["p50_ms"] for r in ok]),
                 "p99": median([r["p99_ms"] for r in ok]),
                 "cpu_per_1k": (cpu / tx * 1000.0) if (tx and t != "direct") else None,
+                "pg_cpu_per_1k": (sum(pg_cpu) / tx * 1000.0) if (tx and len(pg_cpu) == len(ok)) else None,
+                "host_busy": median([float(r["host_busy_pct"]) for r in ok if r.get("host_busy_pct")]),
                 "rss_mib": (max(rss) / 1024.0) if rss and t != "direct" else None,
                 "by_round": {r["round"]: r["tps"] for r in ok},
             }
@@ -154,8 +158,8 @@ def main():
               f"PostgreSQL runs with fsync off (pooling benchmark, not a disk benchmark).")
     md.append("")
     md.append("| workload | clients | target | median tps | tps min–max | avg latency ms | p50 ms | p99 ms "
-              "| pooler CPU s / 1k tx | pooler peak RSS MiB | ok runs |")
-    md.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+              "| pooler CPU s / 1k tx | PostgreSQL CPU s / 1k tx | pooler peak RSS MiB | host CPU busy % | ok runs |")
+    md.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (wl, c) in groups:
         for t in TARGETS:
             a = agg[(wl, c, t)]
@@ -163,14 +167,16 @@ def main():
                 f"| {WORKLOAD_SHORT.get(wl, wl)} | {c} | {t} | {fmt(a['tps'], ',.0f')} | "
                 f"{fmt(a['tps_min'], ',.0f')}–{fmt(a['tps_max'], ',.0f')} | {fmt(a['lat'], '.3f')} | "
                 f"{fmt(a['p50'], '.3f')} | {fmt(a['p99'], '.3f')} | {fmt(a['cpu_per_1k'], '.4f')} | "
-                f"{fmt(a['rss_mib'], '.1f')} | {a['ok']}/{a['runs']} |")
+                f"{fmt(a['pg_cpu_per_1k'], '.4f')} | "
+                f"{fmt(a['rss_mib'], '.1f')} | {fmt(a['host_busy'], '.0f')} | {a['ok']}/{a['runs']} |")
     md.append("")
     md.append("Ratios (of the medians; in brackets the range of the per-round ratios, each round's runs being "
               "back to back):")
     md.append("")
     md.append("| workload | clients | pgtenant / PgBouncer tps | pgtenant / direct tps | PgBouncer / direct tps "
-              "| pgtenant / PgBouncer CPU per tx | pgtenant − PgBouncer p50 ms |")
-    md.append("|---|---:|---:|---:|---:|---:|---:|")
+              "| pgtenant / PgBouncer pooler CPU per tx | pgtenant / PgBouncer PostgreSQL CPU per tx "
+              "| pgtenant − PgBouncer p50 ms |")
+    md.append("|---|---:|---:|---:|---:|---:|---:|---:|")
 
     def per_round(a, b):
         rs = [ratio(a["by_round"].get(k), b["by_round"].get(k)) for k in a["by_round"]]
@@ -183,15 +189,19 @@ def main():
         pd = ratio(p["tps"], d["tps"])
         bd = ratio(b["tps"], d["tps"])
         cpu = ratio(p["cpu_per_1k"], b["cpu_per_1k"])
+        pgcpu = ratio(p["pg_cpu_per_1k"], b["pg_cpu_per_1k"])
         dp50 = (p["p50"] - b["p50"]) if p["p50"] is not None and b["p50"] is not None else None
         md.append(f"| {WORKLOAD_SHORT.get(wl, wl)} | {c} | {fmt(pb, '.2f')}{per_round(p, b) if pb else ''} | "
                   f"{fmt(pd, '.2f')}{per_round(p, d) if pd else ''} | {fmt(bd, '.2f')}{per_round(b, d) if bd else ''} | "
-                  f"{fmt(cpu, '.2f')} | {fmt(dp50, '+.3f')} |")
+                  f"{fmt(cpu, '.2f')} | {fmt(pgcpu, '.2f')} | {fmt(dp50, '+.3f')} |")
     md.append("")
     md.append("Notes: tps excludes connection time (pgbench's own figure). Latency percentiles come from "
               f"pgbench `-l` logs sampled at rate {meta.get('latency_sampling_rate')}. Pooler CPU is utime+stime "
               "of the pooler process (all threads) from /proc over the whole pgbench run, connection setup "
-              "(SCRAM) included, divided by the transactions pgbench counted. Peak RSS is VmHWM, reset before "
+              "(SCRAM) included, divided by the transactions pgbench counted; PostgreSQL CPU likewise for the "
+              "postmaster, all its children and its exited children (direct connections' backends included). Host CPU busy is the whole machine's (all CPUs, anyone's "
+              "processes) during the run: near 100 % means every target was CPU-bound and the ratios compare CPU "
+              "efficiency. Peak RSS is VmHWM, reset before "
               "each run where the kernel allows it (clear_refs), max over the rounds. pgtenant additionally "
               "injects a Bind+Execute of set_config(app.current_practice_id) into every transaction (its tenant "
               "binding); PgBouncer and direct do no such work.")
