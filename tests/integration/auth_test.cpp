@@ -16,10 +16,11 @@ using namespace std::chrono_literals;
 const auto* const kEnv = register_integration_env();
 
 class AuthTest : public ProxyTest {
-protected:
+  protected:
     void expect_serving() {
         auto conn = env().connect_as(demo::kAlice);
-        EXPECT_EQ(query(conn.get(), "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsA));
+        EXPECT_EQ(query(conn.get(), "SELECT count(*) FROM patients").at(0).at(0),
+                  std::to_string(demo::kPatientsA));
     }
 };
 
@@ -86,7 +87,8 @@ TEST_F(AuthTest, GarbageSaslResponseIsRejected) {
     auto s = RawSocket::connect(env().proxy().port());
     s.send_all(wire::startup_message({{"user", demo::kAlice}, {"database", "postgres"}}));
     ASSERT_EQ(wire::auth_request_code(s.read_message(5s)), 10);
-    s.send_all(wire::message('p', std::string("SCRAM-SHA-256\0", 14) + wire::be32(9) + "garbage!!"));
+    s.send_all(
+        wire::message('p', std::string("SCRAM-SHA-256\0", 14) + wire::be32(9) + "garbage!!"));
     bool closed = false;
     auto reply = s.read_until_close(5s, &closed);
     EXPECT_TRUE(closed || !reply.empty());
@@ -101,8 +103,8 @@ TEST_F(AuthTest, GarbageSaslResponseIsRejected) {
 class ReservedOptionTest : public AuthTest, public ::testing::WithParamInterface<std::string> {};
 
 TEST_P(ReservedOptionTest, OptionsSettingTheTenantAreRefused) {
-    auto outcome = try_connect(env().proxy().conninfo(demo::kAlice, env().proxy().login(demo::kAlice).password,
-                                                      "options='" + GetParam() + "'"));
+    auto outcome = try_connect(env().proxy().conninfo(
+        demo::kAlice, env().proxy().login(demo::kAlice).password, "options='" + GetParam() + "'"));
     EXPECT_FALSE(outcome.ok()) << "connected with options " << GetParam();
     EXPECT_EQ(outcome.sqlstate, "42501") << outcome.message;
     expect_serving();
@@ -110,25 +112,28 @@ TEST_P(ReservedOptionTest, OptionsSettingTheTenantAreRefused) {
 
 INSTANTIATE_TEST_SUITE_P(
     Variants, ReservedOptionTest,
-    ::testing::Values("-c app.current_practice_id=22222222-2222-2222-2222-222222222222",
-                      "-capp.current_practice_id=22222222-2222-2222-2222-222222222222",
-                      "--app.current_practice_id=22222222-2222-2222-2222-222222222222",
-                      // GUC names are case-insensitive to the server.
-                      "-c APP.Current_Practice_ID=22222222-2222-2222-2222-222222222222",
-                      "-c statement_timeout=0 -c app.current_practice_id=22222222-2222-2222-2222-222222222222",
-                      "-c pgtenant.context=v1.forged"));
+    ::testing::Values(
+        "-c app.current_practice_id=22222222-2222-2222-2222-222222222222",
+        "-capp.current_practice_id=22222222-2222-2222-2222-222222222222",
+        "--app.current_practice_id=22222222-2222-2222-2222-222222222222",
+        // GUC names are case-insensitive to the server.
+        "-c APP.Current_Practice_ID=22222222-2222-2222-2222-222222222222",
+        "-c statement_timeout=0 -c app.current_practice_id=22222222-2222-2222-2222-222222222222",
+        "-c pgtenant.context=v1.forged"));
 
 TEST_F(AuthTest, ReservedStartupParameterIsRefused) {
-    for (const auto& name : {std::string("app.current_practice_id"), std::string("pgtenant.context"),
-                             std::string("App.Current_Practice_Id")}) {
+    for (const auto& name :
+         {std::string("app.current_practice_id"), std::string("pgtenant.context"),
+          std::string("App.Current_Practice_Id")}) {
         SCOPED_TRACE(name);
         auto s = RawSocket::connect(env().proxy().port());
         s.send_all(wire::startup_message(
             {{"user", demo::kAlice}, {"database", "postgres"}, {name, demo::kPracticeB}}));
         auto msg = s.read_message(5s);
         ASSERT_FALSE(msg.empty()) << "no reply";
-        ASSERT_EQ(msg[0], 'E') << "expected an ErrorResponse before authentication, got tag '" << msg[0]
-                               << "' (auth request " << wire::auth_request_code(msg) << ")";
+        ASSERT_EQ(msg[0], 'E') << "expected an ErrorResponse before authentication, got tag '"
+                               << msg[0] << "' (auth request " << wire::auth_request_code(msg)
+                               << ")";
         EXPECT_EQ(wire::error_fields(msg)['C'], "42501") << wire::error_fields(msg)['M'];
     }
     expect_serving();
@@ -136,8 +141,9 @@ TEST_F(AuthTest, ReservedStartupParameterIsRefused) {
 
 TEST_F(AuthTest, HarmlessOptionsAreAccepted) {
     // The guard must not be a blanket ban: ordinary settings still pass.
-    auto outcome = try_connect(env().proxy().conninfo(demo::kAlice, env().proxy().login(demo::kAlice).password,
-                                                      "options='-c statement_timeout=5000'"));
+    auto outcome =
+        try_connect(env().proxy().conninfo(demo::kAlice, env().proxy().login(demo::kAlice).password,
+                                           "options='-c statement_timeout=5000'"));
     ASSERT_TRUE(outcome.ok()) << outcome.sqlstate << " " << outcome.message;
     EXPECT_EQ(query(outcome.conn.get(), "SELECT count(*) FROM patients").at(0).at(0),
               std::to_string(demo::kPatientsA));

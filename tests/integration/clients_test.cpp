@@ -14,7 +14,7 @@ using namespace std::chrono_literals;
 const auto* const kEnv = register_integration_env();
 
 class ClientsTest : public ProxyTest {
-protected:
+  protected:
     CommandOptions with_password(const std::string& login) {
         CommandOptions opts;
         opts.env["PGPASSWORD"] = env().proxy().login(login).password;
@@ -25,16 +25,28 @@ protected:
     }
 
     std::vector<std::string> psql(const std::string& login, const std::vector<std::string>& args) {
-        std::vector<std::string> argv{"psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
-                                      "-p", std::to_string(env().proxy().port()), "-U", login, "-d",
+        std::vector<std::string> argv{"psql",
+                                      "-X",
+                                      "-At",
+                                      "-v",
+                                      "ON_ERROR_STOP=1",
+                                      "-h",
+                                      "127.0.0.1",
+                                      "-p",
+                                      std::to_string(env().proxy().port()),
+                                      "-U",
+                                      login,
+                                      "-d",
                                       "postgres"};
         argv.insert(argv.end(), args.begin(), args.end());
         return argv;
     }
 
-    std::vector<std::string> pgbench(const std::string& login, const std::vector<std::string>& args) {
-        std::vector<std::string> argv{"pgbench", "-n", "-h", "127.0.0.1", "-p",
-                                      std::to_string(env().proxy().port()), "-U", login};
+    std::vector<std::string> pgbench(const std::string& login,
+                                     const std::vector<std::string>& args) {
+        std::vector<std::string> argv{"pgbench",   "-n", "-h",
+                                      "127.0.0.1", "-p", std::to_string(env().proxy().port()),
+                                      "-U",        login};
         argv.insert(argv.end(), args.begin(), args.end());
         argv.push_back("postgres");
         return argv;
@@ -60,14 +72,16 @@ TEST_F(ClientsTest, CopyToStdoutReturnsOnlyOwnRows) {
         for (const auto& line : lines) {
             EXPECT_EQ(line.substr(37, 36), practice) << line;  // id <tab> practice_id <tab> ...
         }
-        auto query_lines = copy_out(conn.get(), "COPY (SELECT practice_id FROM meal_logs) TO STDOUT");
+        auto query_lines =
+            copy_out(conn.get(), "COPY (SELECT practice_id FROM meal_logs) TO STDOUT");
         EXPECT_EQ(static_cast<int>(query_lines.size()),
                   login == demo::kAlice ? demo::kMealLogsA : demo::kMealLogsB);
         for (const auto& line : query_lines) {
             EXPECT_EQ(line, practice);
         }
         // Still bound afterwards.
-        EXPECT_EQ(query(conn.get(), "SELECT count(*) FROM patients").at(0).at(0), std::to_string(count));
+        EXPECT_EQ(query(conn.get(), "SELECT count(*) FROM patients").at(0).at(0),
+                  std::to_string(count));
     }
 }
 
@@ -76,17 +90,24 @@ TEST_F(ClientsTest, CopyFromStdinIsRefusedByRlsAndInsertsNothing) {
     // non-bypassing roles (0A000, "use INSERT instead"): own rows and foreign rows alike are
     // refused, and the connection stays usable.
     auto conn = env().connect_as(demo::kAlice);
-    std::string own = demo::kPracticeA + "\t" + demo::kPatientA + "\t2026-05-01 08:00+00\t{\"meal\": \"copy\"}\n";
-    std::string foreign = demo::kPracticeB + "\t" + demo::kPatientB + "\t2026-05-01 08:00+00\t{\"meal\": \"copy\"}\n";
+    std::string own =
+        demo::kPracticeA + "\t" + demo::kPatientA + "\t2026-05-01 08:00+00\t{\"meal\": \"copy\"}\n";
+    std::string foreign =
+        demo::kPracticeB + "\t" + demo::kPatientB + "\t2026-05-01 08:00+00\t{\"meal\": \"copy\"}\n";
     for (const auto& data : {own, foreign}) {
-        auto r = copy_in(conn.get(), "COPY meal_logs (practice_id, patient_id, logged_at, meal_data) FROM STDIN", data);
+        auto r = copy_in(
+            conn.get(), "COPY meal_logs (practice_id, patient_id, logged_at, meal_data) FROM STDIN",
+            data);
         EXPECT_FALSE(r.ok());
         EXPECT_EQ(r.sqlstate, "0A000") << r.error;
     }
     auto su = env().superuser();
-    EXPECT_EQ(count_as_superuser(su.get(), "meal_logs", "practice_id", demo::kPracticeA), demo::kMealLogsA);
-    EXPECT_EQ(count_as_superuser(su.get(), "meal_logs", "practice_id", demo::kPracticeB), demo::kMealLogsB);
-    EXPECT_EQ(query(conn.get(), "SELECT count(*) FROM meal_logs").at(0).at(0), std::to_string(demo::kMealLogsA));
+    EXPECT_EQ(count_as_superuser(su.get(), "meal_logs", "practice_id", demo::kPracticeA),
+              demo::kMealLogsA);
+    EXPECT_EQ(count_as_superuser(su.get(), "meal_logs", "practice_id", demo::kPracticeB),
+              demo::kMealLogsB);
+    EXPECT_EQ(query(conn.get(), "SELECT count(*) FROM meal_logs").at(0).at(0),
+              std::to_string(demo::kMealLogsA));
 }
 
 TEST_F(ClientsTest, CopyFromStdinIntoTableWithoutRlsWorks) {
@@ -104,16 +125,19 @@ TEST_F(ClientsTest, CopyFromStdinIntoTableWithoutRlsWorks) {
     EXPECT_TRUE(r.ok()) << r.sqlstate << " " << r.error;
     EXPECT_EQ(r.command_tuples, "1000");
     EXPECT_EQ(query(su.get(), "SELECT count(*) FROM import_staging").at(0).at(0), "1000");
-    EXPECT_EQ(query(conn.get(), "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsA));
+    EXPECT_EQ(query(conn.get(), "SELECT count(*) FROM patients").at(0).at(0),
+              std::to_string(demo::kPatientsA));
 }
 
 // ---- psql ----
 
 TEST_F(ClientsTest, PsqlCountsOnlyOwnPatients) {
-    auto r = run_command(psql(demo::kAlice, {"-c", "SELECT count(*) FROM patients"}), with_password(demo::kAlice));
+    auto r = run_command(psql(demo::kAlice, {"-c", "SELECT count(*) FROM patients"}),
+                         with_password(demo::kAlice));
     ASSERT_TRUE(r.ok()) << r.describe();
     EXPECT_EQ(r.out, std::to_string(demo::kPatientsA) + "\n");
-    r = run_command(psql(demo::kBob, {"-c", "SELECT DISTINCT practice_id FROM meal_logs"}), with_password(demo::kBob));
+    r = run_command(psql(demo::kBob, {"-c", "SELECT DISTINCT practice_id FROM meal_logs"}),
+                    with_password(demo::kBob));
     ASSERT_TRUE(r.ok()) << r.describe();
     EXPECT_EQ(r.out, demo::kPracticeB + "\n");
 }
@@ -137,10 +161,12 @@ TEST_F(ClientsTest, PsqlBackslashCopyExportsOnlyOwnRows) {
 TEST_F(ClientsTest, PsqlBackslashCopyFromIsRefusedCleanly) {
     auto file = env().proxy().dir() / "import.tsv";
     write_file(file, demo::kPracticeA + "\tCopied Carla\n");
-    auto r = run_command(psql(demo::kAlice, {"-c", "\\copy patients (practice_id, name) FROM '" + file.string() + "'"}),
+    auto r = run_command(psql(demo::kAlice, {"-c", "\\copy patients (practice_id, name) FROM '" +
+                                                       file.string() + "'"}),
                          with_password(demo::kAlice));
     EXPECT_FALSE(r.ok());
-    EXPECT_NE(r.err.find("COPY FROM not supported with row-level security"), std::string::npos) << r.describe();
+    EXPECT_NE(r.err.find("COPY FROM not supported with row-level security"), std::string::npos)
+        << r.describe();
 }
 
 TEST_F(ClientsTest, PsqlWrongPasswordFails) {
@@ -177,15 +203,15 @@ TEST_P(PgbenchModeTest, TenantScriptRunsWithoutErrors) {
     write_file(script, kTenantScript);
     // The demo practices' ids start with their number: "digit" names the practice without
     // quoting, which pgbench's simple and extended modes would need differently.
-    auto r = run_command(pgbench(demo::kAlice, {"-M", GetParam(), "-c", "8", "-j", "2", "-T", "3", "-f",
-                                                script.string(), "-D",
-                                                "digit=1", "-D",
+    auto r = run_command(pgbench(demo::kAlice, {"-M", GetParam(), "-c", "8", "-j", "2", "-T", "3",
+                                                "-f", script.string(), "-D", "digit=1", "-D",
                                                 "expected=" + std::to_string(demo::kPatientsA)}),
                          with_password(demo::kAlice));
     EXPECT_EQ(r.exit_code, 0) << r.describe();
     expect_no_errors(r);
     EXPECT_NE(r.out.find("number of failed transactions: 0"), std::string::npos) << r.out;
-    EXPECT_EQ(r.out.find("number of transactions actually processed: 0/"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("number of transactions actually processed: 0/"), std::string::npos)
+        << r.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, PgbenchModeTest, ::testing::Values("simple", "extended"));
@@ -194,10 +220,10 @@ TEST_F(ClientsTest, PgbenchScriptDetectsForeignRows) {
     // The script's check must be able to fail: claim bob's practice while logged in as alice.
     auto script = env().proxy().dir() / "tenant_wrong.sql";
     write_file(script, kTenantScript);
-    auto r = run_command(pgbench(demo::kAlice, {"-M", "simple", "-c", "1", "-t", "1", "-f", script.string(),
-                                                "-D", "digit=2", "-D",
-                                                "expected=" + std::to_string(demo::kPatientsA)}),
-                         with_password(demo::kAlice));
+    auto r = run_command(
+        pgbench(demo::kAlice, {"-M", "simple", "-c", "1", "-t", "1", "-f", script.string(), "-D",
+                               "digit=2", "-D", "expected=" + std::to_string(demo::kPatientsA)}),
+        with_password(demo::kAlice));
     EXPECT_NE(r.exit_code, 0) << r.describe();
     EXPECT_NE(r.err.find("division by zero"), std::string::npos) << r.describe();
 }
@@ -222,7 +248,9 @@ TEST_F(ClientsTest, PgbenchBuiltinTpcbOnNonTenantTables) {
                         with_password(demo::kBob));
         EXPECT_EQ(r.exit_code, 0) << r.describe();
         expect_no_errors(r);
-        EXPECT_NE(r.out.find("number of transactions actually processed: 400/400"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("number of transactions actually processed: 400/400"),
+                  std::string::npos)
+            << r.out;
     }
     auto su = env().superuser();
     EXPECT_EQ(query(su.get(), "SELECT count(*) FROM pgbench_history").at(0).at(0), "800");

@@ -63,8 +63,8 @@ void client_work(Pgtenant& proxy, int id, Clock::time_point deadline, Failures& 
         if (!r.ok()) {
             failures.add(tag + " " + what + ": " + r.sqlstate + " " + r.error);
         } else if (static_cast<int>(r.rows.size()) != expected) {
-            failures.add(tag + " " + what + ": " + std::to_string(r.rows.size()) + " rows, expected " +
-                         std::to_string(expected));
+            failures.add(tag + " " + what + ": " + std::to_string(r.rows.size()) +
+                         " rows, expected " + std::to_string(expected));
         } else if (auto ok = all_rows_in_practice(r.rows, column, practice); !ok) {
             failures.add(tag + " " + what + ": " + ok.message());
         }
@@ -72,24 +72,25 @@ void client_work(Pgtenant& proxy, int id, Clock::time_point deadline, Failures& 
     try {
         for (int round = 0; round < kRoundsPerClient && Clock::now() < deadline; ++round) {
             switch (round % 3) {
-            case 0:
-                check(run(c, "SELECT * FROM patients"), 1, patients, "simple");
-                break;
-            case 1:
-                check(run_params(c, "SELECT * FROM meal_logs WHERE logged_at > $1", {"2000-01-01"}), 1, meals,
-                      "extended");
-                break;
-            default:
-                // Holds the backend across round trips, so clients really queue for the pool.
-                if (!run(c, "BEGIN").ok()) {
-                    failures.add(tag + " BEGIN failed");
+                case 0:
+                    check(run(c, "SELECT * FROM patients"), 1, patients, "simple");
                     break;
-                }
-                check(run(c, "SELECT id, name FROM practices"), 0, 1, "tx practices");
-                check(run(c, "SELECT * FROM patients"), 1, patients, "tx patients");
-                if (!run(c, "COMMIT").ok()) {
-                    failures.add(tag + " COMMIT failed");
-                }
+                case 1:
+                    check(run_params(c, "SELECT * FROM meal_logs WHERE logged_at > $1",
+                                     {"2000-01-01"}),
+                          1, meals, "extended");
+                    break;
+                default:
+                    // Holds the backend across round trips, so clients really queue for the pool.
+                    if (!run(c, "BEGIN").ok()) {
+                        failures.add(tag + " BEGIN failed");
+                        break;
+                    }
+                    check(run(c, "SELECT id, name FROM practices"), 0, 1, "tx practices");
+                    check(run(c, "SELECT * FROM patients"), 1, patients, "tx patients");
+                    if (!run(c, "COMMIT").ok()) {
+                        failures.add(tag + " COMMIT failed");
+                    }
             }
             ++rounds_done;
         }
@@ -118,13 +119,15 @@ TEST_F(ConcurrencyTest, TwoHundredClientsOverTenBackendsStayIsolated) {
         sample += "  " + f + "\n";
     }
     EXPECT_EQ(failures.count.load(), 0) << "first failures:\n" << sample;
-    EXPECT_EQ(rounds_done.load(), kClients * kRoundsPerClient) << "not every round ran before the deadline";
+    EXPECT_EQ(rounds_done.load(), kClients * kRoundsPerClient)
+        << "not every round ran before the deadline";
     EXPECT_LT(elapsed, 120s);
     RecordProperty("elapsed_ms", static_cast<int>(elapsed.count()));
 
     // The pool kept to its size: never more pool-role backends than configured.
     auto su = env().superuser();
-    auto n = query(su.get(), "SELECT count(*) FROM pg_stat_activity WHERE usename = 'pgtenant_pool'");
+    auto n =
+        query(su.get(), "SELECT count(*) FROM pg_stat_activity WHERE usename = 'pgtenant_pool'");
     EXPECT_LE(std::stoi(n.at(0).at(0)), kPoolSize);
 }
 

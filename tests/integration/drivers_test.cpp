@@ -11,16 +11,18 @@ using namespace std::chrono_literals;
 const auto* const kEnv = register_integration_env();
 
 class DriversTest : public ProxyTest {
-protected:
+  protected:
     CommandResult run_psycopg(const std::string& mode) {
         CommandOptions opts;
         opts.env["PGTENANT_ALICE_PASSWORD"] = env().proxy().login("alice").password;
         opts.env["PGTENANT_BOB_PASSWORD"] = env().proxy().login("bob").password;
         opts.timeout = 60s;
         // Debian's interpreter: python3-psycopg is installed for it, not for a pyenv in PATH.
-        return run_command({"/usr/bin/python3", std::string(PGTENANT_SOURCE_DIR) + "/tests/integration/psycopg_isolation.py",
-                            std::to_string(env().proxy().port()), mode},
-                           opts);
+        return run_command(
+            {"/usr/bin/python3",
+             std::string(PGTENANT_SOURCE_DIR) + "/tests/integration/psycopg_isolation.py",
+             std::to_string(env().proxy().port()), mode},
+            opts);
     }
 };
 

@@ -20,7 +20,7 @@ using Clock = std::chrono::steady_clock;
 const auto* const kEnv = register_integration_env();
 
 class FailureTest : public ProxyTest {
-protected:
+  protected:
     // Pool-role backends in the given state, seen by the superuser.
     Rows pool_backends(const std::string& state) {
         auto su = env().superuser();
@@ -65,7 +65,8 @@ TEST_F(FailureTest, CancelInterruptsLongQueryAndConnectionStaysUsable) {
     }
     EXPECT_EQ(result.sqlstate, "57014") << result.error;
     EXPECT_LT(Clock::now() - started, 6s);
-    EXPECT_EQ(query(c, "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsA));
+    EXPECT_EQ(query(c, "SELECT count(*) FROM patients").at(0).at(0),
+              std::to_string(demo::kPatientsA));
 }
 
 TEST_F(FailureTest, CancelWithWrongKeyDoesNothing) {
@@ -92,11 +93,13 @@ TEST_F(FailureTest, KilledBackendGivesErrorThenFreshBackend) {
     auto conn = env().connect_as(demo::kAlice);
     PGconn* c = conn.get();
     ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
-    ASSERT_EQ(query(c, "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsA));
+    ASSERT_EQ(query(c, "SELECT count(*) FROM patients").at(0).at(0),
+              std::to_string(demo::kPatientsA));
     auto idle = pool_backends("idle in transaction");
     ASSERT_EQ(idle.size(), 1u) << "expected exactly alice's backend to be idle in transaction";
     auto su = env().superuser();
-    ASSERT_EQ(query(su.get(), "SELECT pg_terminate_backend(" + idle[0][0] + ", 5000)").at(0).at(0), "t");
+    ASSERT_EQ(query(su.get(), "SELECT pg_terminate_backend(" + idle[0][0] + ", 5000)").at(0).at(0),
+              "t");
 
     // The next statement gets an error with a SQLSTATE: not a hang, not a dropped socket.
     auto r = run(c, "SELECT count(*) FROM patients", 10s);
@@ -111,8 +114,10 @@ TEST_F(FailureTest, KilledBackendGivesErrorThenFreshBackend) {
     EXPECT_EQ(static_cast<int>(rows.size()), demo::kPatientsA);
     EXPECT_TRUE(all_rows_in_practice(rows, 1, demo::kPracticeA));
     ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
-    EXPECT_EQ(query(c, "SELECT current_setting('app.current_practice_id')").at(0).at(0), demo::kPracticeA);
-    EXPECT_EQ(query(c, "SELECT count(*) FROM meal_logs").at(0).at(0), std::to_string(demo::kMealLogsA));
+    EXPECT_EQ(query(c, "SELECT current_setting('app.current_practice_id')").at(0).at(0),
+              demo::kPracticeA);
+    EXPECT_EQ(query(c, "SELECT count(*) FROM meal_logs").at(0).at(0),
+              std::to_string(demo::kMealLogsA));
     ASSERT_EQ(sqlstate_of(c, "COMMIT"), "");
     EXPECT_NE(query(c, "SELECT pg_backend_pid()").at(0).at(0), idle[0][0]);
 }
@@ -126,7 +131,8 @@ TEST_F(FailureTest, OtherClientsSurviveAKilledBackend) {
     auto su = env().superuser();
     query(su.get(), "SELECT pg_terminate_backend(" + idle[0][0] + ", 5000)");
     for (int i = 0; i < 5; ++i) {
-        EXPECT_EQ(query(bob.get(), "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsB));
+        EXPECT_EQ(query(bob.get(), "SELECT count(*) FROM patients").at(0).at(0),
+                  std::to_string(demo::kPatientsB));
     }
     run(alice.get(), "SELECT 1", 10s);
     run(alice.get(), "ROLLBACK", 10s);
@@ -136,8 +142,8 @@ void disconnect_mid_transaction(IntegrationEnv& env, const std::string& marker, 
     auto conn = env.connect_as(demo::kAlice);
     PGconn* c = conn.get();
     ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
-    ASSERT_EQ(sqlstate_of(c, "INSERT INTO patients (practice_id, name) VALUES ('" + demo::kPracticeA +
-                                 "', '" + marker + "')"),
+    ASSERT_EQ(sqlstate_of(c, "INSERT INTO patients (practice_id, name) VALUES ('" +
+                                 demo::kPracticeA + "', '" + marker + "')"),
               "");
     if (abrupt) {
         // No Terminate message: the socket just goes away, as when a client process dies.
@@ -150,11 +156,14 @@ TEST_F(FailureTest, AbruptDisconnectMidTransactionRollsBack) {
     disconnect_mid_transaction(env(), "Vanishing Vera", true);
     EXPECT_TRUE(wait_no_open_transaction(5s)) << "a pool backend is still idle in transaction";
     auto su = env().superuser();
-    EXPECT_EQ(query(su.get(), "SELECT count(*) FROM patients WHERE name = 'Vanishing Vera'").at(0).at(0), "0");
+    EXPECT_EQ(
+        query(su.get(), "SELECT count(*) FROM patients WHERE name = 'Vanishing Vera'").at(0).at(0),
+        "0");
     // The backend went back to the pool in a usable state.
     auto bob = env().connect_as(demo::kBob);
     for (int i = 0; i < 3; ++i) {
-        EXPECT_EQ(query(bob.get(), "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsB));
+        EXPECT_EQ(query(bob.get(), "SELECT count(*) FROM patients").at(0).at(0),
+                  std::to_string(demo::kPatientsB));
     }
 }
 
@@ -162,7 +171,9 @@ TEST_F(FailureTest, TerminateMidTransactionRollsBack) {
     disconnect_mid_transaction(env(), "Polite Pete", false);
     EXPECT_TRUE(wait_no_open_transaction(5s)) << "a pool backend is still idle in transaction";
     auto su = env().superuser();
-    EXPECT_EQ(query(su.get(), "SELECT count(*) FROM patients WHERE name = 'Polite Pete'").at(0).at(0), "0");
+    EXPECT_EQ(
+        query(su.get(), "SELECT count(*) FROM patients WHERE name = 'Polite Pete'").at(0).at(0),
+        "0");
 }
 
 }  // namespace

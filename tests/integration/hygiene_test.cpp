@@ -20,15 +20,15 @@ const auto* const kEnv = register_integration_env([] {
 }());
 
 class HygieneTest : public ProxyTest {
-protected:
+  protected:
     void SetUp() override {
         alice_ = env().connect_as(demo::kAlice);
         bob_ = env().connect_as(demo::kBob);
     }
     void TearDown() override {
         // Best effort, so one case's leftovers on the single backend do not fail the next.
-        for (const char* sql : {"CLOSE ALL", "DISCARD TEMP", "RESET ALL", "SELECT pg_advisory_unlock_all()",
-                                "DEALLOCATE ALL"}) {
+        for (const char* sql : {"CLOSE ALL", "DISCARD TEMP", "RESET ALL",
+                                "SELECT pg_advisory_unlock_all()", "DEALLOCATE ALL"}) {
             run(alice_.get(), sql);
         }
         ProxyTest::TearDown();
@@ -41,7 +41,9 @@ protected:
     }
     // Refused by pgtenant's guard (42501) or by transaction pooling (0A000): either is fine,
     // success is not.
-    static bool refused(const std::string& sqlstate) { return sqlstate == "42501" || sqlstate == "0A000"; }
+    static bool refused(const std::string& sqlstate) {
+        return sqlstate == "42501" || sqlstate == "0A000";
+    }
 
     PgConn alice_;
     PgConn bob_;
@@ -76,7 +78,8 @@ TEST_F(HygieneTest, DiscardAllAndDeallocateAllDoNotBreakBinding) {
     for (const char* sql : {"DISCARD ALL", "DEALLOCATE ALL", "DEALLOCATE PREPARE ALL"}) {
         SCOPED_TRACE(sql);
         run(alice_.get(), sql);  // intercepted, emulated or refused: all acceptable
-        EXPECT_EQ(query(alice_.get(), "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsA));
+        EXPECT_EQ(query(alice_.get(), "SELECT count(*) FROM patients").at(0).at(0),
+                  std::to_string(demo::kPatientsA));
         EXPECT_EQ(query_params(alice_.get(), "SELECT count(*) FROM meal_logs", {}).at(0).at(0),
                   std::to_string(demo::kMealLogsA));
         expect_bob_isolated();
@@ -88,18 +91,20 @@ TEST_F(HygieneTest, DiscardAllAndDeallocateAllDoNotBreakBinding) {
 TEST_F(HygieneTest, SessionLevelTenantSettingDoesNotReachNextPractice) {
     // A DO block hides set_config from any text filter (the T2 hole of compat mode); whatever
     // alice achieves on her own connection, bob's unbound statement must still fail closed.
-    auto state = sqlstate_of(alice_.get(),
-                             "DO $$ BEGIN PERFORM set_config('app.current_practice_id', '" + demo::kPracticeA +
-                                 "', false); END $$");
+    auto state =
+        sqlstate_of(alice_.get(), "DO $$ BEGIN PERFORM set_config('app.current_practice_id', '" +
+                                      demo::kPracticeA + "', false); END $$");
     RecordProperty("do_block_sqlstate", state.empty() ? "accepted" : state);
     auto r = run(bob_.get(), "SELECT 1; COMMIT; SELECT * FROM patients");
     EXPECT_FALSE(r.ok()) << "bob's unbound statement returned " << r.rows.size()
-                         << " rows (practice of first: " << (r.rows.empty() ? "-" : r.rows[0].at(1)) << ")";
+                         << " rows (practice of first: " << (r.rows.empty() ? "-" : r.rows[0].at(1))
+                         << ")";
     expect_bob_isolated();
 }
 
 TEST_F(HygieneTest, TempTableIsNotVisibleToOtherPractice) {
-    auto state = sqlstate_of(alice_.get(), "CREATE TEMP TABLE alice_scratch AS SELECT * FROM patients");
+    auto state =
+        sqlstate_of(alice_.get(), "CREATE TEMP TABLE alice_scratch AS SELECT * FROM patients");
     EXPECT_TRUE(state.empty() || refused(state)) << state;
     EXPECT_NE(sqlstate_of(bob_.get(), "SELECT * FROM alice_scratch"), "");
     EXPECT_NE(sqlstate_of(bob_.get(), "SELECT * FROM pg_temp.alice_scratch"), "");
@@ -109,21 +114,27 @@ TEST_F(HygieneTest, TempTableIsNotVisibleToOtherPractice) {
 TEST_F(HygieneTest, TempTableCannotCaptureOtherPracticesWrites) {
     // pg_temp comes first in the search path: a temp "patients" left behind would swallow
     // bob's unqualified reads and writes.
-    auto state = sqlstate_of(alice_.get(), "CREATE TEMP TABLE patients (id uuid, practice_id uuid, name text)");
+    auto state = sqlstate_of(alice_.get(),
+                             "CREATE TEMP TABLE patients (id uuid, practice_id uuid, name text)");
     EXPECT_TRUE(state.empty() || refused(state)) << state;
-    run(alice_.get(), "INSERT INTO patients VALUES (gen_random_uuid(), '" + demo::kPracticeA + "', 'decoy')");
+    run(alice_.get(),
+        "INSERT INTO patients VALUES (gen_random_uuid(), '" + demo::kPracticeA + "', 'decoy')");
     expect_bob_isolated();
-    auto r = run(bob_.get(), "INSERT INTO patients (practice_id, name) VALUES ('" + demo::kPracticeB +
-                                 "', 'Captured Carl') RETURNING practice_id");
+    auto r = run(bob_.get(), "INSERT INTO patients (practice_id, name) VALUES ('" +
+                                 demo::kPracticeB + "', 'Captured Carl') RETURNING practice_id");
     ASSERT_TRUE(r.ok()) << r.error;
     auto su = env().superuser();
-    EXPECT_EQ(query(su.get(), "SELECT count(*) FROM public.patients WHERE name = 'Captured Carl'").at(0).at(0), "1");
+    EXPECT_EQ(query(su.get(), "SELECT count(*) FROM public.patients WHERE name = 'Captured Carl'")
+                  .at(0)
+                  .at(0),
+              "1");
     query(su.get(), "DELETE FROM public.patients WHERE name = 'Captured Carl'");
     run(alice_.get(), "DROP TABLE IF EXISTS pg_temp.patients");
 }
 
 TEST_F(HygieneTest, HoldCursorIsNotReadableByOtherPractice) {
-    auto state = sqlstate_of(alice_.get(), "DECLARE alice_cur CURSOR WITH HOLD FOR SELECT * FROM patients");
+    auto state =
+        sqlstate_of(alice_.get(), "DECLARE alice_cur CURSOR WITH HOLD FOR SELECT * FROM patients");
     EXPECT_TRUE(state.empty() || refused(state)) << state;
     auto r = run(bob_.get(), "FETCH ALL FROM alice_cur");
     EXPECT_FALSE(r.ok()) << "bob fetched " << r.rows.size() << " rows from alice's cursor";
@@ -131,7 +142,8 @@ TEST_F(HygieneTest, HoldCursorIsNotReadableByOtherPractice) {
 }
 
 TEST_F(HygieneTest, SqlPreparedStatementIsNotUsableByOtherPractice) {
-    auto state = sqlstate_of(alice_.get(), "PREPARE alice_q AS SELECT current_setting('app.current_practice_id')");
+    auto state = sqlstate_of(
+        alice_.get(), "PREPARE alice_q AS SELECT current_setting('app.current_practice_id')");
     EXPECT_TRUE(state.empty() || refused(state)) << state;
     auto r = run(bob_.get(), "EXECUTE alice_q");
     if (r.ok()) {
@@ -155,7 +167,9 @@ TEST_F(HygieneTest, SessionAdvisoryLockIsReleasedForOtherPractice) {
     EXPECT_TRUE(state.empty() || refused(state)) << state;
     expect_bob_isolated();
     auto su = env().superuser();
-    EXPECT_EQ(query(su.get(), "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").at(0).at(0), "0")
+    EXPECT_EQ(
+        query(su.get(), "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").at(0).at(0),
+        "0")
         << "alice's session advisory lock survived on the shared backend";
     run(alice_.get(), "SELECT pg_advisory_unlock_all()");
 }

@@ -16,10 +16,11 @@ struct Tenant {
     std::string login;
     std::string practice;
 };
-const std::vector<Tenant> kTenants{{demo::kAlice, demo::kPracticeA}, {demo::kBob, demo::kPracticeB}};
+const std::vector<Tenant> kTenants{{demo::kAlice, demo::kPracticeA},
+                                   {demo::kBob, demo::kPracticeB}};
 
 class IsolationTest : public ProxyTest {
-protected:
+  protected:
     // The other practice's rows must be exactly as the demo data left them.
     void expect_demo_rows_untouched() {
         auto su = env().superuser();
@@ -37,9 +38,9 @@ TEST_F(IsolationTest, PoolRoleWithoutProxyFailsClosed) {
     // Guards the premise of every other case: without a bound practice the policies raise
     // an error instead of returning rows.
     auto& cluster = env().cluster();
-    auto direct = connect("host=127.0.0.1 port=" + std::to_string(cluster.port()) +
-                          " dbname=postgres user=pgtenant_pool sslmode=disable password=" +
-                          cluster.pool_password());
+    auto direct = connect(
+        "host=127.0.0.1 port=" + std::to_string(cluster.port()) +
+        " dbname=postgres user=pgtenant_pool sslmode=disable password=" + cluster.pool_password());
     for (const auto& table : tenant_tables()) {
         EXPECT_EQ(sqlstate_of(direct.get(), "SELECT * FROM " + table.name), "42704") << table.name;
     }
@@ -67,7 +68,8 @@ TEST_F(IsolationTest, ExtendedSelectSeesOnlyOwnRows) {
             EXPECT_TRUE(all_rows_in_practice(rows, table.practice_column, tenant.practice));
             // Asking for the other practice explicitly still returns nothing.
             auto theirs = query_params(
-                conn.get(), "SELECT * FROM " + table.name + " WHERE " + table.practice_key + " = $1",
+                conn.get(),
+                "SELECT * FROM " + table.name + " WHERE " + table.practice_key + " = $1",
                 {other_practice(tenant.practice)});
             EXPECT_TRUE(theirs.empty());
         }
@@ -77,10 +79,12 @@ TEST_F(IsolationTest, ExtendedSelectSeesOnlyOwnRows) {
 TEST_F(IsolationTest, BindingIsVisibleAsTheSetting) {
     for (const auto& tenant : kTenants) {
         auto conn = env().connect_as(tenant.login);
-        EXPECT_EQ(query(conn.get(), "SELECT current_setting('app.current_practice_id')").at(0).at(0),
-                  tenant.practice);
+        EXPECT_EQ(
+            query(conn.get(), "SELECT current_setting('app.current_practice_id')").at(0).at(0),
+            tenant.practice);
         EXPECT_EQ(query_params(conn.get(), "SELECT current_setting('app.current_practice_id')", {})
-                      .at(0).at(0),
+                      .at(0)
+                      .at(0),
                   tenant.practice);
     }
 }
@@ -97,10 +101,12 @@ TEST_F(IsolationTest, InsertTaggedWithOtherPracticeIsRejected) {
         EXPECT_EQ(sqlstate_of(conn.get(), "INSERT INTO patients (practice_id, name) VALUES ('" +
                                               theirs + "', 'Intruder')"),
                   "42501");
-        EXPECT_EQ(sqlstate_of(conn.get(),
-                              "INSERT INTO meal_logs (practice_id, patient_id, logged_at, meal_data) "
-                              "VALUES ('" + theirs + "', '" + their_patient + "', now(), '{}')"),
-                  "42501");
+        EXPECT_EQ(
+            sqlstate_of(conn.get(),
+                        "INSERT INTO meal_logs (practice_id, patient_id, logged_at, meal_data) "
+                        "VALUES ('" +
+                            theirs + "', '" + their_patient + "', now(), '{}')"),
+            "42501");
         // Same through the extended protocol, the value arriving as a parameter.
         auto r = run_params(conn.get(), "INSERT INTO patients (practice_id, name) VALUES ($1, $2)",
                             {theirs, std::string("Intruder")});
@@ -112,7 +118,8 @@ TEST_F(IsolationTest, InsertTaggedWithOtherPracticeIsRejected) {
         EXPECT_EQ(r.sqlstate, "42501") << r.error;
         // Moving an own row into the other practice is the same violation.
         auto mine = query(conn.get(), "SELECT id FROM patients LIMIT 1").at(0).at(0);
-        r = run_params(conn.get(), "UPDATE patients SET practice_id = $1 WHERE id = $2", {theirs, mine});
+        r = run_params(conn.get(), "UPDATE patients SET practice_id = $1 WHERE id = $2",
+                       {theirs, mine});
         EXPECT_EQ(r.sqlstate, "42501") << r.error;
     }
     expect_demo_rows_untouched();
@@ -148,7 +155,8 @@ TEST_F(IsolationTest, UpdateAndDeleteOfOtherPracticeAffectNoRows) {
                                table.practice_key + " = $1",
                            {theirs});
             EXPECT_EQ(r.command_tuples, "0") << r.error;
-            r = run_params(conn.get(), "DELETE FROM " + table.name + " WHERE " + table.practice_key + " = $1",
+            r = run_params(conn.get(),
+                           "DELETE FROM " + table.name + " WHERE " + table.practice_key + " = $1",
                            {theirs});
             EXPECT_EQ(r.command_tuples, "0") << r.error;
         }
@@ -156,7 +164,8 @@ TEST_F(IsolationTest, UpdateAndDeleteOfOtherPracticeAffectNoRows) {
         ASSERT_TRUE(run(conn.get(), "BEGIN").ok());
         auto r = run(conn.get(), "DELETE FROM meal_logs");
         EXPECT_EQ(r.command_tuples,
-                  std::to_string(tenant.practice == demo::kPracticeA ? demo::kMealLogsA : demo::kMealLogsB))
+                  std::to_string(tenant.practice == demo::kPracticeA ? demo::kMealLogsA
+                                                                     : demo::kMealLogsB))
             << r.error;
         ASSERT_TRUE(run(conn.get(), "ROLLBACK").ok());
     }
@@ -196,7 +205,8 @@ TEST_F(IsolationTest, PipelineModeSeesOnlyOwnRowsInEveryTransaction) {
         ASSERT_EQ(PQexitPipelineMode(c), 1) << PQerrorMessage(c);
         // The connection is still a normal, bound connection afterwards.
         EXPECT_EQ(query(c, "SELECT count(*) FROM patients").at(0).at(0),
-                  std::to_string(tenant.practice == demo::kPracticeA ? demo::kPatientsA : demo::kPatientsB));
+                  std::to_string(tenant.practice == demo::kPracticeA ? demo::kPatientsA
+                                                                     : demo::kPatientsB));
     }
 }
 
@@ -204,12 +214,13 @@ TEST_F(IsolationTest, PipelinedCrossTenantWritesAreRejected) {
     auto conn = env().connect_as(demo::kAlice);
     PGconn* c = conn.get();
     ASSERT_EQ(PQenterPipelineMode(c), 1);
-    const char* insert = "INSERT INTO patients (practice_id, name) VALUES ($1, 'Pipelined intruder')";
+    const char* insert =
+        "INSERT INTO patients (practice_id, name) VALUES ($1, 'Pipelined intruder')";
     const char* params[] = {demo::kPracticeB.c_str()};
     ASSERT_EQ(PQsendQueryParams(c, insert, 1, nullptr, params, nullptr, nullptr, 0), 1);
     ASSERT_EQ(PQpipelineSync(c), 1);
-    ASSERT_EQ(PQsendQueryParams(c, "DELETE FROM patients WHERE practice_id = $1", 1, nullptr, params,
-                                nullptr, nullptr, 0),
+    ASSERT_EQ(PQsendQueryParams(c, "DELETE FROM patients WHERE practice_id = $1", 1, nullptr,
+                                params, nullptr, nullptr, 0),
               1);
     ASSERT_EQ(PQpipelineSync(c), 1);
     auto deadline = std::chrono::steady_clock::now() + 20s;

@@ -20,7 +20,7 @@ const auto* const kEnv = register_integration_env();
 constexpr uint32_t kProtocol3 = 196608;
 
 class MalformedTest : public ProxyTest {
-protected:
+  protected:
     // Sends bytes on a fresh connection; the reply must be an ErrorResponse or a close,
     // within a few seconds. Returns the reply for further checks.
     std::string expect_rejected(const std::string& bytes, const std::string& what) {
@@ -34,14 +34,16 @@ protected:
         auto reply = s.read_until_close(4s, &closed);
         EXPECT_TRUE(closed || !reply.empty()) << what << ": no reply and still open after 4 s";
         if (!reply.empty()) {
-            EXPECT_EQ(reply[0], 'E') << what << ": expected ErrorResponse, got tag '" << reply[0] << "'";
+            EXPECT_EQ(reply[0], 'E')
+                << what << ": expected ErrorResponse, got tag '" << reply[0] << "'";
         }
         return reply;
     }
 
     void expect_serving() {
         auto conn = env().connect_as(demo::kBob);
-        EXPECT_EQ(query(conn.get(), "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsB));
+        EXPECT_EQ(query(conn.get(), "SELECT count(*) FROM patients").at(0).at(0),
+                  std::to_string(demo::kPatientsB));
     }
 };
 
@@ -62,8 +64,9 @@ TEST_F(MalformedTest, StartupLengthTooLong) {
 
 TEST_F(MalformedTest, UnknownProtocolVersion) {
     for (uint32_t version : {0x00020000u /* 2.0 */, 0x00040000u /* 4.0 */, 0x12345678u}) {
-        auto reply = expect_rejected(wire::startup_message({{"user", demo::kAlice}, {"database", "postgres"}}, version),
-                                     "version " + std::to_string(version));
+        auto reply = expect_rejected(
+            wire::startup_message({{"user", demo::kAlice}, {"database", "postgres"}}, version),
+            "version " + std::to_string(version));
         if (!reply.empty()) {
             EXPECT_FALSE(wire::error_fields(reply)['C'].empty());
         }
@@ -81,7 +84,8 @@ TEST_F(MalformedTest, MissingUser) {
 }
 
 TEST_F(MalformedTest, UnterminatedParameters) {
-    std::string body = be32(kProtocol3) + std::string("user\0alice\0database", 19);  // no value, no final 0
+    std::string body =
+        be32(kProtocol3) + std::string("user\0alice\0database", 19);  // no value, no final 0
     expect_rejected(be32(static_cast<uint32_t>(body.size() + 4)) + body, "unterminated");
     expect_serving();
 }
@@ -103,7 +107,8 @@ TEST_F(MalformedTest, SslRequestWithPipelinedDataIsRejected) {
     // CVE-2021-23214 class: bytes sent along with the SSLRequest were never protected by the
     // TLS handshake that follows, so they must not be processed as the client's startup.
     auto s = RawSocket::connect(env().proxy().port());
-    s.send_all(wire::ssl_request() + wire::startup_message({{"user", demo::kAlice}, {"database", "postgres"}}));
+    s.send_all(wire::ssl_request() +
+               wire::startup_message({{"user", demo::kAlice}, {"database", "postgres"}}));
     bool closed = false;
     auto reply = s.read_until_close(4s, &closed);
     if (!reply.empty() && (reply[0] == 'N' || reply[0] == 'S')) {

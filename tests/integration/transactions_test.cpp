@@ -15,38 +15,43 @@ const auto* const kEnv = register_integration_env();
 
 class TransactionTest : public ProxyTest {};
 
-std::string count_patients(PGconn* conn) { return query(conn, "SELECT count(*) FROM patients").at(0).at(0); }
+std::string count_patients(PGconn* conn) {
+    return query(conn, "SELECT count(*) FROM patients").at(0).at(0);
+}
 
 TEST_F(TransactionTest, ExplicitTransactionWithSavepointStaysBound) {
     auto conn = env().connect_as(demo::kAlice);
     PGconn* c = conn.get();
     ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
-    ASSERT_EQ(sqlstate_of(c, "INSERT INTO patients (practice_id, name) VALUES ('" + demo::kPracticeA +
-                                 "', 'Savepoint Sam')"),
+    ASSERT_EQ(sqlstate_of(c, "INSERT INTO patients (practice_id, name) VALUES ('" +
+                                 demo::kPracticeA + "', 'Savepoint Sam')"),
               "");
     ASSERT_EQ(sqlstate_of(c, "SAVEPOINT before_intrusion"), "");
     // The failed statement aborts the transaction; the savepoint rescues it.
-    EXPECT_EQ(sqlstate_of(c, "INSERT INTO patients (practice_id, name) VALUES ('" + demo::kPracticeB +
-                                 "', 'Intruder')"),
+    EXPECT_EQ(sqlstate_of(c, "INSERT INTO patients (practice_id, name) VALUES ('" +
+                                 demo::kPracticeB + "', 'Intruder')"),
               "42501");
     EXPECT_EQ(sqlstate_of(c, "SELECT 1"), "25P02");
     ASSERT_EQ(sqlstate_of(c, "ROLLBACK TO SAVEPOINT before_intrusion"), "");
     auto rows = query(c, "SELECT * FROM patients");
     EXPECT_EQ(static_cast<int>(rows.size()), demo::kPatientsA + 1);
     EXPECT_TRUE(all_rows_in_practice(rows, 1, demo::kPracticeA));
-    EXPECT_EQ(query(c, "SELECT current_setting('app.current_practice_id')").at(0).at(0), demo::kPracticeA);
+    EXPECT_EQ(query(c, "SELECT current_setting('app.current_practice_id')").at(0).at(0),
+              demo::kPracticeA);
     ASSERT_EQ(sqlstate_of(c, "COMMIT"), "");
 
     // A new transaction is bound again, both implicit and explicit.
     EXPECT_EQ(count_patients(c), std::to_string(demo::kPatientsA + 1));
     ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
-    EXPECT_EQ(query(c, "SELECT current_setting('app.current_practice_id')").at(0).at(0), demo::kPracticeA);
+    EXPECT_EQ(query(c, "SELECT current_setting('app.current_practice_id')").at(0).at(0),
+              demo::kPracticeA);
     EXPECT_EQ(query(c, "DELETE FROM patients WHERE name = 'Savepoint Sam'").size(), 0u);
     ASSERT_EQ(sqlstate_of(c, "COMMIT"), "");
     EXPECT_EQ(count_patients(c), std::to_string(demo::kPatientsA));
 
     auto su = env().superuser();
-    EXPECT_EQ(count_as_superuser(su.get(), "patients", "practice_id", demo::kPracticeB), demo::kPatientsB);
+    EXPECT_EQ(count_as_superuser(su.get(), "patients", "practice_id", demo::kPracticeB),
+              demo::kPatientsB);
 }
 
 TEST_F(TransactionTest, ExtendedProtocolTransactionStaysBound) {
@@ -72,8 +77,9 @@ TEST_F(TransactionTest, StatementAfterCommitInOneQueryFailsClosed) {
         EXPECT_FALSE(r.ok()) << "returned rows after COMMIT: "
                              << (r.rows.empty() ? "" : r.rows.at(0).at(0));
         EXPECT_FALSE(r.sqlstate.empty()) << r.error;
-        r = run(conn.get(), "SELECT 1; COMMIT; SELECT * FROM patients WHERE practice_id <> '" +
-                                std::string(login == demo::kAlice ? demo::kPracticeA : demo::kPracticeB) + "'");
+        r = run(conn.get(),
+                "SELECT 1; COMMIT; SELECT * FROM patients WHERE practice_id <> '" +
+                    std::string(login == demo::kAlice ? demo::kPracticeA : demo::kPracticeB) + "'");
         EXPECT_FALSE(r.ok());
         // And the connection is fine and bound for the next transaction.
         EXPECT_EQ(count_patients(conn.get()),
@@ -85,7 +91,8 @@ TEST_F(TransactionTest, RollbackEndsTheBindingToo) {
     auto conn = env().connect_as(demo::kAlice);
     auto r = run(conn.get(), "BEGIN; SELECT 1; ROLLBACK; SELECT * FROM meal_logs");
     EXPECT_FALSE(r.ok()) << "returned " << r.rows.size() << " rows after ROLLBACK";
-    EXPECT_EQ(query(conn.get(), "SELECT count(*) FROM meal_logs").at(0).at(0), std::to_string(demo::kMealLogsA));
+    EXPECT_EQ(query(conn.get(), "SELECT count(*) FROM meal_logs").at(0).at(0),
+              std::to_string(demo::kMealLogsA));
 }
 
 TEST_F(TransactionTest, SessionModeLoginKeepsTempTableBetweenTransactions) {

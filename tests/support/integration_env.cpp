@@ -50,12 +50,14 @@ IntegrationEnv& integration_env() {
 void ProxyTest::TearDown() {
     if (!env().proxy().running()) {
         ADD_FAILURE() << "pgtenant is no longer running (status " << env().proxy().exit_status()
-                      << "); log tail:\n" << env().proxy().tail_log(60);
+                      << "); log tail:\n"
+                      << env().proxy().tail_log(60);
         return;
     }
     if (HasFailure()) {
         std::cerr << "----- pgtenant log tail after failure -----\n"
-                  << env().proxy().tail_log(40) << "\n-------------------------------------------\n";
+                  << env().proxy().tail_log(40)
+                  << "\n-------------------------------------------\n";
     }
 }
 

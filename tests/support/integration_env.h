@@ -15,7 +15,7 @@
 namespace pgtenant::testing {
 
 class IntegrationEnv : public ::testing::Environment {
-public:
+  public:
     explicit IntegrationEnv(PgtenantOptions options) : options_(std::move(options)) {}
 
     void SetUp() override;
@@ -26,7 +26,7 @@ public:
     PgConn connect_as(const std::string& login) { return proxy_->connect_as(login); }
     PgConn superuser() { return cluster_->superuser(); }
 
-private:
+  private:
     PgtenantOptions options_;
     std::unique_ptr<PgCluster> cluster_;
     std::unique_ptr<Pgtenant> proxy_;
@@ -39,7 +39,7 @@ IntegrationEnv& integration_env();
 // Base fixture: skips nothing, but after each failed case prints the end of pgtenant's log
 // and fails the case if the proxy process died during it.
 class ProxyTest : public ::testing::Test {
-protected:
+  protected:
     void TearDown() override;
     IntegrationEnv& env() { return integration_env(); }
 };

@@ -15,7 +15,7 @@ uint16_t free_port();
 bool wait_for_port(uint16_t port, std::chrono::milliseconds timeout);
 
 class RawSocket {
-public:
+  public:
     RawSocket() = default;
     ~RawSocket();
     RawSocket(RawSocket&& other) noexcept;
@@ -37,7 +37,7 @@ public:
     void close();
     int fd() const { return fd_; }
 
-private:
+  private:
     int fd_ = -1;
     bool owned_ = true;
 };

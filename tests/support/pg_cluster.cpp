@@ -98,14 +98,19 @@ void PgCluster::init_data_dir(const PgClusterOptions& options) {
     write_file(data / "pg_hba.conf",
                "local all all trust\n"
                "host all all 127.0.0.1/32 scram-sha-256\n");
-    std::string conf = "\n# pgtenant test harness\n"
-                       "listen_addresses = '127.0.0.1'\n"
-                       "unix_socket_directories = '" + socket_dir() + "'\n"
-                       "max_connections = " + std::to_string(options.max_connections) + "\n"
-                       "password_encryption = 'scram-sha-256'\n"
-                       // Durability is irrelevant for a throwaway cluster; speed is not.
-                       "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-                       "log_line_prefix = '%m [%p] %u@%d '\n";
+    std::string conf =
+        "\n# pgtenant test harness\n"
+        "listen_addresses = '127.0.0.1'\n"
+        "unix_socket_directories = '" +
+        socket_dir() +
+        "'\n"
+        "max_connections = " +
+        std::to_string(options.max_connections) +
+        "\n"
+        "password_encryption = 'scram-sha-256'\n"
+        // Durability is irrelevant for a throwaway cluster; speed is not.
+        "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+        "log_line_prefix = '%m [%p] %u@%d '\n";
     for (const auto& line : options.extra_settings) {
         conf += line + "\n";
     }
@@ -116,10 +121,11 @@ bool PgCluster::try_start() {
     port_ = free_port();
     CommandOptions opts;
     opts.timeout = std::chrono::seconds(60);
-    auto result = run_command(as_postgres({pg_bindir() + "/pg_ctl", "-D", (dir_.path() / "data").string(),
-                                           "-l", (dir_.path() / "postgres.log").string(), "-w", "-t",
-                                           "50", "-o", "-p " + std::to_string(port_), "start"}),
-                              opts);
+    auto result =
+        run_command(as_postgres({pg_bindir() + "/pg_ctl", "-D", (dir_.path() / "data").string(),
+                                 "-l", (dir_.path() / "postgres.log").string(), "-w", "-t", "50",
+                                 "-o", "-p " + std::to_string(port_), "start"}),
+                    opts);
     if (result.ok()) {
         return true;
     }

@@ -17,13 +17,13 @@
 namespace pgtenant::testing {
 
 struct PgClusterOptions {
-    bool load_demo = true;                 // config/demo_schema.sql + demo_data.sql
+    bool load_demo = true;  // config/demo_schema.sql + demo_data.sql
     int max_connections = 300;
     std::vector<std::string> extra_settings;  // postgresql.conf lines
 };
 
 class PgCluster {
-public:
+  public:
     explicit PgCluster(PgClusterOptions options = {});
     ~PgCluster();
     PgCluster(const PgCluster&) = delete;
@@ -48,7 +48,7 @@ public:
     // when the test binary crashes (the watchdog removes it).
     const std::filesystem::path& root() const { return dir_.path(); }
 
-private:
+  private:
     void init_data_dir(const PgClusterOptions& options);
     bool try_start();
     void start_watchdog();

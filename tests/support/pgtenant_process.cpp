@@ -47,7 +47,8 @@ std::string Pgtenant::scram_verifier(const std::string& password) {
     auto result = run_checked({PGTENANT_BINARY, "scram-verifier"}, opts);
     std::string line = result.out.substr(0, result.out.find('\n'));
     if (line.rfind("SCRAM-SHA-256$", 0) != 0) {
-        throw std::runtime_error("pgtenant scram-verifier printed no verifier:\n" + result.describe());
+        throw std::runtime_error("pgtenant scram-verifier printed no verifier:\n" +
+                                 result.describe());
     }
     return line;
 }
@@ -181,7 +182,8 @@ void Pgtenant::stop() {
     }
     if (running()) {
         // A proxy that ignores SIGTERM is a bug worth seeing in the log, not a hung suite.
-        write_file(dir_.path() / "pgtenant.log", log() + "\n[harness] SIGTERM ignored for 10 s; SIGKILL\n");
+        write_file(dir_.path() / "pgtenant.log",
+                   log() + "\n[harness] SIGTERM ignored for 10 s; SIGKILL\n");
         ::kill(pid_, SIGKILL);
         int status = 0;
         ::waitpid(pid_, &status, 0);
@@ -207,8 +209,10 @@ std::string Pgtenant::conninfo(const std::string& user, const std::string& passw
                                const std::string& extra) const {
     // No TLS and no GSS: the proxy is tested on plain TCP unless a test asks otherwise.
     return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=postgres user='" + user +
-           "' password='" + password + "' sslmode=disable gssencmode=disable connect_timeout=10 "
-           "application_name=pgtenant-test " + extra;
+           "' password='" + password +
+           "' sslmode=disable gssencmode=disable connect_timeout=10 "
+           "application_name=pgtenant-test " +
+           extra;
 }
 
 std::string Pgtenant::log() const { return read_file(dir_.path() / "pgtenant.log"); }

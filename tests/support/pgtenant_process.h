@@ -41,7 +41,7 @@ struct PgtenantOptions {
 };
 
 class Pgtenant {
-public:
+  public:
     Pgtenant(const PgCluster& cluster, PgtenantOptions options = {});
     ~Pgtenant();
     Pgtenant(const Pgtenant&) = delete;
@@ -65,7 +65,7 @@ public:
     // Runs `pgtenant scram-verifier` for a password.
     static std::string scram_verifier(const std::string& password);
 
-private:
+  private:
     void write_config(const PgCluster& cluster);
     bool try_start();
     void stop();

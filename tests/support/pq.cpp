@@ -84,7 +84,8 @@ ConnectOutcome try_connect(const std::string& conninfo, std::chrono::millisecond
     PQsetErrorVerbosity(raw, PQERRORS_VERBOSE);
     auto deadline = Clock::now() + timeout;
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-    while (PQstatus(raw) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+    while (PQstatus(raw) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+           st != PGRES_POLLING_FAILED) {
         try {
             wait_socket(raw, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
         } catch (const std::runtime_error&) {

@@ -23,12 +23,12 @@ constexpr std::chrono::milliseconds kQueryTimeout{30000};
 
 // A server (or proxy) error: what() carries the SQLSTATE and the message.
 class PgError : public std::runtime_error {
-public:
+  public:
     PgError(std::string sqlstate, const std::string& message)
         : std::runtime_error(sqlstate + ": " + message), sqlstate_(std::move(sqlstate)) {}
     const std::string& sqlstate() const { return sqlstate_; }
 
-private:
+  private:
     std::string sqlstate_;
 };
 
@@ -58,7 +58,8 @@ PgConn connect(const std::string& conninfo);
 
 // Sends sql as one simple Query and gathers every result: the first error wins, otherwise
 // the last result's rows are returned (as PQexec would). Throws only on timeout.
-QueryResult run(PGconn* conn, const std::string& sql, std::chrono::milliseconds timeout = kQueryTimeout);
+QueryResult run(PGconn* conn, const std::string& sql,
+                std::chrono::milliseconds timeout = kQueryTimeout);
 // Extended protocol (Parse/Bind/Describe/Execute/Sync) with text parameters.
 QueryResult run_params(PGconn* conn, const std::string& sql, const std::vector<Param>& params,
                        std::chrono::milliseconds timeout = kQueryTimeout);

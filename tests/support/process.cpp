@@ -148,8 +148,8 @@ CommandResult run_command(const std::vector<std::string>& argv, const CommandOpt
     ::close(err[1]);
 
     CommandResult result;
-    bool in_time = pump(in[1], out[0], err[0], options.stdin_data, result,
-                        Clock::now() + options.timeout);
+    bool in_time =
+        pump(in[1], out[0], err[0], options.stdin_data, result, Clock::now() + options.timeout);
     if (!in_time) {
         result.timed_out = true;
         ::kill(-pid, SIGKILL);

@@ -10,7 +10,7 @@
 namespace pgtenant::testing {
 
 struct CommandResult {
-    int exit_code = -1;          // -1 when killed by a signal or the timeout
+    int exit_code = -1;  // -1 when killed by a signal or the timeout
     bool timed_out = false;
     std::string out;
     std::string err;

@@ -11,7 +11,8 @@ namespace pgtenant::testing {
 
 TempDir::TempDir(const std::string& prefix, const std::filesystem::path& parent) {
     const char* base = std::getenv("TMPDIR");
-    std::string dir = !parent.empty() ? parent.string() : std::string(base && *base ? base : "/tmp");
+    std::string dir =
+        !parent.empty() ? parent.string() : std::string(base && *base ? base : "/tmp");
     std::string templ = dir + "/" + prefix + ".XXXXXX";
     std::vector<char> buf(templ.begin(), templ.end());
     buf.push_back('\0');

@@ -7,7 +7,7 @@
 namespace pgtenant::testing {
 
 class TempDir {
-public:
+  public:
     // Created under $TMPDIR (or /tmp), or under parent when one is given.
     explicit TempDir(const std::string& prefix, const std::filesystem::path& parent = {});
     ~TempDir();
@@ -18,7 +18,7 @@ public:
     // Removal is skipped when PGTENANT_KEEP_TEMP is set, to inspect logs after a failure.
     void keep() { keep_ = true; }
 
-private:
+  private:
     std::filesystem::path path_;
     bool keep_ = false;
 };

@@ -21,9 +21,8 @@ const std::string& other_practice(const std::string& practice) {
 
 int count_as_superuser(PGconn* superuser, const std::string& table, const std::string& key,
                        const std::string& practice) {
-    auto rows = query_params(superuser,
-                             "SELECT count(*) FROM " + table + " WHERE " + key + " = $1::uuid",
-                             {practice});
+    auto rows = query_params(
+        superuser, "SELECT count(*) FROM " + table + " WHERE " + key + " = $1::uuid", {practice});
     return std::stoi(rows.at(0).at(0));
 }
 
