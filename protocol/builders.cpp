@@ -33,8 +33,30 @@ void sasl_response(std::string& out, std::string_view data) {
 
 void query(std::string& out, std::string_view sql) { MessageWriter(out).begin('Q').cstring(sql).end(); }
 
-void parse(std::string& out, std::string_view name, std::string_view sql) {
-    MessageWriter(out).begin('P').cstring(name).cstring(sql).int16(0).end();
+void parse(std::string& out, std::string_view name, std::string_view sql,
+           const std::vector<int32_t>& param_types) {
+    MessageWriter w(out);
+    w.begin('P').cstring(name).cstring(sql).int16(static_cast<int16_t>(param_types.size()));
+    for (int32_t t : param_types) w.int32(t);
+    w.end();
+}
+
+void describe(std::string& out, char kind, std::string_view name) {
+    MessageWriter(out).begin('D').byte(static_cast<uint8_t>(kind)).cstring(name).end();
+}
+
+void close(std::string& out, char kind, std::string_view name) {
+    MessageWriter(out).begin('C').byte(static_cast<uint8_t>(kind)).cstring(name).end();
+}
+
+bool rebind(std::string& out, std::string_view body, std::string_view statement) {
+    MessageReader r(body);
+    auto portal = r.cstring();
+    r.cstring();
+    auto rest = r.rest();
+    if (!r.ok()) return false;
+    MessageWriter(out).begin('B').cstring(portal).cstring(statement).bytes(rest).end();
+    return true;
 }
 
 void bind(std::string& out, std::string_view statement,

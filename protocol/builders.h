@@ -16,7 +16,12 @@ void password(std::string& out, std::string_view password);  // PasswordMessage
 void sasl_initial(std::string& out, std::string_view mechanism, std::string_view data);
 void sasl_response(std::string& out, std::string_view data);
 void query(std::string& out, std::string_view sql);
-void parse(std::string& out, std::string_view name, std::string_view sql);
+void parse(std::string& out, std::string_view name, std::string_view sql,
+           const std::vector<int32_t>& param_types = {});
+void describe(std::string& out, char kind, std::string_view name);  // kind 'S' or 'P'
+void close(std::string& out, char kind, std::string_view name);
+// A Bind identical to `body` (a Bind message body) but naming `statement`; nullopt if malformed.
+bool rebind(std::string& out, std::string_view body, std::string_view statement);
 // Bind of `statement` to the unnamed portal with text parameters (nullopt = NULL), text results.
 void bind(std::string& out, std::string_view statement,
           const std::vector<std::optional<std::string_view>>& params);

@@ -61,7 +61,8 @@ ReplyTracker::Verdict ReplyTracker::on_reply(char tag) {
     if (queue_.empty()) return Verdict::unexpected;
 
     const Entry front = queue_.front();
-    const Verdict pass = front.origin == Origin::injected ? Verdict::drop : Verdict::forward;
+    const bool ours = front.origin == Origin::injected || front.origin == Origin::hidden;
+    const Verdict pass = ours ? Verdict::drop : Verdict::forward;
     const Verdict on_error = front.origin == Origin::injected     ? Verdict::injected_error
                              : front.origin == Origin::substitute ? Verdict::substitute_error
                                                                   : Verdict::forward;

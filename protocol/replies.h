@@ -23,10 +23,12 @@ enum class Request : uint8_t {
 // Which requests a frontend message tag makes (0 for none: Flush, CopyData, ...).
 bool request_for_tag(char tag, Request& out);
 
-// Who a request is for: the client's own, pgtenant's injected ones (replies dropped), or a
-// substitute pgtenant sent in place of a refused client message to make the server fail it
-// (its error is replaced by pgtenant's own).
-enum class Origin : uint8_t { client, injected, substitute };
+// Who a request is for: the client's own; pgtenant's injected ones (replies dropped, a failure
+// is pgtenant's problem); hidden ones pgtenant sends on the client's behalf (success replies
+// dropped, an error is the client's, e.g. re-preparing its statement on another connection);
+// or a substitute pgtenant sent in place of a refused client message to make the server fail
+// it (its error is replaced by pgtenant's own).
+enum class Origin : uint8_t { client, injected, hidden, substitute };
 
 class ReplyTracker {
 public:

@@ -12,6 +12,7 @@
 #include "proxy/asio.h"
 #include "proxy/client_params.h"
 #include "proxy/io.h"
+#include "proxy/statements.h"
 
 namespace pgtenant::proxy {
 
@@ -21,6 +22,8 @@ inline constexpr std::string_view kBindStatement = "pgtenant_bind";
 inline constexpr std::string_view kSetStatement = "pgtenant_set";
 inline constexpr std::string_view kResetStatement = "pgtenant_reset";
 
+inline constexpr std::string_view kNoopStatement = "pgtenant_noop";  // re-created as ""
+inline constexpr std::string_view kNoneStatement = "pgtenant_none";  // never exists
 inline constexpr int kPgtenantStatementCount = 3;
 // Appends Parse messages for pgtenant's statements (no Sync).
 void append_pgtenant_statements(std::string& out);
@@ -52,6 +55,8 @@ public:
     int32_t key() const { return key_; }
     uint64_t id() const { return id_; }
 
+    // Client statements prepared here under their server names.
+    ServerStatements& statements() { return statements_; }
     // Settings currently differing from the role's defaults on this connection.
     SessionParams& params() { return params_; }
     // The practice whose transaction ran here last (for affinity and hygiene).
@@ -74,6 +79,7 @@ private:
     ReadBuffer buffer_;
     protocol::ReplyTracker tracker_;
     SessionParams params_;
+    ServerStatements statements_;
     std::string last_practice_;
     std::vector<std::pair<std::string, std::string>> startup_params_;
     int32_t pid_ = 0, key_ = 0;

@@ -2,6 +2,7 @@
 // One client connection, one coroutine: startup -> TLS -> authenticate -> serve.
 // While a server connection is leased, a second coroutine relays its replies to the client;
 // both run on the session's strand, so session state needs no locks.
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +14,7 @@
 #include "proxy/client_params.h"
 #include "proxy/client_stream.h"
 #include "proxy/io.h"
+#include "proxy/statements.h"
 
 namespace pgtenant::proxy {
 
@@ -42,6 +44,10 @@ private:
                             bool& resets_all);
     awaitable<bool> begin_segment(char tag, bool bind_transaction);
     void append_binding();
+    void send_client_message(char tag, std::string_view msg);
+    void prepare_on_server(const PreparedStatement& s);
+    void close_on_server(const std::string& server_name);
+    void forget_pending_parses(ServerConnection& conn);
     void refuse_via_server(char tag, std::string_view msg, protocol::Error refusal);
     void local_reply_error(char tag, const protocol::Error& e);
     awaitable<bool> flush_local();
@@ -66,6 +72,13 @@ private:
     std::string user_;
     std::string practice_;
     StartupRequest request_;
+    ClientStatements statements_;               // the client's named prepared statements
+    struct PendingParse {
+        std::string client_name;  // empty for a re-prepare on the client's behalf
+        std::string server_name;
+        bool created;             // false for the no-op Parse of an existing statement
+    };
+    std::deque<PendingParse> pending_parses_;   // Parses sent, not yet answered
     SessionParams startup_params_;              // what DISCARD ALL returns to
     bool session_pooling_ = false;
     std::shared_ptr<CancelSlot> cancel_slot_;

@@ -103,6 +103,13 @@ bool Session::relay_messages(ServerConnection& conn, std::string& out) {
 void Session::relay_complete(ServerConnection& conn, char tag, std::string_view bytes, std::string& out) {
     auto& tracker = conn.tracker();
     const bool ours = tracker.front_injected();
+    Request front;
+    const bool has_front = tracker.front(front);
+    if (has_front && front == Request::parse && !ours && tag == '1' && !pending_parses_.empty())
+        pending_parses_.pop_front();  // the oldest pending Parse succeeded
+    if (has_front && tag == 'E' && front != Request::query && front != Request::sync &&
+        front != Request::function_call)
+        forget_pending_parses(conn);  // failed, or skipped until the Sync
     switch (tracker.on_reply(tag)) {
         case Verdict::drop:
             break;
@@ -186,6 +193,7 @@ void Session::server_lost(ServerConnection& conn, const protocol::Error& error, 
     }
     spdlog::warn("{} server connection {} lost: {}", prefix(), conn.id(), error.message);
     substitute_errors_.clear();
+    forget_pending_parses(conn);
     passthrough_left_ = 0;
     status_ = 'I';
     needs_binding_ = true;

@@ -7,6 +7,7 @@
 #include "protocol/builders.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
+#include "protocol/wire.h"
 #include "proxy/session.h"
 
 namespace pgtenant::proxy {
@@ -118,6 +119,13 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
             co_return false;
         }
         bind_transaction = classify_statement(tag, *text, refusal, resets_all);
+        if (tag == 'P' && !refusal) {
+            auto name = protocol::decode_parse(msg.substr(5))->name;
+            if (!name.empty() && statements_.find(name)) {
+                refusal = protocol::Error{"ERROR", "42P05",
+                                          fmt::format("prepared statement \"{}\" already exists", name)};
+            }
+        }
     }
 
     if (!emulated_.empty()) co_return co_await flush_local();
@@ -136,10 +144,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     if (refusal) {
         refuse_via_server(tag, msg, std::move(*refusal));
     } else {
-        Request r;
-        request_for_tag(tag, r);
-        to_server_.append(msg);
-        server_->tracker().sent(r);
+        send_client_message(tag, msg);
         if (resets_all) {
             // RESET ALL returns the connection to the role's defaults; the client's own
             // startup settings are applied again at its next transaction.
@@ -192,6 +197,7 @@ bool Session::classify_statement(char tag, std::string_view sql, std::optional<p
         // in pgtenant, not on any one server connection.
         if (tag == 'Q' && c.statement_count == 1 && !server_ && !segment_open_) {
             if (c.discard_all) request_.params = startup_params_;
+            statements_.clear();
             build::command_complete(emulated_, what);
             build::ready_for_query(emulated_, 'I');
             return true;
@@ -245,6 +251,7 @@ void Session::append_binding() {
         append_pgtenant_statements(to_server_);
         for (int i = 0; i < kPgtenantStatementCount; ++i) tracker.sent(Request::parse, Origin::injected);
         have.clear();
+        conn.statements().clear();
         ++app_.practice_switch_resets;
     }
     auto inject = [&](std::string_view statement, std::vector<std::optional<std::string_view>> args) {
@@ -269,6 +276,95 @@ void Session::append_binding() {
     }
     inject(kBindStatement, {app_.config->tenant.setting, practice_});
     conn.last_practice() = practice_;
+}
+
+// Forwards one client message, translating named prepared statements to their server names
+// and preparing them on this connection first when it lacks them (DESIGN §4).
+void Session::send_client_message(char tag, std::string_view msg) {
+    auto& conn = *server_;
+    auto& tracker = conn.tracker();
+    const std::string_view body = msg.substr(5);
+    Request r;
+    request_for_tag(tag, r);
+    switch (tag) {
+        case 'P': {
+            auto p = protocol::decode_parse(body);
+            if (!p || p->name.empty()) break;  // the unnamed statement is the client's own
+            const auto& s = statements_.add(std::string(p->name), p->query, p->param_types);
+            if (conn.statements().has(s.server_name)) {
+                // Already here: the client still gets its ParseComplete, from a no-op Parse.
+                build::close(to_server_, 'S', kNoopStatement);
+                tracker.sent(Request::close, Origin::injected);
+                build::parse(to_server_, kNoopStatement, "");
+                pending_parses_.push_back({std::string(p->name), s.server_name, false});
+            } else {
+                if (auto victim = conn.statements().add(s.server_name)) close_on_server(*victim);
+                build::parse(to_server_, s.server_name, s.query, s.param_types);
+                pending_parses_.push_back({std::string(p->name), s.server_name, true});
+            }
+            tracker.sent(Request::parse);
+            return;
+        }
+        case 'B': {
+            protocol::MessageReader reader(body);
+            reader.cstring();
+            auto name = reader.cstring();
+            const PreparedStatement* s = reader.ok() && !name.empty() ? statements_.find(name) : nullptr;
+            if (!s) break;  // unnamed or unknown: the server answers as it would directly
+            prepare_on_server(*s);
+            build::rebind(to_server_, body, s->server_name);
+            tracker.sent(r);
+            return;
+        }
+        case 'D':
+        case 'C': {
+            protocol::MessageReader reader(body);
+            char kind = static_cast<char>(reader.byte());
+            auto name = reader.cstring();
+            if (!reader.ok() || kind != 'S' || name.empty()) break;
+            if (tag == 'C') {
+                // The server copy stays for other clients; the client gets its CloseComplete.
+                statements_.remove(name);
+                build::close(to_server_, 'S', kNoneStatement);
+                tracker.sent(r);
+                return;
+            }
+            const PreparedStatement* s = statements_.find(name);
+            if (!s) break;
+            prepare_on_server(*s);
+            build::describe(to_server_, 'S', s->server_name);
+            tracker.sent(r);
+            return;
+        }
+        default:
+            break;
+    }
+    to_server_.append(msg);
+    tracker.sent(r);
+}
+
+void Session::prepare_on_server(const PreparedStatement& s) {
+    auto& conn = *server_;
+    if (conn.statements().has(s.server_name)) return;
+    if (auto victim = conn.statements().add(s.server_name)) close_on_server(*victim);
+    build::parse(to_server_, s.server_name, s.query, s.param_types);
+    conn.tracker().sent(Request::parse, Origin::hidden);
+    pending_parses_.push_back({std::string(), s.server_name, true});
+}
+
+void Session::close_on_server(const std::string& server_name) {
+    build::close(to_server_, 'S', server_name);
+    server_->tracker().sent(Request::close, Origin::injected);
+}
+
+// A Parse this session sent failed (or was skipped after an earlier error): the statements
+// it was to create do not exist, on the server or, for a client Parse, for the client.
+void Session::forget_pending_parses(ServerConnection& conn) {
+    for (const auto& p : pending_parses_) {
+        if (p.created) conn.statements().erase(p.server_name);
+        if (!p.client_name.empty()) statements_.remove(p.client_name);
+    }
+    pending_parses_.clear();
 }
 
 // Make the server fail in place of the refused message, so that transaction state and the

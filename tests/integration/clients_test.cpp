@@ -1,6 +1,6 @@
 // Real clients through pgtenant: COPY over libpq, psql (including \copy) and pgbench with
-// the simple and extended query protocols. (-M prepared needs named statements that follow
-// the client across server connections: issue #4.)
+// the simple, extended and prepared query protocols (named statements follow the client
+// across server connections).
 #include <gtest/gtest.h>
 
 #include "tests/support/integration_env.h"
@@ -214,7 +214,7 @@ TEST_P(PgbenchModeTest, TenantScriptRunsWithoutErrors) {
         << r.out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, PgbenchModeTest, ::testing::Values("simple", "extended"));
+INSTANTIATE_TEST_SUITE_P(Modes, PgbenchModeTest, ::testing::Values("simple", "extended", "prepared"));
 
 TEST_F(ClientsTest, PgbenchScriptDetectsForeignRows) {
     // The script's check must be able to fail: claim bob's practice while logged in as alice.

@@ -32,7 +32,7 @@ TEST_F(DriversTest, PsycopgSeesOnlyOwnRows) {
 }
 
 // Named prepared statements that follow a client across server connections: issue #4.
-TEST_F(DriversTest, DISABLED_PsycopgPreparedStatements) {
+TEST_F(DriversTest, PsycopgPreparedStatements) {
     auto r = run_psycopg("prepared");
     EXPECT_EQ(r.exit_code, 0) << r.describe();
 }

@@ -134,5 +134,71 @@ TEST_F(PoolingTest, ClientsBeyondMaxClientConnGet53300) {
     EXPECT_TRUE(admitted);
 }
 
+// Named prepared statements live in the client, not on a server connection: two practices use
+// the same statement name for different queries over the one shared connection, which is reset
+// between them, and each keeps getting its own statement's results.
+TEST_F(PoolingTest, NamedPreparedStatementsFollowEachClient) {
+    auto alice = env().connect_as(demo::kAlice);
+    auto bob = env().connect_as(demo::kBob);
+    auto prepare = [](PGconn* c, const char* name, const char* sql) {
+        return to_query_result(PQprepare(c, name, sql, 0, nullptr));
+    };
+    auto exec = [](PGconn* c, const char* name) {
+        return to_query_result(PQexecPrepared(c, name, 0, nullptr, nullptr, nullptr, 0));
+    };
+    ASSERT_TRUE(prepare(alice.get(), "s1", "SELECT practice_id, name FROM patients ORDER BY name").ok());
+    ASSERT_TRUE(prepare(bob.get(), "s1", "SELECT count(*), 'bob' FROM meal_logs").ok());
+    for (int round = 0; round < 3; ++round) {
+        auto a = exec(alice.get(), "s1");
+        ASSERT_TRUE(a.ok()) << a.error;
+        EXPECT_EQ(static_cast<int>(a.rows.size()), demo::kPatientsA);
+        EXPECT_TRUE(all_rows_in_practice(a.rows, 0, demo::kPracticeA));
+        auto b = exec(bob.get(), "s1");
+        ASSERT_TRUE(b.ok()) << b.error;
+        ASSERT_EQ(b.rows.size(), 1u);
+        EXPECT_EQ(b.rows[0][0], std::to_string(demo::kMealLogsB));
+        EXPECT_EQ(b.rows[0][1], "bob");
+    }
+    // Describe works wherever the statement happens to be.
+    PGresult* d = PQdescribePrepared(alice.get(), "s1");
+    ASSERT_EQ(PQresultStatus(d), PGRES_COMMAND_OK);
+    EXPECT_EQ(PQnfields(d), 2);
+    EXPECT_STREQ(PQfname(d, 1), "name");
+    PQclear(d);
+    // The same errors as PostgreSQL itself.
+    EXPECT_EQ(prepare(alice.get(), "s1", "SELECT 1").sqlstate, "42P05");
+    EXPECT_EQ(prepare(alice.get(), "bad", "SELEC oops").sqlstate, "42601");
+    EXPECT_EQ(exec(alice.get(), "bad").sqlstate, "26000");
+    EXPECT_EQ(exec(alice.get(), "never_prepared").sqlstate, "26000");
+    // ... and the connection is fine afterwards.
+    EXPECT_EQ(exec(alice.get(), "s1").rows.size(), static_cast<std::size_t>(demo::kPatientsA));
+}
+
+// A table changes shape between executions: the statement is re-prepared on the new shape or
+// PostgreSQL reports the changed plan; never a hang or a broken connection.
+TEST_F(PoolingTest, PreparedStatementSurvivesDdlBetweenExecutions) {
+    auto su = env().superuser();
+    ASSERT_EQ(sqlstate_of(su.get(), "CREATE TABLE ddl_probe (a int); INSERT INTO ddl_probe VALUES (1); "
+                                    "GRANT SELECT ON ddl_probe TO pgtenant_pool"),
+              "");
+    auto alice = env().connect_as(demo::kAlice);
+    auto r = to_query_result(PQprepare(alice.get(), "probe", "SELECT * FROM ddl_probe", 0, nullptr));
+    ASSERT_TRUE(r.ok()) << r.error;
+    auto exec = [&] { return to_query_result(PQexecPrepared(alice.get(), "probe", 0, nullptr, nullptr, nullptr, 0)); };
+    ASSERT_EQ(exec().rows.size(), 1u);
+    ASSERT_EQ(sqlstate_of(su.get(), "ALTER TABLE ddl_probe ADD COLUMN b int DEFAULT 7"), "");
+    auto after = exec();
+    if (after.ok()) {
+        ASSERT_EQ(after.rows.size(), 1u);
+        EXPECT_EQ(after.rows[0].size(), 2u);
+    } else {
+        EXPECT_EQ(after.sqlstate, "0A000") << after.error;  // cached plan must not change result type
+    }
+    EXPECT_EQ(sqlstate_of(alice.get(), "SELECT 1"), "");
+    ASSERT_EQ(sqlstate_of(su.get(), "DROP TABLE ddl_probe"), "");
+    EXPECT_EQ(exec().sqlstate, "42P01");  // the table is gone: reported, not hidden
+    EXPECT_EQ(sqlstate_of(alice.get(), "SELECT 1"), "");
+}
+
 }  // namespace
 }  // namespace pgtenant::testing

@@ -204,6 +204,21 @@ TEST(ReplyTracker, ParseErrorSkipsBindAndExecuteUntilSync) {
     EXPECT_TRUE(t.idle());
 }
 
+TEST(ReplyTracker, HiddenParseSucceedsSilentlyButFailsVisibly) {
+    ReplyTracker ok;
+    send(ok, "P", Origin::hidden);
+    send(ok, "BES");
+    expect_replies(ok, "12DCZ", "dffff");
+    EXPECT_TRUE(ok.idle());
+
+    ReplyTracker failing;
+    send(failing, "P", Origin::hidden);
+    send(failing, "BES");
+    // The client sees the error (e.g. the table is gone), then the Sync's ReadyForQuery.
+    expect_replies(failing, "EZ", "ff");
+    EXPECT_TRUE(failing.idle());
+}
+
 TEST(ReplyTracker, ReadyForQueryInsideAnExecuteIsUnexpected) {
     ReplyTracker t;
     send(t, "BES");
