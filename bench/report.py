@@ -19,7 +19,7 @@ WORKLOAD_NAMES = {
     "simple": "W1 select-only, simple protocol (`pgbench -S -M simple`)",
     "extended": "W2 select-only, extended protocol (`pgbench -S -M extended`)",
 }
-WORKLOAD_SHORT = {"simple": "W1 simple", "extended": "W2 extended"}
+WORKLOAD_SHORT = {"simple": "W1 simple", "extended": "W2 extended", "prepared": "W2 prepared"}
 
 
 def parse_pgbench(path):
