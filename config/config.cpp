@@ -200,10 +200,21 @@ void read_pool(const Section& s, PoolConfig& c) {
 }
 
 void read_tenant(const Section& s, TenantConfig& c) {
-    s.expect_only({"users_file", "setting", "allow_maintenance"});
+    s.expect_only({"users_file", "setting", "allow_maintenance", "mode", "key_file", "token_lifetime_s"});
     s.get("users_file", c.users_file);
     s.get("setting", c.setting);
     s.get("allow_maintenance", c.allow_maintenance);
+    std::string mode = c.mode == TenantMode::sealed ? "sealed" : "compat";
+    s.get("mode", mode);
+    require_one_of(s, "mode", mode, {"compat", "sealed"});
+    c.mode = mode == "sealed" ? TenantMode::sealed : TenantMode::compat;
+    s.get("key_file", c.key_file);
+    int64_t lifetime = c.token_lifetime.count();
+    s.get("token_lifetime_s", lifetime, 60, 86400);
+    c.token_lifetime = std::chrono::seconds(lifetime);
+    if (c.mode == TenantMode::sealed && c.key_file.empty()) {
+        fail(s.full("key_file"), "is required when tenant.mode = \"sealed\" (create one with pgtenant keygen)");
+    }
     require_nonempty(s, "users_file", c.users_file);
     if (!is_custom_guc_name(c.setting)) {
         fail(s.full("setting"),
@@ -246,6 +257,7 @@ std::shared_ptr<const Config> parse_impl(std::string_view text, const std::strin
     read_tenant(Section(section_table(root, "tenant"), "tenant"), config->tenant);
 
     config->tenant.users_file = resolve(config->tenant.users_file, base_dir);
+    if (!config->tenant.key_file.empty()) config->tenant.key_file = resolve(config->tenant.key_file, base_dir);
     config->server.tls_cert = resolve(config->server.tls_cert, base_dir);
     config->server.tls_key = resolve(config->server.tls_key, base_dir);
     return config;

@@ -12,6 +12,11 @@ namespace pgtenant::config {
 
 enum class PoolMode { transaction, session };
 
+// compat: policies read tenant.setting (protects against application bugs).
+// sealed: pgtenant also sets a signed token in pgtenant.context; policies call
+// pgtenant.practice_id(), which a client cannot forge (protects against hostile SQL too).
+enum class TenantMode { compat, sealed };
+
 struct ServerConfig {
     std::string listen_addr = "127.0.0.1";
     uint16_t listen_port = 6432;
@@ -45,6 +50,9 @@ struct TenantConfig {
     std::string users_file = "users.toml";  // relative to the config file's directory
     std::string setting = "app.current_practice_id";
     bool allow_maintenance = false;         // VACUUM, CREATE DATABASE, ... from practice logins
+    TenantMode mode = TenantMode::compat;
+    std::string key_file;                   // sealed mode: "<kid> <64 hex>" lines, first signs
+    std::chrono::seconds token_lifetime{3600};  // sealed mode: how long one token is valid
 };
 
 struct Config {

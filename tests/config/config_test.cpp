@@ -279,3 +279,27 @@ TEST(ConfigTest, ExampleConfigLoads) {
 
 }  // namespace
 }  // namespace pgtenant::config
+
+namespace pgtenant::config {
+namespace {
+
+TEST(ConfigTest, TenantModes) {
+    auto compat = parse_config("", "/etc/pgtenant");
+    EXPECT_EQ(compat->tenant.mode, TenantMode::compat);
+    auto sealed = parse_config("[tenant]\nmode = \"sealed\"\nkey_file = \"keys/pgtenant.key\"\ntoken_lifetime_s = 600\n",
+                               "/etc/pgtenant");
+    EXPECT_EQ(sealed->tenant.mode, TenantMode::sealed);
+    EXPECT_EQ(sealed->tenant.key_file, "/etc/pgtenant/keys/pgtenant.key");
+    EXPECT_EQ(sealed->tenant.token_lifetime, std::chrono::seconds(600));
+    EXPECT_THROW(parse_config("[tenant]\nmode = \"sealed\"\n", "/x"), ConfigError);
+    EXPECT_THROW(parse_config("[tenant]\nmode = \"strict\"\n", "/x"), ConfigError);
+    EXPECT_THROW(parse_config("[tenant]\ntoken_lifetime_s = 5\n", "/x"), ConfigError);
+    try {
+        parse_config("[tenant]\nmode = \"sealed\"\n", "/x");
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("tenant.key_file"), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
+}  // namespace pgtenant::config
