@@ -221,7 +221,8 @@ def main():
             cells = []
             for t in TARGETS:
                 v = agg[(wl, c, t)]["by_round"].get(rd)
-                cells.append(fmt(v, ",.0f", none="fail"))
+                ran = any(r["target"] == t and r["round"] == rd and r["workload"] == wl for r in runs)
+                cells.append(fmt(v, ",.0f", none="fail" if ran else "not run"))
             md.append(f"| {WORKLOAD_SHORT.get(wl, wl)} | {c} | {rd} | " + " | ".join(cells) + " |")
     md.append("")
     with open(args.md, "w", encoding="utf-8") as f:
