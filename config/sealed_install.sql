@@ -1,0 +1,226 @@
+-- pgtenant sealed context, install script. Version 1.
+--
+-- Installs what sealed mode needs in one database (DESIGN §3.3):
+--   schema pgtenant              owned by the NOLOGIN role pgtenant_owner
+--   pgcrypto                     CREATE EXTENSION ... WITH SCHEMA pgtenant when not installed;
+--                                when it already lives in another schema, that schema's hmac()
+--                                is used, fully qualified, through pgtenant.hmac_sha256()
+--   pgtenant.context_keys        the HMAC keys; nobody but pgtenant_owner and superusers can read
+--   pgtenant.practice_id()       SECURITY DEFINER verifier of the token in `pgtenant.context`:
+--                                the practice uuid, or NULL for anything else (never raises)
+--   pgtenant.enable_sealed_policy(table, column) creates policy pgtenant_sealed on a table
+--   pgtenant.add_key(kid, hex) / pgtenant.retire_key(kid)   key management (rotation)
+--   pgtenant.version()           '1'
+--
+-- Run as a superuser, naming the role pgtenant's backends log in as:
+--   psql -v ON_ERROR_STOP=1 -v pool_role=pgtenant_pool -d <db> -f config/sealed_install.sql
+-- then install the key that `pgtenant` printed: SELECT pgtenant.add_key('<kid>', '<hex>');
+-- Safe to run again (upgrades functions in place; keys and policies are kept).
+--
+-- The pool role gets USAGE on schema pgtenant and EXECUTE on pgtenant.practice_id() only. Any
+-- other role that queries a sealed table needs the same two grants, or its queries fail with
+-- "permission denied" (fail closed).
+
+\set ON_ERROR_STOP on
+
+\if :{?pool_role}
+\else
+\echo 'sealed_install.sql: pass -v pool_role=<the role pgtenant logs in as>'
+DO $$ BEGIN RAISE EXCEPTION 'psql variable pool_role is not set'; END $$;
+\endif
+
+SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = :'pool_role') AS pool_missing,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+               WHERE rolname = :'pool_role' AND (rolsuper OR rolbypassrls)) AS pool_privileged,
+       NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pgtenant_owner') AS need_owner
+\gset
+\if :pool_missing
+\echo 'sealed_install.sql: the pool role' :'pool_role' 'does not exist'
+DO $$ BEGIN RAISE EXCEPTION 'pool role does not exist'; END $$;
+\endif
+\if :pool_privileged
+\echo 'sealed_install.sql: the pool role' :'pool_role' 'is SUPERUSER or BYPASSRLS: no policy binds it'
+DO $$ BEGIN RAISE EXCEPTION 'pool role bypasses row-level security'; END $$;
+\endif
+\if :need_owner
+CREATE ROLE pgtenant_owner NOLOGIN;
+\endif
+ALTER ROLE pgtenant_owner NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB NOREPLICATION;
+
+BEGIN;
+-- Every name below resolves in pg_catalog first; nothing a user created can stand in.
+SET LOCAL search_path = pg_catalog, pg_temp;
+
+CREATE SCHEMA IF NOT EXISTS pgtenant AUTHORIZATION pgtenant_owner;
+ALTER SCHEMA pgtenant OWNER TO pgtenant_owner;
+REVOKE ALL ON SCHEMA pgtenant FROM PUBLIC;
+REVOKE ALL ON SCHEMA pgtenant FROM :"pool_role";
+GRANT USAGE ON SCHEMA pgtenant TO :"pool_role";
+
+CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA pgtenant;
+SELECT n.nspname AS crypto_schema
+  FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+ WHERE e.extname = 'pgcrypto'
+\gset
+
+CREATE OR REPLACE FUNCTION pgtenant.version() RETURNS text
+    LANGUAGE sql IMMUTABLE AS $$ SELECT '1'::pg_catalog.text $$;
+
+-- HMAC-SHA256 through wherever pgcrypto lives, with exact argument types so no overload that
+-- another role might create can be chosen instead.
+SELECT pg_catalog.format(
+    'CREATE OR REPLACE FUNCTION pgtenant.hmac_sha256(data bytea, key bytea) RETURNS bytea '
+    'LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS %L',
+    pg_catalog.format('SELECT %I.hmac($1, $2, %L::pg_catalog.text)', :'crypto_schema', 'sha256'))
+\gexec
+SELECT pg_catalog.format('GRANT USAGE ON SCHEMA %I TO pgtenant_owner', :'crypto_schema'),
+       pg_catalog.format('GRANT EXECUTE ON FUNCTION %I.hmac(bytea, bytea, text) TO pgtenant_owner',
+                         :'crypto_schema')
+\gexec
+
+CREATE TABLE IF NOT EXISTS pgtenant.context_keys (
+    kid        text PRIMARY KEY CHECK ((kid COLLATE "C") ~ '^[a-z0-9_-]{1,32}$'),
+    key        bytea NOT NULL CHECK (length(key) = 32),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    retired_at timestamptz
+);
+ALTER TABLE pgtenant.context_keys OWNER TO pgtenant_owner;
+REVOKE ALL ON pgtenant.context_keys FROM PUBLIC;
+REVOKE ALL ON pgtenant.context_keys FROM :"pool_role";
+
+-- The token (auth/context_token.h): v1.<kid>.<uuid>.<pid>.<expires>.<hex hmac>. Every cast
+-- runs only on text the regular expression has already shaped, so no input raises. The
+-- pattern uses [.] rather than \. so it means the same with standard_conforming_strings off.
+-- PARALLEL RESTRICTED: pg_backend_pid() must be the leader's, as in the token.
+CREATE OR REPLACE FUNCTION pgtenant.practice_id() RETURNS uuid
+    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    token text := pg_catalog.current_setting('pgtenant.context', true);
+    parts text[];
+    signing_key bytea;
+    expected bytea;
+BEGIN
+    IF token IS NULL OR pg_catalog.octet_length(token) > 200 THEN
+        RETURN NULL;
+    END IF;
+    parts := pg_catalog.regexp_match(token COLLATE pg_catalog."C",
+        '^v1[.]([a-z0-9_-]{1,32})[.]'
+        '([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})[.]'
+        '([1-9][0-9]{0,9})[.]([1-9][0-9]{0,17})[.]([0-9a-f]{64})$');
+    IF parts IS NULL
+       OR parts[3]::pg_catalog.int8 <> pg_catalog.pg_backend_pid()
+       OR parts[4]::pg_catalog.int8 <= pg_catalog.date_part('epoch', pg_catalog.now()) THEN
+        RETURN NULL;
+    END IF;
+    SELECT k.key INTO signing_key
+      FROM pgtenant.context_keys k
+     WHERE k.kid = parts[1] AND (k.retired_at IS NULL OR k.retired_at > pg_catalog.now());
+    IF signing_key IS NULL THEN
+        RETURN NULL;
+    END IF;
+    expected := pgtenant.hmac_sha256(
+        pg_catalog.convert_to(pg_catalog.left(token, -65), 'UTF8'), signing_key);
+    -- Compare HMACs of the two MACs: equal-prefix timing then tells nothing about the MAC.
+    IF pgtenant.hmac_sha256(pg_catalog.decode(parts[5], 'hex'), signing_key)
+       OPERATOR(pg_catalog.=) pgtenant.hmac_sha256(expected, signing_key) THEN
+        RETURN parts[2]::uuid;
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+
+-- ENABLE + FORCE row-level security on `tbl` and (re)create policy pgtenant_sealed binding
+-- `col` (a uuid column) to the sealed context. Other permissive policies are OR-ed with it and
+-- would reopen the table, so they are reported.
+CREATE OR REPLACE FUNCTION pgtenant.enable_sealed_policy(tbl regclass, col name DEFAULT 'practice_id')
+    RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    col_type regtype;
+    others text;
+BEGIN
+    SELECT a.atttypid::regtype INTO col_type
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF col_type IS NULL THEN
+        RAISE EXCEPTION 'table % has no column %', tbl, pg_catalog.quote_ident(col);
+    ELSIF col_type <> 'uuid'::regtype THEN
+        RAISE EXCEPTION 'column %.% is %, not uuid', tbl, pg_catalog.quote_ident(col), col_type;
+    END IF;
+    -- With search_path = pg_catalog, regclass prints schema-qualified.
+    EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+    EXECUTE pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl);
+    EXECUTE pg_catalog.format('DROP POLICY IF EXISTS pgtenant_sealed ON %s', tbl);
+    EXECUTE pg_catalog.format(
+        'CREATE POLICY pgtenant_sealed ON %s USING (%I = (SELECT pgtenant.practice_id())) '
+        'WITH CHECK (%I = (SELECT pgtenant.practice_id()))', tbl, col, col);
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p.polname), ', ') INTO others
+      FROM pg_catalog.pg_policy p
+     WHERE p.polrelid = tbl AND p.polname <> 'pgtenant_sealed' AND p.polpermissive;
+    IF others IS NOT NULL THEN
+        RAISE WARNING 'table % also has permissive policies (%), OR-ed with pgtenant_sealed: '
+                      'drop them or make them RESTRICTIVE', tbl, others;
+    END IF;
+END
+$fn$;
+
+-- Installs a key. Adding the same kid with the same key again is a no-op.
+CREATE OR REPLACE FUNCTION pgtenant.add_key(kid text, hex text)
+    RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    raw bytea;
+    existing pgtenant.context_keys;
+BEGIN
+    IF add_key.kid IS NULL OR (add_key.kid COLLATE "C") !~ '^[a-z0-9_-]{1,32}$' THEN
+        RAISE EXCEPTION 'key id must be 1..32 characters of [a-z0-9_-]';
+    END IF;
+    IF add_key.hex IS NULL OR (add_key.hex COLLATE "C") !~ '^[0-9a-fA-F]{64}$' THEN
+        RAISE EXCEPTION 'key must be 64 hex digits (32 bytes)';
+    END IF;
+    raw := pg_catalog.decode(add_key.hex, 'hex');
+    SELECT * INTO existing FROM pgtenant.context_keys k WHERE k.kid = add_key.kid FOR UPDATE;
+    IF existing.kid IS NULL THEN
+        INSERT INTO pgtenant.context_keys (kid, key) VALUES (add_key.kid, raw);
+    ELSIF existing.key <> raw THEN
+        RAISE EXCEPTION 'key id % is already installed with a different key', add_key.kid;
+    ELSIF existing.retired_at IS NOT NULL THEN
+        RAISE EXCEPTION 'key id % was retired; use a new key id', add_key.kid;
+    END IF;
+END
+$fn$;
+
+-- Retires a key: tokens signed with it stop verifying at once. Retire a kid only after every
+-- pgtenant signs with its successor (put the new key first in the key file and reload).
+CREATE OR REPLACE FUNCTION pgtenant.retire_key(kid text)
+    RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    UPDATE pgtenant.context_keys k SET retired_at = pg_catalog.now()
+     WHERE k.kid = retire_key.kid AND (k.retired_at IS NULL OR k.retired_at > pg_catalog.now());
+    IF NOT FOUND AND NOT EXISTS (SELECT 1 FROM pgtenant.context_keys k
+                                 WHERE k.kid = retire_key.kid) THEN
+        RAISE EXCEPTION 'no key with id %', retire_key.kid;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pgtenant.context_keys k WHERE k.retired_at IS NULL) THEN
+        RAISE WARNING 'no active key is left: every sealed table now shows no rows';
+    END IF;
+END
+$fn$;
+
+ALTER FUNCTION pgtenant.version() OWNER TO pgtenant_owner;
+ALTER FUNCTION pgtenant.hmac_sha256(bytea, bytea) OWNER TO pgtenant_owner;
+ALTER FUNCTION pgtenant.practice_id() OWNER TO pgtenant_owner;
+ALTER FUNCTION pgtenant.enable_sealed_policy(regclass, name) OWNER TO pgtenant_owner;
+ALTER FUNCTION pgtenant.add_key(text, text) OWNER TO pgtenant_owner;
+ALTER FUNCTION pgtenant.retire_key(text) OWNER TO pgtenant_owner;
+
+-- Nothing in the schema is callable by default (pgcrypto's functions included, when they live
+-- here); the pool role may call the verifier and nothing else.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pgtenant FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pgtenant FROM :"pool_role";
+GRANT EXECUTE ON FUNCTION pgtenant.practice_id() TO :"pool_role";
+
+COMMIT;
