@@ -4,6 +4,7 @@
 #include <atomic>
 #include <memory>
 
+#include "auth/context_token.h"
 #include "auth/directory.h"
 #include "config/config.h"
 #include "protocol/classify.h"
@@ -20,6 +21,10 @@ struct App {
     CancelRegistry cancels;
     protocol::StatementClassifier classifier;
     std::unique_ptr<asio::ssl::context> tls;  // null when no certificate is configured
+    // Sealed mode's signing keys; replaced whole on SIGHUP (key rotation).
+    std::shared_ptr<const auth::KeyRing> keys() const { return std::atomic_load(&keys_); }
+    void set_keys(std::shared_ptr<const auth::KeyRing> k) { std::atomic_store(&keys_, std::move(k)); }
+    std::shared_ptr<const auth::KeyRing> keys_;
     std::atomic<int> clients{0};
     std::atomic<uint64_t> next_session{1};
     std::atomic<uint64_t> practice_switch_resets{0};

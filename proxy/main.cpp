@@ -3,10 +3,17 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <string>
 
+#include "auth/context_token.h"
 #include "auth/directory.h"
 #include "auth/scram.h"
 #include "config/config.h"
@@ -21,6 +28,12 @@ Usage:
   pgtenant [--config FILE]          run the proxy (default FILE: pgtenant.toml)
   pgtenant scram-verifier           read a password from stdin, print its SCRAM-SHA-256
                                     verifier for the users file
+  pgtenant keygen [--kid KID]       print a new sealed-mode key line (for the key file) on
+                                    stdout and the SQL that installs it on stderr
+  pgtenant rotate-key --key-file F [--kid KID]
+                                    put a new signing key first in F (older keys stay, still
+                                    valid in the database) and print the SQL that installs it;
+                                    run that SQL, then send pgtenant SIGHUP
   pgtenant --check-config [--config FILE]
                                     load and validate the configuration and the users
                                     file, then exit
@@ -36,8 +49,12 @@ Transaction pooling limits (as with any transaction pooler): session state does 
 between transactions unless the login uses pool_mode = "session" - temp tables, LISTEN,
 session advisory locks, SQL-level PREPARE, WITH HOLD cursors, SET of unreported settings.
 
+Isolation modes (tenant.mode): compat binds the plain setting, which stops application bugs
+but not a client that calls set_config() itself; sealed also binds a signed token in
+pgtenant.context that policies verify through pgtenant.practice_id() (config/sealed_install.sql).
+
 Configuration reference: config/pgtenant.toml (every key documented). Logs go to stderr.
-Signals: SIGINT / SIGTERM stop the proxy.
+Signals: SIGINT / SIGTERM stop the proxy; SIGHUP re-reads the sealed-mode key file.
 )";
 
 int print_verifier() {
@@ -49,6 +66,60 @@ int print_verifier() {
     }
     std::cout << pgtenant::auth::make_scram_verifier(password) << "\n";
     return 0;
+}
+
+std::string default_kid() {
+    return "k" + std::to_string(std::time(nullptr));
+}
+
+int keygen(int argc, char** argv, int i) {
+    std::string kid = default_kid(), key_file;
+    for (; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--kid" && i + 1 < argc) {
+            kid = argv[++i];
+        } else if (a == "--key-file" && i + 1 < argc) {
+            key_file = argv[++i];
+        } else {
+            std::cerr << "pgtenant: unknown argument \"" << a << "\" (see --help)\n";
+            return 2;
+        }
+    }
+    try {
+        std::string line = pgtenant::auth::new_key_line(kid);
+        auto ring = pgtenant::auth::KeyRing::parse(line, "new key");
+        std::string sql = pgtenant::auth::add_key_sql(ring.active());
+        if (key_file.empty()) {
+            std::cout << line << "\n";
+            std::cerr << "-- add the line above to the key file (chmod 600), then install it:\n" << sql << "\n";
+            return 0;
+        }
+        // Rotation: the new key signs from now on; the old ones stay in the file and the
+        // database (still valid) until retired.
+        std::string old;
+        {
+            std::ifstream in(key_file);
+            std::stringstream ss;
+            ss << in.rdbuf();
+            old = ss.str();
+        }
+        pgtenant::auth::KeyRing::parse(old, key_file);  // refuse to rotate a broken file
+        std::string tmp = key_file + ".new";
+        {
+            std::ofstream out(tmp, std::ios::trunc);
+            ::chmod(tmp.c_str(), 0600);
+            out << line << "\n" << old;
+            if (!out) throw std::runtime_error("cannot write " + tmp);
+        }
+        if (std::rename(tmp.c_str(), key_file.c_str()) != 0) throw std::runtime_error("cannot replace " + key_file);
+        std::cout << "-- 1. install the new key in the database:\n" << sql
+                  << "\n-- 2. then: kill -HUP <pgtenant pid>   (it signs with key " << kid << " from then on)\n"
+                  << "-- 3. after tenant.token_lifetime_s, retire the old key: SELECT pgtenant.retire_key('<old kid>');\n";
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "pgtenant: " << e.what() << "\n";
+        return 1;
+    }
 }
 
 }  // namespace
@@ -67,6 +138,8 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (a == "scram-verifier") return print_verifier();
+        if (a == "keygen") return keygen(argc, argv, i + 1);
+        if (a == "rotate-key") return keygen(argc, argv, i + 1);
         if ((a == "--config" || a == "-c") && i + 1 < argc) {
             config_path = argv[++i];
         } else if (a.starts_with("--config=")) {
@@ -87,6 +160,9 @@ int main(int argc, char** argv) {
         app.config = config::load_config(config_path);
         app.directory = auth::PracticeDirectory::load(app.config->tenant.users_file);
         app.tls = proxy::make_tls_context(app.config->server);
+        if (app.config->tenant.mode == config::TenantMode::sealed) {
+            app.set_keys(std::make_shared<const auth::KeyRing>(auth::KeyRing::load(app.config->tenant.key_file)));
+        }
     } catch (const std::exception& e) {
         std::cerr << "pgtenant: " << e.what() << "\n";
         return 1;

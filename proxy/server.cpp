@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -61,15 +62,34 @@ int run_server(App& app) {
     app.pool->warm_up(ioc.get_executor());
     asio::co_spawn(ioc, accept_loop(app, acceptor, ioc), asio::detached);
 
+    // SIGHUP: re-read the sealed-mode key file (key rotation without a restart).
+    asio::signal_set hangup(ioc, SIGHUP);
+    std::function<void()> wait_hangup = [&] {
+        hangup.async_wait([&](const error_code& ec, int) {
+            if (ec) return;
+            if (app.config->tenant.mode == config::TenantMode::sealed) {
+                try {
+                    app.set_keys(std::make_shared<const auth::KeyRing>(
+                        auth::KeyRing::load(app.config->tenant.key_file)));
+                    spdlog::info("SIGHUP: key file reloaded; signing with key {}", app.keys()->active().kid);
+                } catch (const std::exception& e) {
+                    spdlog::error("SIGHUP: key file not reloaded, keeping the old keys: {}", e.what());
+                }
+            }
+            wait_hangup();
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const error_code& ec, int sig) {
         if (ec) return;
         spdlog::info("signal {} received: shutting down", sig);
         error_code ignored;
         acceptor.close(ignored);
+        hangup.cancel();
         app.pool->close_all();
         ioc.stop();
     });
+        });
+    };
+    wait_hangup();
     spdlog::info("pgtenant listening on {}:{} -> {}:{}/{} as {} (pool size {}, {} worker thread{})",
                  cfg.listen_addr, cfg.listen_port, app.config->backend.host, app.config->backend.port,
                  app.config->backend.database, app.config->backend.user, app.config->pool.size,

@@ -124,6 +124,10 @@ awaitable<std::string> ServerConnection::login(const config::BackendConfig& cfg)
 
 void append_pgtenant_statements(std::string& out) {
     build::parse(out, kBindStatement, "SELECT pg_catalog.set_config($1, $2, true)");
+    // The token travels only as a bind parameter: query text is visible in pg_stat_activity.
+    build::parse(out, kBindSealedStatement,
+                 "SELECT pg_catalog.set_config($1, $2, true), "
+                 "pg_catalog.set_config('pgtenant.context', $3, true)");
     build::parse(out, kSetStatement, "SELECT pg_catalog.set_config($1, $2, false)");
     build::parse(out, kResetStatement,
                  "SELECT pg_catalog.set_config(name, reset_val, false) FROM pg_catalog.pg_settings "

@@ -24,7 +24,8 @@ inline constexpr std::string_view kResetStatement = "pgtenant_reset";
 
 inline constexpr std::string_view kNoopStatement = "pgtenant_noop";  // re-created as ""
 inline constexpr std::string_view kNoneStatement = "pgtenant_none";  // never exists
-inline constexpr int kPgtenantStatementCount = 3;
+inline constexpr std::string_view kBindSealedStatement = "pgtenant_bind_sealed";
+inline constexpr int kPgtenantStatementCount = 4;
 // Appends Parse messages for pgtenant's statements (no Sync).
 void append_pgtenant_statements(std::string& out);
 

@@ -44,6 +44,7 @@ private:
                             bool& resets_all);
     awaitable<bool> begin_segment(char tag, bool bind_transaction);
     void append_binding();
+    const std::string& context_token(const ServerConnection& conn);
     void send_client_message(char tag, std::string_view msg);
     void prepare_on_server(const PreparedStatement& s);
     void close_on_server(const std::string& server_name);
@@ -79,6 +80,9 @@ private:
         bool created;             // false for the no-op Parse of an existing statement
     };
     std::deque<PendingParse> pending_parses_;   // Parses sent, not yet answered
+    std::string token_, token_kid_;              // sealed mode: the last context token made
+    int32_t token_pid_ = 0;
+    int64_t token_expires_ = 0;
     SessionParams startup_params_;              // what DISCARD ALL returns to
     bool session_pooling_ = false;
     std::shared_ptr<CancelSlot> cancel_slot_;

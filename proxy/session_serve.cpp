@@ -274,7 +274,11 @@ void Session::append_binding() {
         inject(kResetStatement, {it->first});
         it = have.erase(it);
     }
-    inject(kBindStatement, {app_.config->tenant.setting, practice_});
+    if (app_.config->tenant.mode == config::TenantMode::sealed) {
+        inject(kBindSealedStatement, {app_.config->tenant.setting, practice_, context_token(conn)});
+    } else {
+        inject(kBindStatement, {app_.config->tenant.setting, practice_});
+    }
     conn.last_practice() = practice_;
 }
 
@@ -365,6 +369,23 @@ void Session::forget_pending_parses(ServerConnection& conn) {
         if (!p.client_name.empty()) statements_.remove(p.client_name);
     }
     pending_parses_.clear();
+}
+
+// The signed context for this practice on this server connection (its backend pid is part of
+// it, so the token is worthless on any other). Reused while more than half its life remains.
+const std::string& Session::context_token(const ServerConnection& conn) {
+    auto keys = app_.keys();
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    const auto lifetime = app_.config->tenant.token_lifetime.count();
+    if (token_pid_ != conn.pid() || token_expires_ - now < lifetime / 2 || token_kid_ != keys->active().kid) {
+        token_expires_ = now + lifetime;
+        token_pid_ = conn.pid();
+        token_kid_ = keys->active().kid;
+        token_ = auth::make_context_token(keys->active(), practice_, conn.pid(), token_expires_);
+    }
+    return token_;
 }
 
 // Make the server fail in place of the refused message, so that transaction state and the

@@ -53,8 +53,28 @@ std::string Pgtenant::scram_verifier(const std::string& password) {
     return line;
 }
 
+void Pgtenant::install_sealed(const PgCluster& cluster, const std::filesystem::path& key_file) {
+    const std::filesystem::path config = std::filesystem::path(PGTENANT_SOURCE_DIR) / "config";
+    cluster.psql_file(config / "sealed_install.sql", {{"pool_role", "pgtenant_pool"}});
+    cluster.psql_file(config / "sealed_demo.sql");
+    CommandOptions opts;
+    opts.timeout = 20s;
+    auto key = run_checked({PGTENANT_BINARY, "keygen", "--kid", "test"}, opts);
+    std::string line = key.out.substr(0, key.out.find('\n'));
+    write_file(key_file, line + "\n");
+    std::filesystem::permissions(key_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    auto hex = line.substr(line.find(' ') + 1);
+    cluster.psql_command("DELETE FROM pgtenant.context_keys WHERE kid = 'test'; "
+                         "SELECT pgtenant.add_key('test', '" + hex + "')");
+}
+
 Pgtenant::Pgtenant(const PgCluster& cluster, PgtenantOptions options)
     : options_(std::move(options)), dir_("pgtenant-proxy", cluster.root()) {
+    if (options_.tenant_mode == "sealed") {
+        install_sealed(cluster, dir_.path() / "pgtenant.key");
+        options_.extra_toml["tenant"].push_back("mode = \"sealed\"");
+        options_.extra_toml["tenant"].push_back("key_file = \"pgtenant.key\"");
+    }
     std::ostringstream users;
     for (const auto& login : options_.logins) {
         users << "[[login]]\n"

@@ -35,6 +35,10 @@ struct PgtenantOptions {
     std::string pool_mode = "transaction";
     int workers = 1;
     std::string log_level = "info";
+    // "sealed" (the default, as for new installs) installs config/sealed_install.sql and
+    // sealed_demo.sql in the cluster and gives pgtenant a fresh key; "compat" leaves the
+    // demo's plain-setting policies.
+    std::string tenant_mode = "sealed";
     std::vector<LoginSpec> logins = default_logins();
     // Extra "key = value" lines per section ("server", "backend", "pool", "tenant").
     std::map<std::string, std::vector<std::string>> extra_toml;
@@ -64,6 +68,8 @@ class Pgtenant {
 
     // Runs `pgtenant scram-verifier` for a password.
     static std::string scram_verifier(const std::string& password);
+    // Installs sealed mode in the cluster (idempotent) and writes a key file into `dir`.
+    static void install_sealed(const PgCluster& cluster, const std::filesystem::path& key_file);
 
   private:
     void write_config(const PgCluster& cluster);
