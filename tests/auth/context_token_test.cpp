@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -84,7 +85,9 @@ TEST(ContextToken, RejectsTamperedFields) {
     for (std::size_t i = upper.size() - 64; i < upper.size(); ++i) {
         upper[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(upper[i])));
     }
-    if (upper != token) EXPECT_FALSE(verify_context_token(ring, upper, 77, kNow));
+    if (upper != token) {
+        EXPECT_FALSE(verify_context_token(ring, upper, 77, kNow));
+    }
 }
 
 TEST(ContextToken, OtherKeyAndUnknownKid) {

@@ -56,7 +56,7 @@ class SealedSql : public ProxyTest {
         }
         conn_ = pool_conn();
         pid_ = backend_pid(conn_.get());
-        now_ = std::stoll(query(conn_.get(), "SELECT extract(epoch FROM now())::int8")[0][0]);
+        now_ = std::stoll(query(conn_.get(), "SELECT floor(extract(epoch FROM now()))::int8")[0][0]);
     }
 
     void install() {
