@@ -56,7 +56,8 @@ class SealedSql : public ProxyTest {
         }
         conn_ = pool_conn();
         pid_ = backend_pid(conn_.get());
-        now_ = std::stoll(query(conn_.get(), "SELECT floor(extract(epoch FROM now()))::int8")[0][0]);
+        now_ =
+            std::stoll(query(conn_.get(), "SELECT floor(extract(epoch FROM now()))::int8")[0][0]);
     }
 
     void install() {
@@ -65,9 +66,9 @@ class SealedSql : public ProxyTest {
     }
 
     PgConn pool_conn() {
-        return connect("host=127.0.0.1 port=" + std::to_string(env().cluster().port()) +
-                       " dbname=postgres user=pgtenant_pool password=" +
-                       env().cluster().pool_password());
+        return connect(
+            "host=127.0.0.1 port=" + std::to_string(env().cluster().port()) +
+            " dbname=postgres user=pgtenant_pool password=" + env().cluster().pool_password());
     }
 
     static int32_t backend_pid(PGconn* c) {
@@ -134,17 +135,17 @@ TEST_F(SealedSql, OtherBackendsTokenGivesNull) {
     auto other = pool_conn();
     int32_t other_pid = backend_pid(other.get());
     ASSERT_NE(other_pid, pid_);
-    auto stolen = auth::make_context_token(key_of("k1", kHex1), demo::kPracticeA, other_pid,
-                                           now_ + 300);
+    auto stolen =
+        auth::make_context_token(key_of("k1", kHex1), demo::kPracticeA, other_pid, now_ + 300);
     EXPECT_EQ(practice_with(stolen), kNull);
 }
 
 TEST_F(SealedSql, UnknownAndRetiredKidsGiveNull) {
-    EXPECT_EQ(practice_with(auth::make_context_token(key_of("ghost", kHex1), demo::kPracticeA,
-                                                     pid_, now_ + 60)),
+    EXPECT_EQ(practice_with(auth::make_context_token(key_of("ghost", kHex1), demo::kPracticeA, pid_,
+                                                     now_ + 60)),
               kNull);
-    EXPECT_EQ(practice_with(auth::make_context_token(key_of("old", kHex2), demo::kPracticeA,
-                                                     pid_, now_ + 60)),
+    EXPECT_EQ(practice_with(auth::make_context_token(key_of("old", kHex2), demo::kPracticeA, pid_,
+                                                     now_ + 60)),
               kNull);
 }
 
@@ -199,19 +200,23 @@ TEST_F(SealedSql, PoolRoleCannotReachKeysOrHelpers) {
     PGconn* c = conn_.get();
     EXPECT_EQ(sqlstate_of(c, "SELECT * FROM pgtenant.context_keys"), "42501");
     EXPECT_EQ(sqlstate_of(c, "UPDATE pgtenant.context_keys SET retired_at = NULL"), "42501");
-    EXPECT_EQ(sqlstate_of(c, "INSERT INTO pgtenant.context_keys (kid, key) "
-                             "VALUES ('mine', '\\x" + kHex2 + "'::bytea)"),
+    EXPECT_EQ(sqlstate_of(c,
+                          "INSERT INTO pgtenant.context_keys (kid, key) "
+                          "VALUES ('mine', '\\x" +
+                              kHex2 + "'::bytea)"),
               "42501");
     EXPECT_EQ(sqlstate_of(c, auth::add_key_sql(key_of("mine", kHex2))), "42501");
     EXPECT_EQ(sqlstate_of(c, "SELECT pgtenant.retire_key('k1')"), "42501");
     EXPECT_EQ(sqlstate_of(c, "SELECT pgtenant.enable_sealed_policy('patients')"), "42501");
     EXPECT_EQ(sqlstate_of(c, "SELECT pgtenant.hmac_sha256('\\x00', '\\x00')"), "42501");
     EXPECT_EQ(sqlstate_of(c, "SELECT pgtenant.hmac('a'::bytea, 'b'::bytea, 'sha256')"), "42501");
-    EXPECT_EQ(sqlstate_of(c, "CREATE FUNCTION pgtenant.evil() RETURNS int LANGUAGE sql "
-                             "AS 'SELECT 1'"),
+    EXPECT_EQ(sqlstate_of(c,
+                          "CREATE FUNCTION pgtenant.evil() RETURNS int LANGUAGE sql "
+                          "AS 'SELECT 1'"),
               "42501");
-    EXPECT_EQ(sqlstate_of(c, "CREATE OR REPLACE FUNCTION pgtenant.practice_id() RETURNS uuid "
-                             "LANGUAGE sql AS 'SELECT NULL::uuid'"),
+    EXPECT_EQ(sqlstate_of(c,
+                          "CREATE OR REPLACE FUNCTION pgtenant.practice_id() RETURNS uuid "
+                          "LANGUAGE sql AS 'SELECT NULL::uuid'"),
               "42501");
     // Still works for the pool role afterwards.
     EXPECT_EQ(practice_with(token()), demo::kPracticeA);
@@ -232,8 +237,9 @@ TEST_F(SealedSql, SealedDemoIsolatesByTokenOnly) {
     env().cluster().psql_file(config_file("sealed_demo.sql"));
     env().cluster().psql_file(config_file("sealed_demo.sql"));  // re-runnable
     auto su = env().superuser();
-    EXPECT_EQ(query(su.get(), "SELECT string_agg(DISTINCT policyname, ',') FROM pg_policies "
-                              "WHERE tablename IN ('practices', 'patients', 'meal_logs')")[0][0],
+    EXPECT_EQ(query(su.get(),
+                    "SELECT string_agg(DISTINCT policyname, ',') FROM pg_policies "
+                    "WHERE tablename IN ('practices', 'patients', 'meal_logs')")[0][0],
               "pgtenant_sealed");
 
     PGconn* c = conn_.get();
@@ -242,13 +248,16 @@ TEST_F(SealedSql, SealedDemoIsolatesByTokenOnly) {
     auto patients = query(c, "SELECT practice_id FROM patients");
     EXPECT_EQ(static_cast<int>(patients.size()), demo::kPatientsA);
     for (const auto& row : patients) EXPECT_EQ(row[0], demo::kPracticeA);
-    EXPECT_EQ(query(c, "SELECT count(*) FROM meal_logs")[0][0],
-              std::to_string(demo::kMealLogsA));
+    EXPECT_EQ(query(c, "SELECT count(*) FROM meal_logs")[0][0], std::to_string(demo::kMealLogsA));
     EXPECT_EQ(query(c, "SELECT id FROM practices")[0][0], demo::kPracticeA);
     // The attack compat mode loses to: switching the plain setting inside the query.
-    EXPECT_EQ(query(c, "SELECT count(*) FROM patients WHERE set_config("
-                       "'app.current_practice_id', '" + demo::kPracticeB + "', true) IS NOT NULL "
-                       "AND practice_id = '" + demo::kPracticeB + "'")[0][0],
+    EXPECT_EQ(query(c,
+                    "SELECT count(*) FROM patients WHERE set_config("
+                    "'app.current_practice_id', '" +
+                        demo::kPracticeB +
+                        "', true) IS NOT NULL "
+                        "AND practice_id = '" +
+                        demo::kPracticeB + "'")[0][0],
               "0");
     // Writing a row into practice B fails the WITH CHECK.
     EXPECT_EQ(sqlstate_of(c, "INSERT INTO patients (practice_id, name) VALUES ('" +
