@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -43,8 +44,8 @@ TEST(ContextToken, RoundTrip) {
 
 TEST(ContextToken, UpperCaseUuidIsCarriedLowerCase) {
     auto ring = ring_of("a " + kKeyHex);
-    auto token = make_context_token(ring.active(), "ABCDEF00-1111-1111-1111-11111111111F", 5,
-                                    kNow + 1);
+    auto token =
+        make_context_token(ring.active(), "ABCDEF00-1111-1111-1111-11111111111F", 5, kNow + 1);
     EXPECT_NE(token.find(".abcdef00-1111-1111-1111-11111111111f."), std::string::npos);
     EXPECT_TRUE(verify_context_token(ring, token, 5, kNow));
 }
@@ -70,9 +71,8 @@ TEST(ContextToken, RejectsTamperedFields) {
     EXPECT_FALSE(verify_context_token(ring, replace(".a.", ".b."), 77, kNow));
     EXPECT_FALSE(verify_context_token(ring, replace("1111.", "2222."), 77, kNow));
     EXPECT_FALSE(verify_context_token(ring, replace(".77.", ".78."), 77, kNow));
-    EXPECT_FALSE(verify_context_token(ring, replace(std::to_string(kNow + 60),
-                                                    std::to_string(kNow + 6000)),
-                                      77, kNow));
+    EXPECT_FALSE(verify_context_token(
+        ring, replace(std::to_string(kNow + 60), std::to_string(kNow + 6000)), 77, kNow));
     // Each single-character change of the MAC.
     for (std::size_t i = token.size() - 64; i < token.size(); ++i) {
         std::string t = token;
@@ -113,9 +113,9 @@ TEST(ContextToken, RejectsMalformedStrings) {
     auto ring = ring_of("a " + kKeyHex);
     auto good = make_context_token(ring.active(), kUuid, 77, kNow + 60);
     for (const std::string& bad :
-         {std::string(), std::string("."), std::string("v1"), std::string("....."),
-          good + ".", "." + good, good + ".x", good.substr(0, good.size() - 1),
-          std::string(100000, 'a'), good + std::string(300, '0'),
+         {std::string(), std::string("."), std::string("v1"), std::string("....."), good + ".",
+          "." + good, good + ".x", good.substr(0, good.size() - 1), std::string(100000, 'a'),
+          good + std::string(300, '0'),
           "v1.a.not-a-uuid.77." + std::to_string(kNow + 60) + "." + std::string(64, '0'),
           "v1.a." + kUuid + ".077." + std::to_string(kNow + 60) + "." + std::string(64, '0'),
           "v1.a." + kUuid + ".-77." + std::to_string(kNow + 60) + "." + std::string(64, '0'),

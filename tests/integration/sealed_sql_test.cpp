@@ -1,0 +1,277 @@
+// config/sealed_install.sql and config/sealed_demo.sql against a real PostgreSQL, talking to it
+// directly as the pool role (no proxy in between): pgtenant.practice_id() returns the practice
+// only for a genuine, current token of this backend, and the pool role cannot reach the keys.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "auth/context_token.h"
+#include "auth/crypto.h"
+#include "tests/support/demo_fixture.h"
+#include "tests/support/integration_env.h"
+
+namespace pgtenant::testing {
+namespace {
+
+const auto* const env = register_integration_env();
+
+const std::string kHex1 = "8f3a0c1b2d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8";
+const std::string kHex2 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const std::string kNull = "<NULL>";
+
+std::filesystem::path config_file(const char* name) {
+    return std::filesystem::path(PGTENANT_SOURCE_DIR) / "config" / name;
+}
+
+auth::ContextKey key_of(const std::string& kid, const std::string& hex) {
+    return auth::KeyRing::parse(kid + " " + hex).active();
+}
+
+std::string to_hex(const std::string& raw) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : raw) {
+        out += digits[c >> 4];
+        out += digits[c & 0xf];
+    }
+    return out;
+}
+
+// A correctly signed string of any shape, to show the verifier checks the grammar too.
+std::string sign(const auth::ContextKey& key, const std::string& text) {
+    return text + "." + to_hex(auth::crypto::hmac_sha256(key.key, text));
+}
+
+class SealedSql : public ProxyTest {
+  protected:
+    void SetUp() override {
+        static bool installed = false;
+        if (!installed) {
+            install();
+            auto su = env().superuser();
+            query(su.get(), auth::add_key_sql(key_of("k1", kHex1)));
+            query(su.get(), auth::add_key_sql(key_of("old", kHex2)));
+            query(su.get(), "SELECT pgtenant.retire_key('old')");
+            installed = true;
+        }
+        conn_ = pool_conn();
+        pid_ = backend_pid(conn_.get());
+        now_ =
+            std::stoll(query(conn_.get(), "SELECT floor(extract(epoch FROM now()))::int8")[0][0]);
+    }
+
+    void install() {
+        env().cluster().psql_file(config_file("sealed_install.sql"),
+                                  {{"pool_role", "pgtenant_pool"}});
+    }
+
+    PgConn pool_conn() {
+        return connect(
+            "host=127.0.0.1 port=" + std::to_string(env().cluster().port()) +
+            " dbname=postgres user=pgtenant_pool password=" + env().cluster().pool_password());
+    }
+
+    static int32_t backend_pid(PGconn* c) {
+        return std::stoi(query(c, "SELECT pg_backend_pid()")[0][0]);
+    }
+
+    std::string token(const std::string& practice = demo::kPracticeA, int64_t ttl = 300) {
+        return auth::make_context_token(key_of("k1", kHex1), practice, pid_, now_ + ttl);
+    }
+
+    // pgtenant.practice_id() in a transaction whose pgtenant.context is `value`.
+    std::string practice_with(const std::string& value) {
+        query(conn_.get(), "BEGIN");
+        query_params(conn_.get(), "SELECT set_config('pgtenant.context', $1, true)", {value});
+        auto r = run(conn_.get(), "SELECT pgtenant.practice_id()");
+        query(conn_.get(), "ROLLBACK");
+        EXPECT_TRUE(r.ok()) << r.sqlstate << " " << r.error;  // never raises
+        return r.ok() ? r.rows.at(0).at(0) : "error: " + r.error;
+    }
+
+    PgConn conn_;
+    int32_t pid_ = 0;
+    int64_t now_ = 0;
+};
+
+TEST_F(SealedSql, ValidTokenGivesThePractice) {
+    EXPECT_EQ(practice_with(token()), demo::kPracticeA);
+    EXPECT_EQ(practice_with(token(demo::kPracticeB)), demo::kPracticeB);
+}
+
+TEST_F(SealedSql, NoTokenGivesNull) {
+    EXPECT_EQ(query(conn_.get(), "SELECT pgtenant.practice_id()")[0][0], kNull);
+}
+
+TEST_F(SealedSql, TokenIsTransactionLocal) {
+    query(conn_.get(), "BEGIN");
+    query_params(conn_.get(), "SELECT set_config('pgtenant.context', $1, true)", {token()});
+    query(conn_.get(), "COMMIT");
+    EXPECT_EQ(query(conn_.get(), "SELECT pgtenant.practice_id()")[0][0], kNull);
+}
+
+TEST_F(SealedSql, ForgedMacGivesNull) {
+    std::string t = token();
+    t.back() = t.back() == '0' ? '1' : '0';
+    EXPECT_EQ(practice_with(t), kNull);
+    std::string swapped = token();  // A's MAC on B's claims
+    swapped.replace(swapped.find(demo::kPracticeA), demo::kPracticeA.size(), demo::kPracticeB);
+    EXPECT_EQ(practice_with(swapped), kNull);
+}
+
+TEST_F(SealedSql, OtherKeyUnderSameKidGivesNull) {
+    auto forged = key_of("k1", kHex2);
+    EXPECT_EQ(practice_with(auth::make_context_token(forged, demo::kPracticeA, pid_, now_ + 60)),
+              kNull);
+}
+
+TEST_F(SealedSql, ExpiredTokenGivesNull) {
+    EXPECT_EQ(practice_with(token(demo::kPracticeA, 0)), kNull);
+    EXPECT_EQ(practice_with(token(demo::kPracticeA, -1)), kNull);
+    EXPECT_EQ(practice_with(token(demo::kPracticeA, -86400)), kNull);
+}
+
+TEST_F(SealedSql, OtherBackendsTokenGivesNull) {
+    auto other = pool_conn();
+    int32_t other_pid = backend_pid(other.get());
+    ASSERT_NE(other_pid, pid_);
+    auto stolen =
+        auth::make_context_token(key_of("k1", kHex1), demo::kPracticeA, other_pid, now_ + 300);
+    EXPECT_EQ(practice_with(stolen), kNull);
+}
+
+TEST_F(SealedSql, UnknownAndRetiredKidsGiveNull) {
+    EXPECT_EQ(practice_with(auth::make_context_token(key_of("ghost", kHex1), demo::kPracticeA, pid_,
+                                                     now_ + 60)),
+              kNull);
+    EXPECT_EQ(practice_with(auth::make_context_token(key_of("old", kHex2), demo::kPracticeA, pid_,
+                                                     now_ + 60)),
+              kNull);
+}
+
+TEST_F(SealedSql, RetiringAKeyStopsItsTokensAtOnce) {
+    auto su = env().superuser();
+    auto rot = auth::KeyRing::parse(auth::new_key_line("rot")).active();
+    query(su.get(), auth::add_key_sql(rot));
+    query(su.get(), auth::add_key_sql(rot));  // idempotent
+    auto t = auth::make_context_token(rot, demo::kPracticeB, pid_, now_ + 300);
+    EXPECT_EQ(practice_with(t), demo::kPracticeB);
+    query(su.get(), "SELECT pgtenant.retire_key('rot')");
+    EXPECT_EQ(practice_with(t), kNull);
+    EXPECT_EQ(sqlstate_of(su.get(), auth::add_key_sql(rot)), "P0001");  // retired ids stay dead
+}
+
+TEST_F(SealedSql, MalformedStringsGiveNull) {
+    auto k1 = key_of("k1", kHex1);
+    const std::string pid = std::to_string(pid_);
+    const std::string exp = std::to_string(now_ + 300);
+    const std::string a = demo::kPracticeA;
+    std::string upper_uuid = "ABCDEF00-1111-1111-1111-111111111111";
+    for (const std::string& bad : {
+             std::string(),
+             std::string("."),
+             std::string("....."),
+             std::string("v1"),
+             token() + ".x",
+             token() + "\n",
+             " " + token(),
+             token() + std::string(200, 'a'),
+             std::string(1 << 20, 'v'),
+             sign(k1, "v1.k1.not-a-uuid." + pid + "." + exp),
+             sign(k1, "v1.k1." + upper_uuid + "." + pid + "." + exp),
+             sign(k1, "v1.k1.{" + a + "}." + pid + "." + exp),
+             sign(k1, "v2.k1." + a + "." + pid + "." + exp),
+             sign(k1, "v1.k1." + a + ".0" + pid + "." + exp),
+             sign(k1, "v1.k1." + a + ".99999999999." + exp),
+             sign(k1, "v1.k1." + a + "." + pid + ".99999999999999999999"),
+             sign(k1, "v1.k1." + a + "." + pid + ".-1"),
+             sign(k1, "v1.k1." + a + ".x." + pid + "." + exp),
+             sign(k1, "v1.K1." + a + "." + pid + "." + exp),
+             "v1.k1." + a + "." + pid + "." + exp + "." + std::string(64, 'z'),
+             "v1.k1." + a + "." + pid + "." + exp + "." + std::string(63, '0'),
+             "v1.k1'; DROP TABLE patients; --." + a + "." + pid + "." + exp + "." +
+                 std::string(64, '0'),
+         }) {
+        EXPECT_EQ(practice_with(bad), kNull) << bad.substr(0, 150);
+    }
+}
+
+TEST_F(SealedSql, PoolRoleCannotReachKeysOrHelpers) {
+    PGconn* c = conn_.get();
+    EXPECT_EQ(sqlstate_of(c, "SELECT * FROM pgtenant.context_keys"), "42501");
+    EXPECT_EQ(sqlstate_of(c, "UPDATE pgtenant.context_keys SET retired_at = NULL"), "42501");
+    EXPECT_EQ(sqlstate_of(c,
+                          "INSERT INTO pgtenant.context_keys (kid, key) "
+                          "VALUES ('mine', '\\x" +
+                              kHex2 + "'::bytea)"),
+              "42501");
+    EXPECT_EQ(sqlstate_of(c, auth::add_key_sql(key_of("mine", kHex2))), "42501");
+    EXPECT_EQ(sqlstate_of(c, "SELECT pgtenant.retire_key('k1')"), "42501");
+    EXPECT_EQ(sqlstate_of(c, "SELECT pgtenant.enable_sealed_policy('patients')"), "42501");
+    EXPECT_EQ(sqlstate_of(c, "SELECT pgtenant.hmac_sha256('\\x00', '\\x00')"), "42501");
+    EXPECT_EQ(sqlstate_of(c, "SELECT pgtenant.hmac('a'::bytea, 'b'::bytea, 'sha256')"), "42501");
+    EXPECT_EQ(sqlstate_of(c,
+                          "CREATE FUNCTION pgtenant.evil() RETURNS int LANGUAGE sql "
+                          "AS 'SELECT 1'"),
+              "42501");
+    EXPECT_EQ(sqlstate_of(c,
+                          "CREATE OR REPLACE FUNCTION pgtenant.practice_id() RETURNS uuid "
+                          "LANGUAGE sql AS 'SELECT NULL::uuid'"),
+              "42501");
+    // Still works for the pool role afterwards.
+    EXPECT_EQ(practice_with(token()), demo::kPracticeA);
+}
+
+TEST_F(SealedSql, InstallingAgainKeepsKeysAndVersion) {
+    install();
+    auto su = env().superuser();
+    EXPECT_EQ(query(su.get(), "SELECT pgtenant.version()")[0][0], "1");
+    EXPECT_EQ(query(su.get(), "SELECT count(*) FROM pgtenant.context_keys WHERE kid = 'k1'")[0][0],
+              "1");
+    EXPECT_EQ(practice_with(token()), demo::kPracticeA);
+    EXPECT_EQ(sqlstate_of(conn_.get(), "SELECT * FROM pgtenant.context_keys"), "42501");
+}
+
+// Last: converts the shared cluster's demo tables to sealed policies.
+TEST_F(SealedSql, SealedDemoIsolatesByTokenOnly) {
+    env().cluster().psql_file(config_file("sealed_demo.sql"));
+    env().cluster().psql_file(config_file("sealed_demo.sql"));  // re-runnable
+    auto su = env().superuser();
+    EXPECT_EQ(query(su.get(),
+                    "SELECT string_agg(DISTINCT policyname, ',') FROM pg_policies "
+                    "WHERE tablename IN ('practices', 'patients', 'meal_logs')")[0][0],
+              "pgtenant_sealed");
+
+    PGconn* c = conn_.get();
+    query(c, "BEGIN");
+    query_params(c, "SELECT set_config('pgtenant.context', $1, true)", {token()});
+    auto patients = query(c, "SELECT practice_id FROM patients");
+    EXPECT_EQ(static_cast<int>(patients.size()), demo::kPatientsA);
+    for (const auto& row : patients) EXPECT_EQ(row[0], demo::kPracticeA);
+    EXPECT_EQ(query(c, "SELECT count(*) FROM meal_logs")[0][0], std::to_string(demo::kMealLogsA));
+    EXPECT_EQ(query(c, "SELECT id FROM practices")[0][0], demo::kPracticeA);
+    // The attack compat mode loses to: switching the plain setting inside the query.
+    EXPECT_EQ(query(c,
+                    "SELECT count(*) FROM patients WHERE set_config("
+                    "'app.current_practice_id', '" +
+                        demo::kPracticeB +
+                        "', true) IS NOT NULL "
+                        "AND practice_id = '" +
+                        demo::kPracticeB + "'")[0][0],
+              "0");
+    // Writing a row into practice B fails the WITH CHECK.
+    EXPECT_EQ(sqlstate_of(c, "INSERT INTO patients (practice_id, name) VALUES ('" +
+                                 demo::kPracticeB + "', 'Mallory')"),
+              "42501");
+    query(c, "ROLLBACK");
+
+    // The plain setting alone, even session-wide, opens nothing.
+    query(c, "SELECT set_config('app.current_practice_id', '" + demo::kPracticeA + "', false)");
+    EXPECT_EQ(query(c, "SELECT count(*) FROM patients")[0][0], "0");
+    EXPECT_EQ(query(c, "SELECT count(*) FROM meal_logs")[0][0], "0");
+    EXPECT_EQ(query(c, "SELECT count(*) FROM practices")[0][0], "0");
+    EXPECT_EQ(query(c, "UPDATE patients SET name = 'x' RETURNING id").size(), 0u);
+}
+
+}  // namespace
+}  // namespace pgtenant::testing
