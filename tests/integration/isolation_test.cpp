@@ -35,14 +35,18 @@ class IsolationTest : public ProxyTest {
 };
 
 TEST_F(IsolationTest, PoolRoleWithoutProxyFailsClosed) {
-    // Guards the premise of every other case: without a bound practice the policies raise
-    // an error instead of returning rows.
+    // Guards the premise of every other case: without pgtenant's binding the pool role sees
+    // nothing - not even when it sets the plain setting itself, which sealed policies ignore.
     auto& cluster = env().cluster();
     auto direct = connect(
         "host=127.0.0.1 port=" + std::to_string(cluster.port()) +
         " dbname=postgres user=pgtenant_pool sslmode=disable password=" + cluster.pool_password());
     for (const auto& table : tenant_tables()) {
-        EXPECT_EQ(sqlstate_of(direct.get(), "SELECT * FROM " + table.name), "42704") << table.name;
+        EXPECT_TRUE(fails_closed(run(direct.get(), "SELECT * FROM " + table.name))) << table.name;
+        ASSERT_EQ(sqlstate_of(direct.get(), "SELECT set_config('app.current_practice_id', '" + demo::kPracticeB +
+                                                 "', false)"),
+                  "");
+        EXPECT_TRUE(fails_closed(run(direct.get(), "SELECT * FROM " + table.name))) << table.name;
     }
 }
 

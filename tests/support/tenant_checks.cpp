@@ -39,4 +39,14 @@ int count_as_superuser(PGconn* superuser, const std::string& table, const std::s
     return ::testing::AssertionSuccess();
 }
 
+::testing::AssertionResult fails_closed(const QueryResult& r) {
+    if (!r.ok()) return ::testing::AssertionSuccess() << "error " << r.sqlstate;
+    if (r.rows.empty()) return ::testing::AssertionSuccess() << "no rows";
+    if (r.rows.size() == 1 && r.rows[0].size() == 1 && r.rows[0][0] == "0")
+        return ::testing::AssertionSuccess() << "count 0";
+    auto failure = ::testing::AssertionFailure() << r.rows.size() << " row(s) returned, first:";
+    for (const auto& v : r.rows[0]) failure << " " << v;
+    return failure;
+}
+
 }  // namespace pgtenant::testing

@@ -28,6 +28,10 @@ const std::string& other_practice(const std::string& practice);
 int count_as_superuser(PGconn* superuser, const std::string& table, const std::string& key,
                        const std::string& practice);
 
+// An unbound statement "fails closed": an error (compat policies cast an unset setting), or no
+// rows at all (sealed policies compare with a NULL practice). A bare count must be 0.
+::testing::AssertionResult fails_closed(const QueryResult& r);
+
 ::testing::AssertionResult all_rows_in_practice(const Rows& rows, std::size_t column,
                                                 const std::string& practice);
 
