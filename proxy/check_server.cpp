@@ -25,8 +25,12 @@ constexpr CveFix kCveFixes[] = {
 
 void check_server(CheckContext& ctx, Findings& out) {
     auto v = ctx.db.query(
+        // Catalog lookup, not to_regprocedure: that raises when the schema lacks USAGE.
         "SELECT current_setting('server_version_num')::int, current_setting('server_version'), "
-        "to_regprocedure('pgtenant.practice_id()') IS NOT NULL");
+        "EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = 'pgtenant' AND p.proname = 'practice_id' AND p.pronargs = 0 "
+        "AND has_schema_privilege(current_user, n.oid, 'USAGE') "
+        "AND has_function_privilege(current_user, p.oid, 'EXECUTE'))");
     const int num = std::stoi(v[0][0]);
     const std::string& version = v[0][1];
     const int major = num / 10000;
@@ -58,9 +62,13 @@ void check_server(CheckContext& ctx, Findings& out) {
                        "and enable sealed mode"});
     } else if (!is_true(v[0][2])) {
         out.push_back({"sealed_verifier_missing", Severity::critical, "pgtenant.practice_id()",
-                       "Sealed mode is on but the function pgtenant.practice_id() does not exist "
-                       "in this database.",
-                       "-- install pgtenant's sealed-mode SQL (pgtenant schema and verifier)"});
+                       "Sealed mode is on but the pool role cannot call pgtenant.practice_id() (missing, "
+                       "or no USAGE on schema pgtenant or EXECUTE on the function), so every "
+                       "sealed policy fails.",
+                       "-- install pgtenant's sealed-mode SQL (pgtenant schema and verifier), then\n"
+                       "GRANT USAGE ON SCHEMA pgtenant TO " + ctx.pool_role_ident +
+                       ";\nGRANT EXECUTE ON FUNCTION pgtenant.practice_id() TO " +
+                       ctx.pool_role_ident + ";"});
     }
 }
 

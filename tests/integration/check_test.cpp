@@ -454,6 +454,13 @@ TEST_F(CheckTest, SealedVerifierIsNotASecurityDefinerFinding) {
     }
     Undo u(this, undo);
     expect_no_finding(checks(), "security_definer_function", "pgtenant.practice_id");
+    // The pool role cannot reach the verifier here (no USAGE on pgtenant): sealed mode says so.
+    proxy::CheckOptions sealed;
+    sealed.sealed = true;
+    if (exists[0][0] == "t") {
+        expect_finding(checks(sealed), "sealed_verifier_missing", Severity::critical,
+                       "pgtenant.practice_id");
+    }
 }
 
 TEST_F(CheckTest, SignalAndLargeObjectFunctions) {
