@@ -18,11 +18,11 @@ namespace pgtenant::proxy {
 enum class Severity { info, warning, critical };
 
 struct Finding {
-    std::string id;        // stable, e.g. "pool_role_bypassrls"
+    std::string id;  // stable, e.g. "pool_role_bypassrls"
     Severity severity = Severity::info;
-    std::string object;    // the offending object, e.g. "public.patients" or "role pgtenant_pool"
-    std::string message;   // one sentence a DBA understands
-    std::string fix_sql;   // SQL (run as a superuser or the owner) that removes the finding
+    std::string object;   // the offending object, e.g. "public.patients" or "role pgtenant_pool"
+    std::string message;  // one sentence a DBA understands
+    std::string fix_sql;  // SQL (run as a superuser or the owner) that removes the finding
 };
 
 struct CheckOptions {

@@ -55,22 +55,21 @@ void check_views(CheckContext& ctx, Findings& out) {
 void check_keys(CheckContext& ctx, Findings& out) {
     const std::string col = ctx.options.tenant_column;
     auto fks = ctx.db.query(
-        std::string(
-            "SELECT quote_ident(con.conname), format('%I.%I', sn.nspname, s.relname), "
-            "format('%I.%I', tn.nspname, t.relname), "
-            "(SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord) FROM "
-            "unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord) JOIN pg_attribute a ON "
-            "a.attrelid = con.conrelid AND a.attnum = k.attnum), "
-            "(SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord) FROM "
-            "unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord) JOIN pg_attribute a ON "
-            "a.attrelid = con.confrelid AND a.attnum = k.attnum), "
-            "EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = con.conrelid AND "
-            "a.attname = $1 AND a.attnum > 0 AND NOT a.attisdropped) "
-            "FROM pg_constraint con JOIN pg_class s ON s.oid = con.conrelid "
-            "JOIN pg_namespace sn ON sn.oid = s.relnamespace "
-            "JOIN pg_class t ON t.oid = con.confrelid JOIN pg_namespace tn ON tn.oid = "
-            "t.relnamespace WHERE con.contype = 'f' AND con.conparentid = 0 "
-            "AND con.confrelid IN (") +
+        std::string("SELECT quote_ident(con.conname), format('%I.%I', sn.nspname, s.relname), "
+                    "format('%I.%I', tn.nspname, t.relname), "
+                    "(SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord) FROM "
+                    "unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord) JOIN pg_attribute a ON "
+                    "a.attrelid = con.conrelid AND a.attnum = k.attnum), "
+                    "(SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord) FROM "
+                    "unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord) JOIN pg_attribute a ON "
+                    "a.attrelid = con.confrelid AND a.attnum = k.attnum), "
+                    "EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = con.conrelid AND "
+                    "a.attname = $1 AND a.attnum > 0 AND NOT a.attisdropped) "
+                    "FROM pg_constraint con JOIN pg_class s ON s.oid = con.conrelid "
+                    "JOIN pg_namespace sn ON sn.oid = s.relnamespace "
+                    "JOIN pg_class t ON t.oid = con.confrelid JOIN pg_namespace tn ON tn.oid = "
+                    "t.relnamespace WHERE con.contype = 'f' AND con.conparentid = 0 "
+                    "AND con.confrelid IN (") +
             kTenantTablesSql +
             ") AND NOT EXISTS (SELECT 1 FROM unnest(con.confkey) AS k(attnum) JOIN pg_attribute "
             "a ON a.attrelid = con.confrelid AND a.attnum = k.attnum WHERE a.attname = $1) "
@@ -81,28 +80,26 @@ void check_keys(CheckContext& ctx, Findings& out) {
         if (!is_true(r[5])) {
             fix += "-- add " + col + " to " + r[1] + " first, then:\n";
         }
-        fix += "ALTER TABLE " + r[1] + " ADD CONSTRAINT " + r[0] + " FOREIGN KEY (" + col +
-               ", " + r[3] + ") REFERENCES " + r[2] + " (" + col + ", " + r[4] +
-               ");  -- needs UNIQUE (" + col + ", " + r[4] + ") on " + r[2];
-        out.push_back({"foreign_key_without_tenant_column", Severity::warning,
-                       r[0] + " ON " + r[1],
+        fix += "ALTER TABLE " + r[1] + " ADD CONSTRAINT " + r[0] + " FOREIGN KEY (" + col + ", " +
+               r[3] + ") REFERENCES " + r[2] + " (" + col + ", " + r[4] + ");  -- needs UNIQUE (" +
+               col + ", " + r[4] + ") on " + r[2];
+        out.push_back({"foreign_key_without_tenant_column", Severity::warning, r[0] + " ON " + r[1],
                        "This foreign key into " + r[2] + " omits " + col +
                            ", and foreign-key checks ignore row-level security, so a row can "
                            "point at another practice's row and probe which keys exist there.",
                        fix});
     }
     auto idx = ctx.db.query(
-        std::string(
-            "SELECT format('%I.%I', n.nspname, ic.relname), format('%I.%I', tn.nspname, "
-            "t.relname), i.indisprimary, coalesce(quote_ident(con.conname), ''), "
-            "(SELECT string_agg(pg_get_indexdef(i.indexrelid, k, true), ', ' ORDER BY k) "
-            "FROM generate_series(1, i.indnkeyatts) AS k) "
-            "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
-            "JOIN pg_namespace n ON n.oid = ic.relnamespace "
-            "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = "
-            "t.relnamespace LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND "
-            "con.conrelid = i.indrelid AND con.contype IN ('p', 'u') "
-            "WHERE i.indisunique AND NOT ic.relispartition AND i.indrelid IN (") +
+        std::string("SELECT format('%I.%I', n.nspname, ic.relname), format('%I.%I', tn.nspname, "
+                    "t.relname), i.indisprimary, coalesce(quote_ident(con.conname), ''), "
+                    "(SELECT string_agg(pg_get_indexdef(i.indexrelid, k, true), ', ' ORDER BY k) "
+                    "FROM generate_series(1, i.indnkeyatts) AS k) "
+                    "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+                    "JOIN pg_namespace n ON n.oid = ic.relnamespace "
+                    "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = "
+                    "t.relnamespace LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND "
+                    "con.conrelid = i.indrelid AND con.contype IN ('p', 'u') "
+                    "WHERE i.indisunique AND NOT ic.relispartition AND i.indrelid IN (") +
             kTenantTablesSql +
             ") AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indrelid AND "
             "a.attname = $1 AND a.attnum = ANY (i.indkey::int2[])) "

@@ -49,12 +49,12 @@ void check_languages(CheckContext& ctx, Findings& out) {
         "SELECT quote_ident(lanname) FROM pg_language WHERE lanispl "
         "AND has_language_privilege(current_user, oid, 'USAGE') ORDER BY 1");
     for (const auto& r : rows) {
-        out.push_back({"procedural_language_usable", Severity::warning, "language " + r[0],
-                       "The pool role can run DO blocks in " + r[0] +
-                           ", whose dynamic SQL (EXECUTE, set_config with a computed name) a "
-                           "statement guard cannot see.",
-                       "REVOKE USAGE ON LANGUAGE " + r[0] + " FROM PUBLIC, " +
-                           ctx.pool_role_ident + ";"});
+        out.push_back(
+            {"procedural_language_usable", Severity::warning, "language " + r[0],
+             "The pool role can run DO blocks in " + r[0] +
+                 ", whose dynamic SQL (EXECUTE, set_config with a computed name) a "
+                 "statement guard cannot see.",
+             "REVOKE USAGE ON LANGUAGE " + r[0] + " FROM PUBLIC, " + ctx.pool_role_ident + ";"});
     }
 }
 
@@ -70,15 +70,13 @@ void check_security_definer(CheckContext& ctx, Findings& out) {
         "AND NOT (n.nspname = 'pgtenant' AND p.proname = 'practice_id') ORDER BY 1");
     for (const auto& r : rows) {
         const bool bypasses = is_true(r[2]);
-        out.push_back({"security_definer_function",
-                       bypasses ? Severity::critical : Severity::warning, r[0],
-                       "The pool role can call this SECURITY DEFINER function, which runs as " +
-                           r[1] +
-                           (bypasses ? ", a role that bypasses row-level security."
-                                     : " and sees what that role sees, not what the practice "
-                                       "may see."),
-                       "REVOKE EXECUTE ON ROUTINE " + r[0] + " FROM PUBLIC, " +
-                           ctx.pool_role_ident + ";"});
+        out.push_back(
+            {"security_definer_function", bypasses ? Severity::critical : Severity::warning, r[0],
+             "The pool role can call this SECURITY DEFINER function, which runs as " + r[1] +
+                 (bypasses ? ", a role that bypasses row-level security."
+                           : " and sees what that role sees, not what the practice "
+                             "may see."),
+             "REVOKE EXECUTE ON ROUTINE " + r[0] + " FROM PUBLIC, " + ctx.pool_role_ident + ";"});
     }
 }
 
@@ -99,26 +97,32 @@ void check_dangerous_functions(CheckContext& ctx, Findings& out) {
         std::set<std::string> names;
         std::string fix;
     };
-    Group signal{"pool_role_can_signal_backends", Severity::warning,
+    Group signal{"pool_role_can_signal_backends",
+                 Severity::warning,
                  "Every practice shares the pool role, so one practice can cancel or terminate "
                  "the backends serving the others.",
-                 {}, ""};
-    Group lo{"pool_role_can_use_large_objects", Severity::warning,
+                 {},
+                 ""};
+    Group lo{"pool_role_can_use_large_objects",
+             Severity::warning,
              "Large objects have no row-level security, so what one practice stores there any "
              "other practice can read by its oid.",
-             {}, ""};
-    Group notify{"pool_role_can_notify", Severity::info,
+             {},
+             ""};
+    Group notify{"pool_role_can_notify",
+                 Severity::info,
                  "pg_notify lets a practice send payloads to another practice's LISTEN on the "
                  "same database; pgtenant drops LISTEN on a practice switch.",
-                 {}, ""};
+                 {},
+                 ""};
     for (const auto& r : rows) {
         const std::string& name = r[1];
         Group& g = (name == "pg_terminate_backend" || name == "pg_cancel_backend") ? signal
-                   : name == "pg_notify"                                          ? notify
-                                                                                  : lo;
+                   : name == "pg_notify"                                           ? notify
+                                                                                   : lo;
         g.names.insert(name);
-        g.fix += "REVOKE EXECUTE ON FUNCTION " + r[0] + " FROM PUBLIC, " + ctx.pool_role_ident +
-                 ";\n";
+        g.fix +=
+            "REVOKE EXECUTE ON FUNCTION " + r[0] + " FROM PUBLIC, " + ctx.pool_role_ident + ";\n";
     }
     for (Group* g : {&signal, &lo, &notify}) {
         if (g->names.empty()) {

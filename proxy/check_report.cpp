@@ -199,8 +199,7 @@ std::string format_json(const std::vector<Finding>& findings) {
 std::string backend_conninfo(const config::Config& cfg) {
     const auto& b = cfg.backend;
     long timeout_s = static_cast<long>((b.connect_timeout.count() + 999) / 1000);
-    std::string conninfo = "host=" + conninfo_value(b.host) +
-                           " port=" + std::to_string(b.port) +
+    std::string conninfo = "host=" + conninfo_value(b.host) + " port=" + std::to_string(b.port) +
                            " dbname=" + conninfo_value(b.database) +
                            " user=" + conninfo_value(b.user) +
                            " connect_timeout=" + std::to_string(std::max(2L, timeout_s)) +

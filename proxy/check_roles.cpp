@@ -169,8 +169,7 @@ void check_role_settings(CheckContext& ctx, Findings& out) {
 
 void check_owned_objects(CheckContext& ctx, Findings& out) {
     auto rels = ctx.db.query(
-        std::string("SELECT format('%I.%I', n.nspname, c.relname), c.oid IN (") +
-            kTenantTablesSql +
+        std::string("SELECT format('%I.%I', n.nspname, c.relname), c.oid IN (") + kTenantTablesSql +
             "), CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' "
             "WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -180,7 +179,8 @@ void check_owned_objects(CheckContext& ctx, Findings& out) {
             "ORDER BY 1",
         {ctx.options.tenant_column});
     for (const auto& r : rels) {
-        const std::string fix = "ALTER " + r[2] + " " + r[0] + " OWNER TO CURRENT_USER;  -- run as the migration role";
+        const std::string fix =
+            "ALTER " + r[2] + " " + r[0] + " OWNER TO CURRENT_USER;  -- run as the migration role";
         if (is_true(r[1])) {
             out.push_back({"pool_role_owns_tenant_table", Severity::critical, r[0],
                            "The pool role owns this tenant table, so any client can ALTER it to "
@@ -197,10 +197,11 @@ void check_owned_objects(CheckContext& ctx, Findings& out) {
         "SELECT p.oid::regprocedure::text FROM pg_proc p "
         "WHERE p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) ORDER BY 1");
     for (const auto& r : funcs) {
-        out.push_back({"pool_role_owns_function", Severity::warning, r[0],
-                       "The pool role owns this function, so any practice can replace its body "
-                       "with code that every other practice then runs.",
-                       "ALTER ROUTINE " + r[0] + " OWNER TO CURRENT_USER;  -- run as the migration role"});
+        out.push_back(
+            {"pool_role_owns_function", Severity::warning, r[0],
+             "The pool role owns this function, so any practice can replace its body "
+             "with code that every other practice then runs.",
+             "ALTER ROUTINE " + r[0] + " OWNER TO CURRENT_USER;  -- run as the migration role"});
     }
     auto schemas = ctx.db.query(
         "SELECT quote_ident(nspname) FROM pg_namespace "
@@ -208,10 +209,11 @@ void check_owned_objects(CheckContext& ctx, Findings& out) {
         "AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%' "
         "ORDER BY 1");
     for (const auto& r : schemas) {
-        out.push_back({"pool_role_owns_schema", Severity::warning, "schema " + r[0],
-                       "The pool role owns this schema, so any practice can create objects in "
-                       "it that shadow the ones other practices' queries resolve.",
-                       "ALTER SCHEMA " + r[0] + " OWNER TO CURRENT_USER;  -- run as the migration role"});
+        out.push_back(
+            {"pool_role_owns_schema", Severity::warning, "schema " + r[0],
+             "The pool role owns this schema, so any practice can create objects in "
+             "it that shadow the ones other practices' queries resolve.",
+             "ALTER SCHEMA " + r[0] + " OWNER TO CURRENT_USER;  -- run as the migration role"});
     }
 }
 

@@ -13,11 +13,14 @@ struct CveFix {
 };
 
 constexpr CveFix kCveFixes[] = {
-    {"CVE-2023-2455", "row security policies disregard user ID changes after inlining",
+    {"CVE-2023-2455",
+     "row security policies disregard user ID changes after inlining",
      {130011, 140008, 150003, 0, 0}},
-    {"CVE-2024-10976", "row security below subqueries disregards user ID changes",
+    {"CVE-2024-10976",
+     "row security below subqueries disregards user ID changes",
      {130017, 140014, 150009, 160005, 170001}},
-    {"CVE-2025-8713", "optimizer statistics can expose rows hidden by row security",
+    {"CVE-2025-8713",
+     "optimizer statistics can expose rows hidden by row security",
      {130022, 140019, 150014, 160010, 170006}},
 };
 
@@ -48,27 +51,29 @@ void check_server(CheckContext& ctx, Findings& out) {
         }
     }
     if (!missing.empty()) {
-        out.push_back({"server_version_rls_cves", Severity::info, "server " + version,
-                       "This PostgreSQL release predates fixes for row-level security flaws: " +
-                           missing + ".",
-                       "-- upgrade to the latest minor release of PostgreSQL " +
-                           std::to_string(major)});
+        out.push_back(
+            {"server_version_rls_cves", Severity::info, "server " + version,
+             "This PostgreSQL release predates fixes for row-level security flaws: " + missing +
+                 ".",
+             "-- upgrade to the latest minor release of PostgreSQL " + std::to_string(major)});
     }
     if (!ctx.options.sealed) {
-        out.push_back({"compat_mode", Severity::info, "tenant setting " + ctx.options.tenant_setting,
+        out.push_back({"compat_mode", Severity::info,
+                       "tenant setting " + ctx.options.tenant_setting,
                        "Compat mode does not protect against a client that sends set_config "
                        "itself; only pgtenant's statement guard stands in the way.",
                        "-- install the pgtenant schema, move policies to pgtenant.practice_id() "
                        "and enable sealed mode"});
     } else if (!is_true(v[0][2])) {
-        out.push_back({"sealed_verifier_missing", Severity::critical, "pgtenant.practice_id()",
-                       "Sealed mode is on but the pool role cannot call pgtenant.practice_id() (missing, "
-                       "or no USAGE on schema pgtenant or EXECUTE on the function), so every "
-                       "sealed policy fails.",
-                       "-- install pgtenant's sealed-mode SQL (pgtenant schema and verifier), then\n"
-                       "GRANT USAGE ON SCHEMA pgtenant TO " + ctx.pool_role_ident +
-                       ";\nGRANT EXECUTE ON FUNCTION pgtenant.practice_id() TO " +
-                       ctx.pool_role_ident + ";"});
+        out.push_back(
+            {"sealed_verifier_missing", Severity::critical, "pgtenant.practice_id()",
+             "Sealed mode is on but the pool role cannot call pgtenant.practice_id() (missing, "
+             "or no USAGE on schema pgtenant or EXECUTE on the function), so every "
+             "sealed policy fails.",
+             "-- install pgtenant's sealed-mode SQL (pgtenant schema and verifier), then\n"
+             "GRANT USAGE ON SCHEMA pgtenant TO " +
+                 ctx.pool_role_ident + ";\nGRANT EXECUTE ON FUNCTION pgtenant.practice_id() TO " +
+                 ctx.pool_role_ident + ";"});
     }
 }
 

@@ -33,12 +33,12 @@ bool uses_tenant_context(const CheckContext& ctx, const std::string& expr) {
 }  // namespace
 
 void check_tenant_table_rls(CheckContext& ctx, Findings& out) {
-    auto rows = ctx.db.query(
-        std::string("SELECT format('%I.%I', n.nspname, c.relname), c.relrowsecurity, "
-                    "c.relforcerowsecurity FROM pg_class c "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid IN (") +
-            kTenantTablesSql + ") ORDER BY 1",
-        {ctx.options.tenant_column});
+    auto rows =
+        ctx.db.query(std::string("SELECT format('%I.%I', n.nspname, c.relname), c.relrowsecurity, "
+                                 "c.relforcerowsecurity FROM pg_class c "
+                                 "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid IN (") +
+                         kTenantTablesSql + ") ORDER BY 1",
+                     {ctx.options.tenant_column});
     for (const auto& r : rows) {
         const std::string& t = r[0];
         if (!is_true(r[1])) {
@@ -115,15 +115,15 @@ void check_policies(CheckContext& ctx, Findings& out) {
         if (cmd == "a" || cmd == "w" || cmd == "*") {
             clauses += " WITH CHECK " + e;
         }
-        out.push_back({"permissive_policy_without_tenant_context", Severity::critical,
-                       r[1] + " ON " + r[0],
-                       std::string("This permissive policy does not test ") +
-                           (ctx.options.sealed ? "pgtenant.practice_id()"
-                                               : ctx.options.tenant_setting) +
-                           " and is ORed with the others, so it opens rows of every practice "
-                           "(USING: " + (qual.empty() ? "-" : qual) +
-                           "; WITH CHECK: " + (check.empty() ? "-" : check) + ").",
-                       "ALTER POLICY " + r[1] + " ON " + r[0] + clauses + ";"});
+        out.push_back(
+            {"permissive_policy_without_tenant_context", Severity::critical, r[1] + " ON " + r[0],
+             std::string("This permissive policy does not test ") +
+                 (ctx.options.sealed ? "pgtenant.practice_id()" : ctx.options.tenant_setting) +
+                 " and is ORed with the others, so it opens rows of every practice "
+                 "(USING: " +
+                 (qual.empty() ? "-" : qual) + "; WITH CHECK: " + (check.empty() ? "-" : check) +
+                 ").",
+             "ALTER POLICY " + r[1] + " ON " + r[0] + clauses + ";"});
     }
 }
 
@@ -131,15 +131,15 @@ void check_table_privileges(CheckContext& ctx, Findings& out) {
     if (ctx.pool_superuser) {
         return;
     }
-    auto rows = ctx.db.query(
-        std::string("SELECT format('%I.%I', n.nspname, c.relname), "
-                    "has_table_privilege(current_user, c.oid, 'TRUNCATE'), "
-                    "has_table_privilege(current_user, c.oid, 'TRIGGER'), "
-                    "has_any_column_privilege(current_user, c.oid, 'REFERENCES') "
-                    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE c.oid IN (") +
-            kTenantTablesSql + ") ORDER BY 1",
-        {ctx.options.tenant_column});
+    auto rows =
+        ctx.db.query(std::string("SELECT format('%I.%I', n.nspname, c.relname), "
+                                 "has_table_privilege(current_user, c.oid, 'TRUNCATE'), "
+                                 "has_table_privilege(current_user, c.oid, 'TRIGGER'), "
+                                 "has_any_column_privilege(current_user, c.oid, 'REFERENCES') "
+                                 "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                 "WHERE c.oid IN (") +
+                         kTenantTablesSql + ") ORDER BY 1",
+                     {ctx.options.tenant_column});
     const std::string from = " FROM PUBLIC, " + ctx.pool_role_ident + ";";
     for (const auto& r : rows) {
         if (is_true(r[1])) {

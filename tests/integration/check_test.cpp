@@ -1,13 +1,14 @@
 // `pgtenant check` (DESIGN 3.6): each case plants one misconfiguration as the superuser, runs
 // the checks as the pool role, expects the finding, and undoes the plant (so order does not
 // matter). The demo schema itself must report no critical finding.
+#include "proxy/check.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <fstream>
 #include <sstream>
 
-#include "proxy/check.h"
 #include "tests/support/integration_env.h"
 #include "tests/support/temp_dir.h"
 
@@ -70,9 +71,9 @@ class CheckTest : public ProxyTest {
     }
     static void expect_no_finding(const std::vector<Finding>& fs, const std::string& id,
                                   const std::string& object = "") {
-        EXPECT_EQ(find(fs, id, object), nullptr) << "unexpected " << id << " on " << object
-                                                 << " in:\n"
-                                                 << proxy::format_text(fs);
+        EXPECT_EQ(find(fs, id, object), nullptr)
+            << "unexpected " << id << " on " << object << " in:\n"
+            << proxy::format_text(fs);
     }
     static int count(const std::vector<Finding>& fs, Severity s) {
         return static_cast<int>(
@@ -110,9 +111,10 @@ TEST_F(CheckTest, HardeningScriptRemovesTheWarnings) {
                         "'pg_catalog'::regnamespace AND (p.proname IN ('pg_terminate_backend', "
                         "'pg_cancel_backend', 'loread', 'lowrite') OR p.proname LIKE 'lo\\_%') "
                         "AND has_function_privilege('public', p.oid, 'EXECUTE')");
-    std::string regrant = "GRANT TEMPORARY ON DATABASE postgres TO PUBLIC; "
-                          "GRANT USAGE ON LANGUAGE plpgsql TO PUBLIC; "
-                          "ALTER ROLE pgtenant_pool RESET track_activities";
+    std::string regrant =
+        "GRANT TEMPORARY ON DATABASE postgres TO PUBLIC; "
+        "GRANT USAGE ON LANGUAGE plpgsql TO PUBLIC; "
+        "ALTER ROLE pgtenant_pool RESET track_activities";
     for (const auto& row : before) {
         regrant += "; GRANT EXECUTE ON FUNCTION " + row[0] + " TO PUBLIC";
     }
@@ -155,8 +157,7 @@ TEST_F(CheckTest, PoolRoleBypassRls) {
 }
 
 TEST_F(CheckTest, PoolRoleCreateRole) {
-    auto u =
-        plant("ALTER ROLE pgtenant_pool CREATEROLE", "ALTER ROLE pgtenant_pool NOCREATEROLE");
+    auto u = plant("ALTER ROLE pgtenant_pool CREATEROLE", "ALTER ROLE pgtenant_pool NOCREATEROLE");
     expect_finding(checks(), "pool_role_createrole", Severity::critical, "role pgtenant_pool");
     EXPECT_TRUE(proxy::startup_checks(pool_conninfo(), {}).empty());
 }
@@ -172,14 +173,13 @@ TEST_F(CheckTest, PoolRoleMemberOfBypassRlsRoleThroughAnother) {
         "GRANT chk_admin TO chk_mid; GRANT chk_mid TO pgtenant_pool",
         "DROP ROLE chk_mid; DROP ROLE chk_admin");
     auto fs = checks();
-    expect_finding(fs, "pool_role_member_of_privileged_role", Severity::critical,
-                   "role chk_admin");
+    expect_finding(fs, "pool_role_member_of_privileged_role", Severity::critical, "role chk_admin");
     const Finding* f = find(fs, "pool_role_member_of_privileged_role", "chk_admin");
     ASSERT_NE(f, nullptr);
     EXPECT_EQ(f->fix_sql, "REVOKE chk_mid FROM pgtenant_pool;");
-    EXPECT_NE(find(proxy::startup_checks(pool_conninfo(), {}),
-                   "pool_role_member_of_privileged_role"),
-              nullptr);
+    EXPECT_NE(
+        find(proxy::startup_checks(pool_conninfo(), {}), "pool_role_member_of_privileged_role"),
+        nullptr);
 }
 
 TEST_F(CheckTest, PoolRoleMemberOfCreateDbRole) {
@@ -196,13 +196,14 @@ TEST_F(CheckTest, PoolRoleMemberOfTableOwner) {
 }
 
 TEST_F(CheckTest, PersistedTenantSettingOnPoolRole) {
-    auto u = plant("ALTER ROLE pgtenant_pool SET app.current_practice_id = "
-                   "'22222222-2222-2222-2222-222222222222'; "
-                   "ALTER ROLE pgtenant_pool IN DATABASE postgres SET pgtenant.context = 'x'; "
-                   "ALTER ROLE pgtenant_pool SET work_mem = '8MB'",
-                   "ALTER ROLE pgtenant_pool RESET app.current_practice_id; "
-                   "ALTER ROLE pgtenant_pool IN DATABASE postgres RESET pgtenant.context; "
-                   "ALTER ROLE pgtenant_pool RESET work_mem");
+    auto u = plant(
+        "ALTER ROLE pgtenant_pool SET app.current_practice_id = "
+        "'22222222-2222-2222-2222-222222222222'; "
+        "ALTER ROLE pgtenant_pool IN DATABASE postgres SET pgtenant.context = 'x'; "
+        "ALTER ROLE pgtenant_pool SET work_mem = '8MB'",
+        "ALTER ROLE pgtenant_pool RESET app.current_practice_id; "
+        "ALTER ROLE pgtenant_pool IN DATABASE postgres RESET pgtenant.context; "
+        "ALTER ROLE pgtenant_pool RESET work_mem");
     auto fs = checks();
     expect_finding(fs, "persisted_tenant_setting", Severity::critical, "app.current_practice_id");
     expect_finding(fs, "persisted_tenant_setting", Severity::critical, "pgtenant.context");
@@ -214,9 +215,10 @@ TEST_F(CheckTest, PersistedTenantSettingOnPoolRole) {
 }
 
 TEST_F(CheckTest, PersistedTenantSettingOnDatabase) {
-    auto u = plant("ALTER DATABASE postgres SET app.current_practice_id = "
-                   "'22222222-2222-2222-2222-222222222222'",
-                   "ALTER DATABASE postgres RESET app.current_practice_id");
+    auto u = plant(
+        "ALTER DATABASE postgres SET app.current_practice_id = "
+        "'22222222-2222-2222-2222-222222222222'",
+        "ALTER DATABASE postgres RESET app.current_practice_id");
     expect_finding(checks(), "persisted_tenant_setting", Severity::critical,
                    "every role in database postgres");
 }
@@ -290,18 +292,20 @@ TEST_F(CheckTest, TenantTableRlsNotForced) {
 }
 
 TEST_F(CheckTest, RlsTableWithoutPolicy) {
-    auto u = plant("CREATE TABLE chk_nopol (id int); ALTER TABLE chk_nopol ENABLE ROW LEVEL "
-                   "SECURITY",
-                   "DROP TABLE chk_nopol");
+    auto u = plant(
+        "CREATE TABLE chk_nopol (id int); ALTER TABLE chk_nopol ENABLE ROW LEVEL "
+        "SECURITY",
+        "DROP TABLE chk_nopol");
     expect_finding(checks(), "rls_table_without_policy", Severity::warning, "public.chk_nopol");
 }
 
 TEST_F(CheckTest, PermissivePolicyWithoutTenantContext) {
-    auto u = plant("CREATE POLICY chk_open ON patients USING (true); "
-                   "CREATE POLICY chk_narrow ON patients AS RESTRICTIVE USING (true); "
-                   "CREATE POLICY chk_other_role ON patients TO pgtenant_migrator USING (true)",
-                   "DROP POLICY chk_open ON patients; DROP POLICY chk_narrow ON patients; "
-                   "DROP POLICY chk_other_role ON patients");
+    auto u = plant(
+        "CREATE POLICY chk_open ON patients USING (true); "
+        "CREATE POLICY chk_narrow ON patients AS RESTRICTIVE USING (true); "
+        "CREATE POLICY chk_other_role ON patients TO pgtenant_migrator USING (true)",
+        "DROP POLICY chk_open ON patients; DROP POLICY chk_narrow ON patients; "
+        "DROP POLICY chk_other_role ON patients");
     auto fs = checks();
     expect_finding(fs, "permissive_policy_without_tenant_context", Severity::critical,
                    "chk_open ON public.patients");
@@ -330,10 +334,11 @@ TEST_F(CheckTest, CompatModeIsReported) {
 }
 
 TEST_F(CheckTest, DangerousTablePrivileges) {
-    auto u = plant("GRANT TRUNCATE, TRIGGER ON patients TO pgtenant_pool; "
-                   "GRANT REFERENCES (id) ON meal_logs TO pgtenant_pool",
-                   "REVOKE TRUNCATE, TRIGGER ON patients FROM pgtenant_pool; "
-                   "REVOKE REFERENCES (id) ON meal_logs FROM pgtenant_pool");
+    auto u = plant(
+        "GRANT TRUNCATE, TRIGGER ON patients TO pgtenant_pool; "
+        "GRANT REFERENCES (id) ON meal_logs TO pgtenant_pool",
+        "REVOKE TRUNCATE, TRIGGER ON patients FROM pgtenant_pool; "
+        "REVOKE REFERENCES (id) ON meal_logs FROM pgtenant_pool");
     auto fs = checks();
     expect_finding(fs, "tenant_table_truncate", Severity::critical, "public.patients");
     expect_finding(fs, "tenant_table_trigger", Severity::critical, "public.patients");
@@ -343,27 +348,29 @@ TEST_F(CheckTest, DangerousTablePrivileges) {
 // ---- views ----
 
 TEST_F(CheckTest, ViewWithoutSecurityInvoker) {
-    auto u = plant("CREATE VIEW chk_v AS SELECT id, name FROM patients; "
-                   "GRANT SELECT ON chk_v TO pgtenant_pool",
-                   "DROP VIEW chk_v");
+    auto u = plant(
+        "CREATE VIEW chk_v AS SELECT id, name FROM patients; "
+        "GRANT SELECT ON chk_v TO pgtenant_pool",
+        "DROP VIEW chk_v");
     // Owned by the superuser, who bypasses RLS: any practice reads every patient.
-    expect_finding(checks(), "view_without_security_invoker", Severity::critical,
-                   "public.chk_v");
+    expect_finding(checks(), "view_without_security_invoker", Severity::critical, "public.chk_v");
     su("ALTER VIEW chk_v SET (security_invoker = on)");
     expect_no_finding(checks(), "view_without_security_invoker", "public.chk_v");
 }
 
 TEST_F(CheckTest, ViewOwnedByOrdinaryRoleIsWarning) {
-    auto u = plant("CREATE VIEW chk_v2 AS SELECT id FROM meal_logs; "
-                   "ALTER VIEW chk_v2 OWNER TO pgtenant_migrator",
-                   "DROP VIEW chk_v2");
+    auto u = plant(
+        "CREATE VIEW chk_v2 AS SELECT id FROM meal_logs; "
+        "ALTER VIEW chk_v2 OWNER TO pgtenant_migrator",
+        "DROP VIEW chk_v2");
     expect_finding(checks(), "view_without_security_invoker", Severity::warning, "public.chk_v2");
 }
 
 TEST_F(CheckTest, MaterializedViewOverTenantTable) {
-    auto u = plant("CREATE MATERIALIZED VIEW chk_mv AS SELECT practice_id, count(*) FROM "
-                   "patients GROUP BY 1; GRANT SELECT ON chk_mv TO pgtenant_pool",
-                   "DROP MATERIALIZED VIEW chk_mv");
+    auto u = plant(
+        "CREATE MATERIALIZED VIEW chk_mv AS SELECT practice_id, count(*) FROM "
+        "patients GROUP BY 1; GRANT SELECT ON chk_mv TO pgtenant_pool",
+        "DROP MATERIALIZED VIEW chk_mv");
     expect_finding(checks(), "materialized_view_over_tenant_table", Severity::critical,
                    "public.chk_mv");
     su("REVOKE SELECT ON chk_mv FROM pgtenant_pool");
@@ -374,11 +381,12 @@ TEST_F(CheckTest, MaterializedViewOverTenantTable) {
 // ---- keys ----
 
 TEST_F(CheckTest, ForeignKeyWithoutTenantColumn) {
-    auto u = plant("CREATE TABLE chk_notes (id int, practice_id uuid, "
-                   "patient_id uuid CONSTRAINT chk_notes_patient REFERENCES patients (id)); "
-                   "ALTER TABLE chk_notes ENABLE ROW LEVEL SECURITY; "
-                   "ALTER TABLE chk_notes FORCE ROW LEVEL SECURITY",
-                   "DROP TABLE chk_notes");
+    auto u = plant(
+        "CREATE TABLE chk_notes (id int, practice_id uuid, "
+        "patient_id uuid CONSTRAINT chk_notes_patient REFERENCES patients (id)); "
+        "ALTER TABLE chk_notes ENABLE ROW LEVEL SECURITY; "
+        "ALTER TABLE chk_notes FORCE ROW LEVEL SECURITY",
+        "DROP TABLE chk_notes");
     auto fs = checks();
     expect_finding(fs, "foreign_key_without_tenant_column", Severity::warning,
                    "chk_notes_patient ON public.chk_notes");
@@ -391,9 +399,10 @@ TEST_F(CheckTest, ForeignKeyWithoutTenantColumn) {
 }
 
 TEST_F(CheckTest, UniqueIndexWithoutTenantColumn) {
-    auto u = plant("CREATE UNIQUE INDEX chk_patient_name ON patients (name); "
-                   "CREATE UNIQUE INDEX chk_patient_practice_name ON patients (practice_id, name)",
-                   "DROP INDEX chk_patient_name; DROP INDEX chk_patient_practice_name");
+    auto u = plant(
+        "CREATE UNIQUE INDEX chk_patient_name ON patients (name); "
+        "CREATE UNIQUE INDEX chk_patient_practice_name ON patients (practice_id, name)",
+        "DROP INDEX chk_patient_name; DROP INDEX chk_patient_practice_name");
     auto fs = checks();
     expect_finding(fs, "unique_index_without_tenant_column", Severity::warning,
                    "public.chk_patient_name ON public.patients");
@@ -412,10 +421,11 @@ TEST_F(CheckTest, TempPrivilege) {
 }
 
 TEST_F(CheckTest, CreatePrivilegeOnDatabaseAndSchema) {
-    auto u = plant("GRANT CREATE ON DATABASE postgres TO pgtenant_pool; "
-                   "GRANT CREATE ON SCHEMA public TO pgtenant_pool",
-                   "REVOKE CREATE ON DATABASE postgres FROM pgtenant_pool; "
-                   "REVOKE CREATE ON SCHEMA public FROM pgtenant_pool");
+    auto u = plant(
+        "GRANT CREATE ON DATABASE postgres TO pgtenant_pool; "
+        "GRANT CREATE ON SCHEMA public TO pgtenant_pool",
+        "REVOKE CREATE ON DATABASE postgres FROM pgtenant_pool; "
+        "REVOKE CREATE ON SCHEMA public FROM pgtenant_pool");
     auto fs = checks();
     expect_finding(fs, "database_create_privilege", Severity::warning, "database postgres");
     expect_finding(fs, "schema_create_privilege", Severity::warning, "schema public");
@@ -468,12 +478,13 @@ TEST_F(CheckTest, SignalAndLargeObjectFunctions) {
     expect_finding(fs, "pool_role_can_signal_backends", Severity::warning, "pg_cancel_backend");
     expect_finding(fs, "pool_role_can_notify", Severity::info, "pg_notify");
     EXPECT_EQ(find(fs, "pool_role_can_use_large_objects", "lo_import"), nullptr);
-    auto u = plant("GRANT EXECUTE ON FUNCTION lo_import(text) TO pgtenant_pool; "
-                   "REVOKE EXECUTE ON FUNCTION pg_terminate_backend(integer, bigint), "
-                   "pg_cancel_backend(integer) FROM PUBLIC",
-                   "REVOKE EXECUTE ON FUNCTION lo_import(text) FROM pgtenant_pool; "
-                   "GRANT EXECUTE ON FUNCTION pg_terminate_backend(integer, bigint), "
-                   "pg_cancel_backend(integer) TO PUBLIC");
+    auto u = plant(
+        "GRANT EXECUTE ON FUNCTION lo_import(text) TO pgtenant_pool; "
+        "REVOKE EXECUTE ON FUNCTION pg_terminate_backend(integer, bigint), "
+        "pg_cancel_backend(integer) FROM PUBLIC",
+        "REVOKE EXECUTE ON FUNCTION lo_import(text) FROM pgtenant_pool; "
+        "GRANT EXECUTE ON FUNCTION pg_terminate_backend(integer, bigint), "
+        "pg_cancel_backend(integer) TO PUBLIC");
     fs = checks();
     expect_finding(fs, "pool_role_can_use_large_objects", Severity::warning, "lo_import");
     expect_no_finding(fs, "pool_role_can_signal_backends");
@@ -522,16 +533,16 @@ TEST_F(CheckTest, JsonEscapesAndParses) {
               "{\"findings\":[],\"summary\":{\"critical\":0,\"warning\":0,\"info\":0}}\n");
     // The real report parses too.
     std::ofstream(path, std::ios::trunc) << proxy::format_json(checks());
-    r = run_command({"python3", "-c", "import json,sys; json.load(open(sys.argv[1]))",
-                     path.string()});
+    r = run_command(
+        {"python3", "-c", "import json,sys; json.load(open(sys.argv[1]))", path.string()});
     EXPECT_TRUE(r.ok()) << r.describe();
 }
 
 TEST_F(CheckTest, ExitCodes) {
     EXPECT_EQ(proxy::exit_code_for({}), 0);
     EXPECT_EQ(proxy::exit_code_for({{"w", Severity::warning, "", "", ""}}), 0);
-    EXPECT_EQ(proxy::exit_code_for({{"c", Severity::critical, "", "", ""},
-                                    {"i", Severity::info, "", "", ""}}),
+    EXPECT_EQ(proxy::exit_code_for(
+                  {{"c", Severity::critical, "", "", ""}, {"i", Severity::info, "", "", ""}}),
               2);
     config::Config cfg;
     cfg.backend.host = "127.0.0.1";
@@ -545,8 +556,8 @@ TEST_F(CheckTest, ExitCodes) {
         EXPECT_NE(out.str().find("0 critical"), std::string::npos) << out.str();
     }
     {
-        auto u = plant("ALTER ROLE pgtenant_pool BYPASSRLS",
-                       "ALTER ROLE pgtenant_pool NOBYPASSRLS");
+        auto u =
+            plant("ALTER ROLE pgtenant_pool BYPASSRLS", "ALTER ROLE pgtenant_pool NOBYPASSRLS");
         std::ostringstream out;
         EXPECT_EQ(proxy::check_command(cfg, true, out), 2);
         EXPECT_NE(out.str().find("\"id\":\"pool_role_bypassrls\""), std::string::npos);
