@@ -3,6 +3,9 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
+#include <cctype>
+#include <memory>
 #include <stdexcept>
 
 namespace pgtenant::proxy::check_detail {
@@ -67,5 +70,11 @@ Rows CheckDb::query(const std::string& sql, const std::vector<std::string>& para
 }
 
 bool is_true(const std::string& value) { return value == "t"; }
+
+std::string lower_ascii(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
 
 }  // namespace pgtenant::proxy::check_detail

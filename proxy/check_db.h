@@ -1,8 +1,6 @@
 #pragma once
 // Internals shared by the check_*.cpp files: a minimal libpq wrapper (libpq itself stays in
 // check_db.cpp) and the facts every check needs (pool role, tenant tables).
-#include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +42,7 @@ using Findings = std::vector<Finding>;
 extern const char* const kTenantTablesSql;
 
 bool is_true(const std::string& value);  // libpq's "t"
+std::string lower_ascii(std::string s);
 
 // One function per concern; each appends its findings.
 void check_role_attributes(CheckContext& ctx, Findings& out, bool startup_only);

@@ -1,20 +1,7 @@
 // Checks about the pool role itself: attributes, memberships, persisted settings, ownership.
-#include <algorithm>
-#include <cctype>
-
 #include "proxy/check_db.h"
 
 namespace pgtenant::proxy::check_detail {
-namespace {
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
-
-}  // namespace
-
 void check_role_attributes(CheckContext& ctx, Findings& out, bool startup_only) {
     auto rows = ctx.db.query(
         "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolreplication "
@@ -123,15 +110,15 @@ void check_role_settings(CheckContext& ctx, Findings& out) {
         "LEFT JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) AS cfg "
         "WHERE (s.setrole = 0 OR r.rolname = current_user) "
         "AND (s.setdatabase = 0 OR d.datname = current_database()) ORDER BY 1, 2, 3, 4, 5");
-    const std::string tenant = lower(ctx.options.tenant_setting);
+    const std::string tenant = lower_ascii(ctx.options.tenant_setting);
     for (const auto& r : rows) {
         const bool all_roles = is_true(r[0]);
         const bool all_dbs = is_true(r[2]);
         const std::string& cfg = r[4];
         const auto eq = cfg.find('=');
-        const std::string name = lower(cfg.substr(0, eq));
+        const std::string name = lower_ascii(cfg.substr(0, eq));
         const std::string value = eq == std::string::npos ? "" : cfg.substr(eq + 1);
-        if (name == "track_activities" && lower(value) == "off") {
+        if (name == "track_activities" && lower_ascii(value) == "off") {
             continue;  // the hardening pgtenant recommends
         }
         std::string scope = all_roles ? "every role" : "role " + r[1];

@@ -1,18 +1,9 @@
 // Checks on tenant tables (tables and partitions carrying the tenant column): RLS enabled and
 // forced, policies that use the tenant context, dangerous table privileges.
-#include <algorithm>
-#include <cctype>
-
 #include "proxy/check_db.h"
 
 namespace pgtenant::proxy::check_detail {
 namespace {
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
 
 // The expression a pgtenant policy compares the tenant column with.
 std::string tenant_expr(const CheckContext& ctx, const std::string& column_type) {
@@ -23,11 +14,12 @@ std::string tenant_expr(const CheckContext& ctx, const std::string& column_type)
 }
 
 bool uses_tenant_context(const CheckContext& ctx, const std::string& expr) {
-    const std::string e = lower(expr);
+    const std::string e = lower_ascii(expr);
     if (e.find("pgtenant.practice_id") != std::string::npos) {
         return true;
     }
-    return !ctx.options.sealed && e.find(lower(ctx.options.tenant_setting)) != std::string::npos;
+    return !ctx.options.sealed &&
+           e.find(lower_ascii(ctx.options.tenant_setting)) != std::string::npos;
 }
 
 }  // namespace
