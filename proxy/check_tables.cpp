@@ -1,0 +1,159 @@
+// Checks on tenant tables (tables and partitions carrying the tenant column): RLS enabled and
+// forced, policies that use the tenant context, dangerous table privileges.
+#include "proxy/check_db.h"
+
+namespace pgtenant::proxy::check_detail {
+namespace {
+
+// The expression a pgtenant policy compares the tenant column with.
+std::string tenant_expr(const CheckContext& ctx, const std::string& column_type) {
+    if (ctx.options.sealed) {
+        return "pgtenant.practice_id()";
+    }
+    return "current_setting('" + ctx.options.tenant_setting + "')::" + column_type;
+}
+
+bool uses_tenant_context(const CheckContext& ctx, const std::string& expr) {
+    const std::string e = lower_ascii(expr);
+    if (e.find("pgtenant.practice_id") != std::string::npos) {
+        return true;
+    }
+    return !ctx.options.sealed &&
+           e.find(lower_ascii(ctx.options.tenant_setting)) != std::string::npos;
+}
+
+}  // namespace
+
+void check_tenant_table_rls(CheckContext& ctx, Findings& out) {
+    auto rows =
+        ctx.db.query(std::string("SELECT format('%I.%I', n.nspname, c.relname), c.relrowsecurity, "
+                                 "c.relforcerowsecurity FROM pg_class c "
+                                 "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid IN (") +
+                         kTenantTablesSql + ") ORDER BY 1",
+                     {ctx.options.tenant_column});
+    for (const auto& r : rows) {
+        const std::string& t = r[0];
+        if (!is_true(r[1])) {
+            out.push_back({"tenant_table_rls_disabled", Severity::critical, t,
+                           "This table has the " + ctx.options.tenant_column +
+                               " column but row-level security is not enabled, so every "
+                               "practice reads and writes every row.",
+                           "ALTER TABLE " + t + " ENABLE ROW LEVEL SECURITY;\nALTER TABLE " + t +
+                               " FORCE ROW LEVEL SECURITY;  -- and create a tenant policy"});
+        } else if (!is_true(r[2])) {
+            out.push_back({"tenant_table_rls_not_forced", Severity::critical, t,
+                           "Row-level security is enabled but not forced, so the table's owner "
+                           "(and whoever can become it) bypasses every policy.",
+                           "ALTER TABLE " + t + " FORCE ROW LEVEL SECURITY;"});
+        }
+    }
+}
+
+void check_policies(CheckContext& ctx, Findings& out) {
+    const std::string col = ctx.options.tenant_column;
+    auto bare = ctx.db.query(
+        std::string("SELECT format('%I.%I', n.nspname, c.relname), coalesce((SELECT "
+                    "format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid "
+                    "= c.oid AND a.attname = $1 AND NOT a.attisdropped), '') "
+                    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relrowsecurity AND c.relkind IN ('r', 'p') "
+                    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                    "AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid) "
+                    "ORDER BY 1"),
+        {col});
+    for (const auto& r : bare) {
+        std::string fix = "-- decide who may see which rows, then e.g.\n";
+        if (!r[1].empty()) {
+            const std::string e = col + " = " + tenant_expr(ctx, r[1]);
+            fix = "CREATE POLICY practice_isolation ON " + r[0] + " USING (" + e +
+                  ") WITH CHECK (" + e + ");";
+        } else {
+            fix += "CREATE POLICY read_all ON " + r[0] + " FOR SELECT USING (true);";
+        }
+        out.push_back({"rls_table_without_policy", Severity::warning, r[0],
+                       "Row-level security is enabled but no policy exists, so the pool role "
+                       "sees no rows while the owner (without FORCE) sees all of them.",
+                       fix});
+    }
+    // Permissive policies OR together: one that ignores the tenant opens the whole table.
+    auto pols = ctx.db.query(
+        std::string("SELECT format('%I.%I', n.nspname, c.relname), quote_ident(p.polname), "
+                    "p.polcmd, coalesce(pg_get_expr(p.polqual, p.polrelid), ''), "
+                    "coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''), "
+                    "(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                    "WHERE a.attrelid = c.oid AND a.attname = $1 AND NOT a.attisdropped) "
+                    "FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE p.polpermissive AND c.oid IN (") +
+            kTenantTablesSql +
+            ") AND (0 = ANY (p.polroles) OR EXISTS (SELECT 1 FROM unnest(p.polroles) AS r(oid) "
+            "WHERE pg_has_role(current_user, r.oid, 'MEMBER'))) ORDER BY 1, 2",
+        {col});
+    for (const auto& r : pols) {
+        const std::string& qual = r[3];
+        const std::string& check = r[4];
+        const bool bad = (!qual.empty() && !uses_tenant_context(ctx, qual)) ||
+                         (!check.empty() && !uses_tenant_context(ctx, check)) ||
+                         (qual.empty() && check.empty());
+        if (!bad) {
+            continue;
+        }
+        const std::string e = "(" + col + " = " + tenant_expr(ctx, r[5]) + ")";
+        const std::string& cmd = r[2];
+        std::string clauses;
+        if (cmd != "a") {
+            clauses += " USING " + e;
+        }
+        if (cmd == "a" || cmd == "w" || cmd == "*") {
+            clauses += " WITH CHECK " + e;
+        }
+        out.push_back(
+            {"permissive_policy_without_tenant_context", Severity::critical, r[1] + " ON " + r[0],
+             std::string("This permissive policy does not test ") +
+                 (ctx.options.sealed ? "pgtenant.practice_id()" : ctx.options.tenant_setting) +
+                 " and is ORed with the others, so it opens rows of every practice "
+                 "(USING: " +
+                 (qual.empty() ? "-" : qual) + "; WITH CHECK: " + (check.empty() ? "-" : check) +
+                 ").",
+             "ALTER POLICY " + r[1] + " ON " + r[0] + clauses + ";"});
+    }
+}
+
+void check_table_privileges(CheckContext& ctx, Findings& out) {
+    if (ctx.pool_superuser) {
+        return;
+    }
+    auto rows =
+        ctx.db.query(std::string("SELECT format('%I.%I', n.nspname, c.relname), "
+                                 "has_table_privilege(current_user, c.oid, 'TRUNCATE'), "
+                                 "has_table_privilege(current_user, c.oid, 'TRIGGER'), "
+                                 "has_any_column_privilege(current_user, c.oid, 'REFERENCES') "
+                                 "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                 "WHERE c.oid IN (") +
+                         kTenantTablesSql + ") ORDER BY 1",
+                     {ctx.options.tenant_column});
+    const std::string from = " FROM PUBLIC, " + ctx.pool_role_ident + ";";
+    for (const auto& r : rows) {
+        if (is_true(r[1])) {
+            out.push_back({"tenant_table_truncate", Severity::critical, r[0],
+                           "TRUNCATE ignores row-level security, so any practice can empty this "
+                           "table for every practice.",
+                           "REVOKE TRUNCATE ON " + r[0] + from});
+        }
+        if (is_true(r[2])) {
+            out.push_back({"tenant_table_trigger", Severity::critical, r[0],
+                           "With TRIGGER a practice can attach code that runs inside other "
+                           "practices' writes and copies their rows out.",
+                           "REVOKE TRIGGER ON " + r[0] + from});
+        }
+        if (is_true(r[3])) {
+            out.push_back({"tenant_table_references", Severity::warning, r[0],
+                           "With REFERENCES a practice can create foreign keys into this table, "
+                           "whose checks ignore row-level security and reveal other practices' "
+                           "keys.",
+                           "REVOKE REFERENCES ON " + r[0] + from});
+        }
+    }
+}
+
+}  // namespace pgtenant::proxy::check_detail
