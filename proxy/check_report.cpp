@@ -222,6 +222,7 @@ int exit_code_for(const std::vector<Finding>& findings) {
 int check_command(const config::Config& cfg, bool json, std::ostream& out) {
     CheckOptions options;
     options.tenant_setting = cfg.tenant.setting;
+    options.sealed = cfg.tenant.mode == config::TenantMode::sealed;
     std::vector<Finding> findings;
     try {
         findings = run_checks(backend_conninfo(cfg), options);

@@ -17,6 +17,7 @@
 #include "auth/directory.h"
 #include "auth/scram.h"
 #include "config/config.h"
+#include "proxy/check.h"
 #include "proxy/server.h"
 #include "pgtenant_version.h"
 
@@ -37,6 +38,13 @@ Usage:
   pgtenant --check-config [--config FILE]
                                     load and validate the configuration and the users
                                     file, then exit
+  pgtenant check [--config FILE] [--json]
+                                    connect as the pool role and report every database
+                                    setting that weakens isolation, with the SQL that fixes
+                                    it; exit 2 on a critical finding, 1 if it cannot run
+  pgtenant --allow-unsafe-database  (development only) serve even when the startup check
+                                    finds the pool role can bypass RLS or a tenant table
+                                    lacks forced RLS
   pgtenant --help | --version
 
 Clients connect to pgtenant exactly as to PostgreSQL. Each login (a [[login]] in the users
@@ -122,11 +130,39 @@ int keygen(int argc, char** argv, int i) {
     }
 }
 
+// The critical subset of `pgtenant check`: a pool role that bypasses RLS, or a tenant table
+// without forced RLS, would make every isolation promise void. Refuse to serve then.
+bool startup_posture_ok(const pgtenant::config::Config& cfg, bool allow_unsafe) {
+    using namespace pgtenant::proxy;
+    CheckOptions options;
+    options.tenant_setting = cfg.tenant.setting;
+    options.sealed = cfg.tenant.mode == pgtenant::config::TenantMode::sealed;
+    std::vector<Finding> findings;
+    try {
+        findings = startup_checks(backend_conninfo(cfg), options);
+    } catch (const std::exception& e) {
+        spdlog::critical("startup check could not run: {}", e.what());
+        if (allow_unsafe) return true;
+        spdlog::critical("refusing to serve without it (--allow-unsafe-database overrides, for development)");
+        return false;
+    }
+    for (const auto& f : findings) {
+        spdlog::critical("startup check: {} on {}: {} Fix: {}", f.id, f.object, f.message, f.fix_sql);
+    }
+    if (findings.empty()) return true;
+    if (allow_unsafe) {
+        spdlog::warn("--allow-unsafe-database: serving although practices are NOT isolated");
+        return true;
+    }
+    spdlog::critical("refusing to serve: practices would not be isolated (run pgtenant check)");
+    return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string config_path = "pgtenant.toml";
-    bool check_only = false;
+    bool check_only = false, posture = false, json = false, allow_unsafe = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--help" || a == "-h") {
@@ -146,6 +182,12 @@ int main(int argc, char** argv) {
             config_path = a.substr(9);
         } else if (a == "--check-config") {
             check_only = true;
+        } else if (a == "check") {
+            posture = true;
+        } else if (a == "--json") {
+            json = true;
+        } else if (a == "--allow-unsafe-database") {
+            allow_unsafe = true;
         } else {
             std::cerr << "pgtenant: unknown argument \"" << a << "\" (see --help)\n";
             return 2;
@@ -172,6 +214,8 @@ int main(int argc, char** argv) {
         std::cout << "configuration OK: " << app.directory->size() << " logins\n";
         return 0;
     }
+    if (posture) return proxy::check_command(*app.config, json, std::cout);
+    if (!startup_posture_ok(*app.config, allow_unsafe)) return 1;
     app.pool = std::make_unique<proxy::Pool>(app.config);
     return proxy::run_server(app);
 }

@@ -1,0 +1,59 @@
+// pgtenant refuses to serve when the database cannot isolate practices: a pool role that can
+// bypass RLS, or a tenant table without forced RLS (DESIGN 3.6). `pgtenant check` reports the
+// same, with exit code 2.
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "tests/support/integration_env.h"
+#include "tests/support/process.h"
+#include "tests/support/tenant_checks.h"
+
+namespace pgtenant::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+const auto* const kEnv = register_integration_env();
+
+class StartupCheckTest : public ProxyTest {
+protected:
+    CommandResult run_pgtenant(std::vector<std::string> args) {
+        CommandOptions opts;
+        opts.timeout = 20s;
+        std::vector<std::string> argv{PGTENANT_BINARY, "--config", (env().proxy().dir() / "pgtenant.toml").string()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return run_command(argv, opts);
+    }
+};
+
+TEST_F(StartupCheckTest, CleanDemoDatabasePassesTheCheck) {
+    auto r = run_pgtenant({"check"});
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    auto j = run_pgtenant({"check", "--json"});
+    EXPECT_NE(j.out.find("\"summary\""), std::string::npos) << j.describe();
+}
+
+TEST_F(StartupCheckTest, BypassRlsPoolRoleIsRefusedAtStart) {
+    auto su = env().superuser();
+    ASSERT_EQ(sqlstate_of(su.get(), "ALTER ROLE pgtenant_pool BYPASSRLS"), "");
+    auto check = run_pgtenant({"check"});
+    auto start = run_pgtenant({});  // would listen on the running proxy's port: the check comes first
+    ASSERT_EQ(sqlstate_of(su.get(), "ALTER ROLE pgtenant_pool NOBYPASSRLS"), "");
+    EXPECT_EQ(check.exit_code, 2) << check.describe();
+    EXPECT_NE(check.out.find("pool_role_bypassrls"), std::string::npos) << check.describe();
+    EXPECT_EQ(start.exit_code, 1) << start.describe();
+    EXPECT_NE(start.err.find("refusing to serve"), std::string::npos) << start.describe();
+}
+
+TEST_F(StartupCheckTest, TenantTableWithoutForcedRlsIsRefusedAtStart) {
+    auto su = env().superuser();
+    ASSERT_EQ(sqlstate_of(su.get(), "ALTER TABLE meal_logs NO FORCE ROW LEVEL SECURITY"), "");
+    auto start = run_pgtenant({});
+    ASSERT_EQ(sqlstate_of(su.get(), "ALTER TABLE meal_logs FORCE ROW LEVEL SECURITY"), "");
+    EXPECT_EQ(start.exit_code, 1) << start.describe();
+    EXPECT_NE(start.err.find("tenant_table_rls_not_forced"), std::string::npos) << start.describe();
+}
+
+}  // namespace
+}  // namespace pgtenant::testing
