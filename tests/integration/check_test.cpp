@@ -18,7 +18,14 @@ namespace {
 using proxy::Finding;
 using proxy::Severity;
 
-const auto* const kEnv = register_integration_env();
+// The checks are written against the demo's compat policies (practice_isolation); sealed
+// installs are covered by SealedModeWantsVerifierInPolicies and startup_check_test.
+PgtenantOptions compat_demo() {
+    PgtenantOptions o;
+    o.tenant_mode = "compat";
+    return o;
+}
+const auto* const kEnv = register_integration_env(compat_demo());
 
 class CheckTest : public ProxyTest {
   protected:
