@@ -133,6 +133,13 @@ SUPER=(env PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STO
 "${SUPER[@]}" -v pool_password="$POOL_PASSWORD" -f "$ROOT/config/demo_schema.sql"
 "${SUPER[@]}" -f "$ROOT/config/demo_data.sql"
 echo "Loaded config/demo_schema.sql and config/demo_data.sql (RLS enabled and forced)"
+# Sealed mode (the default for new installs): policies verify a signed context token.
+"${SUPER[@]}" -v pool_role=pgtenant_pool -f "$ROOT/config/sealed_install.sql"
+"${SUPER[@]}" -f "$ROOT/config/sealed_demo.sql"
+KEY_LINE=$("$BINARY" keygen --kid demo 2>/dev/null)
+(umask 077 && printf '%s\n' "$KEY_LINE" >"$WORK/pgtenant.key")
+"${SUPER[@]}" -c "SELECT pgtenant.add_key('demo', '${KEY_LINE#* }')" >/dev/null
+echo "Installed config/sealed_install.sql and sealed_demo.sql; key 'demo' in $WORK/pgtenant.key"
 
 # ---- pgtenant ---------------------------------------------------------------------------
 step "Starting pgtenant"
@@ -176,6 +183,8 @@ mode = "transaction"
 users_file = "users.toml"
 setting = "app.current_practice_id"
 allow_maintenance = false
+mode = "sealed"
+key_file = "pgtenant.key"
 EOF
     "$BINARY" --config "$WORK/pgtenant.toml" >>"$WORK/pgtenant.log" 2>&1 &
     PGTENANT_PID=$!
@@ -220,6 +229,17 @@ show_isolation() {
 
 show_isolation alice "$ALICE_PASSWORD" "$PRACTICE_A"
 show_isolation bob "$BOB_PASSWORD" "$PRACTICE_B"
+
+step "As alice, trying to read bob's practice by changing the setting herself"
+echo "A statement guard refuses the obvious spelling (42501):"
+as_login alice "$ALICE_PASSWORD" -c "SELECT * FROM patients WHERE set_config('app.current_practice_id', '$PRACTICE_B', true) IS NOT NULL" 2>&1 || true
+echo "A DO block hides the call from any text check, but sealed policies ignore the plain setting:"
+leaked=$(as_login alice "$ALICE_PASSWORD" -At -c "DO \$\$ BEGIN PERFORM set_config('app.current_practice_id', '$PRACTICE_B', true); END \$\$; SELECT count(*) FROM patients WHERE practice_id = '$PRACTICE_B'" | tail -n1)
+echo "-> rows of bob's practice alice could read: $leaked"
+if [[ $leaked != 0 ]]; then
+    echo "ISOLATION BROKEN: alice read $leaked of bob's rows" >&2
+    exit 1
+fi
 
 step "The same tables as the superuser (RLS bypassed), for comparison"
 "${SUPER[@]}" -c 'SELECT practice_id, count(*) AS patients FROM patients GROUP BY 1 ORDER BY 1'
