@@ -34,9 +34,9 @@ constexpr std::size_t kMaxKeptChars = 64;
 // escaped in SQL, so a text without any of them cannot contain such a statement.
 // "set" catches SET, RESET and set_config; "u&" catches identifiers spelled with Unicode
 // escapes, which could otherwise hide a function name from the other words.
-constexpr std::array<std::string_view, 13> kKeywords = {
-    "vacuum",  "database",   "concurrently", "system",       "tablespace", "cluster", "discard",
-    "deallocate", "reindex", "subscription", "prepared",     "set",        "u&"};
+constexpr std::array<std::string_view, 14> kKeywords = {
+    "vacuum",     "database", "concurrently", "system",  "tablespace", "cluster", "discard",
+    "deallocate", "reindex",  "subscription", "prepare", "execute",    "set",     "u&"};
 
 char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
 
@@ -324,7 +324,8 @@ bool StatementClassifier::may_need_parse(std::string_view sql) {
     const std::size_t n = sql.size();
     for (std::size_t i = 0; i < n; ++i) {
         const char c = ascii_lower(sql[i]);
-        if (c != 'v' && c != 'd' && c != 'c' && c != 's' && c != 't' && c != 'r' && c != 'p' && c != 'u')
+        if (c != 'v' && c != 'd' && c != 'c' && c != 's' && c != 't' && c != 'r' && c != 'p' && c != 'u' &&
+            c != 'e')
             continue;
         for (std::string_view kw : kKeywords) {
             if (kw[0] != c || n - i < kw.size()) continue;

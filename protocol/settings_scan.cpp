@@ -103,6 +103,9 @@ SettingWrites scan_setting_writes(std::string_view json) {
     scan_variable_set(json, "\"VariableSetStmt\":{", w);
     scan_variable_set(json, "\"setstmt\":{", w);
     scan_set_config(json, w);
+    w.sql_prepared = json.find("\"PrepareStmt\":{") != std::string_view::npos ||
+                     json.find("\"ExecuteStmt\":{") != std::string_view::npos ||
+                     json.find("\"DeallocateStmt\":{\"name\"") != std::string_view::npos;
     return w;
 }
 

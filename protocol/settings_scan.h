@@ -13,6 +13,9 @@ struct SettingWrites {
     std::vector<std::string> names;    // lower-cased; "" never appears
     bool reset_all = false;            // RESET ALL
     bool computed_name = false;        // set_config() whose name is not a string constant
+    // SQL-level PREPARE / EXECUTE / DEALLOCATE <name> anywhere (EXPLAIN EXECUTE, CREATE TABLE
+    // AS EXECUTE): server-session state that transaction pooling cannot carry.
+    bool sql_prepared = false;
 };
 
 // `json` is libpg_query's parse tree. Structural keys cannot be forged from SQL text: string

@@ -181,6 +181,13 @@ bool Session::classify_statement(char tag, std::string_view sql, std::optional<p
         return true;
     }
     resets_all = c.settings.reset_all;
+    if (c.settings.sql_prepared && !session_pooling_) {
+        refusal = errors::not_supported_in_pooling(
+            "SQL-level PREPARE, EXECUTE and DEALLOCATE keep statements in one server session",
+            "Use protocol-level prepared statements (PQprepare, your driver's server-side prepare), "
+            "which pgtenant carries across connections, or a login with pool_mode = \"session\".");
+        return true;
+    }
     if (c.not_in_pipeline) {
         if (!app_.config->tenant.allow_maintenance) {
             refusal = errors::refused_by_policy(

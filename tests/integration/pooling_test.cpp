@@ -174,6 +174,27 @@ TEST_F(PoolingTest, NamedPreparedStatementsFollowEachClient) {
     EXPECT_EQ(exec(alice.get(), "s1").rows.size(), static_cast<std::size_t>(demo::kPatientsA));
 }
 
+// SQL-level PREPARE lives in one server session: refused in transaction pooling with a hint,
+// allowed for a session-pooled login.
+TEST_F(PoolingTest, SqlPrepareIsRefusedInTransactionPoolingOnly) {
+    auto alice = env().connect_as(demo::kAlice);
+    for (const char* sql : {"PREPARE q AS SELECT 1", "EXECUTE q", "DEALLOCATE q", "deallocate prepare q",
+                            "EXPLAIN EXECUTE q", "CREATE TEMP TABLE t AS EXECUTE q"}) {
+        SCOPED_TRACE(sql);
+        auto r = run(alice.get(), sql);
+        EXPECT_EQ(r.sqlstate, "0A000") << r.error;
+        EXPECT_NE(r.error.find("PREPARE"), std::string::npos) << r.error;
+    }
+    EXPECT_EQ(run_params(alice.get(), "EXECUTE q", {}).sqlstate, "0A000");
+    EXPECT_TRUE(run(alice.get(), "SELECT 'prepare and execute are just words here'").ok());
+    {
+        auto carol = env().connect_as(demo::kCarol);  // session pooling
+        ASSERT_EQ(sqlstate_of(carol.get(), "PREPARE q AS SELECT count(*) FROM patients"), "");
+        EXPECT_EQ(query(carol.get(), "EXECUTE q").at(0).at(0), std::to_string(demo::kPatientsA));
+        EXPECT_EQ(sqlstate_of(carol.get(), "DEALLOCATE q"), "");
+    }
+}
+
 // A table changes shape between executions: the statement is re-prepared on the new shape or
 // PostgreSQL reports the changed plan; never a hang or a broken connection.
 TEST_F(PoolingTest, PreparedStatementSurvivesDdlBetweenExecutions) {
