@@ -1,5 +1,7 @@
 #include "protocol/settings_scan.h"
 
+#include <cctype>
+
 namespace pgtenant::protocol {
 
 namespace {
@@ -96,6 +98,103 @@ void scan_set_config(std::string_view json, SettingWrites& w) {
     }
 }
 
+// One A_Const argument of SET as text, or nullopt for anything else (a cast, an interval...).
+std::optional<std::string> read_const(std::string_view json, std::size_t& p) {
+    constexpr std::string_view kConst = "{\"A_Const\":{";
+    if (!starts_at(json, p, kConst)) return std::nullopt;
+    p += kConst.size();
+    std::string out;
+    for (std::string_view kind : {"sval", "fval", "ival", "boolval"}) {
+        std::string key = "\"" + std::string(kind) + "\":{";
+        if (!starts_at(json, p, key)) continue;
+        p += key.size();
+        if (starts_at(json, p, "}")) {
+            out = kind == "boolval" ? "off" : "0";  // zero values are omitted from the tree
+        } else if (kind == "ival") {
+            std::size_t q = json.find(':', p) + 1, e = q;
+            while (e < json.size() && (std::isdigit(static_cast<unsigned char>(json[e])) || json[e] == '-')) ++e;
+            out.assign(json.substr(q, e - q));
+        } else if (kind == "boolval") {
+            out = "on";
+        } else {
+            std::size_t q = json.find(":\"", p);
+            if (q == std::string_view::npos) return std::nullopt;
+            // Values keep their case: read the raw JSON string without lower-casing.
+            std::string raw;
+            std::size_t i = q + 2;
+            while (i < json.size() && json[i] != '"') {
+                if (json[i] == '\\' && i + 1 < json.size()) ++i;
+                raw.push_back(json[i++]);
+            }
+            out = std::move(raw);
+        }
+        // Skip to the end of this A_Const element: "...,"location":N}}".
+        std::size_t end = json.find("}}", p);
+        if (end == std::string_view::npos) return std::nullopt;
+        p = end + 2;
+        return out;
+    }
+    return std::nullopt;
+}
+
+bool plain_identifier(std::string_view v) {
+    if (v.empty() || !(std::islower(static_cast<unsigned char>(v[0])) || v[0] == '_')) return false;
+    for (char c : v)
+        if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_' ||
+              c == '$'))
+            return false;
+    return true;
+}
+
+void scan_session_sets(std::string_view json, SettingWrites& w) {
+    constexpr std::string_view kNode = "{\"stmt\":{\"VariableSetStmt\":{\"kind\":\"";
+    for (auto pos = json.find(kNode); pos != std::string_view::npos; pos = json.find(kNode, pos + 1)) {
+        std::size_t p = pos + kNode.size();
+        auto kind_end = json.find('"', p);
+        std::string_view kind = json.substr(p, kind_end - p);
+        if (kind != "VAR_SET_VALUE" && kind != "VAR_SET_DEFAULT" && kind != "VAR_RESET") continue;
+        p = kind_end + 1;
+        SessionSet set;
+        if (!starts_at(json, p, ",\"name\":\"") || !read_json_string(json, p + 9, set.name)) continue;
+        p = json.find('"', p + 9);
+        while (p != std::string_view::npos && json[p - 1] == '\\') p = json.find('"', p + 1);
+        if (p == std::string_view::npos) continue;
+        ++p;
+        if (kind == "VAR_SET_VALUE") {
+            std::vector<std::string> values;
+            if (starts_at(json, p, ",\"args\":[")) {
+                p += 9;
+                for (;;) {
+                    auto v = read_const(json, p);
+                    if (!v) {
+                        set.understood = false;
+                        break;
+                    }
+                    values.push_back(std::move(*v));
+                    if (!starts_at(json, p, ",")) break;
+                    ++p;
+                }
+                if (set.understood) ++p;  // the closing ']'
+            }
+            std::string joined;
+            const bool list = values.size() > 1 || set.name == "search_path";
+            for (const auto& v : values) {
+                if (!joined.empty()) joined += ", ";
+                if (list && !plain_identifier(v)) {
+                    joined += '"';
+                    for (char c : v) joined += c == '"' ? std::string("\"\"") : std::string(1, c);
+                    joined += '"';
+                } else {
+                    joined += v;
+                }
+            }
+            set.value = std::move(joined);
+        }
+        if (set.understood && starts_at(json, p, ",\"is_local\":true")) continue;  // SET LOCAL
+        w.session_sets.push_back(std::move(set));
+    }
+}
+
 }  // namespace
 
 SettingWrites scan_setting_writes(std::string_view json) {
@@ -103,6 +202,7 @@ SettingWrites scan_setting_writes(std::string_view json) {
     scan_variable_set(json, "\"VariableSetStmt\":{", w);
     scan_variable_set(json, "\"setstmt\":{", w);
     scan_set_config(json, w);
+    scan_session_sets(json, w);
     w.sql_prepared = json.find("\"PrepareStmt\":{") != std::string_view::npos ||
                      json.find("\"ExecuteStmt\":{") != std::string_view::npos ||
                      json.find("\"DeallocateStmt\":{\"name\"") != std::string_view::npos;

@@ -3,11 +3,20 @@
 // (VariableSetStmt, anywhere, including ALTER ROLE ... SET) and calls of set_config(), with the
 // setting name when it is a constant. Feeds the statement guard; the proxy decides which names
 // are reserved.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace pgtenant::protocol {
+
+// A session-level SET / RESET (not SET LOCAL), as the client's own setting to carry across
+// server connections.
+struct SessionSet {
+    std::string name;                  // lower-cased
+    std::optional<std::string> value;  // nullopt: back to the default (RESET, SET ... TO DEFAULT)
+    bool understood = true;            // false: a value form pgtenant cannot reproduce
+};
 
 struct SettingWrites {
     std::vector<std::string> names;    // lower-cased; "" never appears
@@ -16,6 +25,7 @@ struct SettingWrites {
     // SQL-level PREPARE / EXECUTE / DEALLOCATE <name> anywhere (EXPLAIN EXECUTE, CREATE TABLE
     // AS EXECUTE): server-session state that transaction pooling cannot carry.
     bool sql_prepared = false;
+    std::vector<SessionSet> session_sets;  // top-level SET / RESET statements, in order
 };
 
 // `json` is libpg_query's parse tree. Structural keys cannot be forged from SQL text: string

@@ -44,6 +44,7 @@ private:
                             bool& resets_all);
     awaitable<bool> begin_segment(char tag, bool bind_transaction);
     void append_binding();
+    void apply_session_sets(ServerConnection& conn);
     const std::string& context_token(const ServerConnection& conn);
     void send_client_message(char tag, std::string_view msg);
     void prepare_on_server(const PreparedStatement& s);
@@ -80,6 +81,9 @@ private:
         bool created;             // false for the no-op Parse of an existing statement
     };
     std::deque<PendingParse> pending_parses_;   // Parses sent, not yet answered
+    std::vector<protocol::SessionSet> statement_sets_;  // SETs of the statement being handled
+    std::vector<protocol::SessionSet> pending_sets_;    // SETs sent, applied when they succeed
+    bool segment_error_ = false;                        // the client got an error this segment
     std::string token_, token_kid_;              // sealed mode: the last context token made
     int32_t token_pid_ = 0;
     int64_t token_expires_ = 0;

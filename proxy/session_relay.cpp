@@ -117,6 +117,9 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
             if (tag == 'Z') {
                 status_ = bytes.size() > 5 ? bytes[5] : 'I';
                 needs_binding_ = status_ == 'I';
+                if (!segment_error_ && !pending_sets_.empty()) apply_session_sets(conn);
+                pending_sets_.clear();
+                segment_error_ = false;
             } else if (tag == 'S') {
                 // Track settings the client changed (SET of reported settings); ours are
                 // already recorded on the connection.
@@ -126,6 +129,7 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
                     conn.params()[name] = std::string(p->value);
                 }
             } else if (tag == 'E') {
+                segment_error_ = true;
                 auto e = protocol::decode_error_fields(bytes.substr(5));
                 if (e && (e->severity() == "FATAL" || e->severity() == "PANIC")) {
                     // The server is about to close; the client keeps its connection to us.
@@ -194,6 +198,8 @@ void Session::server_lost(ServerConnection& conn, const protocol::Error& error, 
     spdlog::warn("{} server connection {} lost: {}", prefix(), conn.id(), error.message);
     substitute_errors_.clear();
     forget_pending_parses(conn);
+    pending_sets_.clear();
+    segment_error_ = false;
     passthrough_left_ = 0;
     status_ = 'I';
     needs_binding_ = true;

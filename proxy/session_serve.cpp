@@ -107,6 +107,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     std::optional<protocol::Error> refusal;
     bool bind_transaction = true;
     bool resets_all = false;
+    statement_sets_.clear();
     if (tag == 'Q' || tag == 'P') {
         auto text = tag == 'Q' ? protocol::decode_query(msg.substr(5))
                                : [&]() -> std::optional<std::string_view> {
@@ -145,6 +146,9 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         refuse_via_server(tag, msg, std::move(*refusal));
     } else {
         send_client_message(tag, msg);
+        if (!session_pooling_) {
+            for (auto& set : statement_sets_) pending_sets_.push_back(std::move(set));
+        }
         if (resets_all) {
             // RESET ALL returns the connection to the role's defaults; the client's own
             // startup settings are applied again at its next transaction.
@@ -181,6 +185,7 @@ bool Session::classify_statement(char tag, std::string_view sql, std::optional<p
         return true;
     }
     resets_all = c.settings.reset_all;
+    statement_sets_ = c.settings.session_sets;
     if (c.settings.sql_prepared && !session_pooling_) {
         refusal = errors::not_supported_in_pooling(
             "SQL-level PREPARE, EXECUTE and DEALLOCATE keep statements in one server session",
@@ -376,6 +381,28 @@ void Session::forget_pending_parses(ServerConnection& conn) {
         if (!p.client_name.empty()) statements_.remove(p.client_name);
     }
     pending_parses_.clear();
+}
+
+// The client's session-level SETs, once the segment that ran them succeeded: they become its
+// own settings, applied on every connection it lands on (DESIGN §4).
+void Session::apply_session_sets(ServerConnection& conn) {
+    for (const auto& set : pending_sets_) {
+        if (!set.understood) {
+            conn.params()[set.name].assign(1, '\x01');  // unknown: the next client resets it
+        } else if (set.value) {
+            request_.params[set.name] = *set.value;
+            conn.params()[set.name] = *set.value;
+        } else {
+            auto start = startup_params_.find(set.name);
+            if (start != startup_params_.end()) {
+                request_.params[set.name] = start->second;
+            } else {
+                request_.params.erase(set.name);
+            }
+            conn.params().erase(set.name);
+        }
+    }
+    pending_sets_.clear();
 }
 
 // The signed context for this practice on this server connection (its backend pid is part of

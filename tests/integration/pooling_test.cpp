@@ -63,6 +63,35 @@ TEST_F(PoolingTest, SetOfAReportedSettingIsTrackedPerClient) {
     EXPECT_NE(show(alice.get(), "application_name"), "changed-by-alice");
 }
 
+// A plain SET of a setting PostgreSQL does not report (search_path, statement_timeout) is the
+// client's from then on, on whichever connection it lands, and never the next client's.
+TEST_F(PoolingTest, SessionSetOfUnreportedSettingsFollowsTheClient) {
+    auto alice = env().connect_as(demo::kAlice);
+    auto bob = env().connect_as(demo::kBob);
+    auto direct = env().superuser();
+    const std::string default_timeout = show(direct.get(), "statement_timeout");
+    const std::string default_path = show(direct.get(), "search_path");
+    ASSERT_EQ(sqlstate_of(alice.get(), "SET search_path = pg_catalog, public"), "");
+    ASSERT_EQ(sqlstate_of(alice.get(), "SET statement_timeout = '1234ms'"), "");
+    ASSERT_EQ(run_params(alice.get(), "SET work_mem = '5MB'", {}).sqlstate, "");
+    // A failing SET changes nothing, and does not poison the client's next transactions.
+    EXPECT_EQ(sqlstate_of(alice.get(), "SET lock_timeout = 'not a duration'"), "22023");
+    for (int round = 0; round < 2; ++round) {
+        EXPECT_EQ(show(bob.get(), "statement_timeout"), default_timeout);
+        EXPECT_EQ(show(bob.get(), "search_path"), default_path);
+        EXPECT_EQ(show(alice.get(), "statement_timeout"), "1234ms");
+        EXPECT_EQ(show(alice.get(), "search_path"), "pg_catalog, public");
+        EXPECT_EQ(show(alice.get(), "work_mem"), "5MB");
+        EXPECT_EQ(show(bob.get(), "work_mem"), show(direct.get(), "work_mem"));
+    }
+    ASSERT_EQ(sqlstate_of(alice.get(), "RESET statement_timeout"), "");
+    EXPECT_EQ(show(bob.get(), "work_mem"), show(direct.get(), "work_mem"));
+    EXPECT_EQ(show(alice.get(), "statement_timeout"), default_timeout);
+    // SET LOCAL stays inside its transaction.
+    ASSERT_EQ(sqlstate_of(alice.get(), "BEGIN; SET LOCAL statement_timeout = '999ms'; COMMIT"), "");
+    EXPECT_EQ(show(alice.get(), "statement_timeout"), default_timeout);
+}
+
 TEST_F(PoolingTest, MaintenanceCommandsAreRefusedAndTheConnectionStaysUsable) {
     auto alice = env().connect_as(demo::kAlice);
     PGconn* c = alice.get();
