@@ -132,7 +132,7 @@ class AdversarialTest : public ProxyTest {
     // Rows of a read alice makes after an attack: practice A only (or nothing).
     void expect_only_a(const QueryResult& r, std::size_t practice_column = 1) {
         EXPECT_TRUE(no_b(r));
-        if (r.ok()) EXPECT_TRUE(all_rows_in_practice(r.rows, practice_column, kA));
+        if (r.ok()) { EXPECT_TRUE(all_rows_in_practice(r.rows, practice_column, kA)); }
     }
 
     PgConn pool_direct() {
@@ -293,14 +293,14 @@ TEST_F(AdversarialTest, SetConfigWithBoundParametersIsRefusedOrHarmless) {
         auto r = run_params(alice_.get(), sql, {name, value});
         EXPECT_TRUE(refused(r.sqlstate)) << r.sqlstate << " " << r.error;
         EXPECT_TRUE(no_b(r));
-        if (r.ok()) EXPECT_EQ(r.rows.at(0).at(1), "0");
+        if (r.ok()) { EXPECT_EQ(r.rows.at(0).at(1), "0"); }
     }
     expect_alice_bound();
 }
 
 TEST_F(AdversarialTest, PrepareExecuteOfSetConfig) {
-    for (const std::string prep :
-         {"PREPARE p1 AS SELECT set_config('app.current_practice_id', '" + kB + "', true)",
+    for (const std::string& prep :
+         std::vector<std::string>{"PREPARE p1 AS SELECT set_config('app.current_practice_id', '" + kB + "', true)",
           "PREPARE p1(text, text) AS SELECT set_config($1, $2, true)"}) {
         SCOPED_TRACE(prep);
         auto state = sqlstate_of(alice_.get(), prep);
@@ -372,7 +372,7 @@ TEST_F(AdversarialTest, ForgedTokenWithGarbageMacInDoBlock) {
     std::string state;
     auto r = read_with_token(forged, &state);
     EXPECT_TRUE(no_b(r));
-    if (state.empty()) EXPECT_TRUE(fails_closed(r)) << "forged token accepted";
+    if (state.empty()) { EXPECT_TRUE(fails_closed(r)) << "forged token accepted"; }
     expect_alice_bound();
 }
 
@@ -387,7 +387,7 @@ TEST_F(AdversarialTest, OwnTokenWithPracticeSwappedToB) {
     std::string state;
     auto r = read_with_token(swapped, &state);
     EXPECT_TRUE(no_b(r));
-    if (state.empty()) EXPECT_TRUE(fails_closed(r));
+    if (state.empty()) { EXPECT_TRUE(fails_closed(r)); }
     // Upper-case practice, upper-case MAC, trailing blank, kid of another name: all rejected.
     std::string upper_mac = token;
     for (std::size_t i = token.rfind('.') + 1; i < upper_mac.size(); ++i)
@@ -430,7 +430,7 @@ TEST_F(AdversarialTest, ExpiredGenuineToken) {
         std::string state;
         auto r = read_with_token(expired, &state);
         EXPECT_TRUE(no_b(r));
-        if (state.empty()) EXPECT_TRUE(fails_closed(r)) << "expired token accepted";
+        if (state.empty()) { EXPECT_TRUE(fails_closed(r)) << "expired token accepted"; }
     }
     expect_alice_bound();
 }
@@ -444,7 +444,7 @@ TEST_F(AdversarialTest, AnotherBackendsGenuineToken) {
     std::string state;
     auto r = read_with_token(other, &state);
     EXPECT_TRUE(no_b(r));
-    if (state.empty()) EXPECT_TRUE(fails_closed(r)) << "another backend's token accepted";
+    if (state.empty()) { EXPECT_TRUE(fails_closed(r)) << "another backend's token accepted"; }
     // And alice's own token, with the pid part changed, MAC kept.
     ASSERT_EQ(sqlstate_of(alice_.get(), "BEGIN"), "");
     auto [pid, token] = alice_pid_and_token();
@@ -454,7 +454,7 @@ TEST_F(AdversarialTest, AnotherBackendsGenuineToken) {
     moved.replace(moved.find(pid_text), pid_text.size(), "." + std::to_string(other_pid) + ".");
     auto m = read_with_token(moved, &state);
     EXPECT_TRUE(no_b(m));
-    if (state.empty()) EXPECT_TRUE(fails_closed(m));
+    if (state.empty()) { EXPECT_TRUE(fails_closed(m)); }
 }
 
 TEST_F(AdversarialTest, ReplayOwnTokenOnAnotherBackend) {
@@ -462,8 +462,8 @@ TEST_F(AdversarialTest, ReplayOwnTokenOnAnotherBackend) {
     auto [pid, token] = alice_pid_and_token();
     run(alice_.get(), "ROLLBACK");
     auto direct = pool_direct();
-    for (const std::string sql :
-         {"SELECT set_config('pgtenant.context', '" + token + "', false)",
+    for (const std::string& sql :
+         std::vector<std::string>{"SELECT set_config('pgtenant.context', '" + token + "', false)",
           "BEGIN; SELECT set_config('pgtenant.context', '" + token + "', true)"}) {
         SCOPED_TRACE(sql);
         query(direct.get(), sql);
@@ -503,8 +503,8 @@ TEST_F(AdversarialTest, PoolRoleCannotReadTheKeys) {
 TEST_F(AdversarialTest, ReservedNamesInOptionsAreRefused) {
     const auto& proxy = env().proxy();
     const std::string pw = proxy.login(demo::kAlice).password;
-    for (const std::string extra :
-         {"options='-c app.current_practice_id=" + kB + "'",
+    for (const std::string& extra :
+         std::vector<std::string>{"options='-c app.current_practice_id=" + kB + "'",
           "options='-capp.current_practice_id=" + kB + "'",
           "options='--app.current_practice_id=" + kB + "'",
           "options='-c APP.Current_Practice_Id=" + kB + "'",
@@ -541,8 +541,8 @@ TEST_F(AdversarialTest, ReservedNamesAsStartupParametersAreRefused) {
 // ===================================================================================
 
 TEST_F(AdversarialTest, CommitThenSelectInOneSimpleQuery) {
-    for (const std::string sql :
-         {"SELECT 1; COMMIT; SELECT * FROM patients",
+    for (const std::string& sql :
+         std::vector<std::string>{"SELECT 1; COMMIT; SELECT * FROM patients",
           "BEGIN; SELECT 1; COMMIT; SELECT * FROM patients",
           "COMMIT; SELECT * FROM patients",
           "ROLLBACK; SELECT * FROM patients",
@@ -559,8 +559,8 @@ TEST_F(AdversarialTest, CommitThenSelectInOneSimpleQuery) {
 }
 
 TEST_F(AdversarialTest, CommitAndChainSimple) {
-    for (const std::string sql :
-         {"BEGIN; SELECT 1; COMMIT AND CHAIN; SELECT * FROM patients",
+    for (const std::string& sql :
+         std::vector<std::string>{"BEGIN; SELECT 1; COMMIT AND CHAIN; SELECT * FROM patients",
           "BEGIN; SELECT 1; ROLLBACK AND CHAIN; SELECT * FROM patients",
           "BEGIN; SAVEPOINT s; COMMIT AND CHAIN; SELECT * FROM patients"}) {
         SCOPED_TRACE(sql);
@@ -594,13 +594,13 @@ std::vector<QueryResult> pipeline(PGconn* c, const std::vector<std::string>& ste
             EXPECT_EQ(PQsendQueryParams(c, s.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0), 1);
         }
     }
-    if (steps.empty() || steps.back() != "SYNC") EXPECT_EQ(PQpipelineSync(c), 1);
+    if (steps.empty() || steps.back() != "SYNC") { EXPECT_EQ(PQpipelineSync(c), 1); }
     auto deadline = std::chrono::steady_clock::now() + 20s;
     for (const auto& s : steps) {
         if (s == "SYNC") {
             PGresult* sync = next_result(c, deadline);
             EXPECT_NE(sync, nullptr);
-            if (sync) EXPECT_EQ(PQresultStatus(sync), PGRES_PIPELINE_SYNC);
+            if (sync) { EXPECT_EQ(PQresultStatus(sync), PGRES_PIPELINE_SYNC); }
             PQclear(sync);
             continue;
         }
@@ -665,8 +665,8 @@ TEST_F(AdversarialTest, SyncInTheMiddleOfABatch) {
 }
 
 TEST_F(AdversarialTest, SavepointsAndReleaseKeepBindingToA) {
-    for (const std::string sql :
-         {"BEGIN; SAVEPOINT s1; SELECT * FROM patients",
+    for (const std::string& sql :
+         std::vector<std::string>{"BEGIN; SAVEPOINT s1; SELECT * FROM patients",
           "BEGIN; SAVEPOINT s1; RELEASE s1; SELECT * FROM patients",
           "BEGIN; SAVEPOINT s1; SELECT 1/0",
           "ROLLBACK TO s1; SELECT * FROM patients"}) {
@@ -716,7 +716,7 @@ TEST_F(AdversarialTest, BobsTempTableIsNotReadableByAlice) {
         SCOPED_TRACE(sql);
         auto r = run(alice_.get(), sql);
         EXPECT_TRUE(no_b(r));
-        if (std::string(sql).find("pg_class") == std::string::npos) EXPECT_FALSE(r.ok());
+        if (std::string(sql).find("pg_class") == std::string::npos) { EXPECT_FALSE(r.ok()); }
     }
     // Via a dynamic name the guard cannot see.
     auto r = run(alice_.get(),
@@ -755,9 +755,10 @@ TEST_F(AdversarialTest, BobsHoldCursorIsNotFetchableByAlice) {
         SCOPED_TRACE(sql);
         auto r = run(alice_.get(), sql);
         EXPECT_TRUE(no_b(r));
-        if (std::string(sql).rfind("FETCH", 0) == 0) EXPECT_FALSE(r.ok());
-        if (r.ok() && std::string(sql).find("pg_cursors") != std::string::npos)
+        if (std::string(sql).rfind("FETCH", 0) == 0) { EXPECT_FALSE(r.ok()); }
+        if (r.ok() && std::string(sql).find("pg_cursors") != std::string::npos) {
             EXPECT_TRUE(r.rows.empty());
+        }
     }
     run(bob_.get(), "CLOSE bobcur");
 }
@@ -788,7 +789,7 @@ TEST_F(AdversarialTest, BobsAdvisoryLockIsNotHeldForAlice) {
     expect_alice_bound();
     // Alice must not be able to release (or observe as held by her session) bob's lock.
     auto r = run(alice_.get(), "SELECT pg_advisory_unlock(777)");
-    if (r.ok()) EXPECT_EQ(r.rows.at(0).at(0), "f") << "alice released bob's session lock";
+    if (r.ok()) { EXPECT_EQ(r.rows.at(0).at(0), "f") << "alice released bob's session lock"; }
     EXPECT_EQ(query(su_.get(), "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")[0][0], "0");
     run(bob_.get(), "SELECT pg_advisory_unlock_all()");
 }
@@ -815,8 +816,8 @@ TEST_F(AdversarialTest, BobsSessionLevelTenantSettingsDoNotReachAlice) {
     ASSERT_EQ(sqlstate_of(bob_.get(), "COMMIT"), "");
     RecordProperty("bob_pin", pin.ok() ? "accepted" : pin.sqlstate);
     // Bob himself now reads B rows unbound (his own practice: fine).
-    for (const std::string sql :
-         {"SELECT 1; COMMIT; SELECT * FROM patients", "COMMIT; SELECT * FROM meal_logs",
+    for (const std::string& sql :
+         std::vector<std::string>{"SELECT 1; COMMIT; SELECT * FROM patients", "COMMIT; SELECT * FROM meal_logs",
           "BEGIN; COMMIT AND CHAIN; SELECT * FROM patients"}) {
         SCOPED_TRACE(sql);
         auto r = run(alice_.get(), sql);
@@ -863,8 +864,8 @@ TEST_F(AdversarialTest, BobsSequenceStateIsNotVisibleToAlice) {
 }
 
 TEST_F(AdversarialTest, DiscardResetAndRoleChangesDoNotUnbind) {
-    for (const std::string sql :
-         {"RESET ALL", "DISCARD ALL", "DISCARD PLANS", "DEALLOCATE ALL", "SET ROLE NONE",
+    for (const std::string& sql :
+         std::vector<std::string>{"RESET ALL", "DISCARD ALL", "DISCARD PLANS", "DEALLOCATE ALL", "SET ROLE NONE",
           "SET ROLE pgtenant_migrator", "SET ROLE pgtenant_owner", "SET ROLE postgres",
           "SET SESSION AUTHORIZATION postgres", "SET SESSION AUTHORIZATION DEFAULT",
           "SET session_replication_role = replica", "SET row_security = off",
@@ -888,8 +889,8 @@ TEST_F(AdversarialTest, DiscardResetAndRoleChangesDoNotUnbind) {
 }
 
 TEST_F(AdversarialTest, AlterRoleDefaultsCannotPinTheTenant) {
-    for (const std::string sql :
-         {"ALTER ROLE CURRENT_USER SET app.current_practice_id = '" + kB + "'",
+    for (const std::string& sql :
+         std::vector<std::string>{"ALTER ROLE CURRENT_USER SET app.current_practice_id = '" + kB + "'",
           "ALTER ROLE pgtenant_pool SET pgtenant.context = '" + forged_b_token() + "'",
           "ALTER ROLE CURRENT_USER SET row_security = off",
           "ALTER ROLE CURRENT_USER SET search_path = pg_temp, public",
@@ -913,8 +914,8 @@ TEST_F(AdversarialTest, AlterRoleDefaultsCannotPinTheTenant) {
 // ===================================================================================
 
 TEST_F(AdversarialTest, UpdateMovingRowToB) {
-    for (const std::string sql :
-         {"UPDATE patients SET practice_id = '" + kB + "' WHERE id = '" + demo::kPatientA + "'",
+    for (const std::string& sql :
+         std::vector<std::string>{"UPDATE patients SET practice_id = '" + kB + "' WHERE id = '" + demo::kPatientA + "'",
           "UPDATE patients SET practice_id = '" + kB + "' RETURNING *",
           "UPDATE meal_logs SET practice_id = '" + kB + "', patient_id = '" + demo::kPatientB + "'",
           "UPDATE practices SET id = '" + kB + "'",
@@ -933,8 +934,8 @@ TEST_F(AdversarialTest, UpdateMovingRowToB) {
 }
 
 TEST_F(AdversarialTest, InsertIntoB) {
-    for (const std::string sql :
-         {"INSERT INTO patients (practice_id, name) VALUES ('" + kB + "', 'Intruder')",
+    for (const std::string& sql :
+         std::vector<std::string>{"INSERT INTO patients (practice_id, name) VALUES ('" + kB + "', 'Intruder')",
           "INSERT INTO patients (practice_id, name) SELECT '" + kB + "', name FROM patients",
           "INSERT INTO patients (practice_id, name) SELECT practice_id, 'x' FROM patients "
           "UNION ALL SELECT '" + kB + "', 'y'",
@@ -955,8 +956,8 @@ TEST_F(AdversarialTest, InsertIntoB) {
 }
 
 TEST_F(AdversarialTest, DeleteUsingMergeAndWritableCtes) {
-    for (const std::string sql :
-         {"DELETE FROM meal_logs m USING patients p WHERE m.patient_id = p.id AND p.practice_id = '" +
+    for (const std::string& sql :
+         std::vector<std::string>{"DELETE FROM meal_logs m USING patients p WHERE m.patient_id = p.id AND p.practice_id = '" +
               kB + "' RETURNING m.*",
           "DELETE FROM patients p USING (VALUES ('" + demo::kPatientB + "'::uuid)) v(id) WHERE p.id = v.id RETURNING p.*",
           "MERGE INTO patients t USING (VALUES ('" + demo::kPatientB + "'::uuid)) s(id) ON t.id = s.id "
@@ -977,9 +978,10 @@ TEST_F(AdversarialTest, DeleteUsingMergeAndWritableCtes) {
         auto r = run(alice_.get(), sql);
         EXPECT_TRUE(no_b(r));
         // Only the self-MERGE DELETE may touch rows, and only alice's; rolled back below.
-        if (sql.find("THEN DELETE") == std::string::npos)
+        if (sql.find("THEN DELETE") == std::string::npos) {
             EXPECT_TRUE(!r.ok() || r.command_tuples == "0" || r.rows.empty())
                 << "changed " << r.command_tuples;
+        }
         run(alice_.get(), "ROLLBACK");
     }
 }
@@ -1036,11 +1038,11 @@ TEST_F(AdversarialTest, GuessedCancelKeysDoNotCancelBob) {
     auto r = to_query_result(next_result(bob_.get(), deadline));
     while (PGresult* extra = next_result(bob_.get(), deadline)) PQclear(extra);
     EXPECT_TRUE(r.ok()) << "bob's query was cancelled: " << r.sqlstate << " " << r.error;
-    if (r.ok()) EXPECT_EQ(r.rows.at(0).at(1), std::to_string(demo::kPatientsB));
+    if (r.ok()) { EXPECT_EQ(r.rows.at(0).at(1), std::to_string(demo::kPatientsB)); }
     auto a = to_query_result(next_result(alice_.get(), deadline));
     while (PGresult* extra = next_result(alice_.get(), deadline)) PQclear(extra);
     EXPECT_TRUE(no_b(a));
-    if (a.ok()) EXPECT_EQ(a.rows.at(0).at(0), std::to_string(demo::kPatientsA));
+    if (a.ok()) { EXPECT_EQ(a.rows.at(0).at(0), std::to_string(demo::kPatientsA)); }
     expect_bob_bound();
 }
 
@@ -1064,8 +1066,8 @@ TEST_F(AdversarialTest, LoopbacksAndExtensionsAreUnavailable) {
 }
 
 TEST_F(AdversarialTest, ExplainAnalyzeDoesNotShowBRows) {
-    for (const std::string sql :
-         {"EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF) SELECT * FROM patients",
+    for (const std::string& sql :
+         std::vector<std::string>{"EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF) SELECT * FROM patients",
           "EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM patients WHERE practice_id = '" + kB + "'",
           "EXPLAIN ANALYZE UPDATE patients SET name = name WHERE practice_id = '" + kB + "'"}) {
         SCOPED_TRACE(sql);
@@ -1077,10 +1079,12 @@ TEST_F(AdversarialTest, ExplainAnalyzeDoesNotShowBRows) {
         for (const auto& row : r.rows) plan += row.at(0) + "\n";
         // The plan text names B's uuid when the query does; that is alice's own input. What
         // must not appear is any of B's row data.
-        for (const char* marker : {"b0000000-", "Tomas Novak", "Aisha Rahman"})
+        for (const char* marker : {"b0000000-", "Tomas Novak", "Aisha Rahman"}) {
             EXPECT_EQ(plan.find(marker), std::string::npos) << plan;
-        if (sql.find("VERBOSE") != std::string::npos)
+        }
+        if (sql.find("VERBOSE") != std::string::npos) {
             EXPECT_NE(plan.find("actual rows=" + std::to_string(demo::kPatientsA)), std::string::npos) << plan;
+        }
         RecordProperty("explain_" + std::to_string(r.rows.size()), plan.substr(0, 500));
     }
 }
@@ -1113,8 +1117,8 @@ TEST_F(AdversarialTest, LongAndMalformedQueriesKeepIsolation) {
     auto m = run(alice_.get(), many);
     expect_only_a(m);
     EXPECT_TRUE(fails_closed(m));
-    for (const std::string bad :
-         {"SELECT * FROM patients WHERE '", "SELECT $$unterminated", "SELECT /* open comment",
+    for (const std::string& bad :
+         std::vector<std::string>{"SELECT * FROM patients WHERE '", "SELECT $$unterminated", "SELECT /* open comment",
           std::string("SELECT 1\0; SET app.current_practice_id = 'x'", 45),
           "SELECT * FROM patients; SET app.current_practice_id = '" + kB + "' /*",
           "SELECT U&'\\", "SET app.current_practice_id = '" + std::string(100000, 'x') + "'",
