@@ -1157,6 +1157,45 @@ TEST_F(AdversarialTest, LongAndMalformedQueriesKeepIsolation) {
     expect_bob_bound();
 }
 
+// The legacy FunctionCall message ('F') calls set_config (oid 2078) with no SQL text at all.
+std::string function_call(uint32_t oid, const std::vector<std::string>& args) {
+    std::string body = wire::be32(oid);
+    body += std::string("\0\0", 2);  // no argument format codes: all text
+    body += static_cast<char>(args.size() >> 8);
+    body += static_cast<char>(args.size() & 0xff);
+    for (const auto& a : args) body += wire::be32(static_cast<uint32_t>(a.size())) + a;
+    body += std::string("\0\0", 2);  // text result
+    return wire::message('F', body);
+}
+
+TEST_F(AdversarialTest, FastPathFunctionCallOfSetConfig) {
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"app.current_practice_id", kB, "false"},
+             {"pgtenant.context", forged_b_token(), "false"},
+             {"pgtenant.context", forged_b_token(), "true"}}) {
+        SCOPED_TRACE(args[0] + " local=" + args[2]);
+        auto sock = RawSocket::borrow(PQsocket(alice_.get()));
+        ASSERT_TRUE(sock.send_all(function_call(2078, args)));
+        std::string tags;
+        for (;;) {
+            auto msg = sock.read_message(10000ms);
+            ASSERT_FALSE(msg.empty()) << "no reply to FunctionCall (seen " << tags << ")";
+            tags += msg[0];
+            if (msg[0] == 'E') RecordProperty("fastpath_error", wire::error_fields(msg)['C']);
+            if (msg[0] == 'Z') break;
+        }
+        RecordProperty("fastpath_tags", tags);
+        auto r = run(alice_.get(), "SELECT * FROM patients");
+        expect_only_a(r);
+        auto unbound = run(alice_.get(), "SELECT 1; COMMIT; SELECT * FROM patients");
+        expect_only_a(unbound);
+        EXPECT_TRUE(fails_closed(unbound));
+        expect_bob_bound();
+    }
+    EXPECT_TRUE(env().proxy().running());
+    expect_alice_bound();
+}
+
 TEST_F(AdversarialTest, InterleavedAliceAndBobOnOneBackend) {
     // Alternating transactions on the shared backend, with attacks between them.
     for (int round = 0; round < 5; ++round) {
