@@ -203,6 +203,8 @@ SettingWrites scan_setting_writes(std::string_view json) {
     scan_variable_set(json, "\"setstmt\":{", w);
     scan_set_config(json, w);
     scan_session_sets(json, w);
+    w.alters_defaults = json.find("\"AlterRoleSetStmt\":{") != std::string_view::npos ||
+                        json.find("\"AlterDatabaseSetStmt\":{") != std::string_view::npos;
     w.sql_prepared = json.find("\"PrepareStmt\":{") != std::string_view::npos ||
                      json.find("\"ExecuteStmt\":{") != std::string_view::npos ||
                      json.find("\"DeallocateStmt\":{\"name\"") != std::string_view::npos;

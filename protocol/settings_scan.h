@@ -26,6 +26,7 @@ struct SettingWrites {
     // AS EXECUTE): server-session state that transaction pooling cannot carry.
     bool sql_prepared = false;
     std::vector<SessionSet> session_sets;  // top-level SET / RESET statements, in order
+    bool alters_defaults = false;          // ALTER ROLE / ALTER DATABASE ... SET / RESET
 };
 
 // `json` is libpg_query's parse tree. Structural keys cannot be forged from SQL text: string

@@ -108,7 +108,12 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     bool bind_transaction = true;
     bool resets_all = false;
     statement_sets_.clear();
-    if (tag == 'Q' || tag == 'P') {
+    if (tag == 'F') {
+        // The fast-path interface calls any function by oid, out of sight of the statement
+        // guard (set_config among them); drivers use it only for large objects.
+        refusal = errors::refused_by_policy("the fast-path function call interface is not served",
+                                            "Call the function with SELECT instead.");
+    } else if (tag == 'Q' || tag == 'P') {
         auto text = tag == 'Q' ? protocol::decode_query(msg.substr(5))
                                : [&]() -> std::optional<std::string_view> {
                                      auto p = protocol::decode_parse(msg.substr(5));
@@ -177,6 +182,11 @@ bool Session::classify_statement(char tag, std::string_view sql, std::optional<p
                 fmt::format("the setting \"{}\" is reserved; the practice comes only from the login", name));
             return true;
         }
+    }
+    if (c.settings.alters_defaults) {
+        refusal = errors::refused_by_policy(
+            "ALTER ROLE / ALTER DATABASE ... SET changes the defaults of every practice's sessions");
+        return true;
     }
     if (c.settings.computed_name) {
         refusal = errors::refused_by_policy(
@@ -426,7 +436,7 @@ const std::string& Session::context_token(const ServerConnection& conn) {
 // skip-to-Sync rule stay exactly the server's; the relay swaps in pgtenant's error.
 void Session::refuse_via_server(char tag, std::string_view msg, protocol::Error refusal) {
     spdlog::info("{} refused: {}", prefix(), refusal.message);
-    if (tag == 'Q') {
+    if (tag == 'Q' || tag == 'F') {  // both are answered by an error, then ReadyForQuery
         build::query(to_server_, kRefusedText);
         server_->tracker().sent(Request::query, Origin::substitute);
     } else {

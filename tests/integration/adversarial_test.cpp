@@ -917,13 +917,14 @@ TEST_F(AdversarialTest, AlterRoleDefaultsCannotPinTheTenant) {
                                "array_to_string(setconfig, ',') ~* '(current_practice_id|pgtenant[.])'")[0][0],
               "0");
     EXPECT_EQ(query(su_.get(), "SELECT count(*) FROM pgtenant.context_keys WHERE kid = 'evil'")[0][0], "0");
-    // Role defaults of ordinary settings are the pool role's own business on PostgreSQL; they
-    // reach every practice's future backends (a denial of service, reported), never B's rows.
+    // Role defaults reach every practice's future backends: the guard refuses changing them.
     for (const char* sql : {"ALTER ROLE CURRENT_USER SET search_path = pg_temp, public",
-                            "ALTER ROLE CURRENT_USER SET row_security = off"}) {
+                            "ALTER ROLE CURRENT_USER SET row_security = off",
+                            "ALTER DATABASE postgres SET default_transaction_read_only = on",
+                            "alter role pgtenant_pool reset all"}) {
         SCOPED_TRACE(sql);
         auto r = run(alice_.get(), sql);
-        if (r.ok()) std::cout << "[finding] a practice login changed the pool role's defaults: " << sql << "\n";
+        EXPECT_EQ(r.sqlstate, "42501") << r.error;
         auto fresh = pool_direct();
         expect_only_a(run(fresh.get(), "SELECT * FROM patients"));
         EXPECT_TRUE(fails_closed(run(fresh.get(), "SELECT * FROM patients")));
@@ -1181,10 +1182,12 @@ TEST_F(AdversarialTest, FastPathFunctionCallOfSetConfig) {
             auto msg = sock.read_message(10000ms);
             ASSERT_FALSE(msg.empty()) << "no reply to FunctionCall (seen " << tags << ")";
             tags += msg[0];
-            if (msg[0] == 'E') RecordProperty("fastpath_error", wire::error_fields(msg)['C']);
+            if (msg[0] == 'E') {
+                EXPECT_EQ(wire::error_fields(msg)['C'], "42501");
+            }
             if (msg[0] == 'Z') break;
         }
-        RecordProperty("fastpath_tags", tags);
+        EXPECT_EQ(tags, "EZ") << "the fast-path call must be refused, not run";
         auto r = run(alice_.get(), "SELECT * FROM patients");
         expect_only_a(r);
         auto unbound = run(alice_.get(), "SELECT 1; COMMIT; SELECT * FROM patients");
