@@ -80,7 +80,10 @@ int run_server(App& app) {
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const error_code& ec, int sig) {
         if (ec) return;
-        spdlog::info("signal {} received: shutting down", sig);
+        auto stats = app.pool->stats();
+        spdlog::info("signal {} received: shutting down ({} server connections opened, {} leases by "
+                     "practice affinity, {} practice-switch resets)",
+                     sig, stats.opened_total, stats.affinity_hits, app.practice_switch_resets.load());
         error_code ignored;
         acceptor.close(ignored);
         hangup.cancel();
