@@ -39,7 +39,20 @@ public class JdbcIsolation {
         }
     }
 
+    // PGTENANT_DIRECT=1 (the "ddl" control run): the same clients straight to PostgreSQL as
+    // the DDL superuser, to compare pgJDBC's behaviour without pgtenant in between.
+    static final boolean DIRECT = "1".equals(System.getenv("PGTENANT_DIRECT"));
+
     static Connection connect(String login) throws SQLException {
+        if (DIRECT) {
+            Properties p = new Properties();
+            p.setProperty("user", System.getenv("PGTENANT_DDL_USER"));
+            p.setProperty("password", System.getenv("PGTENANT_DDL_PASSWORD"));
+            p.setProperty("sslmode", "disable");
+            p.setProperty("prepareThreshold", "1");
+            p.setProperty("socketTimeout", "20");
+            return DriverManager.getConnection(System.getenv("PGTENANT_DDL_URL"), p);
+        }
         String url = "jdbc:postgresql://" + System.getenv("PGTENANT_HOST") + ":"
                 + System.getenv("PGTENANT_PORT") + "/postgres";
         Properties p = new Properties();
@@ -210,7 +223,8 @@ public class JdbcIsolation {
                 try (Statement st = conns[c].createStatement();
                      ResultSet rs = st.executeQuery("SELECT count(*) FROM patients")) {
                     rs.next();
-                    check(rs.getInt(1) == PATIENTS.get(c == 0 ? "alice" : "bob"), "ddl: connection usable afterwards");
+                    int expected = DIRECT ? PATIENTS.get("alice") + PATIENTS.get("bob") : PATIENTS.get(c == 0 ? "alice" : "bob");
+                    check(rs.getInt(1) == expected, "ddl: connection usable afterwards");
                 }
             }
         }
