@@ -15,6 +15,7 @@ PACKAGES=(
   libboost1.81-dev libssl-dev libpq-dev postgresql-client postgresql-15 postgresql-contrib
   libspdlog-dev libfmt-dev libtomlplusplus-dev libpg-query-dev libgtest-dev libgmock-dev
   pgbouncer python3-psycopg openssl
+  libpostgresql-jdbc-java
 )
 
 deps() {
@@ -22,6 +23,11 @@ deps() {
   for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # Java source launch (JDBC driver test) needs a JDK; npm for the node drivers. Only
+  # installed from Debian when absent: a NodeSource nodejs already bundles npm and conflicts
+  # with Debian's npm package.
+  command -v javac >/dev/null || missing+=(default-jdk-headless)
+  command -v npm >/dev/null || missing+=(nodejs npm)
   if ((${#missing[@]})); then
     echo "pgtenant: installing ${missing[*]}"
     local sudo=""
@@ -29,6 +35,11 @@ deps() {
     $sudo apt-get update -qq
     # Debian's postgresql packages start a cluster on install; we never use it.
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  # node-postgres and postgres.js for drivers_test, pinned by the committed lockfile.
+  if [ ! -d "$ROOT/tests/drivers/node/node_modules" ]; then
+    echo "pgtenant: installing node driver packages (npm ci)"
+    npm ci --prefix "$ROOT/tests/drivers/node" --no-audit --no-fund --loglevel=error
   fi
 }
 
