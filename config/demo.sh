@@ -140,6 +140,8 @@ KEY_LINE=$("$BINARY" keygen --kid demo 2>/dev/null)
 (umask 077 && printf '%s\n' "$KEY_LINE" >"$WORK/pgtenant.key")
 "${SUPER[@]}" -c "SELECT pgtenant.add_key('demo', '${KEY_LINE#* }')" >/dev/null
 echo "Installed config/sealed_install.sql and sealed_demo.sql; key 'demo' in $WORK/pgtenant.key"
+"${SUPER[@]}" -v pool_role=pgtenant_pool -f "$ROOT/config/hardening.sql" >/dev/null
+echo "Applied config/hardening.sql (no TEMP, no plpgsql DO blocks, no signal or large-object functions)"
 
 # ---- pgtenant ---------------------------------------------------------------------------
 step "Starting pgtenant"
@@ -233,13 +235,16 @@ show_isolation bob "$BOB_PASSWORD" "$PRACTICE_B"
 step "As alice, trying to read bob's practice by changing the setting herself"
 echo "A statement guard refuses the obvious spelling (42501):"
 as_login alice "$ALICE_PASSWORD" -c "SELECT * FROM patients WHERE set_config('app.current_practice_id', '$PRACTICE_B', true) IS NOT NULL" 2>&1 || true
-echo "A DO block hides the call from any text check, but sealed policies ignore the plain setting:"
-leaked=$(as_login alice "$ALICE_PASSWORD" -At -c "DO \$\$ BEGIN PERFORM set_config('app.current_practice_id', '$PRACTICE_B', true); END \$\$; SELECT count(*) FROM patients WHERE practice_id = '$PRACTICE_B'" | tail -n1)
+echo "Hidden inside query_to_xml() no text check sees it, but sealed policies ignore the plain setting:"
+leaked=$(as_login alice "$ALICE_PASSWORD" -At -c "SELECT count(*) FROM (SELECT query_to_xml('select set_config(''app.current_practice_id'', ''$PRACTICE_B'', true)', false, false, '')) AS attack, patients WHERE practice_id = '$PRACTICE_B'")
 echo "-> rows of bob's practice alice could read: $leaked"
 if [[ $leaked != 0 ]]; then
     echo "ISOLATION BROKEN: alice read $leaked of bob's rows" >&2
     exit 1
 fi
+
+step "pgtenant check: the database's posture, as the pool role sees it"
+"$BINARY" check --config "$WORK/pgtenant.toml" || { echo "pgtenant check found a critical problem" >&2; exit 1; }
 
 step "The same tables as the superuser (RLS bypassed), for comparison"
 "${SUPER[@]}" -c 'SELECT practice_id, count(*) AS patients FROM patients GROUP BY 1 ORDER BY 1'
