@@ -172,7 +172,6 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
 // (commands that refuse to run in a pipeline); sets `refusal` when pgtenant refuses it.
 bool Session::classify_statement(char tag, std::string_view sql, std::optional<protocol::Error>& refusal,
                                  bool& resets_all) {
-    if (!protocol::StatementClassifier::may_need_parse(sql)) return true;
     auto c = app_.classifier.classify(sql);
     // The statement guard: mistakes become visible errors. (Enforcement against a hostile
     // client is the sealed context's job: no text check can see every way to call a function.)
