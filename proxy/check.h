@@ -45,6 +45,8 @@ std::string format_text(const std::vector<Finding>& findings);
 //  "summary":{"critical":n,"warning":n,"info":n}}
 std::string format_json(const std::vector<Finding>& findings);
 
+// The options for this configuration: its tenant setting, and sealed or compat mode.
+CheckOptions check_options(const config::Config& cfg);
 // libpq conninfo for the [backend] section (values quoted for libpq).
 std::string backend_conninfo(const config::Config& cfg);
 // Runs every check as the pool role and prints the report; see the exit codes above.

@@ -219,10 +219,15 @@ int exit_code_for(const std::vector<Finding>& findings) {
     return 0;
 }
 
-int check_command(const config::Config& cfg, bool json, std::ostream& out) {
+CheckOptions check_options(const config::Config& cfg) {
     CheckOptions options;
     options.tenant_setting = cfg.tenant.setting;
     options.sealed = cfg.tenant.mode == config::TenantMode::sealed;
+    return options;
+}
+
+int check_command(const config::Config& cfg, bool json, std::ostream& out) {
+    const CheckOptions options = check_options(cfg);
     std::vector<Finding> findings;
     try {
         findings = run_checks(backend_conninfo(cfg), options);

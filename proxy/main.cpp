@@ -80,7 +80,7 @@ std::string default_kid() {
     return "k" + std::to_string(std::time(nullptr));
 }
 
-int keygen(int argc, char** argv, int i) {
+int keygen(int argc, char** argv, int i, bool rotate) {
     std::string kid = default_kid(), key_file;
     for (; i < argc; ++i) {
         std::string a = argv[i];
@@ -92,6 +92,10 @@ int keygen(int argc, char** argv, int i) {
             std::cerr << "pgtenant: unknown argument \"" << a << "\" (see --help)\n";
             return 2;
         }
+    }
+    if (rotate && key_file.empty()) {
+        std::cerr << "pgtenant rotate-key: --key-file is required (see --help)\n";
+        return 2;
     }
     try {
         std::string line = pgtenant::auth::new_key_line(kid);
@@ -134,12 +138,9 @@ int keygen(int argc, char** argv, int i) {
 // without forced RLS, would make every isolation promise void. Refuse to serve then.
 bool startup_posture_ok(const pgtenant::config::Config& cfg, bool allow_unsafe) {
     using namespace pgtenant::proxy;
-    CheckOptions options;
-    options.tenant_setting = cfg.tenant.setting;
-    options.sealed = cfg.tenant.mode == pgtenant::config::TenantMode::sealed;
     std::vector<Finding> findings;
     try {
-        findings = startup_checks(backend_conninfo(cfg), options);
+        findings = startup_checks(backend_conninfo(cfg), check_options(cfg));
     } catch (const std::exception& e) {
         spdlog::critical("startup check could not run: {}", e.what());
         if (allow_unsafe) return true;
@@ -174,8 +175,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (a == "scram-verifier") return print_verifier();
-        if (a == "keygen") return keygen(argc, argv, i + 1);
-        if (a == "rotate-key") return keygen(argc, argv, i + 1);
+        if (a == "keygen" || a == "rotate-key") return keygen(argc, argv, i + 1, a == "rotate-key");
         if ((a == "--config" || a == "-c") && i + 1 < argc) {
             config_path = argv[++i];
         } else if (a.starts_with("--config=")) {

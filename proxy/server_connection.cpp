@@ -16,7 +16,6 @@ namespace build = protocol::build;
 
 namespace {
 
-constexpr std::size_t kMaxServerMessage = 1u << 30;
 std::atomic<uint64_t> next_id{1};
 
 std::string server_error_text(std::string_view frame) {

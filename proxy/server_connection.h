@@ -22,6 +22,8 @@ inline constexpr std::string_view kBindStatement = "pgtenant_bind";
 inline constexpr std::string_view kSetStatement = "pgtenant_set";
 inline constexpr std::string_view kResetStatement = "pgtenant_reset";
 
+// PostgreSQL never sends a message larger than 1 GiB; anything claiming more is corrupt.
+inline constexpr std::size_t kMaxServerMessage = std::size_t{1} << 30;
 inline constexpr std::string_view kNoopStatement = "pgtenant_noop";  // re-created as ""
 inline constexpr std::string_view kNoneStatement = "pgtenant_none";  // never exists
 inline constexpr std::string_view kBindSealedStatement = "pgtenant_bind_sealed";

@@ -17,7 +17,6 @@ using protocol::Request;
 using Verdict = protocol::ReplyTracker::Verdict;
 
 namespace {
-constexpr std::size_t kMaxServerMessage = std::size_t{1} << 30;
 constexpr std::size_t kReadChunk = 16 * 1024;
 
 bool needs_whole(char tag) { return tag == 'Z' || tag == 'E' || tag == 'S'; }

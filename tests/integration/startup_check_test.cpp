@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 
 #include "tests/support/integration_env.h"
 #include "tests/support/process.h"
@@ -53,6 +55,32 @@ TEST_F(StartupCheckTest, TenantTableWithoutForcedRlsIsRefusedAtStart) {
     ASSERT_EQ(sqlstate_of(su.get(), "ALTER TABLE meal_logs FORCE ROW LEVEL SECURITY"), "");
     EXPECT_EQ(start.exit_code, 1) << start.describe();
     EXPECT_NE(start.err.find("tenant_table_rls_not_forced"), std::string::npos) << start.describe();
+}
+
+// rotate-key puts a new signing key first and keeps the old ones; it needs the file.
+TEST_F(StartupCheckTest, RotateKeyPrependsANewKeyAndKeepsTheOld) {
+    CommandOptions opts;
+    opts.timeout = 20s;
+    auto key_file = env().proxy().dir() / "rotation.key";
+    auto first = run_command({PGTENANT_BINARY, "keygen", "--kid", "old"}, opts);
+    ASSERT_TRUE(first.ok()) << first.describe();
+    {
+        std::ofstream out(key_file);
+        out << first.out;
+    }
+    std::filesystem::permissions(key_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    EXPECT_EQ(run_command({PGTENANT_BINARY, "rotate-key", "--kid", "new"}, opts).exit_code, 2);
+    auto rotated = run_command({PGTENANT_BINARY, "rotate-key", "--key-file", key_file.string(), "--kid", "new"}, opts);
+    ASSERT_TRUE(rotated.ok()) << rotated.describe();
+    EXPECT_NE(rotated.out.find("SELECT pgtenant.add_key('new', '"), std::string::npos) << rotated.out;
+    std::ifstream in(key_file);
+    std::string line1, line2;
+    std::getline(in, line1);
+    std::getline(in, line2);
+    EXPECT_TRUE(line1.starts_with("new ")) << line1;
+    EXPECT_EQ(line2 + "\n", first.out);
+    EXPECT_EQ(std::filesystem::status(key_file).permissions() & std::filesystem::perms::group_all,
+              std::filesystem::perms::none);
 }
 
 }  // namespace
