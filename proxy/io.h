@@ -11,9 +11,10 @@
 namespace pgtenant::proxy {
 
 // A growable receive buffer: bytes in [begin_, end_) are received but not yet consumed.
+// Storage is allocated on first use, so a connection that has released it costs nothing.
 class ReadBuffer {
 public:
-    explicit ReadBuffer(std::size_t initial = 16 * 1024) : data_(initial) {}
+    static constexpr std::size_t kDefaultSize = 16 * 1024;
 
     std::string_view view() const { return {data_.data() + begin_, end_ - begin_}; }
     std::size_t size() const { return end_ - begin_; }
@@ -23,6 +24,7 @@ public:
     }
     // Room for at least `min_free` more bytes, compacting or growing as needed.
     asio::mutable_buffer prepare(std::size_t min_free = 4096) {
+        if (data_.empty()) data_.resize(std::max(kDefaultSize, min_free));
         if (data_.size() - end_ < min_free) {
             std::memmove(data_.data(), data_.data() + begin_, end_ - begin_);
             end_ -= begin_;
@@ -32,12 +34,17 @@ public:
         return asio::buffer(data_.data() + end_, data_.size() - end_);
     }
     void commit(std::size_t n) { end_ += n; }
-    // Drop oversized capacity after a big message so idle connections stay small.
-    void shrink(std::size_t keep = 16 * 1024) {
-        if (begin_ == end_ && data_.size() > keep) {
-            data_.resize(keep);
+    // Drop oversized capacity after a big message so busy connections stay small.
+    void shrink() {
+        if (begin_ == end_ && data_.size() > kDefaultSize) {
+            data_.resize(kDefaultSize);
             data_.shrink_to_fit();
         }
+    }
+    // Free the storage when nothing is buffered: an idle client costs no buffer.
+    void release() {
+        if (begin_ != end_ || data_.empty()) return;
+        std::vector<char>().swap(data_);
     }
 
 private:

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <functional>
 #include <thread>
 #include <vector>
@@ -31,14 +33,35 @@ awaitable<void> accept_loop(App& app, tcp::acceptor& acceptor, asio::io_context&
         auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
         if (ec) {
             if (ec == asio::error::operation_aborted) co_return;
-            spdlog::warn("accept failed: {}", ec.message());
+            // Out of file descriptors (or another transient failure): the pending connection
+            // stays queued; pause instead of spinning on an accept that fails at once.
+            spdlog::warn("accept failed: {}; retrying in 100 ms", ec.message());
+            asio::steady_timer pause(ioc, std::chrono::milliseconds(100));
+            co_await pause.async_wait(use_tuple);
             continue;
         }
         error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
         auto session = std::make_shared<Session>(app, std::move(socket));
-        asio::co_spawn(asio::make_strand(ioc), [session]() -> awaitable<void> { co_await session->run(); },
-                       asio::detached);
+        asio::co_spawn(asio::make_strand(ioc), Session::run(std::move(session)), asio::detached);
+    }
+}
+
+// Each client and each server connection is a file descriptor: raise the soft limit to the
+// hard one, and say so when even that cannot hold server.max_client_conn.
+void raise_fd_limit(const config::Config& cfg) {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+    if (lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+        ::getrlimit(RLIMIT_NOFILE, &lim);
+    }
+    const auto needed = static_cast<rlim_t>(cfg.server.max_client_conn) + cfg.pool.size + 64;
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < needed) {
+        spdlog::warn("the open-files limit ({}) is below server.max_client_conn + pool.size ({}): "
+                     "clients beyond it are refused at accept; raise it with `ulimit -n` or LimitNOFILE",
+                     lim.rlim_cur, needed - 64);
     }
 }
 
@@ -46,6 +69,7 @@ awaitable<void> accept_loop(App& app, tcp::acceptor& acceptor, asio::io_context&
 
 int run_server(App& app) {
     const auto& cfg = app.config->server;
+    raise_fd_limit(*app.config);
     asio::io_context ioc(cfg.workers);
     tcp::acceptor acceptor(ioc);
     try {
@@ -77,6 +101,11 @@ int run_server(App& app) {
                 }
             }
             wait_hangup();
+        });
+    };
+    wait_hangup();
+
+    // SIGINT/SIGTERM: stop accepting, close the pool, stop.
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const error_code& ec, int sig) {
         if (ec) return;
@@ -90,9 +119,6 @@ int run_server(App& app) {
         app.pool->close_all();
         ioc.stop();
     });
-        });
-    };
-    wait_hangup();
     spdlog::info("pgtenant listening on {}:{} -> {}:{}/{} as {} (pool size {}, {} worker thread{})",
                  cfg.listen_addr, cfg.listen_port, app.config->backend.host, app.config->backend.port,
                  app.config->backend.database, app.config->backend.user, app.config->pool.size,

@@ -2,7 +2,7 @@
 // One client connection, one coroutine: startup -> TLS -> authenticate -> serve.
 // While a server connection is leased, a second coroutine relays its replies to the client;
 // both run on the session's strand, so session state needs no locks.
-#include <deque>
+#include <vector>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,13 +23,14 @@ public:
     Session(App& app, tcp::socket socket);
     ~Session();
 
-    // The whole life of the connection.
-    awaitable<void> run();
+    // The whole life of the connection; `self` keeps the session alive until it ends.
+    static awaitable<void> run(std::shared_ptr<Session> self);
 
 private:
     enum class StartupOutcome { proceed, done };
 
     // --- startup and authentication (session_startup.cpp) ---
+    awaitable<bool> login();
     awaitable<StartupOutcome> startup();
     awaitable<bool> authenticate();
     awaitable<bool> authenticate_scram(const auth::Login* login);
@@ -39,6 +40,8 @@ private:
 
     // --- serving (session_serve.cpp) ---
     awaitable<void> serve();
+    void release_idle_memory();
+    awaitable<void> refuse_framing(bool too_long, std::size_t size);
     awaitable<bool> handle_client_message(std::string_view msg);
     bool classify_statement(char tag, std::string_view sql, std::optional<protocol::Error>& refusal,
                             bool& resets_all);
@@ -80,7 +83,7 @@ private:
         std::string server_name;
         bool created;             // false for the no-op Parse of an existing statement
     };
-    std::deque<PendingParse> pending_parses_;   // Parses sent, not yet answered
+    std::vector<PendingParse> pending_parses_;  // Parses sent, not yet answered, oldest first
     std::vector<protocol::SessionSet> statement_sets_;  // SETs of the statement being handled
     std::vector<protocol::SessionSet> pending_sets_;    // SETs sent, applied when they succeed
     bool segment_error_ = false;                        // the client got an error this segment
@@ -105,9 +108,9 @@ private:
     std::size_t passthrough_left_ = 0;          // bytes of a large message still streaming
     bool passthrough_forward_ = false;
     std::size_t relay_need_ = 0;                // bytes the relay needs buffered to go on
-    std::optional<protocol::Error> server_fatal_;      // a FATAL the server sent while idle
+    std::unique_ptr<protocol::Error> server_fatal_;    // a FATAL the server sent while idle
     char status_ = 'I';                         // last ReadyForQuery status from the server
-    std::optional<protocol::Error> pending_failure_;   // to report at the client's next message
+    std::unique_ptr<protocol::Error> pending_failure_;  // to report at the client's next message
     std::vector<protocol::Error> substitute_errors_;   // errors replacing substitutes' failures
     std::unique_ptr<asio::steady_timer> segment_event_;  // cancelled when a segment completes
 };

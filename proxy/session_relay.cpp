@@ -105,7 +105,7 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
     Request front;
     const bool has_front = tracker.front(front);
     if (has_front && front == Request::parse && !ours && tag == '1' && !pending_parses_.empty())
-        pending_parses_.pop_front();  // the oldest pending Parse succeeded
+        pending_parses_.erase(pending_parses_.begin());  // the oldest pending Parse succeeded
     if (has_front && tag == 'E' && front != Request::query && front != Request::sync &&
         front != Request::function_call)
         forget_pending_parses(conn);  // failed, or skipped until the Sync
@@ -160,8 +160,8 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
                 // A FATAL on a connection with nothing outstanding (e.g. pg_terminate_backend):
                 // remember it for the client's next message; the close follows.
                 auto e = protocol::decode_error_fields(bytes.substr(5));
-                server_fatal_ = errors::server_connection_lost(
-                    e ? fmt::format("{}: {}", e->sqlstate(), e->message()) : "terminated by the server");
+                server_fatal_ = std::make_unique<protocol::Error>(errors::server_connection_lost(
+                    e ? fmt::format("{}: {}", e->sqlstate(), e->message()) : "terminated by the server"));
                 conn.mark_broken();
             } else {
                 spdlog::warn("{} unexpected '{}' from server connection {}", prefix(), tag, conn.id());
@@ -188,7 +188,7 @@ void Session::server_lost(ServerConnection& conn, const protocol::Error& error, 
     if (!pending.empty() && error_sent) {
         skip_until_sync_ = true;  // the rest of this extended batch is answered at its Sync
     } else if (pending.empty() && status_ != 'I') {
-        pending_failure_ = error;
+        pending_failure_ = std::make_unique<protocol::Error>(error);
     }
     if (segment_open_) {
         segment_open_ = false;

@@ -23,10 +23,15 @@ namespace {
 constexpr std::string_view kRefusedText = "pgtenant refused this statement";
 
 bool ends_segment(char tag) { return tag == 'Q' || tag == 'S' || tag == 'F'; }
+
+protocol::Error framing_error(bool too_long, std::size_t size, std::size_t max_message) {
+    if (!too_long) return errors::protocol_violation("invalid message length");
+    return errors::protocol_violation(fmt::format(
+        "message of {} bytes exceeds the limit of {} bytes (server.max_message_bytes)", size, max_message));
+}
 }  // namespace
 
 awaitable<void> Session::serve() {
-    segment_event_ = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
     const std::size_t max_message = app_.config->server.max_message_bytes;
     for (;;) {
         for (;;) {
@@ -34,15 +39,7 @@ awaitable<void> Session::serve() {
             auto st = protocol::peek_frame(client_buf_.view(), max_message, f);
             if (st == protocol::FrameStatus::need_more) break;
             if (st != protocol::FrameStatus::complete) {
-                co_await flush_to_server();
-                auto e = st == protocol::FrameStatus::too_long
-                             ? errors::protocol_violation(fmt::format(
-                                   "message of {} bytes exceeds the limit of {} bytes "
-                                   "(server.max_message_bytes)",
-                                   f.total_size, max_message))
-                             : errors::protocol_violation("invalid message length");
-                if (!server_) co_await refuse(e);
-                end_of_session();
+                co_await refuse_framing(st == protocol::FrameStatus::too_long, f.total_size);
                 co_return;
             }
             bool keep = co_await handle_client_message(f.bytes);
@@ -55,6 +52,14 @@ awaitable<void> Session::serve() {
         }
         co_await flush_to_server();
         client_buf_.shrink();
+        if (client_buf_.size() == 0 && !client_.is_tls()) {
+            release_idle_memory();
+            auto [ec] = co_await client_.socket().async_wait(tcp::socket::wait_read, use_tuple);
+            if (ec) {
+                end_of_session();
+                co_return;
+            }
+        }
         protocol::Frame f;
         protocol::peek_frame(client_buf_.view(), max_message, f);
         std::size_t want = f.total_size > client_buf_.size() ? f.total_size - client_buf_.size() : 4096;
@@ -62,6 +67,27 @@ awaitable<void> Session::serve() {
             end_of_session();
             co_return;
         }
+    }
+}
+
+// A client message with an impossible or oversized length: the stream cannot be followed.
+// (Kept out of serve() so that serve's coroutine frame, alive for every idle client, stays small.)
+awaitable<void> Session::refuse_framing(bool too_long, std::size_t size) {
+    co_await flush_to_server();
+    if (!server_) {
+        // Built in a plain function: GCC 12 miscompiles a ?: of temporaries inside co_await.
+        co_await refuse(framing_error(too_long, size, app_.config->server.max_message_bytes));
+    }
+    end_of_session();
+}
+
+// Waiting for the client with nothing buffered: give back the buffers, so that an idle
+// client costs little more than its Session (the next message allocates them again).
+void Session::release_idle_memory() {
+    client_buf_.release();
+    if (!server_) segment_event_.reset();
+    for (std::string* s : {&to_server_, &writing_, &emulated_}) {
+        if (s->empty()) std::string().swap(*s);
     }
 }
 
@@ -313,6 +339,7 @@ awaitable<bool> Session::flush_to_server() {
 
 awaitable<void> Session::wait_segment_done() {
     while (server_ && !server_->tracker().idle()) {
+        if (!segment_event_) segment_event_ = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
         segment_event_->expires_at(asio::steady_timer::time_point::max());
         co_await segment_event_->async_wait(use_tuple);
     }

@@ -44,24 +44,32 @@ awaitable<void> Session::refuse(const protocol::Error& e) {
     client_.close();
 }
 
-awaitable<void> Session::run() {
-    counted_ = true;
-    if (++app_.clients > app_.config->server.max_client_conn) {
-        co_await refuse(errors::too_many_connections(app_.config->server.max_client_conn));
+awaitable<void> Session::run(std::shared_ptr<Session> self) {
+    Session& s = *self;
+    s.counted_ = true;
+    const int max_clients = s.app_.config->server.max_client_conn;
+    if (++s.app_.clients > max_clients) {
+        co_await s.refuse(errors::too_many_connections(max_clients));
         co_return;
     }
+    const bool logged_in = co_await s.login();
+    if (logged_in) co_await s.serve();
+}
+
+// Startup and authentication within the login deadline. A coroutine of its own so that its
+// frame (the timer among it) is gone while the session serves.
+awaitable<bool> Session::login() {
     asio::steady_timer deadline(co_await asio::this_coro::executor, kLoginTimeout);
-    auto login = [&]() -> awaitable<bool> {
+    auto steps = [&]() -> awaitable<bool> {
         if (co_await startup() == StartupOutcome::done) co_return false;
         co_return co_await authenticate();
     };
-    auto result = co_await (login() || deadline.async_wait(use_tuple));
+    auto result = co_await (steps() || deadline.async_wait(use_tuple));
     if (result.index() == 1) {
         co_await refuse(errors::auth_rejected("the login did not complete within 15 seconds"));
-        co_return;
+        co_return false;
     }
-    if (!std::get<0>(result)) co_return;
-    co_await serve();
+    co_return std::get<0>(result);
 }
 
 awaitable<Session::StartupOutcome> Session::startup() {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
+#include <iostream>
 #include <mutex>
 #include <thread>
 
@@ -142,6 +144,35 @@ TEST_F(ConcurrencyTest, InterleavedPracticesOnOneBackendNeverLeak) {
         ASSERT_TRUE(all_rows_in_practice(rows, 1, practice)) << "iteration " << i;
         ASSERT_EQ(static_cast<int>(rows.size()), i % 2 == 0 ? demo::kMealLogsA : demo::kMealLogsB);
     }
+}
+
+long rss_kib(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return -1;
+}
+
+// Idle clients must be cheap (issue #5: at most 4 KiB each; this guards against regressions
+// with some room for allocator noise): each of 400 clients logs in, runs a statement, and
+// idles; pgtenant's RSS may grow by no more than 6 KiB per client.
+TEST_F(ConcurrencyTest, IdleClientsCostLittleMemory) {
+    constexpr int kIdle = 400;
+    const pid_t pid = env().proxy().pid();
+    const long before = rss_kib(pid);
+    std::vector<PgConn> idle;
+    for (int i = 0; i < kIdle; ++i) {
+        idle.push_back(env().connect_as(i % 2 ? demo::kAlice : demo::kBob));
+        ASSERT_EQ(sqlstate_of(idle.back().get(), "SELECT 1"), "") << "client " << i;
+    }
+    std::this_thread::sleep_for(500ms);
+    const long after = rss_kib(pid);
+    const double per_client = static_cast<double>(after - before) * 1024.0 / kIdle;
+    std::cout << "[ idle ] " << kIdle << " idle clients: RSS " << before << " -> " << after << " KiB, "
+              << static_cast<long>(per_client) << " bytes per client\n";
+    EXPECT_LT(per_client, 6 * 1024.0);
 }
 
 }  // namespace

@@ -4,7 +4,12 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <fstream>
+#include <sstream>
 #include <thread>
+#include <vector>
+
+#include "tests/support/process.h"
 
 #include "tests/support/integration_env.h"
 #include "tests/support/net.h"
@@ -174,6 +179,38 @@ TEST_F(FailureTest, TerminateMidTransactionRollsBack) {
     EXPECT_EQ(
         query(su.get(), "SELECT count(*) FROM patients WHERE name = 'Polite Pete'").at(0).at(0),
         "0");
+}
+
+// CPU seconds (user + system) a process has used so far.
+double cpu_seconds(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    long ticks = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+        if (i == 14 || i == 15) ticks += std::stol(field);  // utime, stime
+    }
+    return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// Out of file descriptors: pgtenant must not spin on accept() (it once retried at once, at
+// 100 % CPU, logging each failure), and serves again once descriptors are free.
+TEST_F(FailureTest, OutOfFileDescriptorsPausesAcceptAndRecovers) {
+    Pgtenant own(env().cluster());
+    auto limit = run_command({"prlimit", "--pid", std::to_string(own.pid()), "--nofile=40:40"});
+    ASSERT_TRUE(limit.ok()) << limit.describe();
+    std::vector<RawSocket> flood;
+    for (int i = 0; i < 80; ++i) flood.push_back(RawSocket::connect(own.port()));  // queued beyond the limit
+    std::this_thread::sleep_for(300ms);
+    const double before = cpu_seconds(own.pid());
+    std::this_thread::sleep_for(1500ms);
+    const double spent = cpu_seconds(own.pid()) - before;
+    EXPECT_LT(spent, 0.5) << "pgtenant busy while out of descriptors\n" << own.tail_log(20);
+    EXPECT_TRUE(own.running());
+    flood.clear();
+    auto client = own.connect_as(demo::kAlice);
+    EXPECT_EQ(sqlstate_of(client.get(), "SELECT count(*) FROM patients"), "");
 }
 
 }  // namespace

@@ -6,6 +6,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+
+#include <sys/wait.h>
 
 #include "tests/support/integration_env.h"
 #include "tests/support/process.h"
@@ -81,6 +84,25 @@ TEST_F(StartupCheckTest, RotateKeyPrependsANewKeyAndKeepsTheOld) {
     EXPECT_EQ(line2 + "\n", first.out);
     EXPECT_EQ(std::filesystem::status(key_file).permissions() & std::filesystem::perms::group_all,
               std::filesystem::perms::none);
+}
+
+// SIGHUP reloads the key file and the proxy keeps serving; SIGTERM afterwards (with a client
+// still connected) stops it cleanly: exit status 0 and the shutdown line in the log. (The
+// SIGTERM handler was once installed only inside the SIGHUP handler: SIGTERM then killed the
+// process without a shutdown.)
+TEST_F(StartupCheckTest, SighupReloadsKeysAndSigtermShutsDownCleanly) {
+    Pgtenant own(env().cluster());
+    auto client = own.connect_as(demo::kAlice);
+    own.signal(SIGHUP);
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (own.log().find("key file reloaded") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    EXPECT_NE(own.log().find("key file reloaded"), std::string::npos) << own.log();
+    EXPECT_EQ(sqlstate_of(client.get(), "SELECT count(*) FROM patients"), "");
+    own.stop();
+    EXPECT_FALSE(own.running());
+    EXPECT_TRUE(WIFEXITED(own.exit_status()) && WEXITSTATUS(own.exit_status()) == 0) << own.exit_status();
+    EXPECT_NE(own.log().find("shutting down"), std::string::npos) << own.log();
 }
 
 }  // namespace

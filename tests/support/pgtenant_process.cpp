@@ -191,6 +191,10 @@ bool Pgtenant::running() {
     return true;
 }
 
+void Pgtenant::signal(int sig) {
+    if (running()) ::kill(pid_, sig);
+}
+
 void Pgtenant::stop() {
     if (!running()) {
         return;

@@ -61,6 +61,11 @@ class Pgtenant {
 
     // False once the process has exited (a crash shows up here).
     bool running();
+    pid_t pid() const { return pid_; }
+    // Sends a signal to the running process.
+    void signal(int sig);
+    // SIGTERM, then waits up to 10 s for the exit (SIGKILL after that); the destructor does it.
+    void stop();
     int exit_status() const { return exit_status_; }
     std::string log() const;
     std::string tail_log(std::size_t max_lines) const;
@@ -74,7 +79,6 @@ class Pgtenant {
   private:
     void write_config(const PgCluster& cluster);
     bool try_start();
-    void stop();
 
     PgtenantOptions options_;
     TempDir dir_;
