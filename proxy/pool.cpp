@@ -83,6 +83,7 @@ void Pool::release(std::shared_ptr<ServerConnection> conn) {
         return;
     }
     if (!waiters_.empty()) return wake_one_locked(std::move(conn));
+    conn->released();
     idle_.push_back(std::move(conn));
 }
 

@@ -151,6 +151,7 @@ awaitable<std::string> ServerConnection::prepare_statements() {
 bool ServerConnection::idle_check() {
     if (broken_ || !socket_.is_open()) return false;
     if (buffer_.size() != 0) return false;
+    if (std::chrono::steady_clock::now() - released_at_ < kIdleCheckAfter) return true;
     char c;
     ssize_t n = ::recv(socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0) return false;                     // closed by the server

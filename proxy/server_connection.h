@@ -1,6 +1,7 @@
 #pragma once
 // One connection from pgtenant to PostgreSQL, logged in as the pool role, with pgtenant's own
 // statements prepared on it. The pool holds these; a client session leases one at a time.
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -69,8 +70,13 @@ public:
         return startup_params_;
     }
 
-    // False if the server closed the connection or sent something while it sat idle.
+    // False if the server closed the connection or sent something while it sat idle. A
+    // connection idle for less than kIdleCheckAfter is not probed (one syscall per
+    // transaction saved); if the server dropped it in that window, the client's transaction
+    // gets 08006 as for any server lost mid-flight.
+    static constexpr auto kIdleCheckAfter = std::chrono::milliseconds(100);
     bool idle_check();
+    void released() { released_at_ = std::chrono::steady_clock::now(); }
     bool broken() const { return broken_; }
     void mark_broken() { broken_ = true; }
 
@@ -88,6 +94,7 @@ private:
     int32_t pid_ = 0, key_ = 0;
     uint64_t id_ = 0;
     bool broken_ = false;
+    std::chrono::steady_clock::time_point released_at_{};
 };
 
 }  // namespace pgtenant::proxy
