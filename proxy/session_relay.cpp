@@ -84,7 +84,7 @@ bool Session::relay_messages(ServerConnection& conn, std::string& out) {
                 break;
             }
             // Too big to wait for: decide its fate now and stream it.
-            auto v = conn.tracker().on_reply(f.tag);
+            auto v = conn.tracker().on_reply(f.tag).verdict;
             if (v != Verdict::forward && v != Verdict::drop) return false;
             ready_seen_ = false;
             passthrough_left_ = f.total_size;
@@ -109,7 +109,7 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
     if (has_front && tag == 'E' && front != Request::query && front != Request::sync &&
         front != Request::function_call)
         forget_pending_parses(conn);  // failed, or skipped until the Sync
-    switch (tracker.on_reply(tag)) {
+    switch (tracker.on_reply(tag).verdict) {
         case Verdict::drop:
             break;
         case Verdict::forward:
