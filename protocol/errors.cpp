@@ -100,5 +100,7 @@ Error binding_failed(std::string_view server_message) {
                             server_message));
 }
 
+Error cached_plan_changed() { return make("0A000", "cached plan must not change result type"); }
+
 }  // namespace errors
 }  // namespace pgtenant::protocol

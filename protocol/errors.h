@@ -35,6 +35,9 @@ Error cannot_connect_now(std::string_view why);              // 57P03
 Error shutting_down();                                       // 57P01
 Error server_connection_lost(std::string_view why);          // 08006
 Error binding_failed(std::string_view server_message);       // 08P01
+// PostgreSQL's own error, word for word, for a prepared statement whose result columns
+// changed since the client prepared it (pgtenant re-prepared it on another connection).
+Error cached_plan_changed();                                 // 0A000
 
 }  // namespace errors
 }  // namespace pgtenant::protocol
