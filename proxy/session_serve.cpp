@@ -176,7 +176,8 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     if (refusal) {
         refuse_via_server(tag, msg, std::move(*refusal));
     } else {
-        send_client_message(tag, msg);
+        co_await send_client_message(tag, msg);
+        if (!server_) co_return true;  // lost meanwhile: the client has its error
         if (!session_pooling_) {
             for (auto& set : statement_sets_) pending_sets_.push_back(std::move(set));
         }
@@ -289,15 +290,22 @@ awaitable<bool> Session::begin_segment(char tag, bool bind_transaction) {
 // skip-to-Sync rule stay exactly the server's; the relay swaps in pgtenant's error.
 void Session::refuse_via_server(char tag, std::string_view msg, protocol::Error refusal) {
     spdlog::info("{} refused: {}", prefix(), refusal.message);
+    Request r;
     if (tag == 'Q' || tag == 'F') {  // both are answered by an error, then ReadyForQuery
         build::query(to_server_, kRefusedText);
-        server_->tracker().sent(Request::query, Origin::substitute);
-    } else {
+        r = Request::query;
+    } else if (tag == 'P') {
         auto p = protocol::decode_parse(msg.substr(5));
         build::parse(to_server_, p ? p->name : std::string_view(), kRefusedText);
-        server_->tracker().sent(Request::parse, Origin::substitute);
+        r = Request::parse;
+    } else {
+        // Bind, Describe: a Describe of a statement that never exists fails and changes nothing.
+        build::describe(to_server_, 'S', kNoneStatement);
+        r = Request::describe;
     }
-    substitute_errors_.push_back(std::move(refusal));
+    // Not recorded when the server already skips to the Sync: it ignores the substitute, as it
+    // would the client's message.
+    send_tracked(r, Origin::substitute, {Tracked::Kind::refusal, {}, {}, 0, std::move(refusal)});
 }
 
 // Only called while no server connection is leased, so nothing else writes to the client.
