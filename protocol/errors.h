@@ -14,6 +14,11 @@ struct Error {
     std::string message;
     std::string detail;
     std::string hint;
+    // Where in PostgreSQL's source the error comes from, for the errors pgtenant raises in
+    // PostgreSQL's stead: drivers recognise some by routine (pgJDBC and postgres.js re-prepare
+    // on "RevalidateCachedQuery").
+    std::string file;
+    std::string routine;
 };
 
 // Appends an ErrorResponse ('E'); notice = true appends a NoticeResponse ('N') instead.

@@ -78,13 +78,20 @@ TEST(ErrorFactories, MessagesCarryTheirArguments) {
     EXPECT_EQ(errors::refused_by_policy("x").hint, "");
 }
 
-// Drivers match PostgreSQL's own wording (pgJDBC re-prepares on it): not one letter differs.
+// Drivers match PostgreSQL's own error: same wording, same routine field.
 TEST(ErrorFactories, CachedPlanChangedIsPostgresqlsOwnError) {
     auto e = errors::cached_plan_changed();
     EXPECT_EQ(e.severity, "ERROR");
     EXPECT_EQ(e.message, "cached plan must not change result type");
     EXPECT_TRUE(e.detail.empty());
     EXPECT_TRUE(e.hint.empty());
+    // pgJDBC and postgres.js re-prepare only when the routine is PostgreSQL's.
+    std::string out;
+    encode_error(out, e);
+    auto f = decode_one(out, 'E');
+    EXPECT_EQ(f.sqlstate(), "0A000");
+    EXPECT_EQ(f.get('R'), "RevalidateCachedQuery");
+    EXPECT_EQ(f.get('F'), "plancache.c");
 }
 
 TEST(ErrorFactories, AuthFailedSaysNothingAboutWhichPartWasWrong) {
