@@ -52,7 +52,9 @@ private:
     void append_binding();
     void apply_session_sets(ServerConnection& conn);
     const std::string& context_token(const ServerConnection& conn);
-    void refuse_via_server(char tag, std::string_view msg, protocol::Error refusal);
+    // `preamble`: replies PostgreSQL sends before such an error (a Describe's parameters).
+    void refuse_via_server(char tag, std::string_view msg, protocol::Error refusal,
+                           std::string preamble = {});
     void local_reply_error(char tag, const protocol::Error& e);
     awaitable<bool> flush_local();
     awaitable<bool> flush_to_server();
@@ -63,10 +65,12 @@ private:
     awaitable<void> send_client_message(char tag, std::string_view msg);
     awaitable<void> use_statement(char tag, std::string_view msg, std::string_view name);
     enum class Readiness { ready, refused, gone };
-    awaitable<Readiness> ready_on_server(std::string_view client_name, const PreparedStatement& s);
+    awaitable<Readiness> ready_on_server(std::string_view client_name, const PreparedStatement& s,
+                                         std::string& parameters);
     protocol::Cookie prepare_on_server(std::string_view client_name, const PreparedStatement& s,
                                        protocol::Origin origin);
-    awaitable<std::optional<protocol::RowShape>> current_shape(protocol::Cookie describe);
+    struct ShapeCheck;
+    awaitable<ShapeCheck> current_shape(protocol::Cookie describe);
     void close_on_server(const std::string& server_name);
 
     // --- requests with bookkeeping, settled by their replies (session_tracked.cpp) ---
@@ -78,7 +82,8 @@ private:
                 std::string_view body);
     void learn_shape(ServerConnection& conn, const Tracked& t, protocol::Cookie cookie,
                      std::optional<protocol::RowShape> shape);
-    std::optional<protocol::Error> take_refusal(protocol::Cookie cookie);
+    // Appends what the client gets instead of a substitute's failure; false if unknown.
+    bool take_refusal(protocol::Cookie cookie, std::string& out);
     void forget_tracked(ServerConnection& conn);
 
     // --- relaying server replies (session_relay.cpp) ---
@@ -112,7 +117,8 @@ private:
         std::string server_name;
         std::string client_name;
         uint64_t client_id = 0;
-        protocol::Error error;
+        protocol::Error error;  // refusal: the error, and what precedes it
+        std::string preamble;
     };
     std::unordered_map<protocol::Cookie, Tracked> tracked_;
     protocol::Cookie last_cookie_ = 0;
@@ -121,6 +127,7 @@ private:
         protocol::Cookie cookie = 0;
         bool done = false;
         std::optional<protocol::RowShape> shape;  // nullopt: failed or skipped
+        std::string parameters;                   // its ParameterDescription message
     };
     std::optional<ShapeCheck> shape_check_;
     std::vector<protocol::SessionSet> statement_sets_;  // SETs of the statement being handled

@@ -19,8 +19,8 @@ using Verdict = protocol::ReplyTracker::Verdict;
 namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 
-// Messages pgtenant reads, not only forwards (RowDescription: a statement's result shape).
-bool needs_whole(char tag) { return tag == 'Z' || tag == 'E' || tag == 'S' || tag == 'T'; }
+// Messages pgtenant reads, not only forwards (a Describe's: a statement's result shape).
+bool needs_whole(char tag) { return tag == 'Z' || tag == 'E' || tag == 'S' || tag == 'T' || tag == 't'; }
 }  // namespace
 
 awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
@@ -105,8 +105,8 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
     auto& tracker = conn.tracker();
     const bool ours = tracker.front_injected();
     const auto reply = tracker.on_reply(tag);
-    std::optional<protocol::Error> replacement;
-    if (reply.verdict == Verdict::substitute_error) replacement = take_refusal(reply.cookie);
+    std::string replacement;
+    const bool replaced = reply.verdict == Verdict::substitute_error && take_refusal(reply.cookie, replacement);
     settle(conn, reply, tag, bytes.substr(5));
     switch (reply.verdict) {
         case Verdict::drop:
@@ -142,11 +142,7 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
             out.append(bytes);
             break;
         case Verdict::substitute_error:
-            if (replacement) {
-                protocol::encode_error(out, *replacement);
-            } else {
-                out.append(bytes);
-            }
+            out.append(replaced ? std::string_view(replacement) : bytes);
             break;
         case Verdict::injected_error: {
             auto e = protocol::decode_error_fields(bytes.substr(5));

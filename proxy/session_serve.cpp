@@ -288,7 +288,8 @@ awaitable<bool> Session::begin_segment(char tag, bool bind_transaction) {
 
 // Make the server fail in place of the refused message, so that transaction state and the
 // skip-to-Sync rule stay exactly the server's; the relay swaps in pgtenant's error.
-void Session::refuse_via_server(char tag, std::string_view msg, protocol::Error refusal) {
+void Session::refuse_via_server(char tag, std::string_view msg, protocol::Error refusal,
+                                std::string preamble) {
     spdlog::info("{} refused: {}", prefix(), refusal.message);
     Request r;
     if (tag == 'Q' || tag == 'F') {  // both are answered by an error, then ReadyForQuery
@@ -305,7 +306,8 @@ void Session::refuse_via_server(char tag, std::string_view msg, protocol::Error 
     }
     // Not recorded when the server already skips to the Sync: it ignores the substitute, as it
     // would the client's message.
-    send_tracked(r, Origin::substitute, {Tracked::Kind::refusal, {}, {}, 0, std::move(refusal)});
+    send_tracked(r, Origin::substitute,
+                 {Tracked::Kind::refusal, {}, {}, 0, std::move(refusal), std::move(preamble)});
 }
 
 // Only called while no server connection is leased, so nothing else writes to the client.

@@ -78,11 +78,13 @@ awaitable<void> Session::send_client_message(char tag, std::string_view msg) {
 awaitable<void> Session::use_statement(char tag, std::string_view msg, std::string_view name) {
     const PreparedStatement& s = *statements_.find(name);
     const std::string server_name = s.server_name;
-    switch (co_await ready_on_server(name, s)) {  // `s` may be gone after this
+    std::string parameters;
+    switch (co_await ready_on_server(name, s, parameters)) {  // `s` may be gone after this
         case Readiness::gone:
             co_return;
         case Readiness::refused:
-            refuse_via_server(tag, msg, errors::cached_plan_changed());
+            // PostgreSQL describes a statement's parameters before it finds its result changed.
+            refuse_via_server(tag, msg, errors::cached_plan_changed(), tag == 'D' ? parameters : "");
             co_return;
         case Readiness::ready:
             break;
@@ -101,7 +103,7 @@ awaitable<void> Session::use_statement(char tag, std::string_view msg, std::stri
 // other copy is prepared afresh; when the client's shape is known, the serve loop waits for the
 // new copy's shape and refuses the client's message if it differs.
 awaitable<Session::Readiness> Session::ready_on_server(std::string_view client_name,
-                                                       const PreparedStatement& s) {
+                                                       const PreparedStatement& s, std::string& parameters) {
     auto& here = server_->statements();
     const auto want = s.shape;
     // In a failed transaction the server answers 25P02 to the Bind (or to the Parse of a
@@ -113,10 +115,11 @@ awaitable<Session::Readiness> Session::ready_on_server(std::string_view client_n
     }
     const auto describe = prepare_on_server(client_name, s, Origin::hidden);
     if (!check) co_return Readiness::ready;
-    const auto now = co_await current_shape(describe);
+    auto now = co_await current_shape(describe);
     if (!server_) co_return Readiness::gone;
     // No shape: the re-prepare failed and the client has that error; the server skips the rest.
-    if (!now || *now == *want) co_return Readiness::ready;
+    if (!now.shape || *now.shape == *want) co_return Readiness::ready;
+    parameters = std::move(now.parameters);
     spdlog::debug("{} statement \"{}\" changed its result columns since the client prepared it",
                   prefix(), client_name);
     co_return Readiness::refused;
@@ -140,8 +143,8 @@ protocol::Cookie Session::prepare_on_server(std::string_view client_name, const 
 }
 
 // Sends what is pending and waits for the answer to the hidden Describe `describe`.
-awaitable<std::optional<protocol::RowShape>> Session::current_shape(protocol::Cookie describe) {
-    if (describe == 0) co_return std::nullopt;  // not sent: the server skips to the Sync
+awaitable<Session::ShapeCheck> Session::current_shape(protocol::Cookie describe) {
+    if (describe == 0) co_return ShapeCheck{};  // not sent: the server skips to the Sync
     build::flush(to_server_);                   // the server holds replies back until asked
     shape_check_ = ShapeCheck{describe};
     auto conn = server_;
@@ -150,9 +153,9 @@ awaitable<std::optional<protocol::RowShape>> Session::current_shape(protocol::Co
         segment_event_->expires_at(asio::steady_timer::time_point::max());
         co_await segment_event_->async_wait(use_tuple);
     }
-    auto shape = shape_check_->shape;
+    ShapeCheck result = std::move(*shape_check_);
     shape_check_.reset();
-    co_return shape;
+    co_return result;
 }
 
 void Session::close_on_server(const std::string& server_name) {

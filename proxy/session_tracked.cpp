@@ -2,6 +2,7 @@
 // connection's ReplyTracker; the relay hands every reply's cookie, and the cookies of requests
 // an error ended unanswered, to settle(). Nothing here does I/O.
 #include "protocol/messages.h"
+#include "protocol/wire.h"
 #include "proxy/session.h"
 
 namespace pgtenant::proxy {
@@ -17,6 +18,9 @@ Cookie Session::send_tracked(protocol::Request r, protocol::Origin origin, Track
 
 void Session::settle(ServerConnection& conn, const protocol::ReplyTracker::Reply& reply, char tag,
                      std::string_view body) {
+    if (!reply.completes && tag == 't' && shape_check_ && shape_check_->cookie == reply.cookie) {
+        protocol::MessageWriter(shape_check_->parameters).begin('t').bytes(body).end();
+    }
     if (reply.completes && reply.cookie != 0 && tag != 'E') {
         if (auto it = tracked_.find(reply.cookie); it != tracked_.end()) {
             if (it->second.kind == Tracked::Kind::describe)
@@ -67,10 +71,12 @@ void Session::learn_shape(ServerConnection& conn, const Tracked& t, Cookie cooki
     }
 }
 
-std::optional<protocol::Error> Session::take_refusal(Cookie cookie) {
+bool Session::take_refusal(Cookie cookie, std::string& out) {
     auto it = tracked_.find(cookie);
-    if (it == tracked_.end() || it->second.kind != Tracked::Kind::refusal) return std::nullopt;
-    return std::move(it->second.error);
+    if (it == tracked_.end() || it->second.kind != Tracked::Kind::refusal) return false;
+    out.append(it->second.preamble);
+    protocol::encode_error(out, it->second.error);
+    return true;
 }
 
 // The connection is gone: nothing outstanding will be answered.
