@@ -14,14 +14,13 @@
 #include <functional>
 
 #include "tests/support/integration_env.h"
-#include "tests/support/net.h"
 #include "tests/support/wire.h"
+#include "tests/support/wire_client.h"
 
 namespace pgtenant::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using Replies = std::vector<std::string>;
 
 PgtenantOptions two_connections() {
     PgtenantOptions o;
@@ -31,41 +30,6 @@ PgtenantOptions two_connections() {
 }
 
 const auto* const kEnv = register_integration_env(two_connections());
-
-// One client connection (logged in by libpq) spoken to at the wire level.
-class WireClient {
-  public:
-    explicit WireClient(const std::string& login)
-        : conn_(integration_env().connect_as(login)), sock_(RawSocket::borrow(PQsocket(conn_.get()))) {}
-
-    // Sends `bytes`; returns every reply up to and including ReadyForQuery, without the
-    // asynchronous ParameterStatus and Notice messages (a client's settings are applied again
-    // on each server connection it lands on, and reported).
-    Replies exchange(const std::string& bytes) {
-        Replies out;
-        EXPECT_TRUE(sock_.send_all(bytes));
-        for (;;) {
-            auto msg = sock_.read_message(10s);
-            if (msg.empty()) {
-                ADD_FAILURE() << "no ReadyForQuery (replies so far: " << tags(out) << ")";
-                return out;
-            }
-            if (msg[0] == 'S' || msg[0] == 'N') continue;
-            out.push_back(msg);
-            if (msg[0] == 'Z') return out;
-        }
-    }
-
-    static std::string tags(const Replies& replies) {
-        std::string t;
-        for (const auto& r : replies) t += r[0];
-        return t;
-    }
-
-  private:
-    PgConn conn_;
-    RawSocket sock_;
-};
 
 // Appended before a Sync: reports the backend the batch ran on, as its last DataRow.
 std::string backend_probe() {
@@ -155,7 +119,7 @@ class PoolingDdlTest : public ProxyTest {
 TEST_F(PoolingDdlTest, StatementMovedToAnotherConnectionAfterDdlFailsAsOnPostgres) {
     fresh_table("moved");
     const std::string sql = "SELECT * FROM moved";
-    WireClient alice(demo::kAlice);
+    WireClient alice(env().connect_as(demo::kAlice));
     auto r = alice.exchange(wire::parse("S_1", sql) + wire::describe('S', "S_1") + wire::sync());
     ASSERT_EQ(WireClient::tags(r), "1tTZ");
     EXPECT_EQ(wire::row_description_names(r[2]), std::vector<std::string>{"a"});
@@ -198,7 +162,7 @@ TEST_F(PoolingDdlTest, StatementMovedToAnotherConnectionAfterDdlFailsAsOnPostgre
 TEST_F(PoolingDdlTest, StatementPreparedAgainAfterPracticeSwitchFailsAsOnPostgres) {
     fresh_table("switched");
     const std::string sql = "SELECT * FROM switched";
-    WireClient alice(demo::kAlice);
+    WireClient alice(env().connect_as(demo::kAlice));
     auto r = alice.exchange(wire::parse("S_1", sql) + wire::describe('S', "S_1") + wire::bind("", "S_1") +
                             wire::execute() + backend_probe() + wire::sync());
     ASSERT_EQ(WireClient::tags(r), "1tT2DC12DCZ");
@@ -229,7 +193,7 @@ TEST_F(PoolingDdlTest, StatementPreparedAgainAfterPracticeSwitchFailsAsOnPostgre
 TEST_F(PoolingDdlTest, ServerRaised0A000ThenTheSameTextPreparesAgain) {
     fresh_table("stays");
     const std::string sql = "SELECT * FROM stays";
-    WireClient a1(demo::kAlice), a2(demo::kAlice);
+    WireClient a1(env().connect_as(demo::kAlice)), a2(env().connect_as(demo::kAlice));
     auto r = a1.exchange(wire::parse("S_1", sql) + wire::describe('S', "S_1") + wire::bind("", "S_1") +
                          wire::execute() + backend_probe() + wire::sync());
     ASSERT_EQ(WireClient::tags(r), "1tT2DC12DCZ");
@@ -258,7 +222,7 @@ TEST_F(PoolingDdlTest, ServerRaised0A000ThenTheSameTextPreparesAgain) {
 TEST_F(PoolingDdlTest, StatementPreparedAfterDdlRunsWhereAnOlderCopySits) {
     fresh_table("older");
     const std::string sql = "SELECT * FROM older";
-    WireClient a1(demo::kAlice), a2(demo::kAlice);
+    WireClient a1(env().connect_as(demo::kAlice)), a2(env().connect_as(demo::kAlice));
     auto r = a1.exchange(wire::parse("S_1", sql) + wire::describe('S', "S_1") + wire::bind("", "S_1") +
                          wire::execute() + backend_probe() + wire::sync());
     ASSERT_EQ(WireClient::tags(r), "1tT2DC12DCZ");
@@ -288,7 +252,7 @@ TEST_F(PoolingDdlTest, CopyTheServerFailedIsPreparedAfreshForOtherClients) {
     query(su.get(), "DROP TABLE IF EXISTS collated; CREATE TABLE collated (c text); "
                     "INSERT INTO collated VALUES ('x'); GRANT SELECT ON collated TO PUBLIC");
     const std::string sql = "SELECT * FROM collated";
-    WireClient a1(demo::kAlice), a2(demo::kAlice);
+    WireClient a1(env().connect_as(demo::kAlice)), a2(env().connect_as(demo::kAlice));
     auto r = a1.exchange(wire::parse("S_1", sql) + wire::describe('S', "S_1") + wire::bind("", "S_1") +
                          wire::execute() + backend_probe() + wire::sync());
     ASSERT_EQ(WireClient::tags(r), "1tT2DC12DCZ");

@@ -7,6 +7,8 @@
 
 #include "tests/support/integration_env.h"
 #include "tests/support/tenant_checks.h"
+#include "tests/support/wire.h"
+#include "tests/support/wire_client.h"
 
 namespace pgtenant::testing {
 namespace {
@@ -201,6 +203,26 @@ TEST_F(PoolingTest, NamedPreparedStatementsFollowEachClient) {
     EXPECT_EQ(exec(alice.get(), "never_prepared").sqlstate, "26000");
     // ... and the connection is fine afterwards.
     EXPECT_EQ(exec(alice.get(), "s1").rows.size(), static_cast<std::size_t>(demo::kPatientsA));
+}
+
+// After an error the server ignores everything up to the Sync, a Parse included: the statement
+// it names does not exist, for pgtenant as for PostgreSQL. (pgtenant used to record it anyway
+// when the error had already arrived: "already exists" on the next Parse, and a Bind that
+// reached the server under pgtenant's internal name.)
+TEST_F(PoolingTest, ParseIgnoredAfterAnErrorLeavesNoStatement) {
+    WireClient alice(env().connect_as(demo::kAlice));
+    auto r = alice.send_until(wire::parse("bad", "SELEC oops") + wire::flush(), 'E');
+    ASSERT_EQ(WireClient::tags(r), "E");
+    // The error is in: pgtenant knows the server skips this Parse.
+    r = alice.exchange(wire::parse("s1", "SELECT 1") + wire::describe('S', "s1") + wire::sync());
+    EXPECT_EQ(WireClient::tags(r), "Z");
+    r = alice.exchange(wire::bind("", "s1") + wire::execute() + wire::sync());
+    ASSERT_EQ(WireClient::tags(r), "EZ");
+    auto e = wire::error_fields(r[0]);
+    EXPECT_EQ(e['C'], "26000");
+    EXPECT_EQ(e['M'], "prepared statement \"s1\" does not exist");
+    r = alice.exchange(wire::parse("s1", "SELECT 1") + wire::bind("", "s1") + wire::execute() + wire::sync());
+    EXPECT_EQ(WireClient::tags(r), "12DCZ");
 }
 
 // SQL-level PREPARE lives in one server session: refused in transaction pooling with a hint,

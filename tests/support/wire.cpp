@@ -65,6 +65,8 @@ std::string close(char kind, const std::string& name) {
 
 std::string sync() { return message('S', ""); }
 
+std::string flush() { return message('H', ""); }
+
 std::string query(const std::string& sql) { return message('Q', cstring(sql)); }
 
 std::vector<std::string> row_description_names(const std::string& msg) {

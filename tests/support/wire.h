@@ -28,6 +28,7 @@ std::string describe(char kind, const std::string& name);  // 'S' statement or '
 std::string execute(const std::string& portal = "");
 std::string close(char kind, const std::string& name);
 std::string sync();
+std::string flush();
 std::string query(const std::string& sql);
 
 // Column names of a RowDescription ('T'); empty when msg is not one.
