@@ -59,6 +59,7 @@ private:
     awaitable<bool> flush_local();
     awaitable<bool> flush_to_server();
     awaitable<void> wait_segment_done();
+    awaitable<void> wait_relay();
     void end_of_session();
 
     // --- named prepared statements (session_statements.cpp) ---
@@ -111,14 +112,17 @@ private:
                        // any): undone if it fails
             describe,  // learns server_name's shape (and the client statement's, if unknown)
             use,       // the client's Bind/Describe of server_name: 0A000 means broken here
-            refusal,   // a substitute: the client gets `error` instead of the server's
+            refusal,   // a substitute: the client gets `refusal` instead of the server's error
         };
         Kind kind;
         std::string server_name;
         std::string client_name;
         uint64_t client_id = 0;
-        protocol::Error error;  // refusal: the error, and what precedes it
-        std::string preamble;
+        struct Refusal {
+            protocol::Error error;
+            std::string preamble;  // what precedes the error
+        };
+        std::unique_ptr<Refusal> refusal;
     };
     std::unordered_map<protocol::Cookie, Tracked> tracked_;
     protocol::Cookie last_cookie_ = 0;
@@ -129,7 +133,7 @@ private:
         std::optional<protocol::RowShape> shape;  // nullopt: failed or skipped
         std::string parameters;                   // its ParameterDescription message
     };
-    std::optional<ShapeCheck> shape_check_;
+    std::unique_ptr<ShapeCheck> shape_check_;
     std::vector<protocol::SessionSet> statement_sets_;  // SETs of the statement being handled
     std::vector<protocol::SessionSet> pending_sets_;    // SETs sent, applied when they succeed
     bool segment_error_ = false;                        // the client got an error this segment

@@ -86,6 +86,7 @@ awaitable<void> Session::refuse_framing(bool too_long, std::size_t size) {
 void Session::release_idle_memory() {
     client_buf_.release();
     if (!server_) segment_event_.reset();
+    if (tracked_.empty()) decltype(tracked_)().swap(tracked_);
     for (std::string* s : {&to_server_, &writing_, &emulated_}) {
         if (s->empty()) std::string().swap(*s);
     }
@@ -307,7 +308,8 @@ void Session::refuse_via_server(char tag, std::string_view msg, protocol::Error 
     // Not recorded when the server already skips to the Sync: it ignores the substitute, as it
     // would the client's message.
     send_tracked(r, Origin::substitute,
-                 {Tracked::Kind::refusal, {}, {}, 0, std::move(refusal), std::move(preamble)});
+                 {Tracked::Kind::refusal, {}, {}, 0,
+                  std::make_unique<Tracked::Refusal>(std::move(refusal), std::move(preamble))});
 }
 
 // Only called while no server connection is leased, so nothing else writes to the client.
@@ -348,11 +350,14 @@ awaitable<bool> Session::flush_to_server() {
 }
 
 awaitable<void> Session::wait_segment_done() {
-    while (server_ && !server_->tracker().idle()) {
-        if (!segment_event_) segment_event_ = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
-        segment_event_->expires_at(asio::steady_timer::time_point::max());
-        co_await segment_event_->async_wait(use_tuple);
-    }
+    while (server_ && !server_->tracker().idle()) co_await wait_relay();
+}
+
+// Sleeps until the relay has news for the serve loop (segment_done()).
+awaitable<void> Session::wait_relay() {
+    if (!segment_event_) segment_event_ = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
+    segment_event_->expires_at(asio::steady_timer::time_point::max());
+    co_await segment_event_->async_wait(use_tuple);
 }
 
 void Session::segment_done() {

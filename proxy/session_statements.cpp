@@ -146,13 +146,10 @@ protocol::Cookie Session::prepare_on_server(std::string_view client_name, const 
 awaitable<Session::ShapeCheck> Session::current_shape(protocol::Cookie describe) {
     if (describe == 0) co_return ShapeCheck{};  // not sent: the server skips to the Sync
     build::flush(to_server_);                   // the server holds replies back until asked
-    shape_check_ = ShapeCheck{describe};
+    shape_check_ = std::make_unique<ShapeCheck>(ShapeCheck{describe});
     auto conn = server_;
     co_await flush_to_server();
-    while (server_ == conn && !shape_check_->done) {
-        segment_event_->expires_at(asio::steady_timer::time_point::max());
-        co_await segment_event_->async_wait(use_tuple);
-    }
+    while (server_ == conn && !shape_check_->done) co_await wait_relay();
     ShapeCheck result = std::move(*shape_check_);
     shape_check_.reset();
     co_return result;

@@ -67,15 +67,15 @@ void Session::learn_shape(ServerConnection& conn, const Tracked& t, Cookie cooki
     if (shape_check_ && shape_check_->cookie == cookie) {
         shape_check_->done = true;
         shape_check_->shape = shape;
-        segment_event_->cancel();  // the serve loop waits for this one
+        segment_done();  // the serve loop waits for this one
     }
 }
 
 bool Session::take_refusal(Cookie cookie, std::string& out) {
     auto it = tracked_.find(cookie);
     if (it == tracked_.end() || it->second.kind != Tracked::Kind::refusal) return false;
-    out.append(it->second.preamble);
-    protocol::encode_error(out, it->second.error);
+    out.append(it->second.refusal->preamble);
+    protocol::encode_error(out, it->second.refusal->error);
     return true;
 }
 
