@@ -79,6 +79,7 @@ void execute(std::string& out, std::string_view portal, int32_t max_rows) {
 }
 
 void sync(std::string& out) { MessageWriter(out).begin('S').end(); }
+void flush(std::string& out) { MessageWriter(out).begin('H').end(); }
 void terminate(std::string& out) { MessageWriter(out).begin('X').end(); }
 
 void auth_ok(std::string& out) { MessageWriter(out).begin('R').int32(0).end(); }

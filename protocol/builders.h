@@ -27,6 +27,7 @@ void bind(std::string& out, std::string_view statement,
           const std::vector<std::optional<std::string_view>>& params);
 void execute(std::string& out, std::string_view portal = {}, int32_t max_rows = 0);
 void sync(std::string& out);
+void flush(std::string& out);
 void terminate(std::string& out);
 
 // --- to the client ---

@@ -13,6 +13,8 @@ void encode_error(std::string& out, const Error& e, bool notice) {
     w.byte('C').cstring(e.sqlstate).byte('M').cstring(e.message);
     if (!e.detail.empty()) w.byte('D').cstring(e.detail);
     if (!e.hint.empty()) w.byte('H').cstring(e.hint);
+    if (!e.file.empty()) w.byte('F').cstring(e.file);
+    if (!e.routine.empty()) w.byte('R').cstring(e.routine);
     w.byte(0).end();
 }
 
@@ -98,6 +100,13 @@ Error binding_failed(std::string_view server_message) {
                 fmt::format("pgtenant could not bind this transaction to your practice, so "
                             "nothing of it ran: {}",
                             server_message));
+}
+
+Error cached_plan_changed() {
+    Error e = make("0A000", "cached plan must not change result type");
+    e.file = "plancache.c";
+    e.routine = "RevalidateCachedQuery";
+    return e;
 }
 
 }  // namespace errors

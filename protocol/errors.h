@@ -14,6 +14,11 @@ struct Error {
     std::string message;
     std::string detail;
     std::string hint;
+    // Where in PostgreSQL's source the error comes from, for the errors pgtenant raises in
+    // PostgreSQL's stead: drivers recognise some by routine (pgJDBC and postgres.js re-prepare
+    // on "RevalidateCachedQuery").
+    std::string file;
+    std::string routine;
 };
 
 // Appends an ErrorResponse ('E'); notice = true appends a NoticeResponse ('N') instead.
@@ -35,6 +40,9 @@ Error cannot_connect_now(std::string_view why);              // 57P03
 Error shutting_down();                                       // 57P01
 Error server_connection_lost(std::string_view why);          // 08006
 Error binding_failed(std::string_view server_message);       // 08P01
+// PostgreSQL's own error, word for word, for a prepared statement whose result columns
+// changed since the client prepared it (pgtenant re-prepared it on another connection).
+Error cached_plan_changed();                                 // 0A000
 
 }  // namespace errors
 }  // namespace pgtenant::protocol

@@ -16,12 +16,13 @@ bool request_for_tag(char tag, Request& out) {
     }
 }
 
-void ReplyTracker::sent(Request r, Origin origin) {
+bool ReplyTracker::sent(Request r, Origin origin, Cookie cookie) {
     if (skipping_) {
-        if (r != Request::sync) return;  // the server ignores it: no reply will come
+        if (r != Request::sync) return false;  // the server ignores it: no reply will come
         skipping_ = false;
     }
-    queue_.push_back({r, origin});
+    queue_.push_back({r, origin, cookie});
+    return true;
 }
 
 void ReplyTracker::pop() {
@@ -32,7 +33,10 @@ void ReplyTracker::pop() {
 // An error in an extended-protocol request: the server skips every message up to the next
 // Sync (simple Query messages included), then answers that Sync with ReadyForQuery.
 void ReplyTracker::fail_until_sync() {
-    while (!queue_.empty() && queue_.front().request != Request::sync) pop();
+    while (!queue_.empty() && queue_.front().request != Request::sync) {
+        if (queue_.front().cookie != 0) failed_.push_back(queue_.front().cookie);
+        pop();
+    }
     if (queue_.empty()) {
         skipping_ = true;
     } else {
@@ -56,11 +60,23 @@ std::deque<Request> ReplyTracker::abandon() {
     return out;
 }
 
-ReplyTracker::Verdict ReplyTracker::on_reply(char tag) {
-    if (tag == 'N' || tag == 'S' || tag == 'A') return Verdict::forward;
-    if (queue_.empty()) return Verdict::unexpected;
-
+ReplyTracker::Reply ReplyTracker::on_reply(char tag) {
+    failed_.clear();
+    if (tag == 'N' || tag == 'S' || tag == 'A') return {Verdict::forward};
+    if (queue_.empty()) return {Verdict::unexpected};
     const Entry front = queue_.front();
+    const std::size_t before = queue_.size();
+    Reply reply{classify(front, tag)};
+    if (reply.verdict != Verdict::unexpected) {
+        reply.cookie = front.cookie;
+        // Popped by this reply: answered, or failed (then it heads failed_).
+        reply.completes = queue_.size() < before;
+    }
+    return reply;
+}
+
+// The verdict for `tag` as a reply to `front`; pops what it completes.
+ReplyTracker::Verdict ReplyTracker::classify(const Entry& front, char tag) {
     const bool ours = front.origin == Origin::injected || front.origin == Origin::hidden;
     const Verdict pass = ours ? Verdict::drop : Verdict::forward;
     const Verdict on_error = front.origin == Origin::injected     ? Verdict::injected_error

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <vector>
 
 namespace pgtenant::protocol {
 
@@ -30,6 +31,12 @@ bool request_for_tag(char tag, Request& out);
 // it (its error is replaced by pgtenant's own).
 enum class Origin : uint8_t { client, injected, hidden, substitute };
 
+// The sender's own tag for one request (0: none), handed back with each reply to it and when
+// the request ends unanswered. Opaque to the tracker: it lets the sender keep per-request
+// bookkeeping (which statement a Parse creates, which a Describe describes) without a
+// parallel queue of its own.
+using Cookie = uint32_t;
+
 class ReplyTracker {
 public:
     enum class Verdict : uint8_t {
@@ -41,13 +48,24 @@ public:
         unexpected,        // not a reply to anything outstanding (e.g. a FATAL on an idle link)
     };
 
+    struct Reply {
+        Verdict verdict = Verdict::unexpected;
+        Cookie cookie = 0;       // of the request this message answers (0: none, or async)
+        bool completes = false;  // the request's last reply (its error included)
+    };
+
     // Record a request sent to the server. Requests sent while the server is skipping to the
-    // next Sync after an error produce no replies and are not recorded.
-    void sent(Request r, Origin origin = Origin::client);
+    // next Sync after an error produce no replies and are not recorded: returns false then.
+    bool sent(Request r, Origin origin = Origin::client, Cookie cookie = 0);
 
     // Classify the next server message by tag. Async messages (Notice, ParameterStatus,
     // Notification) are always forwarded and change nothing.
-    Verdict on_reply(char tag);
+    Reply on_reply(char tag);
+
+    // The cookies (non-zero ones) of the requests the last on_reply ended without success:
+    // the extended-protocol request that failed, and those the server skips up to the next
+    // Sync. Valid until the next on_reply.
+    const std::vector<Cookie>& failed() const { return failed_; }
 
     bool idle() const { return queue_.empty(); }
     std::size_t outstanding() const { return queue_.size(); }
@@ -67,11 +85,14 @@ private:
     struct Entry {
         Request request;
         Origin origin;
+        Cookie cookie;
     };
+    Verdict classify(const Entry& front, char tag);
     void pop();
     void fail_until_sync();
 
     std::deque<Entry> queue_;
+    std::vector<Cookie> failed_;
     bool skipping_ = false;
     bool front_errored_ = false;
 };

@@ -2,14 +2,17 @@
 // One client connection, one coroutine: startup -> TLS -> authenticate -> serve.
 // While a server connection is leased, a second coroutine relays its replies to the client;
 // both run on the session's strand, so session state needs no locks.
-#include <vector>
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "auth/directory.h"
 #include "protocol/classify.h"
 #include "protocol/errors.h"
+#include "protocol/replies.h"
+#include "protocol/row_shape.h"
 #include "proxy/app.h"
 #include "proxy/client_params.h"
 #include "proxy/client_stream.h"
@@ -49,16 +52,40 @@ private:
     void append_binding();
     void apply_session_sets(ServerConnection& conn);
     const std::string& context_token(const ServerConnection& conn);
-    void send_client_message(char tag, std::string_view msg);
-    void prepare_on_server(const PreparedStatement& s);
-    void close_on_server(const std::string& server_name);
-    void forget_pending_parses(ServerConnection& conn);
-    void refuse_via_server(char tag, std::string_view msg, protocol::Error refusal);
+    // `preamble`: replies PostgreSQL sends before such an error (a Describe's parameters).
+    void refuse_via_server(char tag, std::string_view msg, protocol::Error refusal,
+                           std::string preamble = {});
     void local_reply_error(char tag, const protocol::Error& e);
     awaitable<bool> flush_local();
     awaitable<bool> flush_to_server();
     awaitable<void> wait_segment_done();
+    awaitable<void> wait_relay();
     void end_of_session();
+
+    // --- named prepared statements (session_statements.cpp) ---
+    awaitable<void> send_client_message(char tag, std::string_view msg);
+    awaitable<void> use_statement(char tag, std::string_view msg, std::string_view name);
+    enum class Readiness { ready, refused, gone };
+    awaitable<Readiness> ready_on_server(std::string_view client_name, const PreparedStatement& s,
+                                         std::string& parameters);
+    protocol::Cookie prepare_on_server(std::string_view client_name, const PreparedStatement& s,
+                                       protocol::Origin origin);
+    struct ShapeCheck;
+    awaitable<ShapeCheck> current_shape(protocol::Cookie describe);
+    void close_on_server(const std::string& server_name);
+
+    // --- requests with bookkeeping, settled by their replies (session_tracked.cpp) ---
+    struct Tracked;
+    // Sends nothing itself: records the request just appended to to_server_. Returns its
+    // cookie, or 0 when the server will ignore it (it skips to the next Sync).
+    protocol::Cookie send_tracked(protocol::Request r, protocol::Origin origin, Tracked t);
+    void settle(ServerConnection& conn, const protocol::ReplyTracker::Reply& reply, char tag,
+                std::string_view body);
+    void learn_shape(ServerConnection& conn, const Tracked& t, protocol::Cookie cookie,
+                     std::optional<protocol::RowShape> shape);
+    // Appends what the client gets instead of a substitute's failure; false if unknown.
+    bool take_refusal(protocol::Cookie cookie, std::string& out);
+    void forget_tracked(ServerConnection& conn);
 
     // --- relaying server replies (session_relay.cpp) ---
     awaitable<void> relay(std::shared_ptr<ServerConnection> conn);
@@ -78,12 +105,35 @@ private:
     std::string practice_;
     StartupRequest request_;
     ClientStatements statements_;               // the client's named prepared statements
-    struct PendingParse {
-        std::string client_name;  // empty for a re-prepare on the client's behalf
+    // A request whose answer updates the session's bookkeeping, keyed by its tracker cookie.
+    struct Tracked {
+        enum class Kind : uint8_t {
+            parse,     // creates server_name (for client statement client_name/client_id, if
+                       // any): undone if it fails
+            describe,  // learns server_name's shape (and the client statement's, if unknown)
+            use,       // the client's Bind/Describe of server_name: 0A000 means broken here
+            refusal,   // a substitute: the client gets `refusal` instead of the server's error
+        };
+        Kind kind;
         std::string server_name;
-        bool created;             // false for the no-op Parse of an existing statement
+        std::string client_name;
+        uint64_t client_id = 0;
+        struct Refusal {
+            protocol::Error error;
+            std::string preamble;  // what precedes the error
+        };
+        std::unique_ptr<Refusal> refusal;
     };
-    std::vector<PendingParse> pending_parses_;  // Parses sent, not yet answered, oldest first
+    std::unordered_map<protocol::Cookie, Tracked> tracked_;
+    protocol::Cookie last_cookie_ = 0;
+    // The Describe the serve loop waits for while it re-prepares a statement (one at a time).
+    struct ShapeCheck {
+        protocol::Cookie cookie = 0;
+        bool done = false;
+        std::optional<protocol::RowShape> shape;  // nullopt: failed or skipped
+        std::string parameters;                   // its ParameterDescription message
+    };
+    std::unique_ptr<ShapeCheck> shape_check_;
     std::vector<protocol::SessionSet> statement_sets_;  // SETs of the statement being handled
     std::vector<protocol::SessionSet> pending_sets_;    // SETs sent, applied when they succeed
     bool segment_error_ = false;                        // the client got an error this segment
@@ -111,7 +161,6 @@ private:
     std::unique_ptr<protocol::Error> server_fatal_;    // a FATAL the server sent while idle
     char status_ = 'I';                         // last ReadyForQuery status from the server
     std::unique_ptr<protocol::Error> pending_failure_;  // to report at the client's next message
-    std::vector<protocol::Error> substitute_errors_;   // errors replacing substitutes' failures
     std::unique_ptr<asio::steady_timer> segment_event_;  // cancelled when a segment completes
 };
 

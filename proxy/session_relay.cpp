@@ -19,7 +19,8 @@ using Verdict = protocol::ReplyTracker::Verdict;
 namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 
-bool needs_whole(char tag) { return tag == 'Z' || tag == 'E' || tag == 'S'; }
+// Messages pgtenant reads, not only forwards (a Describe's: a statement's result shape).
+bool needs_whole(char tag) { return tag == 'Z' || tag == 'E' || tag == 'S' || tag == 'T' || tag == 't'; }
 }  // namespace
 
 awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
@@ -84,11 +85,12 @@ bool Session::relay_messages(ServerConnection& conn, std::string& out) {
                 break;
             }
             // Too big to wait for: decide its fate now and stream it.
-            auto v = conn.tracker().on_reply(f.tag);
-            if (v != Verdict::forward && v != Verdict::drop) return false;
+            auto reply = conn.tracker().on_reply(f.tag);
+            if (reply.verdict != Verdict::forward && reply.verdict != Verdict::drop) return false;
+            settle(conn, reply, f.tag, {});
             ready_seen_ = false;
             passthrough_left_ = f.total_size;
-            passthrough_forward_ = v == Verdict::forward;
+            passthrough_forward_ = reply.verdict == Verdict::forward;
             continue;
         }
         relay_complete(conn, f.tag, f.bytes, out);
@@ -102,14 +104,11 @@ bool Session::relay_messages(ServerConnection& conn, std::string& out) {
 void Session::relay_complete(ServerConnection& conn, char tag, std::string_view bytes, std::string& out) {
     auto& tracker = conn.tracker();
     const bool ours = tracker.front_injected();
-    Request front;
-    const bool has_front = tracker.front(front);
-    if (has_front && front == Request::parse && !ours && tag == '1' && !pending_parses_.empty())
-        pending_parses_.erase(pending_parses_.begin());  // the oldest pending Parse succeeded
-    if (has_front && tag == 'E' && front != Request::query && front != Request::sync &&
-        front != Request::function_call)
-        forget_pending_parses(conn);  // failed, or skipped until the Sync
-    switch (tracker.on_reply(tag)) {
+    const auto reply = tracker.on_reply(tag);
+    std::string replacement;
+    const bool replaced = reply.verdict == Verdict::substitute_error && take_refusal(reply.cookie, replacement);
+    settle(conn, reply, tag, bytes.substr(5));
+    switch (reply.verdict) {
         case Verdict::drop:
             break;
         case Verdict::forward:
@@ -143,10 +142,7 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
             out.append(bytes);
             break;
         case Verdict::substitute_error:
-            if (!substitute_errors_.empty()) {
-                protocol::encode_error(out, substitute_errors_.front());
-                substitute_errors_.erase(substitute_errors_.begin());
-            }
+            out.append(replaced ? std::string_view(replacement) : bytes);
             break;
         case Verdict::injected_error: {
             auto e = protocol::decode_error_fields(bytes.substr(5));
@@ -195,8 +191,7 @@ void Session::server_lost(ServerConnection& conn, const protocol::Error& error, 
         skip_until_sync_ = true;
     }
     spdlog::warn("{} server connection {} lost: {}", prefix(), conn.id(), error.message);
-    substitute_errors_.clear();
-    forget_pending_parses(conn);
+    forget_tracked(conn);
     pending_sets_.clear();
     segment_error_ = false;
     passthrough_left_ = 0;

@@ -86,6 +86,7 @@ awaitable<void> Session::refuse_framing(bool too_long, std::size_t size) {
 void Session::release_idle_memory() {
     client_buf_.release();
     if (!server_) segment_event_.reset();
+    if (tracked_.empty()) decltype(tracked_)().swap(tracked_);
     for (std::string* s : {&to_server_, &writing_, &emulated_}) {
         if (s->empty()) std::string().swap(*s);
     }
@@ -176,7 +177,8 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     if (refusal) {
         refuse_via_server(tag, msg, std::move(*refusal));
     } else {
-        send_client_message(tag, msg);
+        co_await send_client_message(tag, msg);
+        if (!server_) co_return true;  // lost meanwhile: the client has its error
         if (!session_pooling_) {
             for (auto& set : statement_sets_) pending_sets_.push_back(std::move(set));
         }
@@ -287,17 +289,27 @@ awaitable<bool> Session::begin_segment(char tag, bool bind_transaction) {
 
 // Make the server fail in place of the refused message, so that transaction state and the
 // skip-to-Sync rule stay exactly the server's; the relay swaps in pgtenant's error.
-void Session::refuse_via_server(char tag, std::string_view msg, protocol::Error refusal) {
+void Session::refuse_via_server(char tag, std::string_view msg, protocol::Error refusal,
+                                std::string preamble) {
     spdlog::info("{} refused: {}", prefix(), refusal.message);
+    Request r;
     if (tag == 'Q' || tag == 'F') {  // both are answered by an error, then ReadyForQuery
         build::query(to_server_, kRefusedText);
-        server_->tracker().sent(Request::query, Origin::substitute);
-    } else {
+        r = Request::query;
+    } else if (tag == 'P') {
         auto p = protocol::decode_parse(msg.substr(5));
         build::parse(to_server_, p ? p->name : std::string_view(), kRefusedText);
-        server_->tracker().sent(Request::parse, Origin::substitute);
+        r = Request::parse;
+    } else {
+        // Bind, Describe: a Describe of a statement that never exists fails and changes nothing.
+        build::describe(to_server_, 'S', kNoneStatement);
+        r = Request::describe;
     }
-    substitute_errors_.push_back(std::move(refusal));
+    // Not recorded when the server already skips to the Sync: it ignores the substitute, as it
+    // would the client's message.
+    send_tracked(r, Origin::substitute,
+                 {Tracked::Kind::refusal, {}, {}, 0,
+                  std::make_unique<Tracked::Refusal>(std::move(refusal), std::move(preamble))});
 }
 
 // Only called while no server connection is leased, so nothing else writes to the client.
@@ -338,11 +350,14 @@ awaitable<bool> Session::flush_to_server() {
 }
 
 awaitable<void> Session::wait_segment_done() {
-    while (server_ && !server_->tracker().idle()) {
-        if (!segment_event_) segment_event_ = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
-        segment_event_->expires_at(asio::steady_timer::time_point::max());
-        co_await segment_event_->async_wait(use_tuple);
-    }
+    while (server_ && !server_->tracker().idle()) co_await wait_relay();
+}
+
+// Sleeps until the relay has news for the serve loop (segment_done()).
+awaitable<void> Session::wait_relay() {
+    if (!segment_event_) segment_event_ = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
+    segment_event_->expires_at(asio::steady_timer::time_point::max());
+    co_await segment_event_->async_wait(use_tuple);
 }
 
 void Session::segment_done() {

@@ -1,5 +1,13 @@
 // Named prepared statements in transaction pooling: the client's names map to server names
 // by text and parameter types, prepared on whichever connection a transaction lands on.
+//
+// After DDL, PostgreSQL fails a prepared statement whose result columns changed since it was
+// prepared (0A000 "cached plan must not change result type"), and drivers that cache the
+// columns (pgJDBC) rely on it. A server copy prepared here on the client's behalf would not,
+// so every statement's result shape is recorded when prepared (a Describe in the same write),
+// and a copy prepared since with another shape makes the client's Bind fail as it would on
+// PostgreSQL. That costs one round trip, only when a connection must prepare a statement the
+// client already has.
 #include <spdlog/spdlog.h>
 
 #include "protocol/builders.h"
@@ -9,96 +17,147 @@
 namespace pgtenant::proxy {
 
 namespace build = protocol::build;
+namespace errors = protocol::errors;
 using protocol::Origin;
 using protocol::Request;
 
 // Forwards one client message, translating named prepared statements to their server names
 // and preparing them on this connection first when it lacks them (DESIGN §4).
-void Session::send_client_message(char tag, std::string_view msg) {
-    auto& conn = *server_;
-    auto& tracker = conn.tracker();
+awaitable<void> Session::send_client_message(char tag, std::string_view msg) {
+    auto& tracker = server_->tracker();
     const std::string_view body = msg.substr(5);
     Request r;
     request_for_tag(tag, r);
-    switch (tag) {
-        case 'P': {
-            auto p = protocol::decode_parse(body);
-            if (!p || p->name.empty()) break;  // the unnamed statement is the client's own
-            const auto& s = statements_.add(std::string(p->name), p->query, p->param_types);
-            if (conn.statements().has(s.server_name)) {
-                // Already here: the client still gets its ParseComplete, from a no-op Parse.
-                build::close(to_server_, 'S', kNoopStatement);
-                tracker.sent(Request::close, Origin::injected);
-                build::parse(to_server_, kNoopStatement, "");
-                pending_parses_.push_back({std::string(p->name), s.server_name, false});
-            } else {
-                if (auto victim = conn.statements().add(s.server_name)) close_on_server(*victim);
-                build::parse(to_server_, s.server_name, s.query, s.param_types);
-                pending_parses_.push_back({std::string(p->name), s.server_name, true});
+    if (!tracker.skipping_to_sync()) {
+        switch (tag) {
+            case 'P': {
+                auto p = protocol::decode_parse(body);
+                if (!p || p->name.empty()) break;  // the unnamed statement is the client's own
+                // Always prepared afresh, even when this connection has a copy: the client's
+                // statement gets today's shape, as on PostgreSQL, whatever DDL ran since.
+                const auto& s = statements_.add(std::string(p->name), p->query, p->param_types);
+                prepare_on_server(p->name, s, Origin::client);
+                co_return;
             }
-            tracker.sent(Request::parse);
-            return;
-        }
-        case 'B': {
-            protocol::MessageReader reader(body);
-            reader.cstring();
-            auto name = reader.cstring();
-            const PreparedStatement* s = reader.ok() && !name.empty() ? statements_.find(name) : nullptr;
-            if (!s) break;  // unnamed or unknown: the server answers as it would directly
-            prepare_on_server(*s);
-            build::rebind(to_server_, body, s->server_name);
-            tracker.sent(r);
-            return;
-        }
-        case 'D':
-        case 'C': {
-            protocol::MessageReader reader(body);
-            char kind = static_cast<char>(reader.byte());
-            auto name = reader.cstring();
-            if (!reader.ok() || kind != 'S' || name.empty()) break;
-            if (tag == 'C') {
-                // The server copy stays for other clients; the client gets its CloseComplete.
-                statements_.remove(name);
-                build::close(to_server_, 'S', kNoneStatement);
-                tracker.sent(r);
-                return;
+            case 'B': {
+                protocol::MessageReader reader(body);
+                reader.cstring();
+                auto name = reader.cstring();
+                if (!reader.ok() || name.empty() || !statements_.find(name)) break;
+                co_await use_statement(tag, msg, name);
+                co_return;
             }
-            const PreparedStatement* s = statements_.find(name);
-            if (!s) break;
-            prepare_on_server(*s);
-            build::describe(to_server_, 'S', s->server_name);
-            tracker.sent(r);
-            return;
+            case 'D':
+            case 'C': {
+                protocol::MessageReader reader(body);
+                char kind = static_cast<char>(reader.byte());
+                auto name = reader.cstring();
+                if (!reader.ok() || kind != 'S' || name.empty()) break;
+                if (tag == 'C') {
+                    // The server copy stays for other clients; the client gets its CloseComplete.
+                    statements_.remove(name);
+                    build::close(to_server_, 'S', kNoneStatement);
+                    tracker.sent(r);
+                    co_return;
+                }
+                if (!statements_.find(name)) break;
+                co_await use_statement(tag, msg, name);
+                co_return;
+            }
+            default:
+                break;
         }
-        default:
-            break;
     }
+    // Unnamed or unknown statements, portals, and everything the server is skipping after an
+    // error: the server answers as it would directly.
     to_server_.append(msg);
     tracker.sent(r);
 }
 
-void Session::prepare_on_server(const PreparedStatement& s) {
-    auto& conn = *server_;
-    if (conn.statements().has(s.server_name)) return;
-    if (auto victim = conn.statements().add(s.server_name)) close_on_server(*victim);
+// A Bind or Describe of the client's statement `name` (which exists).
+awaitable<void> Session::use_statement(char tag, std::string_view msg, std::string_view name) {
+    const PreparedStatement& s = *statements_.find(name);
+    const std::string server_name = s.server_name;
+    std::string parameters;
+    switch (co_await ready_on_server(name, s, parameters)) {  // `s` may be gone after this
+        case Readiness::gone:
+            co_return;
+        case Readiness::refused:
+            // PostgreSQL describes a statement's parameters before it finds its result changed.
+            refuse_via_server(tag, msg, errors::cached_plan_changed(), tag == 'D' ? parameters : "");
+            co_return;
+        case Readiness::ready:
+            break;
+    }
+    if (tag == 'B') {
+        build::rebind(to_server_, msg.substr(5), server_name);
+        send_tracked(Request::bind, Origin::client, {Tracked::Kind::use, server_name});
+    } else {
+        build::describe(to_server_, 'S', server_name);
+        send_tracked(Request::describe, Origin::client, {Tracked::Kind::use, server_name});
+    }
+}
+
+// Makes the client's statement usable on this connection. A copy prepared here with the
+// client's shape is used as it is: the server itself fails it if DDL changed its columns. Any
+// other copy is prepared afresh; when the client's shape is known, the serve loop waits for the
+// new copy's shape and refuses the client's message if it differs.
+awaitable<Session::Readiness> Session::ready_on_server(std::string_view client_name,
+                                                       const PreparedStatement& s, std::string& parameters) {
+    auto& here = server_->statements();
+    const auto want = s.shape;
+    // In a failed transaction the server answers 25P02 to the Bind (or to the Parse of a
+    // re-prepare), before any result type is compared: leave it to the server.
+    const bool check = want && status_ != 'E';
+    if (here.has(s.server_name)) {
+        auto have = here.shape(s.server_name);
+        if (!check || !have || *have == *want) co_return Readiness::ready;
+    }
+    const auto describe = prepare_on_server(client_name, s, Origin::hidden);
+    if (!check) co_return Readiness::ready;
+    auto now = co_await current_shape(describe);
+    if (!server_) co_return Readiness::gone;
+    // No shape: the re-prepare failed and the client has that error; the server skips the rest.
+    if (!now.shape || *now.shape == *want) co_return Readiness::ready;
+    parameters = std::move(now.parameters);
+    spdlog::debug("{} statement \"{}\" changed its result columns since the client prepared it",
+                  prefix(), client_name);
+    co_return Readiness::refused;
+}
+
+// Appends a Parse of `s` and a hidden Describe learning its shape, closing first whatever
+// copy or least recently used statement must make room. Returns the Describe's cookie.
+protocol::Cookie Session::prepare_on_server(std::string_view client_name, const PreparedStatement& s,
+                                            Origin origin) {
+    std::vector<std::string> close_first;
+    server_->statements().add(s.server_name, close_first);
+    for (const auto& name : close_first) close_on_server(name);
     build::parse(to_server_, s.server_name, s.query, s.param_types);
-    conn.tracker().sent(Request::parse, Origin::hidden);
-    pending_parses_.push_back({std::string(), s.server_name, true});
+    // A client's Parse that fails leaves the client without the statement; a re-prepare that
+    // fails leaves it as PostgreSQL would: existing, and failing when used.
+    send_tracked(Request::parse, origin,
+                 {Tracked::Kind::parse, s.server_name, origin == Origin::client ? std::string(client_name) : "", s.id});
+    build::describe(to_server_, 'S', s.server_name);
+    return send_tracked(Request::describe, Origin::hidden,
+                        {Tracked::Kind::describe, s.server_name, std::string(client_name), s.id});
+}
+
+// Sends what is pending and waits for the answer to the hidden Describe `describe`.
+awaitable<Session::ShapeCheck> Session::current_shape(protocol::Cookie describe) {
+    if (describe == 0) co_return ShapeCheck{};  // not sent: the server skips to the Sync
+    build::flush(to_server_);                   // the server holds replies back until asked
+    shape_check_ = std::make_unique<ShapeCheck>(ShapeCheck{describe});
+    auto conn = server_;
+    co_await flush_to_server();
+    while (server_ == conn && !shape_check_->done) co_await wait_relay();
+    ShapeCheck result = std::move(*shape_check_);
+    shape_check_.reset();
+    co_return result;
 }
 
 void Session::close_on_server(const std::string& server_name) {
     build::close(to_server_, 'S', server_name);
     server_->tracker().sent(Request::close, Origin::injected);
-}
-
-// A Parse this session sent failed (or was skipped after an earlier error): the statements
-// it was to create do not exist, on the server or, for a client Parse, for the client.
-void Session::forget_pending_parses(ServerConnection& conn) {
-    for (const auto& p : pending_parses_) {
-        if (p.created) conn.statements().erase(p.server_name);
-        if (!p.client_name.empty()) statements_.remove(p.client_name);
-    }
-    pending_parses_.clear();
 }
 
 }  // namespace pgtenant::proxy

@@ -25,32 +25,60 @@ const PreparedStatement* ClientStatements::find(std::string_view name) const {
 
 const PreparedStatement& ClientStatements::add(const std::string& name, std::string_view query,
                                                std::vector<int32_t> types) {
-    PreparedStatement s{server_statement_name(query, types), std::string(query), std::move(types)};
+    PreparedStatement s{server_statement_name(query, types), std::string(query), std::move(types),
+                        next_id_++, std::nullopt};
     return map_.insert_or_assign(name, std::move(s)).first->second;
+}
+
+void ClientStatements::learn_shape(std::string_view name, uint64_t id, protocol::RowShape shape) {
+    auto it = map_.find(std::string(name));
+    if (it != map_.end() && it->second.id == id && !it->second.shape) it->second.shape = shape;
+}
+
+void ClientStatements::remove(std::string_view name, uint64_t id) {
+    auto it = map_.find(std::string(name));
+    if (it != map_.end() && it->second.id == id) map_.erase(it);
 }
 
 bool ServerStatements::has(const std::string& name) {
     auto it = index_.find(name);
-    if (it == index_.end()) return false;
-    lru_.splice(lru_.begin(), lru_, it->second);
+    if (it == index_.end() || it->second.broken) return false;
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
     return true;
 }
 
-std::optional<std::string> ServerStatements::add(const std::string& name) {
-    if (has(name)) return std::nullopt;
+std::optional<protocol::RowShape> ServerStatements::shape(const std::string& name) const {
+    auto it = index_.find(name);
+    return it == index_.end() ? std::nullopt : it->second.shape;
+}
+
+void ServerStatements::set_shape(const std::string& name, protocol::RowShape shape) {
+    if (auto it = index_.find(name); it != index_.end()) it->second.shape = shape;
+}
+
+void ServerStatements::add(const std::string& name, std::vector<std::string>& close_first) {
+    if (auto it = index_.find(name); it != index_.end()) {
+        close_first.push_back(name);
+        lru_.splice(lru_.begin(), lru_, it->second.lru);
+        it->second = Entry{lru_.begin()};
+        return;
+    }
     lru_.push_front(name);
-    index_.emplace(name, lru_.begin());
-    if (index_.size() <= capacity_) return std::nullopt;
-    std::string victim = lru_.back();
-    index_.erase(victim);
+    index_.emplace(name, Entry{lru_.begin()});
+    if (index_.size() <= capacity_) return;
+    close_first.push_back(lru_.back());
+    index_.erase(lru_.back());
     lru_.pop_back();
-    return victim;
+}
+
+void ServerStatements::mark_broken(const std::string& name) {
+    if (auto it = index_.find(name); it != index_.end()) it->second.broken = true;
 }
 
 void ServerStatements::erase(const std::string& name) {
     auto it = index_.find(name);
     if (it == index_.end()) return;
-    lru_.erase(it->second);
+    lru_.erase(it->second.lru);
     index_.erase(it);
 }
 

@@ -191,13 +191,18 @@ void drive_tracker(std::string_view in) {
             const Request r = kRequests[b % 8];
             const auto origin =
                 b < 0x40 ? Origin::client : ((b & 8) ? Origin::injected : Origin::substitute);
-            t.sent(r, origin);
+            const bool recorded = t.sent(r, origin, static_cast<Cookie>(b) + 1);
             const bool ignored = skipping && r != Request::sync;
+            FUZZ_CHECK(recorded == !ignored);
             FUZZ_CHECK(t.outstanding() == before + (ignored ? 0 : 1));
         } else {
             const char tag = kReplyTags[b % sizeof(kReplyTags)];
             const bool injected = t.front_injected();
-            const auto v = t.on_reply(tag);
+            const auto reply = t.on_reply(tag);
+            const auto v = reply.verdict;
+            // Every request an error ended is reported, and nothing else.
+            FUZZ_CHECK(t.failed().size() <= before - t.outstanding());
+            FUZZ_CHECK(!reply.completes || t.outstanding() < before);
             const bool async = tag == 'N' || tag == 'S' || tag == 'A';
             FUZZ_CHECK(t.outstanding() <= before);
             if (async) FUZZ_CHECK(v == ReplyTracker::Verdict::forward && t.outstanding() == before);

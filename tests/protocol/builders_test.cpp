@@ -18,8 +18,9 @@ std::string built(void (*f)(std::string&)) {
     return out;
 }
 
-TEST(Builders, SyncAndTerminate) {
+TEST(Builders, SyncFlushAndTerminate) {
     EXPECT_EQ(built(build::sync), raw({'S', 0, 0, 0, 4}));
+    EXPECT_EQ(built(build::flush), raw({'H', 0, 0, 0, 4}));
     EXPECT_EQ(built(build::terminate), raw({'X', 0, 0, 0, 4}));
 }
 

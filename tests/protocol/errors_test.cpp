@@ -33,6 +33,7 @@ std::vector<Named> every_factory() {
         {"shutting_down", errors::shutting_down(), "57P01"},
         {"server_connection_lost", errors::server_connection_lost("EOF"), "08006"},
         {"binding_failed", errors::binding_failed("permission denied"), "08P01"},
+        {"cached_plan_changed", errors::cached_plan_changed(), "0A000"},
     };
 }
 
@@ -75,6 +76,22 @@ TEST(ErrorFactories, MessagesCarryTheirArguments) {
     EXPECT_NE(errors::binding_failed("boom").message.find("boom"), std::string::npos);
     EXPECT_EQ(errors::refused_by_policy("x", "the hint").hint, "the hint");
     EXPECT_EQ(errors::refused_by_policy("x").hint, "");
+}
+
+// Drivers match PostgreSQL's own error: same wording, same routine field.
+TEST(ErrorFactories, CachedPlanChangedIsPostgresqlsOwnError) {
+    auto e = errors::cached_plan_changed();
+    EXPECT_EQ(e.severity, "ERROR");
+    EXPECT_EQ(e.message, "cached plan must not change result type");
+    EXPECT_TRUE(e.detail.empty());
+    EXPECT_TRUE(e.hint.empty());
+    // pgJDBC and postgres.js re-prepare only when the routine is PostgreSQL's.
+    std::string out;
+    encode_error(out, e);
+    auto f = decode_one(out, 'E');
+    EXPECT_EQ(f.sqlstate(), "0A000");
+    EXPECT_EQ(f.get('R'), "RevalidateCachedQuery");
+    EXPECT_EQ(f.get('F'), "plancache.c");
 }
 
 TEST(ErrorFactories, AuthFailedSaysNothingAboutWhichPartWasWrong) {

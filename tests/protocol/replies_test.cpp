@@ -44,7 +44,7 @@ char verdict_letter(Verdict v) {
 void expect_replies(ReplyTracker& t, std::string_view tags, std::string_view verdicts) {
     ASSERT_EQ(tags.size(), verdicts.size()) << "test bug";
     std::string got;
-    for (char tag : tags) got.push_back(verdict_letter(t.on_reply(tag)));
+    for (char tag : tags) got.push_back(verdict_letter(t.on_reply(tag).verdict));
     EXPECT_EQ(got, verdicts) << "replies " << tags;
 }
 
@@ -223,7 +223,7 @@ TEST(ReplyTracker, ReadyForQueryInsideAnExecuteIsUnexpected) {
     ReplyTracker t;
     send(t, "BES");
     expect_replies(t, "2D", "ff");
-    EXPECT_EQ(t.on_reply('Z'), ReplyTracker::Verdict::unexpected);
+    EXPECT_EQ(t.on_reply('Z').verdict, ReplyTracker::Verdict::unexpected);
 }
 
 TEST(ReplyTracker, ErrorSkipsOnlyToTheFirstSync) {

@@ -29,21 +29,75 @@ TEST(ClientStatements, NamesAreTheClientsOwn) {
     EXPECT_EQ(bob.find("s1"), nullptr);
 }
 
+using Names = std::vector<std::string>;
+
+// Records `name`; returns what must be closed on the server first.
+Names add(ServerStatements& s, const std::string& name) {
+    Names close_first;
+    s.add(name, close_first);
+    return close_first;
+}
+
 TEST(ServerStatements, EvictsLeastRecentlyUsed) {
     ServerStatements s(2);
-    EXPECT_FALSE(s.add("a"));
-    EXPECT_FALSE(s.add("b"));
+    EXPECT_EQ(add(s, "a"), Names{});
+    EXPECT_EQ(add(s, "b"), Names{});
     EXPECT_TRUE(s.has("a"));  // a is now the most recent
-    auto victim = s.add("c");
-    ASSERT_TRUE(victim);
-    EXPECT_EQ(*victim, "b");
+    EXPECT_EQ(add(s, "c"), Names{"b"});
     EXPECT_FALSE(s.has("b"));
-    EXPECT_FALSE(s.add("a"));  // already there: nothing evicted
     s.erase("a");
     EXPECT_FALSE(s.has("a"));
     EXPECT_EQ(s.size(), 1u);
     s.clear();
     EXPECT_EQ(s.size(), 0u);
+}
+
+// Preparing a statement the connection already has replaces the copy: the old one is closed
+// first, and its shape is forgotten until the new one is described.
+TEST(ServerStatements, PreparingAgainReplacesTheCopy) {
+    ServerStatements s(2);
+    add(s, "a");
+    s.set_shape("a", 42);
+    EXPECT_EQ(s.shape("a"), 42u);
+    EXPECT_EQ(add(s, "a"), Names{"a"});
+    EXPECT_TRUE(s.has("a"));
+    EXPECT_FALSE(s.shape("a"));
+    EXPECT_EQ(s.size(), 1u);
+}
+
+// After the server failed a copy with 0A000 it stays on the server, unusable: the next use
+// prepares it again and closes the broken one first.
+TEST(ServerStatements, BrokenCopiesAreClosedBeforeTheyArePreparedAgain) {
+    ServerStatements s;
+    add(s, "a");
+    s.set_shape("a", 1);
+    s.mark_broken("a");
+    EXPECT_FALSE(s.has("a"));
+    EXPECT_EQ(s.size(), 1u);  // still there, holding its place
+    EXPECT_EQ(add(s, "a"), Names{"a"});
+    EXPECT_TRUE(s.has("a"));
+    s.mark_broken("never added");  // nothing to mark
+    EXPECT_EQ(s.size(), 1u);
+    EXPECT_FALSE(s.shape("never added"));
+}
+
+TEST(ClientStatements, ShapeIsLearnedOnceAndOnlyForTheSameStatement) {
+    ClientStatements c;
+    const uint64_t first = c.add("s1", "SELECT 1", {}).id;
+    c.learn_shape("s1", first, 5);
+    c.learn_shape("s1", first, 6);  // the shape of its preparation stays
+    EXPECT_EQ(c.find("s1")->shape, 5u);
+    // Closed and prepared again under the same name: a late answer about the first one
+    // changes nothing.
+    c.remove("s1");
+    const uint64_t second = c.add("s1", "SELECT 1", {}).id;
+    EXPECT_NE(first, second);
+    c.learn_shape("s1", first, 7);
+    EXPECT_FALSE(c.find("s1")->shape);
+    c.remove("s1", first);
+    EXPECT_NE(c.find("s1"), nullptr);
+    c.remove("s1", second);
+    EXPECT_EQ(c.find("s1"), nullptr);
 }
 
 }  // namespace
