@@ -13,7 +13,7 @@ BUILD=${PGTENANT_BUILD_DIR:-$ROOT/build}
 PACKAGES=(
   build-essential cmake pkg-config
   libboost1.81-dev libssl-dev libpq-dev postgresql-client postgresql-15 postgresql-contrib
-  libspdlog-dev libfmt-dev libtomlplusplus-dev libpg-query-dev libgtest-dev libgmock-dev
+  libspdlog-dev libfmt-dev libtomlplusplus-dev libpg-query-dev libgtest-dev libgmock-dev liburing-dev
   pgbouncer python3-psycopg openssl
   libpostgresql-jdbc-java
 )

@@ -18,6 +18,7 @@
 #include "auth/scram.h"
 #include "config/config.h"
 #include "proxy/check.h"
+#include "proxy/io_backend.h"
 #include "proxy/server.h"
 #include "pgtenant_version.h"
 
@@ -215,6 +216,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (posture) return proxy::check_command(*app.config, json, std::cout);
+    if (!proxy::use_best_io_backend(argv)) return 1;
     if (!startup_posture_ok(*app.config, allow_unsafe)) return 1;
     app.pool = std::make_unique<proxy::Pool>(app.config);
     return proxy::run_server(app);

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/io_backend.h"
 #include "proxy/session.h"
 
 namespace pgtenant::proxy {
@@ -119,10 +120,10 @@ int run_server(App& app) {
         app.pool->close_all();
         ioc.stop();
     });
-    spdlog::info("pgtenant listening on {}:{} -> {}:{}/{} as {} (pool size {}, {} worker thread{})",
+    spdlog::info("pgtenant listening on {}:{} -> {}:{}/{} as {} (pool size {}, {} worker thread{}, {})",
                  cfg.listen_addr, cfg.listen_port, app.config->backend.host, app.config->backend.port,
                  app.config->backend.database, app.config->backend.user, app.config->pool.size,
-                 cfg.workers, cfg.workers == 1 ? "" : "s");
+                 cfg.workers, cfg.workers == 1 ? "" : "s", io_backend_name());
 
     std::vector<std::thread> threads;
     for (int i = 1; i < cfg.workers; ++i) threads.emplace_back([&] { ioc.run(); });
