@@ -334,8 +334,8 @@ def markdown(meta, runs, agg, idle, png_name):
             md.append(f"| {SHORT[w]} | {c:,} | PgBouncer | not run: PgBouncer 1.18 has no prepared statements in "
                       "transaction mode | | | | | | | | | | | | |")
         if w == "scale" and not ref_d:
-            md.append(f"| {SHORT[w]} | {c:,} | direct | not run: {c:,} connections exceed max_connections = "
-                      f"{meta.get('max_connections', '?')} (a backend process each) | | | | | | | | | | | | |")
+            md.append(f"| {SHORT[w]} | {c:,} | direct | not run: a backend process per client, max_connections = "
+                      f"{meta.get('max_connections', '?')} | | | | | | | | | | | | |")
     md.append("")
     md.append("† W2 prepared: × PgBouncer compares with PgBouncer running `-M extended` at the same client count "
               "(the issue's target), not in the same round.")
@@ -399,8 +399,10 @@ def markdown(meta, runs, agg, idle, png_name):
             md.append(f"- {c:,} clients (`pgbench -S -c {c} -j {meta.get('pgbench_jobs')} -T "
                       f"{meta.get('scale_seconds')}`, connection time excluded from tps) on "
                       f"{meta.get('pool_size')} backends — " + "; ".join(parts) + ". Direct PostgreSQL is not run: "
-                      f"max_connections is {meta.get('max_connections')} and {c:,} backends would need "
-                      f"~{c * 1.2 / 1024:.1f} GB (about 1.2 MB each).")
+                      "it needs a backend process per client (about 1.2 MB each), and this cluster's "
+                      f"max_connections is {meta.get('max_connections')}"
+                      + (f", fewer than {c:,}." if c > int(meta.get('max_connections') or 0) else
+                         " (the full run's 2,000 clients exceed it)."))
         if idle:
             md.append("")
             md.append("| pooler | idle clients | connected | logins took s | RSS without clients MiB "
@@ -504,22 +506,23 @@ def chart(meta, agg, idle, path):
     names = [f"{SHORT.get(w, w)}\n{c:,} client{'s' if c != 1 else ''}" for (w, c) in groups]
 
     ax = fig.add_subplot(grid[0, :])
-    present = [t for t in TARGETS if any((w, c, t) in agg for (w, c) in groups)]
-    width = 0.8 / len(present)
-    for i, t in enumerate(present):
-        xs, ys = [], []
-        for g, (w, c) in enumerate(groups):
-            a = agg.get((w, c, t))
-            if a and a["tps"] is not None:
-                xs.append(g - 0.4 + width * (i + 0.5))
-                ys.append(a["tps"])
-        ax.bar(xs, ys, width, label=LABEL[t] + (" (W3: + middleware)" if t in ("direct", "pgbouncer") and
-                                                  any(w == "tenant" for w, _ in groups) else ""),
-               color=COLORS[t])
+    per_group = [[t for t in TARGETS if agg.get((w, c, t)) and agg[(w, c, t)]["tps"] is not None]
+                 for (w, c) in groups]
+    width = 0.8 / max(len(ts) for ts in per_group)
+    drawn = set()
+    for g, ((w, c), ts) in enumerate(zip(groups, per_group)):
+        # The bars of a group are centred on it, whichever targets it has.
+        for i, t in enumerate(ts):
+            x = g + width * (i - (len(ts) - 1) / 2)
+            name = LABEL[t] + (" (W3: + middleware)" if t in ("direct", "pgbouncer") and
+                               any(wl == "tenant" for wl, _ in groups) else "")
+            ax.bar([x], [agg[(w, c, t)]["tps"]], width, color=COLORS[t], label=None if t in drawn else name)
+            drawn.add(t)
     ax.set_xticks(range(len(groups)), names, fontsize=8)
     ax.set_ylabel("median tps")
     ax.set_title(f"Throughput ({meta.get('mode')} mode, {meta.get('cpus')} CPUs shared, pool of "
                  f"{meta.get('pool_size')}, pgtenant {meta.get('pgtenant_workers')} worker(s))")
+    ax.margins(y=0.15)
     ax.legend(fontsize=8, ncol=3)
     ax.grid(axis="y", alpha=0.3)
 
@@ -529,17 +532,23 @@ def chart(meta, agg, idle, path):
               ("pgtenant sealed / PgBouncer", "pgtenant-sealed", "pgbouncer", "#ff9896"),
               ("pgtenant sealed / direct", "pgtenant-sealed", "direct", "#ffbb78")]
     series = [s for s in series if any(agg.get((w, c, s[1])) for (w, c) in groups)]
-    width = 0.8 / len(series)
-    for i, (name, num, den, color) in enumerate(series):
-        xs, ys = [], []
-        for g, (w, c) in enumerate(groups):
+    drawn = set()
+    values = []
+    for (w, c) in groups:
+        vs = []
+        for name, num, den, color in series:
             a = agg.get((w, c, num))
             b = agg.get((w, c, den)) or (agg.get(("extended", c, den)) if w == "prepared" and den == "pgbouncer" else None)
             r = ratio(a and a["tps"], b and b["tps"])
             if r is not None:
-                xs.append(g - 0.4 + width * (i + 0.5))
-                ys.append(r)
-        ax.bar(xs, ys, width, label=name, color=color)
+                vs.append((name, color, r))
+        values.append(vs)
+    width = 0.8 / max(1, max(len(vs) for vs in values))
+    for g, vs in enumerate(values):
+        for i, (name, color, r) in enumerate(vs):
+            ax.bar([g + width * (i - (len(vs) - 1) / 2)], [r], width, color=color, label=None if name in drawn else name)
+            drawn.add(name)
+    ax.margins(y=0.15)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(groups)), names, fontsize=8)
     ax.set_ylabel("tps ratio (1.0 = equal)")

@@ -4,7 +4,8 @@
 #   bench/run.sh <build-dir> [options]        (./run.sh bench [options] does this)
 #
 #   --quick               smoke run of every workload: 1 round of 2 s, 8 clients, W4 with 200
-#                         clients and 500 idle ones, no warm-up (CI; asserts that it ran)
+#                         clients and 200 idle ones, no warm-up, no W3 "1 message" rows, W5
+#                         simple only (CI; asserts that every target ran without errors)
 #   --workloads "W"       any of: simple extended prepared tenant scale latency (default: all)
 #                           simple, extended, prepared   W1/W2 pgbench -S (-M prepared is not run
 #                                                        through PgBouncer 1.18: it cannot)
@@ -25,6 +26,7 @@
 #   --scale N             pgbench scale factor (default 10)
 #   --jobs N              pgbench threads (-j, default 2)
 #   --out DIR             where the report goes (default bench/results)
+#   --keep                keep the temp dir (server logs, pgbench output, latency logs)
 #
 # Starts its own PostgreSQL 15 cluster, PgBouncer and pgtenant on 127.0.0.1 (free ports), all in
 # one temp dir that is removed on exit (also on Ctrl-C). Writes <out>/<timestamp>.md, .csv and
@@ -42,7 +44,7 @@ PGBENCH=${PGBENCH:-$(command -v pgbench || echo "$PG_BINDIR/pgbench")}
 REPORT_PYTHON=${REPORT_PYTHON:-$([[ -x /usr/bin/python3 ]] && echo /usr/bin/python3 || echo python3)}
 
 usage() {
-    sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -66,6 +68,7 @@ POOL_SIZE=20
 SCALE=10
 JOBS=2
 OUT="$HERE/results"
+KEEP_WORK=0
 explicit=" "
 while (($#)); do
     case "$1" in
@@ -84,6 +87,7 @@ while (($#)); do
         --scale) SCALE=$2; explicit+="scale "; shift ;;
         --jobs) JOBS=$2; shift ;;
         --out) OUT=$2; shift ;;
+        --keep) KEEP_WORK=1 ;;
         -h|--help) usage ;;
         -*) echo "bench: unknown option $1" >&2; usage ;;
         *) [[ -z $BUILD ]] || usage; BUILD=$1 ;;
@@ -99,7 +103,7 @@ if ((QUICK)); then
     quick_default clients CLIENTS 8
     quick_default tenant-clients TENANT_CLIENTS 8
     quick_default scale-clients SCALE_CLIENTS 200
-    quick_default idle-clients IDLE_CLIENTS 500
+    quick_default idle-clients IDLE_CLIENTS 200
     quick_default scale SCALE 1
 fi
 for w in $WORKLOADS; do
@@ -151,7 +155,11 @@ cleanup() {
         cp -r "$WORK/runs" "$KEEP_LOGS"/ 2>/dev/null || true
         echo "bench: logs of the failed run kept in $KEEP_LOGS" >&2
     fi
-    rm -rf "$WORK"
+    if ((KEEP_WORK)); then
+        echo "bench: kept $WORK (--keep)" >&2
+    else
+        rm -rf "$WORK"
+    fi
     exit "$status"
 }
 trap cleanup EXIT
@@ -231,7 +239,7 @@ SAMPLING=$( ((QUICK)) && echo 1 || echo 0.1)
 targets_for() {
     case $1 in
         prepared) echo "direct pgtenant" ;;   # PgBouncer 1.18 cannot run -M prepared in transaction mode
-        tenant) echo "direct pgbouncer pgtenant pgtenant-sealed$( ((TENANT_1MSG)) && echo " direct-1msg pgbouncer-1msg")" ;;
+        tenant) echo "direct pgbouncer pgtenant pgtenant-sealed$( ((TENANT_1MSG && !QUICK)) && echo " direct-1msg pgbouncer-1msg")" ;;
         scale) echo "pgbouncer pgtenant" ;;   # direct: 2,000 connections exceed max_connections
         *) echo "direct pgbouncer pgtenant" ;;
     esac
@@ -256,7 +264,12 @@ rounds_for() {
 
 PLAN=""
 for w in $WORKLOADS; do
-    if [[ $w == latency ]]; then PLAN+=" latency-simple latency-extended"; else PLAN+=" $w"; fi
+    if [[ $w == latency ]]; then
+        PLAN+=" latency-simple"
+        ((QUICK)) || PLAN+=" latency-extended"
+    else
+        PLAN+=" $w"
+    fi
 done
 read -r LOAD_BEFORE _ </proc/loadavg
 STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)

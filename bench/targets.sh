@@ -71,13 +71,17 @@ EOF
 
 # ---- PgBouncer ----------------------------------------------------------------------------
 # Same database, same pool role, same pool size, transaction pooling. The userlist holds the
-# pool role's plain password so PgBouncer can do SCRAM both with clients and with PostgreSQL.
+# pool role's SCRAM verifier exactly as PostgreSQL stores it (no plain password, like pgtenant's
+# users file): PgBouncer verifies clients without running PBKDF2 per login, and logs in to
+# PostgreSQL by SCRAM pass-through with the keys of the client's proof.
 # start_pgbouncer <name>
 start_pgbouncer() {
-    local name=$1 port pid
+    local name=$1 port pid verifier
+    verifier=$(psql -X -At -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres \
+        -c "SELECT rolpassword FROM pg_authid WHERE rolname = '$POOL_ROLE'")
     for _ in 1 2 3; do
         port=$(free_port)
-        printf '"%s" "%s"\n' "$POOL_ROLE" "$POOL_PASSWORD" >"$WORK/userlist.txt"
+        printf '"%s" "%s"\n' "$POOL_ROLE" "$verifier" >"$WORK/userlist.txt"
         cat >"$WORK/$name.ini" <<EOF
 [databases]
 $DB = host=127.0.0.1 port=$PG_PORT dbname=$DB
