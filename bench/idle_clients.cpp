@@ -87,6 +87,15 @@ void open_connections(const Options& opt, int n, Clock::time_point deadline, std
         PQfinish(conn);
     };
     while (started < n || !in_flight.empty()) {
+        if (Clock::now() > deadline) {
+            for (auto& a : in_flight) {
+                errors.add("timed out connecting");
+                PQfinish(a.conn);
+            }
+            in_flight.clear();
+            for (; started < n; ++started) errors.add("not attempted: timed out before");
+            break;
+        }
         while (started < n && static_cast<int>(in_flight.size()) < opt.parallel) {
             ++started;
             PGconn* conn = PQconnectStartParams(keys, values, 0);
@@ -99,14 +108,6 @@ void open_connections(const Options& opt, int n, Clock::time_point deadline, std
             }
         }
         if (in_flight.empty()) continue;
-        if (Clock::now() > deadline) {
-            for (auto& a : in_flight) {
-                errors.add("timed out connecting");
-                PQfinish(a.conn);
-            }
-            in_flight.clear();
-            break;
-        }
         fds.clear();
         for (const auto& a : in_flight) {
             short events = a.want == PGRES_POLLING_READING ? POLLIN : POLLOUT;
