@@ -37,6 +37,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 # pg_cluster_start/stop, as_pg, free_port, port_open (shared with config/demo.sh).
+# shellcheck source=config/pg_cluster.sh
 source "$ROOT/config/pg_cluster.sh"
 PGBOUNCER=${PGBOUNCER:-$(command -v pgbouncer || echo /usr/sbin/pgbouncer)}
 PGBENCH=${PGBENCH:-$(command -v pgbench || echo "$PG_BINDIR/pgbench")}
@@ -141,6 +142,7 @@ fi
 # ---- cleanup ------------------------------------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgtenant-bench.XXXXXX")
 KEEP_LOGS=""   # set to a directory to save the servers' logs there before cleanup
+# shellcheck source=bench/targets.sh
 source "$HERE/targets.sh"
 
 cleanup() {
@@ -232,6 +234,7 @@ if ((WANT_TENANT)); then
 fi
 
 # ---- the runs -----------------------------------------------------------------------------
+# shellcheck source=bench/measure.sh
 source "$HERE/measure.sh"
 SAMPLING=$( ((QUICK)) && echo 1 || echo 0.1)
 

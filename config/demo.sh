@@ -12,6 +12,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE_FILE=${PGTENANT_DEMO_STATE:-${TMPDIR:-/tmp}/pgtenant-demo.pid}
 # pg_cluster_start/stop, as_pg, free_port, port_open (shared with bench/run.sh).
+# shellcheck source=config/pg_cluster.sh
 source "$ROOT/config/pg_cluster.sh"
 
 PRACTICE_A=11111111-1111-1111-1111-111111111111
