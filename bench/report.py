@@ -566,6 +566,7 @@ def chart(meta, agg, idle, path):
             ax.axhline(4.0, color="black", linestyle="--", linewidth=0.8, label="target ≤ 4 KiB")
             n = max((int(r["clients"]) for r in idle), default=0)
             ax.set_title(f"W4 memory per idle client ({n:,} idle clients)")
+            ax.margins(y=0.15)
             ax.set_ylabel("KiB per client")
             ax.legend(fontsize=8)
             ax.grid(axis="y", alpha=0.3)
