@@ -14,7 +14,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libboost1.81-dev libssl-dev libpq-dev postgresql-client postgresql-15 postgresql-contrib
   libspdlog-dev libfmt-dev libtomlplusplus-dev libpg-query-dev libgtest-dev libgmock-dev liburing-dev
-  pgbouncer python3-psycopg openssl
+  pgbouncer python3-psycopg python3-matplotlib openssl
   libpostgresql-jdbc-java
 )
 

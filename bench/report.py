@@ -1,55 +1,96 @@
 #!/usr/bin/env python3
-"""Turns the raw runs of bench/run.sh into a Markdown report and a CSV.
+"""Turns the raw runs of bench/run.sh into a Markdown report, a CSV and a PNG chart.
 
-Input (in --work): runs.csv (one row per recorded pgbench run, written by run.sh),
-runs/<id>.out (pgbench's stdout), latency/<id>.* (pgbench -l per-transaction logs, sampled),
-meta.txt (key=value lines describing the run).
+Input (in --work): runs.csv (one row per recorded case, written by run.sh), runs/<id>.<k>.out
+(stdout of pgbench process k of the case), latency/<id>.<k>.* (pgbench -l per-transaction logs),
+idle.csv (W4 memory per idle client), meta.txt (key=value lines describing the run).
+The chart needs matplotlib (Debian: python3-matplotlib); without it the report says so.
 """
 import argparse
-import math
 import csv
 import glob
+import math
 import os
 import re
 import statistics
 import sys
 
-TARGETS = ["direct", "pgbouncer", "pgtenant"]
-WORKLOAD_NAMES = {
-    "simple": "W1 select-only, simple protocol (`pgbench -S -M simple`)",
-    "extended": "W2 select-only, extended protocol (`pgbench -S -M extended`)",
+TARGETS = ["direct", "direct-1msg", "pgbouncer", "pgbouncer-1msg", "pgtenant", "pgtenant-sealed"]
+LABEL = {
+    "direct": "direct",
+    "direct-1msg": "direct, 1 message",
+    "pgbouncer": "PgBouncer",
+    "pgbouncer-1msg": "PgBouncer, 1 message",
+    "pgtenant": "pgtenant",
+    "pgtenant-sealed": "pgtenant sealed",
 }
-WORKLOAD_SHORT = {"simple": "W1 simple", "extended": "W2 extended", "prepared": "W2 prepared"}
+# W3 names its rows by what the application does.
+LABEL_TENANT = {
+    "direct": "direct + middleware",
+    "direct-1msg": "direct + middleware in 1 message",
+    "pgbouncer": "PgBouncer + middleware",
+    "pgbouncer-1msg": "PgBouncer + middleware in 1 message",
+    "pgtenant": "pgtenant compat",
+    "pgtenant-sealed": "pgtenant sealed",
+}
+WORKLOADS = ["simple", "extended", "prepared", "tenant", "scale", "latency-simple", "latency-extended"]
+SHORT = {
+    "simple": "W1 simple",
+    "extended": "W2 extended",
+    "prepared": "W2 prepared",
+    "tenant": "W3 tenant RLS",
+    "scale": "W4 scale",
+    "latency-simple": "W5 1 client, simple",
+    "latency-extended": "W5 1 client, extended",
+}
+COLORS = {
+    "direct": "#7f7f7f",
+    "direct-1msg": "#c7c7c7",
+    "pgbouncer": "#1f77b4",
+    "pgbouncer-1msg": "#aec7e8",
+    "pgtenant": "#d62728",
+    "pgtenant-sealed": "#ff9896",
+}
 
 
-def parse_pgbench(path):
-    """tps (without connection time), average latency (ms), transactions processed."""
-    out = {"tps": None, "lat_avg_ms": None, "transactions": None, "failed_tx": None}
-    try:
-        text = open(path, encoding="utf-8", errors="replace").read()
-    except OSError:
-        return out
-    m = re.search(r"^tps = ([0-9.]+) \(without initial connection time\)", text, re.M)
-    if m:
-        out["tps"] = float(m.group(1))
-    m = re.search(r"^latency average = ([0-9.]+) ms", text, re.M)
-    if m:
-        out["lat_avg_ms"] = float(m.group(1))
-    m = re.search(r"^number of transactions actually processed: (\d+)", text, re.M)
-    if m:
-        out["transactions"] = int(m.group(1))
-    m = re.search(r"^number of failed transactions: (\d+)", text, re.M)
-    if m:
-        out["failed_tx"] = int(m.group(1))
+def label(workload, target):
+    return (LABEL_TENANT if workload == "tenant" else LABEL).get(target, target)
+
+
+# ---- parsing ------------------------------------------------------------------------------
+
+def parse_pgbench(paths):
+    """Sums the summaries of the pgbench processes of one case."""
+    out = {"tps": None, "lat_avg_ms": None, "transactions": None, "failed_tx": None, "conn_ms": None}
+    tps = tx = failed = 0
+    lat_weighted = 0.0
+    conn = []
+    seen = False
+    for path in paths:
+        try:
+            text = open(path, encoding="utf-8", errors="replace").read()
+        except OSError:
+            continue
+        m = re.search(r"^tps = ([0-9.]+) \(without initial connection time\)", text, re.M)
+        if not m:
+            return out  # one process without a result makes the case a failure
+        seen = True
+        tps += float(m.group(1))
+        n = re.search(r"^number of transactions actually processed: (\d+)", text, re.M)
+        n = int(n.group(1)) if n else 0
+        tx += n
+        m = re.search(r"^latency average = ([0-9.]+) ms", text, re.M)
+        if m:
+            lat_weighted += float(m.group(1)) * n
+        m = re.search(r"^number of failed transactions: (\d+)", text, re.M)
+        failed += int(m.group(1)) if m else 0
+        m = re.search(r"^initial connection time = ([0-9.]+) ms", text, re.M)
+        if m:
+            conn.append(float(m.group(1)))
+    if seen:
+        out.update(tps=tps, transactions=tx, failed_tx=failed, lat_avg_ms=(lat_weighted / tx if tx else None),
+                   conn_ms=max(conn) if conn else None)
     return out
-
-
-def percentile(sorted_values, p):
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return None
-    k = max(0, min(len(sorted_values) - 1, math.ceil(p / 100.0 * len(sorted_values)) - 1))
-    return sorted_values[k]
 
 
 def latencies_us(prefix):
@@ -65,6 +106,14 @@ def latencies_us(prefix):
     return values
 
 
+def percentile(sorted_values, p):
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return None
+    k = max(0, min(len(sorted_values) - 1, math.ceil(p / 100.0 * len(sorted_values)) - 1))
+    return sorted_values[k]
+
+
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -78,73 +127,167 @@ def ratio(a, b):
     return None if a is None or not b else a / b
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--work", required=True)
-    ap.add_argument("--md", required=True)
-    ap.add_argument("--csv", required=True)
-    args = ap.parse_args()
-
+def load(work):
     meta = {}
-    with open(os.path.join(args.work, "meta.txt"), encoding="utf-8") as f:
+    with open(os.path.join(work, "meta.txt"), encoding="utf-8") as f:
         for line in f:
             if "=" in line:
                 k, v = line.rstrip("\n").split("=", 1)
                 meta[k] = v
-
     runs = []
-    with open(os.path.join(args.work, "runs.csv"), encoding="utf-8") as f:
+    with open(os.path.join(work, "runs.csv"), encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            row.update(parse_pgbench(os.path.join(args.work, "runs", row["run_id"] + ".out")))
-            lat = latencies_us(os.path.join(args.work, "latency", row["run_id"]))
+            rid = row["run_id"]
+            row.update(parse_pgbench(sorted(glob.glob(os.path.join(glob.escape(work), "runs", glob.escape(rid) + ".*.out")))))
+            lat = latencies_us(os.path.join(work, "latency", rid))
             row["p50_ms"] = percentile(lat, 50) / 1000.0 if lat else None
             row["p99_ms"] = percentile(lat, 99) / 1000.0 if lat else None
             row["lat_samples"] = len(lat)
-            row["ok"] = row["rc"] == "0"
+            row["ok"] = row["rc"] == "0" and (row["failed_tx"] or 0) == 0
             runs.append(row)
+    idle = []
+    path = os.path.join(work, "idle.csv")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            idle = list(csv.DictReader(f))
+    return meta, runs, idle
 
-    # Raw per-run CSV, kept next to the report.
-    fields = ["workload", "clients", "round", "target", "rc", "tps", "lat_avg_ms", "p50_ms", "p99_ms",
-              "lat_samples", "transactions", "failed_tx", "cpu_s", "pg_cpu_s", "host_busy_pct", "peak_rss_kb", "hwm_reset", "wall_s", "run_id"]
-    with open(args.csv, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        for r in runs:
-            w.writerow(r)
 
-    # Aggregate per (workload, clients, target) over rounds.
-    groups = []
-    for r in runs:
-        key = (r["workload"], int(r["clients"]))
-        if key not in groups:
-            groups.append(key)
+def aggregate(runs):
+    """Per (workload, clients, target): medians over the rounds."""
     agg = {}
-    for key in groups:
-        for t in TARGETS:
-            rs = [r for r in runs if (r["workload"], int(r["clients"])) == key and r["target"] == t]
-            ok = [r for r in rs if r["ok"]]
-            tx = sum(r["transactions"] or 0 for r in ok)
-            cpu = sum(float(r["cpu_s"]) for r in ok)
-            pg_cpu = [float(r["pg_cpu_s"]) for r in ok if r.get("pg_cpu_s") not in (None, "")]
-            rss = [int(r["peak_rss_kb"]) for r in ok if int(r["peak_rss_kb"] or 0) > 0]
-            tps = [r["tps"] for r in ok if r["tps"] is not None]
-            agg[key + (t,)] = {
-                "runs": len(rs),
-                "ok": len(ok),
-                "tps": median(tps),
-                "tps_min": min(tps) if tps else None,
-                "tps_max": max(tps) if tps else None,
-                "lat": median([r["lat_avg_ms"] for r in ok]),
-                "p50": median([r["p50_ms"] for r in ok]),
-                "p99": median([r["p99_ms"] for r in ok]),
-                "cpu_per_1k": (cpu / tx * 1000.0) if (tx and t != "direct") else None,
-                "pg_cpu_per_1k": (sum(pg_cpu) / tx * 1000.0) if (tx and len(pg_cpu) == len(ok)) else None,
-                "host_busy": median([float(r["host_busy_pct"]) for r in ok if r.get("host_busy_pct")]),
-                "rss_mib": (max(rss) / 1024.0) if rss and t != "direct" else None,
-                "by_round": {r["round"]: r["tps"] for r in ok},
-            }
+    keys = []
+    for r in runs:
+        key = (r["workload"], int(r["clients"]), r["target"])
+        if key not in keys:
+            keys.append(key)
+    for key in keys:
+        rs = [r for r in runs if (r["workload"], int(r["clients"]), r["target"]) == key]
+        ok = [r for r in rs if r["ok"]]
+        tx = sum(r["transactions"] or 0 for r in ok)
+        cpu = sum(float(r["cpu_s"]) for r in ok)
+        pg_cpu = [float(r["pg_cpu_s"]) for r in ok if r.get("pg_cpu_s") not in (None, "")]
+        rss = [int(r["peak_rss_kb"]) for r in ok if int(r["peak_rss_kb"] or 0) > 0]
+        tps = [r["tps"] for r in ok if r["tps"] is not None]
+        pooled = not key[2].startswith("direct")
+        agg[key] = {
+            "runs": len(rs),
+            "ok": len(ok),
+            "procs": int(rs[0].get("procs") or 1),
+            "failed_tx": sum(r["failed_tx"] or 0 for r in rs),
+            "tps": median(tps),
+            "tps_min": min(tps) if tps else None,
+            "tps_max": max(tps) if tps else None,
+            "lat": median([r["lat_avg_ms"] for r in ok]),
+            "p50": median([r["p50_ms"] for r in ok]),
+            "p99": median([r["p99_ms"] for r in ok]),
+            "conn_s": median([r["conn_ms"] / 1000.0 if r["conn_ms"] is not None else None for r in ok]),
+            "cpu_per_1k": (cpu / tx * 1000.0) if (tx and pooled) else None,
+            "pg_cpu_per_1k": (sum(pg_cpu) / tx * 1000.0) if (tx and len(pg_cpu) == len(ok)) else None,
+            "host_busy": median([float(r["host_busy_pct"]) for r in ok if r.get("host_busy_pct")]),
+            "rss_mib": (max(rss) / 1024.0) if rss and pooled else None,
+            "by_round": {r["round"]: r["tps"] for r in ok},
+        }
+    return agg
 
+
+def groups_of(agg):
+    """(workload, clients) in the suite's order."""
+    found = sorted({(w, c) for (w, c, _t) in agg}, key=lambda g: (WORKLOADS.index(g[0]) if g[0] in WORKLOADS else 99, g[1]))
+    return found
+
+
+def round_range(a, b):
+    """Range of the per-round ratios a/b (each round's runs are back to back), or None."""
+    if not a or not b:
+        return None
+    rs = [ratio(a["by_round"].get(k), b["by_round"].get(k)) for k in a["by_round"]]
+    rs = [x for x in rs if x is not None]
+    return (min(rs), max(rs)) if len(rs) > 1 else None
+
+
+def fmt_range(rng):
+    return f" [{rng[0]:.2f}–{rng[1]:.2f}]" if rng else ""
+
+
+# ---- the targets of issue 5 -----------------------------------------------------------------
+
+def targets(meta, agg, idle):
+    """Rows: (target text, measured text, met/not met/not measured)."""
+    rows = []
+
+    def get(w, c, t):
+        return agg.get((w, c, t))
+
+    def verdict(ok):
+        return "not measured" if ok is None else ("**met**" if ok else "**not met**")
+
+    def tps_target(name, w, c, t, w_ref, t_ref, need, note=""):
+        a, b = get(w, c, t), get(w_ref, c, t_ref)
+        r = ratio(a and a["tps"], b and b["tps"])
+        rng = round_range(a, b) if w == w_ref else None
+        rows.append((name, (f"{r:.2f} ×{fmt_range(rng)}" if r is not None else "—") + note,
+                     verdict(None if r is None else r >= need)))
+
+    workers = meta.get("pgtenant_workers", "?")
+    w1 = sorted({c for (w, c, _t) in agg if w == "simple"})
+    for c in w1:
+        need = 1.2 if c >= 128 else 1.0
+        tps_target(f"W1 simple, {c} clients: pgtenant tps ≥ {need:.1f} × PgBouncer (target with 2 worker threads)",
+                   "simple", c, "pgtenant", "simple", "pgbouncer", need, f" ({workers} worker thread(s) in this run)")
+    for c in w1:
+        a, b = get("simple", c, "pgtenant"), get("simple", c, "pgbouncer")
+        r = ratio(a and a["cpu_per_1k"], b and b["cpu_per_1k"])
+        rows.append((f"W1 simple, {c} clients: pgtenant CPU per transaction ≤ PgBouncer's",
+                     f"{r:.2f} × PgBouncer's" if r is not None else "—", verdict(None if r is None else r <= 1.0)))
+    for w in ("latency-simple", "latency-extended"):
+        d, b, p = get(w, 1, "direct"), get(w, 1, "pgbouncer"), get(w, 1, "pgtenant")
+        if d and b and p and None not in (d["p50"], b["p50"], p["p50"]):
+            added_p = (p["p50"] - d["p50"]) * 1000
+            added_b = (b["p50"] - d["p50"]) * 1000
+            rows.append((f"{SHORT[w]}: pgtenant p50 added latency ≤ PgBouncer's",
+                         f"pgtenant +{added_p:.0f} µs, PgBouncer +{added_b:.0f} µs", verdict(added_p <= added_b)))
+        elif w == "latency-simple":
+            rows.append((f"{SHORT[w]}: pgtenant p50 added latency ≤ PgBouncer's", "—", verdict(None)))
+    for c in sorted({c for (w, c, _t) in agg if w == "prepared"}):
+        tps_target(f"W2, {c} clients: pgtenant -M prepared ≥ 1.3 × PgBouncer -M extended",
+                   "prepared", c, "pgtenant", "extended", "pgbouncer", 1.3)
+    for c in sorted({c for (w, c, _t) in agg if w == "tenant"}):
+        tps_target(f"W3, {c} clients: pgtenant (binding injected) ≥ 1.8 × PgBouncer + middleware",
+                   "tenant", c, "pgtenant", "tenant", "pgbouncer", 1.8)
+        tps_target(f"W3, {c} clients: pgtenant ≥ 1.15 × direct + middleware",
+                   "tenant", c, "pgtenant", "tenant", "direct", 1.15)
+        tps_target(f"W3, {c} clients: sealed mode within 10 % of compat mode (≥ 0.90 ×)",
+                   "tenant", c, "pgtenant-sealed", "tenant", "pgtenant", 0.9)
+    for c in sorted({c for (w, c, _t) in agg if w == "scale"}):
+        for t in ("pgtenant", "pgbouncer"):
+            a = get("scale", c, t)
+            if a is None:
+                continue
+            served = a["ok"] == a["runs"] and a["failed_tx"] == 0
+            what = f"{a['ok']}/{a['runs']} runs ok, {a['failed_tx']} failed transactions"
+            rows.append((f"W4: all {c:,} clients served with no errors ({LABEL[t]})", what, verdict(served)))
+    for row in idle:
+        if row["target"] != "pgtenant":
+            continue
+        per = per_client_kib(row)
+        rows.append((f"W4: ≤ 4 KiB per idle client (pgtenant, {int(row['clients']):,} idle clients)",
+                     f"{per:.2f} KiB" if per is not None else "—", verdict(None if per is None else per <= 4.0)))
+    return rows
+
+
+def per_client_kib(row):
+    n = int(row["connected"] or 0)
+    if row["rc"] != "0" or n == 0:
+        return None
+    return (int(row["rss_idle_kb"]) - int(row["rss_before_kb"])) / n
+
+
+# ---- Markdown -----------------------------------------------------------------------------
+
+def markdown(meta, runs, agg, idle, png_name):
     md = []
+    quick = meta.get("mode") == "quick"
     md.append(f"# pgtenant benchmark — {meta.get('started', '?')} ({meta.get('mode', '?')} mode)")
     md.append("")
     md.append(f"pgtenant {meta.get('pgtenant', '?')} at {meta.get('pgtenant_commit', '?')} "
@@ -152,81 +295,337 @@ def main():
               f"{meta.get('postgresql', '?')}; {meta.get('pgbench', '?')}.")
     md.append(f"Pool size {meta.get('pool_size')} for both poolers (transaction pooling), pgbench scale "
               f"{meta.get('scale')}, `-j {meta.get('pgbench_jobs')}`, {meta.get('rounds')} interleaved round(s) of "
-              f"{meta.get('duration_s')} s per target (direct, pgbouncer, pgtenant, direct, ...). "
+              f"{meta.get('duration_s')} s per target (direct, PgBouncer, pgtenant, direct, ...). "
               f"{meta.get('cpus')} CPUs shared by pgbench, the pooler and PostgreSQL; load average "
-              f"{meta.get('loadavg_before')} before, {meta.get('loadavg_after')} after. "
+              f"{meta.get('loadavg_before')} before, {meta.get('loadavg_after')} after; the runs took "
+              f"{int(meta.get('runs_s', 0)) // 60} min {int(meta.get('runs_s', 0)) % 60} s. "
               f"PostgreSQL runs with fsync off (pooling benchmark, not a disk benchmark).")
+    if quick:
+        md.append("")
+        md.append("**Quick mode: a smoke run (short, unwarmed, few clients). It shows that every target ran "
+                  "without errors; its numbers mean nothing.**")
+    if png_name:
+        md.append("")
+        md.append(f"![tps per workload and target, and ratios]({png_name})")
     md.append("")
-    md.append("| workload | clients | target | median tps | tps min–max | avg latency ms | p50 ms | p99 ms "
-              "| pooler CPU s / 1k tx | PostgreSQL CPU s / 1k tx | pooler peak RSS MiB | host CPU busy % | ok runs |")
-    md.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for (wl, c) in groups:
+    md.append("| workload | clients | target | median tps | tps min–max | × PgBouncer | × direct | p50 ms | p99 ms "
+              "| avg latency ms | pooler CPU s / 1k tx | PostgreSQL CPU s / 1k tx | pooler peak RSS MiB "
+              "| host CPU busy % | ok runs | failed tx |")
+    md.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (w, c) in groups_of(agg):
+        # W2 prepared has no PgBouncer row: its "× PgBouncer" is against PgBouncer's -M extended.
+        ref_b = agg.get((w, c, "pgbouncer")) or (agg.get(("extended", c, "pgbouncer")) if w == "prepared" else None)
+        ref_d = agg.get((w, c, "direct"))
         for t in TARGETS:
-            a = agg[(wl, c, t)]
+            a = agg.get((w, c, t))
+            if a is None:
+                continue
+            xb = ratio(a["tps"], ref_b and ref_b["tps"]) if t != "pgbouncer" else None
+            xd = ratio(a["tps"], ref_d and ref_d["tps"]) if t != "direct" else None
+            xb_s = fmt(xb, ".2f") + ("†" if xb is not None and w == "prepared" else "")
+            name = label(w, t) + (f" ({a['procs']} pgbench processes)" if a["procs"] > 1 else "")
             md.append(
-                f"| {WORKLOAD_SHORT.get(wl, wl)} | {c} | {t} | {fmt(a['tps'], ',.0f')} | "
-                f"{fmt(a['tps_min'], ',.0f')}–{fmt(a['tps_max'], ',.0f')} | {fmt(a['lat'], '.3f')} | "
-                f"{fmt(a['p50'], '.3f')} | {fmt(a['p99'], '.3f')} | {fmt(a['cpu_per_1k'], '.4f')} | "
-                f"{fmt(a['pg_cpu_per_1k'], '.4f')} | "
-                f"{fmt(a['rss_mib'], '.1f')} | {fmt(a['host_busy'], '.0f')} | {a['ok']}/{a['runs']} |")
+                f"| {SHORT.get(w, w)} | {c:,} | {name} | {fmt(a['tps'], ',.0f')} | "
+                f"{fmt(a['tps_min'], ',.0f')}–{fmt(a['tps_max'], ',.0f')} | {xb_s} | {fmt(xd, '.2f')} | "
+                f"{fmt(a['p50'], '.3f')} | {fmt(a['p99'], '.3f')} | {fmt(a['lat'], '.3f')} | "
+                f"{fmt(a['cpu_per_1k'], '.4f')} | {fmt(a['pg_cpu_per_1k'], '.4f')} | "
+                f"{fmt(a['rss_mib'], '.1f')} | {fmt(a['host_busy'], '.0f')} | {a['ok']}/{a['runs']} | {a['failed_tx']} |")
+        if w == "prepared" and not agg.get((w, c, "pgbouncer")):
+            md.append(f"| {SHORT[w]} | {c:,} | PgBouncer | not run: PgBouncer 1.18 has no prepared statements in "
+                      "transaction mode | | | | | | | | | | | | |")
+        if w == "scale" and not ref_d:
+            md.append(f"| {SHORT[w]} | {c:,} | direct | not run: a backend process per client, max_connections = "
+                      f"{meta.get('max_connections', '?')} | | | | | | | | | | | | |")
     md.append("")
-    md.append("Ratios (of the medians; in brackets the range of the per-round ratios, each round's runs being "
-              "back to back):")
+    md.append("† W2 prepared: × PgBouncer compares with PgBouncer running `-M extended` at the same client count "
+              "(the issue's target), not in the same round.")
     md.append("")
-    md.append("| workload | clients | pgtenant / PgBouncer tps | pgtenant / direct tps | PgBouncer / direct tps "
-              "| pgtenant / PgBouncer pooler CPU per tx | pgtenant / PgBouncer PostgreSQL CPU per tx "
-              "| pgtenant − PgBouncer p50 ms |")
-    md.append("|---|---:|---:|---:|---:|---:|---:|---:|")
 
-    def per_round(a, b):
-        rs = [ratio(a["by_round"].get(k), b["by_round"].get(k)) for k in a["by_round"]]
-        rs = [x for x in rs if x is not None]
-        return f" [{min(rs):.2f}–{max(rs):.2f}]" if len(rs) > 1 else ""
-
-    for (wl, c) in groups:
-        d, b, p = (agg[(wl, c, t)] for t in TARGETS)
-        pb = ratio(p["tps"], b["tps"])
-        pd = ratio(p["tps"], d["tps"])
-        bd = ratio(b["tps"], d["tps"])
-        cpu = ratio(p["cpu_per_1k"], b["cpu_per_1k"])
-        pgcpu = ratio(p["pg_cpu_per_1k"], b["pg_cpu_per_1k"])
-        dp50 = (p["p50"] - b["p50"]) if p["p50"] is not None and b["p50"] is not None else None
-        md.append(f"| {WORKLOAD_SHORT.get(wl, wl)} | {c} | {fmt(pb, '.2f')}{per_round(p, b) if pb else ''} | "
-                  f"{fmt(pd, '.2f')}{per_round(p, d) if pd else ''} | {fmt(bd, '.2f')}{per_round(b, d) if bd else ''} | "
-                  f"{fmt(cpu, '.2f')} | {fmt(pgcpu, '.2f')} | {fmt(dp50, '+.3f')} |")
+    # Targets.
+    md.append("## Targets (issue 5)")
     md.append("")
-    md.append("Notes: tps excludes connection time (pgbench's own figure). Latency percentiles come from "
-              f"pgbench `-l` logs sampled at rate {meta.get('latency_sampling_rate')}. Pooler CPU is utime+stime "
-              "of the pooler process (all threads) from /proc over the whole pgbench run, connection setup "
-              "(SCRAM) included, divided by the transactions pgbench counted; PostgreSQL CPU likewise for the "
-              "postmaster, all its children and its exited children (direct connections' backends included). Host CPU busy is the whole machine's (all CPUs, anyone's "
-              "processes) during the run: near 100 % means every target was CPU-bound and the ratios compare CPU "
-              "efficiency. Peak RSS is VmHWM, reset before "
-              "each run where the kernel allows it (clear_refs), max over the rounds. pgtenant additionally "
-              "injects a Bind+Execute of set_config(app.current_practice_id) into every transaction (its tenant "
-              "binding); PgBouncer and direct do no such work.")
+    if quick:
+        md.append("Quick mode: the verdicts below are not meaningful.")
+        md.append("")
+    md.append("| target | measured (median ratio [per-round range]) | verdict |")
+    md.append("|---|---|---|")
+    for name, measured, verdict in targets(meta, agg, idle):
+        md.append(f"| {name} | {measured} | {verdict} |")
+    md.append("")
+
+    # W3 extras.
+    tenant = sorted({c for (w, c, _t) in agg if w == "tenant"})
+    if tenant:
+        md.append("## W3 ratios")
+        md.append("")
+        md.append("| clients | pgtenant compat / PgBouncer + middleware | pgtenant compat / direct + middleware "
+                  "| sealed / PgBouncer + middleware | sealed / direct + middleware | sealed / compat "
+                  "| PgBouncer + middleware in 1 message / PgBouncer + middleware |")
+        md.append("|---:|---:|---:|---:|---:|---:|---:|")
+        for c in tenant:
+            def r(t1, t2):
+                a, b = agg.get(("tenant", c, t1)), agg.get(("tenant", c, t2))
+                x = ratio(a and a["tps"], b and b["tps"])
+                return fmt(x, ".2f") + (fmt_range(round_range(a, b)) if x is not None else "")
+            md.append(f"| {c} | {r('pgtenant', 'pgbouncer')} | {r('pgtenant', 'direct')} | "
+                      f"{r('pgtenant-sealed', 'pgbouncer')} | {r('pgtenant-sealed', 'direct')} | "
+                      f"{r('pgtenant-sealed', 'pgtenant')} | {r('pgbouncer-1msg', 'pgbouncer')} |")
+        md.append("")
+        md.append(f"Middleware (direct, PgBouncer): per transaction a random one of {meta.get('tenant_practices')} "
+                  "practices, `BEGIN; SELECT set_config('app.current_practice_id', '<uuid>', true); SELECT ... FROM "
+                  "patients WHERE id = <one of its patients>; COMMIT;` — four round trips (bench/workloads/"
+                  "tenant_middleware.sql); \"in 1 message\" sends the same four statements as one simple Query. "
+                  "pgtenant: only the SELECT; pgtenant binds the login's practice. A pgtenant login is one practice, "
+                  f"so pgtenant runs use one pgbench process per practice login with {meta.get('tenant_per_proc')} "
+                  "clients each, rotating over all practices from run to run; their tps are summed and their "
+                  "latency logs merged. Compat: policy on `current_setting('app.current_practice_id')`; sealed: "
+                  "`pgtenant.practice_id()` verifying the signed token (config/sealed_install.sql), database "
+                  "bench_sealed with the same rows.")
+        md.append("")
+
+    # W4.
+    scale = sorted({c for (w, c, _t) in agg if w == "scale"})
+    if scale or idle:
+        md.append("## W4 connection scale and memory per idle client")
+        md.append("")
+        for c in scale:
+            parts = []
+            for t in ("pgbouncer", "pgtenant"):
+                a = agg.get(("scale", c, t))
+                if a:
+                    parts.append(f"{LABEL[t]}: {fmt(a['tps'], ',.0f')} tps, {a['ok']}/{a['runs']} runs ok, "
+                                 f"{a['failed_tx']} failed transactions, the clients' logins took "
+                                 f"{fmt(a['conn_s'], '.1f')} s")
+            md.append(f"- {c:,} clients (`pgbench -S -c {c} -j {meta.get('pgbench_jobs')} -T "
+                      f"{meta.get('scale_seconds')}`, connection time excluded from tps) on "
+                      f"{meta.get('pool_size')} backends — " + "; ".join(parts) + ". Direct PostgreSQL is not run: "
+                      "it needs a backend process per client (about 1.2 MB each), and this cluster's "
+                      f"max_connections is {meta.get('max_connections')}"
+                      + (f", fewer than {c:,}." if c > int(meta.get('max_connections') or 0) else
+                         " (the full run's 2,000 clients exceed it)."))
+        if idle:
+            md.append("")
+            md.append("| pooler | idle clients | connected | logins took s | RSS without clients MiB "
+                      "| RSS with the idle clients MiB | KiB per idle client | RSS after they left MiB |")
+            md.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+            for row in idle:
+                per = per_client_kib(row)
+                md.append(f"| {LABEL.get(row['target'], row['target'])} | {int(row['clients']):,} | "
+                          f"{int(row['connected']):,} | {float(row['connect_s']):.1f} | "
+                          f"{int(row['rss_before_kb']) / 1024:.1f} | {int(row['rss_idle_kb']) / 1024:.1f} | "
+                          f"{fmt(per, '.2f')} | {int(row['rss_after_kb']) / 1024:.1f} |")
+            md.append("")
+            md.append("Each pooler is started fresh for this (so memory freed by earlier runs cannot hide the "
+                      "cost), serves one query, and its VmRSS is read with no client, then 2 s after the last of "
+                      "the idle clients (SCRAM-authenticated, sending nothing; bench/idle_clients.cpp) connected, "
+                      "then 1 s after they disconnected.")
+        md.append("")
+
+    # W5.
+    lat = [w for w in ("latency-simple", "latency-extended") if any(k[0] == w for k in agg)]
+    if lat:
+        md.append("## W5 latency added at one client")
+        md.append("")
+        md.append("| mode | target | p50 µs | p99 µs | added p50 µs vs direct | added p99 µs vs direct |")
+        md.append("|---|---|---:|---:|---:|---:|")
+        for w in lat:
+            d = agg.get((w, 1, "direct"))
+            for t in ("direct", "pgbouncer", "pgtenant"):
+                a = agg.get((w, 1, t))
+                if not a:
+                    continue
+                add50 = (a["p50"] - d["p50"]) * 1000 if d and a["p50"] is not None and d["p50"] is not None and t != "direct" else None
+                add99 = (a["p99"] - d["p99"]) * 1000 if d and a["p99"] is not None and d["p99"] is not None and t != "direct" else None
+                md.append(f"| {w.split('-')[1]} | {LABEL[t]} | {fmt(a['p50'] and a['p50'] * 1000, '.0f')} | "
+                          f"{fmt(a['p99'] and a['p99'] * 1000, '.0f')} | {fmt(add50, '+.0f')} | {fmt(add99, '+.0f')} |")
+        md.append("")
+
+    md.append("## Notes")
+    md.append("")
+    md.append("tps excludes connection time (pgbench's own figure; summed over the pgbench processes of a W3 "
+              "pgtenant run). Latency percentiles come from pgbench `-l` logs, sampled at rate "
+              f"{meta.get('latency_sampling_rate')} (W5: every transaction), medians over the rounds. "
+              "× PgBouncer and × direct are ratios of median tps within the same workload and client count. "
+              "Pooler CPU is utime+stime of the pooler process (all threads) from /proc over the whole pgbench "
+              "run, connection setup (SCRAM) included, divided by the transactions pgbench counted; PostgreSQL "
+              "CPU likewise for the postmaster, all its children and its exited children (direct connections' "
+              "backends included). Host CPU busy is the whole machine's (all CPUs, anyone's processes) during the "
+              "run: near 100 % means every target was CPU-bound and the ratios compare CPU efficiency. Peak RSS "
+              "is VmHWM, reset before each run where the kernel allows it (clear_refs), max over the rounds. "
+              "pgtenant injects a Bind+Execute of set_config(app.current_practice_id) (sealed mode: also the "
+              "signed token) into every transaction; in W1, W2, W4 and W5 PgBouncer and direct do no such work.")
     failed = [r for r in runs if not r["ok"]]
     if failed:
         md.append("")
-        md.append("**Failed runs:** " + ", ".join(f"{r['run_id']} (exit {r['rc']})" for r in failed))
+        md.append("**Failed runs:** " + ", ".join(
+            f"{r['run_id']} (exit {r['rc']}, {r['failed_tx'] or 0} failed transactions)" for r in failed))
+    bad_idle = [r for r in idle if r["rc"] != "0"]
+    if bad_idle:
+        md.append("")
+        md.append("**Failed idle-client measurements:** " + ", ".join(
+            f"{r['target']} (exit {r['rc']}, {r['connected']} of {r['clients']} connected)" for r in bad_idle))
     md.append("")
     md.append("Per-round tps:")
     md.append("")
-    md.append("| workload | clients | round | " + " | ".join(TARGETS) + " |")
+    md.append("| workload | clients | round | " + " | ".join(LABEL[t] for t in TARGETS) + " |")
     md.append("|---|---:|---:|" + "---:|" * len(TARGETS))
-    for (wl, c) in groups:
-        rounds = sorted({r["round"] for r in runs if (r["workload"], int(r["clients"])) == (wl, c)},
+    for (w, c) in groups_of(agg):
+        rounds = sorted({r["round"] for r in runs if (r["workload"], int(r["clients"])) == (w, c)},
                         key=lambda x: int(x) if x.isdigit() else 0)
         for rd in rounds:
             cells = []
             for t in TARGETS:
-                v = agg[(wl, c, t)]["by_round"].get(rd)
-                ran = any(r["target"] == t and r["round"] == rd and r["workload"] == wl for r in runs)
-                cells.append(fmt(v, ",.0f", none="fail" if ran else "not run"))
-            md.append(f"| {WORKLOAD_SHORT.get(wl, wl)} | {c} | {rd} | " + " | ".join(cells) + " |")
+                a = agg.get((w, c, t))
+                v = a["by_round"].get(rd) if a else None
+                ran = any(r["target"] == t and r["round"] == rd and r["workload"] == w and int(r["clients"]) == c
+                          for r in runs)
+                cells.append(fmt(v, ",.0f", none="fail" if ran else ""))
+            md.append(f"| {SHORT.get(w, w)} | {c:,} | {rd} | " + " | ".join(cells) + " |")
     md.append("")
+    return "\n".join(md)
+
+
+# ---- chart --------------------------------------------------------------------------------
+
+def chart(meta, agg, idle, path):
+    """Grouped bars of median tps per workload and target; pgtenant's ratios; W4 idle memory and
+    W5 added latency when measured. Returns an error text or None."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed (Debian: apt-get install python3-matplotlib)"
+    groups = groups_of(agg)
+    if not groups:
+        return "nothing to plot"
+    lat = [w for w in ("latency-simple", "latency-extended") if any(k[0] == w for k in agg)]
+    bottom = bool(idle) or bool(lat)
+    fig = plt.figure(figsize=(14, 13 if bottom else 9), constrained_layout=True)
+    grid = fig.add_gridspec(3 if bottom else 2, 2, height_ratios=[1.2, 1, 0.9][: 3 if bottom else 2])
+    names = [f"{SHORT.get(w, w)}\n{c:,} client{'s' if c != 1 else ''}" for (w, c) in groups]
+
+    ax = fig.add_subplot(grid[0, :])
+    per_group = [[t for t in TARGETS if agg.get((w, c, t)) and agg[(w, c, t)]["tps"] is not None]
+                 for (w, c) in groups]
+    width = 0.8 / max(len(ts) for ts in per_group)
+    drawn = set()
+    for g, ((w, c), ts) in enumerate(zip(groups, per_group)):
+        # The bars of a group are centred on it, whichever targets it has.
+        for i, t in enumerate(ts):
+            x = g + width * (i - (len(ts) - 1) / 2)
+            name = LABEL[t] + (" (W3: + middleware)" if t in ("direct", "pgbouncer") and
+                               any(wl == "tenant" for wl, _ in groups) else "")
+            ax.bar([x], [agg[(w, c, t)]["tps"]], width, color=COLORS[t], label=None if t in drawn else name)
+            drawn.add(t)
+    ax.set_xticks(range(len(groups)), names, fontsize=8)
+    ax.set_ylabel("median tps")
+    ax.set_title(f"Throughput ({meta.get('mode')} mode, {meta.get('cpus')} CPUs shared, pool of "
+                 f"{meta.get('pool_size')}, pgtenant {meta.get('pgtenant_workers')} worker(s))")
+    ax.margins(y=0.15)
+    ax.legend(fontsize=8, ncol=3)
+    ax.grid(axis="y", alpha=0.3)
+
+    ax = fig.add_subplot(grid[1, :])
+    series = [("pgtenant / PgBouncer", "pgtenant", "pgbouncer", "#d62728"),
+              ("pgtenant / direct", "pgtenant", "direct", "#ff7f0e"),
+              ("pgtenant sealed / PgBouncer", "pgtenant-sealed", "pgbouncer", "#ff9896"),
+              ("pgtenant sealed / direct", "pgtenant-sealed", "direct", "#ffbb78")]
+    series = [s for s in series if any(agg.get((w, c, s[1])) for (w, c) in groups)]
+    drawn = set()
+    values = []
+    for (w, c) in groups:
+        vs = []
+        for name, num, den, color in series:
+            a = agg.get((w, c, num))
+            b = agg.get((w, c, den)) or (agg.get(("extended", c, den)) if w == "prepared" and den == "pgbouncer" else None)
+            r = ratio(a and a["tps"], b and b["tps"])
+            if r is not None:
+                vs.append((name, color, r))
+        values.append(vs)
+    width = 0.8 / max(1, max(len(vs) for vs in values))
+    for g, vs in enumerate(values):
+        for i, (name, color, r) in enumerate(vs):
+            ax.bar([g + width * (i - (len(vs) - 1) / 2)], [r], width, color=color, label=None if name in drawn else name)
+            drawn.add(name)
+    ax.margins(y=0.15)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(groups)), names, fontsize=8)
+    ax.set_ylabel("tps ratio (1.0 = equal)")
+    ax.set_title("Ratios of median tps (W2 prepared vs PgBouncer -M extended; W3 vs PgBouncer and direct "
+                 "running the middleware statements)")
+    ax.legend(fontsize=8, ncol=4)
+    ax.grid(axis="y", alpha=0.3)
+
+    if bottom:
+        if idle:
+            ax = fig.add_subplot(grid[2, 0])
+            rows = [r for r in idle if per_client_kib(r) is not None]
+            ax.bar([LABEL.get(r["target"], r["target"]) for r in rows], [per_client_kib(r) for r in rows],
+                   color=[COLORS.get(r["target"], "gray") for r in rows])
+            ax.axhline(4.0, color="black", linestyle="--", linewidth=0.8, label="target ≤ 4 KiB")
+            n = max((int(r["clients"]) for r in idle), default=0)
+            ax.set_title(f"W4 memory per idle client ({n:,} idle clients)")
+            ax.margins(y=0.15)
+            ax.set_ylabel("KiB per client")
+            ax.legend(fontsize=8)
+            ax.grid(axis="y", alpha=0.3)
+        if lat:
+            ax = fig.add_subplot(grid[2, 1])
+            pooled = ["pgbouncer", "pgtenant"]
+            width = 0.8 / len(pooled)
+            for i, t in enumerate(pooled):
+                xs, ys = [], []
+                for g, w in enumerate(lat):
+                    a, d = agg.get((w, 1, t)), agg.get((w, 1, "direct"))
+                    if a and d and a["p50"] is not None and d["p50"] is not None:
+                        xs.append(g - 0.4 + width * (i + 0.5))
+                        ys.append((a["p50"] - d["p50"]) * 1000)
+                ax.bar(xs, ys, width, label=LABEL[t], color=COLORS[t])
+            ax.set_xticks(range(len(lat)), [SHORT[w] for w in lat], fontsize=8)
+            ax.set_ylabel("µs")
+            ax.set_title("W5 p50 latency added over direct, 1 client")
+            ax.legend(fontsize=8)
+            ax.grid(axis="y", alpha=0.3)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--md", required=True)
+    ap.add_argument("--csv", required=True)
+    ap.add_argument("--png", help="chart file (needs matplotlib)")
+    args = ap.parse_args()
+
+    meta, runs, idle = load(args.work)
+    fields = ["workload", "clients", "round", "target", "rc", "procs", "tps", "lat_avg_ms", "p50_ms", "p99_ms",
+              "lat_samples", "transactions", "failed_tx", "conn_ms", "cpu_s", "pg_cpu_s", "host_busy_pct",
+              "peak_rss_kb", "hwm_reset", "wall_s", "run_id"]
+    with open(args.csv, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        for r in runs:
+            w.writerow(r)
+
+    if idle:
+        with open(os.path.splitext(args.csv)[0] + "-idle.csv", "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=list(idle[0].keys()))
+            w.writeheader()
+            w.writerows(idle)
+
+    agg = aggregate(runs)
+    png_name = None
+    if args.png:
+        err = chart(meta, agg, idle, args.png)
+        if err:
+            print(f"report: no chart: {err}", file=sys.stderr)
+        else:
+            png_name = os.path.basename(args.png)
     with open(args.md, "w", encoding="utf-8") as f:
-        f.write("\n".join(md))
+        f.write(markdown(meta, runs, agg, idle, png_name))
     return 0
 
 

@@ -11,7 +11,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE_FILE=${PGTENANT_DEMO_STATE:-${TMPDIR:-/tmp}/pgtenant-demo.pid}
-PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+# pg_cluster_start/stop, as_pg, free_port, port_open (shared with bench/run.sh).
+# shellcheck source=config/pg_cluster.sh
+source "$ROOT/config/pg_cluster.sh"
 
 PRACTICE_A=11111111-1111-1111-1111-111111111111
 PRACTICE_B=22222222-2222-2222-2222-222222222222
@@ -59,22 +61,8 @@ BINARY=$(cd "$(dirname "$BINARY")" && pwd)/$(basename "$BINARY")
 [[ -x $BINARY ]] || { echo "pgtenant demo: $BINARY is not an executable" >&2; exit 1; }
 [[ -x $PG_BINDIR/initdb ]] || { echo "pgtenant demo: no PostgreSQL server in $PG_BINDIR (set PG_BINDIR)" >&2; exit 1; }
 
-# PostgreSQL refuses to run as root: run the server tools as user postgres then.
-as_pg() {
-    if [[ $(id -u) -eq 0 ]]; then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgtenant-demo.XXXXXX")
 PGTENANT_PID=""
-PG_STARTED=0
 INTERRUPTED=0
 
 cleanup() {
@@ -84,9 +72,7 @@ cleanup() {
         kill -TERM "$PGTENANT_PID" 2>/dev/null || true
         wait "$PGTENANT_PID" 2>/dev/null || true
     fi
-    if ((PG_STARTED)); then
-        as_pg "$PG_BINDIR/pg_ctl" -D "$WORK/data" -m fast -w stop >/dev/null 2>&1 || true
-    fi
+    pg_cluster_stop fast
     if [[ $status -ne 0 && $INTERRUPTED -eq 0 && -f $WORK/pgtenant.log ]]; then
         echo "---- pgtenant log (last 30 lines) ----" >&2
         tail -n 30 "$WORK/pgtenant.log" >&2
@@ -106,30 +92,12 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 # ---- PostgreSQL -------------------------------------------------------------------------
 step "Starting a throwaway PostgreSQL cluster in $WORK"
-mkdir -p "$WORK/sock"
-[[ $(id -u) -ne 0 ]] || chown postgres "$WORK" "$WORK/sock"
-as_pg "$PG_BINDIR/initdb" -D "$WORK/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
-    -E UTF8 --locale=C --no-sync >"$WORK/initdb.log" 2>&1 ||
-    { cat "$WORK/initdb.log" >&2; exit 1; }
-printf 'local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n' >"$WORK/data/pg_hba.conf"
-cat >>"$WORK/data/postgresql.conf" <<EOF
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$WORK/sock'
-fsync = off
-EOF
-for _ in 1 2 3; do
-    PG_PORT=$(free_port)
-    if as_pg "$PG_BINDIR/pg_ctl" -D "$WORK/data" -l "$WORK/postgres.log" -o "-p $PG_PORT" -w start >/dev/null; then
-        PG_STARTED=1
-        break
-    fi
-done
-((PG_STARTED)) || { cat "$WORK/postgres.log" >&2; exit 1; }
+pg_cluster_start "$WORK" "fsync = off" || exit 1
 echo "PostgreSQL 15 on 127.0.0.1:$PG_PORT"
 
 POOL_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 # client_min_messages quiets the NOTICEs of the schema's idempotent DROP ... IF EXISTS.
-SUPER=(env PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h "$WORK/sock" -p "$PG_PORT" -U postgres -d postgres)
+SUPER=(env PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres)
 "${SUPER[@]}" -v pool_password="$POOL_PASSWORD" -f "$ROOT/config/demo_schema.sql"
 "${SUPER[@]}" -f "$ROOT/config/demo_data.sql"
 echo "Loaded config/demo_schema.sql and config/demo_data.sql (RLS enabled and forced)"
@@ -192,7 +160,7 @@ EOF
     PGTENANT_PID=$!
     for _ in $(seq 100); do
         kill -0 "$PGTENANT_PID" 2>/dev/null || break
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PROXY_PORT") 2>/dev/null; then
+        if port_open "$PROXY_PORT"; then
             break 2
         fi
         sleep 0.1
@@ -261,7 +229,7 @@ cat <<EOF
   as bob (Harbor Dietetics):
     PGPASSWORD=$BOB_PASSWORD psql -h 127.0.0.1 -p $PROXY_PORT -U bob -d postgres
   directly to PostgreSQL as the superuser (bypasses RLS):
-    psql -h $WORK/sock -p $PG_PORT -U postgres -d postgres
+    psql -h $PG_SOCK -p $PG_PORT -U postgres -d postgres
 
   Try:  SELECT * FROM patients;   SELECT * FROM meal_logs;   SELECT current_setting('app.current_practice_id');
   pgtenant log: $WORK/pgtenant.log
