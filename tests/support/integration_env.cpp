@@ -1,6 +1,8 @@
 #include "tests/support/integration_env.h"
 
+#include <cstdlib>
 #include <iostream>
+#include <string>
 
 namespace pgtenant::testing {
 namespace {
@@ -13,6 +15,12 @@ void IntegrationEnv::SetUp() {
     try {
         cluster_ = std::make_unique<PgCluster>();
         proxy_ = std::make_unique<Pgtenant>(*cluster_, options_);
+        // The same suite runs once more on the epoll build (ctest's *_epoll entries).
+        const char* io = std::getenv("PGTENANT_IO");
+        if (io && std::string(io) == "epoll") {
+            ASSERT_NE(proxy_->log().find("worker thread"), std::string::npos) << proxy_->log();
+            ASSERT_NE(proxy_->log().find(", epoll)"), std::string::npos) << proxy_->log();
+        }
     } catch (const std::exception& e) {
         // A fatal failure here makes gtest skip every case: nothing can run without them.
         FAIL() << "integration environment did not start: " << e.what();
