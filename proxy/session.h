@@ -38,6 +38,7 @@ private:
     awaitable<bool> authenticate();
     awaitable<bool> authenticate_scram(const auth::Login* login);
     awaitable<bool> authenticate_md5(const auth::Login& login);
+    awaitable<bool> read_password_message(std::string& msg);
     awaitable<bool> send_welcome();
     awaitable<void> refuse(const protocol::Error& e);  // send a FATAL error and stop
 
@@ -145,6 +146,7 @@ private:
     std::shared_ptr<CancelSlot> cancel_slot_;
     int32_t cancel_pid_ = 0;
     bool counted_ = false;
+    bool auth_abandoned_ = false;               // the client hung up mid-authentication
 
     // Serving state.
     std::shared_ptr<ServerConnection> server_;  // leased server connection, if any

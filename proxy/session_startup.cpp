@@ -147,9 +147,15 @@ awaitable<Session::StartupOutcome> Session::startup() {
 
 awaitable<bool> Session::authenticate() {
     const auth::Login* login = app_.directory->find(request_.user);
+    auth_abandoned_ = false;
     bool ok = (login && login->scram_verifier.empty() && !login->md5_hash.empty())
                   ? co_await authenticate_md5(*login)
                   : co_await authenticate_scram(login);
+    if (!ok && auth_abandoned_) {
+        // Gone mid-exchange (gave up, timed out in a queue): not a wrong password.
+        spdlog::info("{} closed the connection during authentication", prefix());
+        co_return false;
+    }
     if (!ok) {
         user_.clear();  // the name was not proven: keep it out of the log prefix
         co_await refuse(errors::auth_failed(request_.user));
@@ -163,6 +169,13 @@ awaitable<bool> Session::authenticate() {
     co_return co_await send_welcome();
 }
 
+// Reads the client's next authentication message ('p'); notes a client that hung up.
+awaitable<bool> Session::read_password_message(std::string& msg) {
+    auto r = co_await read_message(client_, client_buf_, kMaxAuthMessage, msg);
+    if (r == FrameRead::closed) auth_abandoned_ = true;
+    co_return r == FrameRead::ok && msg[0] == 'p';
+}
+
 awaitable<bool> Session::authenticate_scram(const auth::Login* login) {
     std::optional<auth::ScramSecret> secret;
     if (login) secret = auth::ScramSecret::parse(login->scram_verifier);
@@ -172,9 +185,7 @@ awaitable<bool> Session::authenticate_scram(const auth::Login* login) {
     build::auth_sasl(out, "SCRAM-SHA-256");
     if (!co_await write_client(out)) co_return false;
 
-    if (co_await read_message(client_, client_buf_, kMaxAuthMessage, msg) != FrameRead::ok ||
-        msg[0] != 'p')
-        co_return false;
+    if (!co_await read_password_message(msg)) co_return false;
     auto initial = protocol::decode_sasl_initial(std::string_view(msg).substr(5));
     if (!initial || initial->mechanism != "SCRAM-SHA-256" || !initial->data) co_return false;
     auto step = scram.step(*initial->data);
@@ -183,9 +194,7 @@ awaitable<bool> Session::authenticate_scram(const auth::Login* login) {
     build::auth_sasl_continue(out, step.message);
     if (!co_await write_client(out)) co_return false;
 
-    if (co_await read_message(client_, client_buf_, kMaxAuthMessage, msg) != FrameRead::ok ||
-        msg[0] != 'p')
-        co_return false;
+    if (!co_await read_password_message(msg)) co_return false;
     step = scram.step(std::string_view(msg).substr(5));
     if (step.kind != auth::AuthStep::Kind::done || !login) co_return false;
     out.clear();
@@ -198,9 +207,7 @@ awaitable<bool> Session::authenticate_md5(const auth::Login& login) {
     std::string out, msg;
     build::auth_md5(out, salt);
     if (!co_await write_client(out)) co_return false;
-    if (co_await read_message(client_, client_buf_, kMaxAuthMessage, msg) != FrameRead::ok ||
-        msg[0] != 'p')
-        co_return false;
+    if (!co_await read_password_message(msg)) co_return false;
     auto answer = protocol::decode_query(std::string_view(msg).substr(5));  // one C string
     co_return answer && auth::constant_time_equal(
                             *answer, auth::md5_response_from_stored(login.md5_hash, salt));

@@ -3,6 +3,9 @@
 // practice through startup parameters or options.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "tests/support/integration_env.h"
 #include "tests/support/net.h"
 #include "tests/support/tenant_checks.h"
@@ -80,6 +83,23 @@ TEST_F(AuthTest, ClientsClosingMidHandshakeLeaveProxyServing) {
         }
         s.close();
     }
+    expect_serving();
+}
+
+// A client that gives up after the SASL request (e.g. it timed out waiting in a queue) did not
+// fail a password check: the log must not say so (that would trip brute-force alerting).
+TEST_F(AuthTest, HangingUpMidAuthenticationIsNotLoggedAsAWrongPassword) {
+    {
+        auto s = RawSocket::connect(env().proxy().port());
+        s.send_all(wire::startup_message({{"user", "walkaway"}, {"database", "postgres"}}));
+        ASSERT_EQ(wire::auth_request_code(s.read_message(5s)), 10);
+    }  // closed here
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (env().proxy().log().find("walkaway") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    const std::string log = env().proxy().log();
+    EXPECT_NE(log.find("closed the connection during authentication"), std::string::npos) << log;
+    EXPECT_EQ(log.find("password authentication failed for user \"walkaway\""), std::string::npos) << log;
     expect_serving();
 }
 
