@@ -65,6 +65,12 @@ Error not_supported_in_pooling(std::string_view why, std::string_view hint) {
     return make("0A000", fmt::format("not supported in transaction pooling: {}", why), hint);
 }
 
+Error out_of_descriptors() {
+    return make("53300", "too many client connections: pgtenant is out of file descriptors",
+                "Raise pgtenant's open-files limit (ulimit -n, LimitNOFILE) or lower server.max_client_conn.",
+                "FATAL");
+}
+
 Error too_many_connections(int limit) {
     return make("53300",
                 fmt::format("too many client connections: pgtenant accepts at most {} "

@@ -35,6 +35,7 @@ Error unsupported_protocol(int32_t code);                    // 0A000
 Error refused_by_policy(std::string_view why, std::string_view hint = {});  // 42501
 Error not_supported_in_pooling(std::string_view why, std::string_view hint = {});  // 0A000
 Error too_many_connections(int limit);                       // 53300
+Error out_of_descriptors();                                  // 53300
 Error pool_wait_timeout(long ms);                            // 53400
 Error cannot_connect_now(std::string_view why);              // 57P03
 Error shutting_down();                                       // 57P01

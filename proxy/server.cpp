@@ -2,12 +2,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <functional>
 #include <thread>
 #include <vector>
 
+#include "protocol/errors.h"
 #include "proxy/io_backend.h"
 #include "proxy/session.h"
 
@@ -29,14 +35,43 @@ std::unique_ptr<asio::ssl::context> make_tls_context(const config::ServerConfig&
 
 namespace {
 
+// The descriptor kept in reserve so that, out of descriptors, pgtenant can still accept
+// queued clients long enough to refuse them.
+int open_spare() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
+// Accepts the clients waiting in the listen queue with the spare descriptor and answers each
+// with 53300 (as PostgreSQL does when full), then takes the spare back.
+void refuse_queued(tcp::acceptor& acceptor, int& spare) {
+    if (spare >= 0) ::close(spare);
+    std::string refusal;
+    protocol::encode_error(refusal, protocol::errors::out_of_descriptors());
+    int refused = 0;
+    for (; refused < 64; ++refused) {
+        pollfd p{acceptor.native_handle(), POLLIN, 0};
+        if (::poll(&p, 1, 0) != 1) break;
+        int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) break;
+        [[maybe_unused]] auto n = ::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        ::close(fd);
+    }
+    spare = open_spare();
+    if (refused) spdlog::warn("out of file descriptors: refused {} waiting client(s) with 53300", refused);
+}
+
 awaitable<void> accept_loop(App& app, tcp::acceptor& acceptor, asio::io_context& ioc) {
+    int spare = open_spare();
     for (;;) {
         auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
         if (ec) {
-            if (ec == asio::error::operation_aborted) co_return;
-            // Out of file descriptors (or another transient failure): the pending connection
-            // stays queued; pause instead of spinning on an accept that fails at once.
+            if (ec == asio::error::operation_aborted) {
+                if (spare >= 0) ::close(spare);
+                co_return;
+            }
+            // Out of file descriptors (or another transient failure): pause instead of
+            // spinning on an accept that fails at once, and tell the queued clients why
+            // rather than leaving them to their own timeouts.
             spdlog::warn("accept failed: {}; retrying in 100 ms", ec.message());
+            if (ec == asio::error::no_descriptors || ec.value() == ENFILE) refuse_queued(acceptor, spare);
             asio::steady_timer pause(ioc, std::chrono::milliseconds(100));
             co_await pause.async_wait(use_tuple);
             continue;

@@ -195,7 +195,8 @@ double cpu_seconds(pid_t pid) {
 }
 
 // Out of file descriptors: pgtenant must not spin on accept() (it once retried at once, at
-// 100 % CPU, logging each failure), and serves again once descriptors are free.
+// 100 % CPU, logging each failure), must refuse waiting clients with 53300 instead of leaving
+// them queued until they time out, and serves again once descriptors are free.
 TEST_F(FailureTest, OutOfFileDescriptorsPausesAcceptAndRecovers) {
     Pgtenant own(env().cluster());
     auto limit = run_command({"prlimit", "--pid", std::to_string(own.pid()), "--nofile=40:40"});
@@ -208,6 +209,15 @@ TEST_F(FailureTest, OutOfFileDescriptorsPausesAcceptAndRecovers) {
     const double spent = cpu_seconds(own.pid()) - before;
     EXPECT_LT(spent, 0.5) << "pgtenant busy while out of descriptors\n" << own.tail_log(20);
     EXPECT_TRUE(own.running());
+    // A client arriving now is told why at once (53300), not left waiting for its timeout.
+    const auto asked = Clock::now();
+    PGconn* refused = PQconnectdb((own.conninfo(demo::kAlice) + " connect_timeout=10").c_str());
+    const auto waited = Clock::now() - asked;
+    EXPECT_NE(PQstatus(refused), CONNECTION_OK);
+    EXPECT_NE(std::string(PQerrorMessage(refused)).find("out of file descriptors"), std::string::npos)
+        << PQerrorMessage(refused);
+    EXPECT_LT(waited, 3s);
+    PQfinish(refused);
     flood.clear();
     auto client = own.connect_as(demo::kAlice);
     EXPECT_EQ(sqlstate_of(client.get(), "SELECT count(*) FROM patients"), "");
