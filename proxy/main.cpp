@@ -48,6 +48,10 @@ Usage:
                                     lacks forced RLS
   pgtenant --help | --version
 
+Signals: SIGHUP re-reads the sealed-mode key file; SIGINT/SIGTERM shut down.
+Environment: PGTENANT_IO=epoll runs the epoll build (pgtenant-epoll) instead of io_uring,
+which pgtenant also falls back to by itself where io_uring is unavailable.
+
 Clients connect to pgtenant exactly as to PostgreSQL. Each login (a [[login]] in the users
 file) belongs to one practice; pgtenant binds every transaction it runs for that login with
   set_config('<tenant.setting>', '<practice uuid>', true)
