@@ -98,17 +98,24 @@ REVOKE ALL ON pgtenant.context_keys FROM :"pool_role";
 -- The token (auth/context_token.h): v1.<kid>.<uuid>.<pid>.<expires>.<hex hmac>.
 --
 -- Cost matters: policies run this once per query (the sub-SELECT in enable_sealed_policy makes
--- it an InitPlan). Version 1 matched the grammar with one regular expression with capture
--- groups and counted repeats, about 3 ms a call in PostgreSQL's engine; this version uses no
--- regular expression (a compiled one can also fall out of the backend's small regex cache and be
--- rebuilt on every call). It splits on '.', compares the constant and backend-bound fields as
--- text, checks each field's characters with ltrim() and its length, and only then casts, so no
--- input raises. Cheapest rejections come first; the key lookup and the three HMACs last.
+-- it an InitPlan), and every query in its own transaction pays to set up each operator and
+-- function call below again (with an EXECUTE privilege check each), so there are few of them.
+-- Version 1 matched the grammar with one regular expression with capture groups and counted
+-- repeats: about 3 ms a call in PostgreSQL's engine. This version uses none (a compiled one can
+-- also fall out of the backend's small regex cache and be rebuilt on every call): it splits on
+-- '.' and checks each field with LIKE, ltrim() and plain comparisons, and casts only checked
+-- text, so no input raises. Cheap rejections first; the key lookup and the three HMACs last.
 --   kid      only compared with context_keys.kid, whose CHECK holds the grammar: any other
 --            string finds no key
+--   uuid     canonical lower-case 8-4-4-4-12: 36 characters with '-' at 9, 14, 19 and 24, and
+--            32 hex digits once the '-' are gone
 --   pid      equal, as text, to pg_backend_pid()::text: canonical digits, no sign or zeros
---   mac      the given text is compared with the expected lower-case hex, through HMACs of both
---            (equal-prefix timing then tells nothing about the MAC); any other string differs
+--   expires  1..18 ASCII digits (fits int8), the first not '0' (in "C" order, a string of
+--            digits is >= '1' exactly when it is not empty and does not start with '0')
+--   mac      the given text is compared with the expected lower-case hex through HMACs of both
+--            (equal-prefix timing then tells nothing about the MAC): only that exact string
+--            matches, so its shape needs no check, and when it matches it is 64 characters, so
+--            the signed text is the token without its last 65
 -- PARALLEL RESTRICTED: pg_backend_pid() must be the leader's, as in the token. The policy's
 -- InitPlan runs in the leader and parallel workers receive its result, so parallel scans stay.
 -- plpgsql rather than LANGUAGE sql: a SECURITY DEFINER sql function is never inlined and is
@@ -120,31 +127,24 @@ AS $fn$
 DECLARE
     token text := pg_catalog.current_setting('pgtenant.context', true);
     parts text[];
-    practice text;
+    uuid_digits text;
     signing_key bytea;
 BEGIN
     IF token IS NULL OR pg_catalog.octet_length(token) > 200 THEN
         RETURN NULL;
     END IF;
     parts := pg_catalog.string_to_array(token, '.');
-    practice := parts[3];
+    uuid_digits := pg_catalog.replace(parts[3], '-', '');
     -- IS NOT FALSE: a NULL anywhere in the test counts as malformed.
     IF (pg_catalog.cardinality(parts) <> 6
-       OR parts[1] <> 'v1'
-       OR parts[4] <> pg_catalog.pg_backend_pid()::text
-       OR pg_catalog.length(parts[6]) <> 64
-       -- expires: 1..18 digits, no leading zero (fits int8)
-       OR pg_catalog.length(parts[5]) NOT BETWEEN 1 AND 18
-       OR pg_catalog.left(parts[5], 1) = '0'
-       OR pg_catalog.ltrim(parts[5], '0123456789') <> ''
-       -- practice: canonical lower-case 8-4-4-4-12, the only form uuid_out prints
-       OR pg_catalog.length(practice) <> 36
-       OR pg_catalog.substr(practice, 9, 1) <> '-'
-       OR pg_catalog.substr(practice, 14, 1) <> '-'
-       OR pg_catalog.substr(practice, 19, 1) <> '-'
-       OR pg_catalog.substr(practice, 24, 1) <> '-'
-       OR pg_catalog.ltrim(pg_catalog.replace(practice, '-', ''), '0123456789abcdef') <> ''
-       OR pg_catalog.length(pg_catalog.replace(practice, '-', '')) <> 32) IS NOT FALSE THEN
+        OR parts[1] <> 'v1'
+        OR parts[4] <> pg_catalog.pg_backend_pid()::text
+        OR pg_catalog.ltrim(parts[5], '0123456789') <> ''
+        OR (parts[5] COLLATE pg_catalog."C") < '1'
+        OR pg_catalog.length(parts[5]) > 18
+        OR (parts[3] COLLATE pg_catalog."C") NOT LIKE '________-____-____-____-____________'
+        OR (uuid_digits COLLATE pg_catalog."C") NOT LIKE '________________________________'
+        OR pg_catalog.ltrim(uuid_digits, '0123456789abcdef') <> '') IS NOT FALSE THEN
         RETURN NULL;
     END IF;
     -- A statement of its own: SQL does not promise to evaluate OR operands in order, and the
@@ -158,14 +158,13 @@ BEGIN
     IF signing_key IS NULL THEN
         RETURN NULL;
     END IF;
-    -- The signed text is everything before the last '.': the MAC is 64 characters.
     IF pgtenant.hmac_sha256(pg_catalog.convert_to(parts[6], 'UTF8'), signing_key)
        OPERATOR(pg_catalog.=) pgtenant.hmac_sha256(
            pg_catalog.convert_to(pg_catalog.encode(pgtenant.hmac_sha256(
                pg_catalog.convert_to(pg_catalog.left(token, -65), 'UTF8'), signing_key), 'hex'),
                'UTF8'),
            signing_key) THEN
-        RETURN practice::uuid;
+        RETURN parts[3]::uuid;
     END IF;
     RETURN NULL;
 END

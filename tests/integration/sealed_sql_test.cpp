@@ -287,8 +287,8 @@ TEST_F(SealedSql, MalformedFieldsGiveNull) {
 }
 
 // Version 1 matched the token with one regular expression with capture groups, ~3 ms a call:
-// sealed mode ran at 0.12x compat mode's throughput. 2,000 calls now take ~50 ms on a loaded
-// 2-core machine (~25 us each); the bound leaves 10x for noise and would have caught it.
+// sealed mode ran at 0.12x compat mode's throughput, and 2,000 calls took over 6 s. They now
+// take 40-65 ms on the loaded, shared 2-core test machine; the bound leaves 10x for noise.
 TEST_F(SealedSql, VerifierIsFast) {
     PGconn* c = conn_.get();
     query(c, "BEGIN");
@@ -302,7 +302,7 @@ TEST_F(SealedSql, VerifierIsFast) {
     auto elapsed = std::chrono::steady_clock::now() - start;
     query(c, "ROLLBACK");
     EXPECT_EQ(verified, "2000");
-    EXPECT_LT(elapsed, std::chrono::milliseconds(500))
+    EXPECT_LT(elapsed, std::chrono::milliseconds(600))
         << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
         << " ms for 2,000 verifications";
 }
@@ -317,6 +317,7 @@ class SealedPolicy : public SealedSql {
         if (created) return;
         auto su = env().superuser();
         query(su.get(),
+              "SET client_min_messages = warning;"
               "CREATE TABLE public.sealed_rows (id int PRIMARY KEY, practice_id uuid NOT NULL);"
               "INSERT INTO public.sealed_rows SELECT g, CASE WHEN g % 2 = 0 THEN '" +
                   demo::kPracticeA + "'::uuid ELSE '" + demo::kPracticeB +
