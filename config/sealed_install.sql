@@ -17,7 +17,7 @@
 -- then install the key that `pgtenant` printed: SELECT pgtenant.add_key('<kid>', '<hex>');
 -- Safe to run again (upgrades functions in place; keys and policies are kept).
 --
--- Upgrading from version 1 (same grammar, same keys, a verifier about 100 times faster): run
+-- Upgrading from version 1 (same grammar, same keys, a verifier over 100 times faster): run
 -- this script again; nothing else. Policies made by enable_sealed_policy refer to the function,
 -- not its text, and already call it once per query, so they use the new verifier at once. A
 -- hand-written policy that calls pgtenant.practice_id() outside a sub-SELECT is reported with a
@@ -98,8 +98,8 @@ REVOKE ALL ON pgtenant.context_keys FROM :"pool_role";
 -- The token (auth/context_token.h): v1.<kid>.<uuid>.<pid>.<expires>.<hex hmac>.
 --
 -- Cost matters: policies run this once per query (the sub-SELECT in enable_sealed_policy makes
--- it an InitPlan), and every query in its own transaction pays to set up each operator and
--- function call below again (with an EXECUTE privilege check each), so there are few of them.
+-- it an InitPlan), and in each new transaction PL/pgSQL sets up every statement's expressions
+-- again (an EXECUTE privilege check per operator and function), so there are few of both.
 -- Version 1 matched the grammar with one regular expression with capture groups and counted
 -- repeats: about 3 ms a call in PostgreSQL's engine. This version uses none (a compiled one can
 -- also fall out of the backend's small regex cache and be rebuilt on every call): it splits on
@@ -126,16 +126,12 @@ CREATE OR REPLACE FUNCTION pgtenant.practice_id() RETURNS uuid
 AS $fn$
 DECLARE
     token text := pg_catalog.current_setting('pgtenant.context', true);
-    parts text[];
-    uuid_digits text;
+    parts text[] := CASE WHEN pg_catalog.octet_length(token) <= 200
+                         THEN pg_catalog.string_to_array(token, '.') END;
+    uuid_digits text := pg_catalog.replace(parts[3], '-', '');
     signing_key bytea;
 BEGIN
-    IF token IS NULL OR pg_catalog.octet_length(token) > 200 THEN
-        RETURN NULL;
-    END IF;
-    parts := pg_catalog.string_to_array(token, '.');
-    uuid_digits := pg_catalog.replace(parts[3], '-', '');
-    -- IS NOT FALSE: a NULL anywhere in the test counts as malformed.
+    -- IS NOT FALSE: a NULL anywhere (no token, an over-long one) counts as malformed.
     IF (pg_catalog.cardinality(parts) <> 6
         OR parts[1] <> 'v1'
         OR parts[4] <> pg_catalog.pg_backend_pid()::text
@@ -148,16 +144,12 @@ BEGIN
         RETURN NULL;
     END IF;
     -- A statement of its own: SQL does not promise to evaluate OR operands in order, and the
-    -- cast is safe only once the digits are checked.
-    IF parts[5]::pg_catalog.int8 <= pg_catalog.date_part('epoch', pg_catalog.now()) THEN
-        RETURN NULL;
-    END IF;
+    -- cast of expires is safe only once its digits are checked. No key: NULL, and so is every
+    -- HMAC below (STRICT), which fails the comparison.
     SELECT k.key INTO signing_key
       FROM pgtenant.context_keys k
-     WHERE k.kid = parts[2] AND (k.retired_at IS NULL OR k.retired_at > pg_catalog.now());
-    IF signing_key IS NULL THEN
-        RETURN NULL;
-    END IF;
+     WHERE k.kid = parts[2] AND (k.retired_at IS NULL OR k.retired_at > pg_catalog.now())
+       AND parts[5]::pg_catalog.int8 > pg_catalog.date_part('epoch', pg_catalog.now());
     IF pgtenant.hmac_sha256(pg_catalog.convert_to(parts[6], 'UTF8'), signing_key)
        OPERATOR(pg_catalog.=) pgtenant.hmac_sha256(
            pg_catalog.convert_to(pg_catalog.encode(pgtenant.hmac_sha256(
