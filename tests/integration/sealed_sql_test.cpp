@@ -209,10 +209,15 @@ TEST_F(SealedSql, MalformedFieldsGiveNull) {
     const std::string exp = std::to_string(now_ + 300);
     const std::string a = demo::kPracticeA;
     auto claims = [&](const std::string& kid, const std::string& uuid, const std::string& p,
-                      const std::string& e) { return "v1." + kid + "." + uuid + "." + p + "." + e; };
-    auto with_uuid = [&](const std::string& uuid) { return sign(k1, claims("k1", uuid, pid, exp)); };
+                      const std::string& e) {
+        return "v1." + kid + "." + uuid + "." + p + "." + e;
+    };
+    auto with_uuid = [&](const std::string& uuid) {
+        return sign(k1, claims("k1", uuid, pid, exp));
+    };
     auto with_pid = [&](const std::string& p) { return sign(k1, claims("k1", a, p, exp)); };
     auto with_expiry = [&](const std::string& e) { return sign(k1, claims("k1", a, pid, e)); };
+    const std::string hyphen_u2010 = "\xe2\x80\x90";
     const std::string good = token();
     const std::string good_claims = good.substr(0, good.size() - 65);
     const std::string good_mac = good.substr(good.size() - 64);
@@ -246,9 +251,9 @@ TEST_F(SealedSql, MalformedFieldsGiveNull) {
              with_uuid("11111111--111-1111-1111-111111111111"),
              with_uuid("11111111-1111-1111-1111-11111111111g"),
              with_uuid("11111111-1111-1111-1111-11111111111 "),
-             with_uuid("11111111-1111-1111-1111-11111111111\xef\xbc\x91"),   // fullwidth 1
-             with_uuid("11111111\xe2\x80\x90" "1111-1111-1111-111111111111"),  // U+2010 hyphen
-             with_uuid("11111111-1111-1111-1111-11111111111\xcc\x81"),      // combining mark
+             with_uuid("11111111-1111-1111-1111-11111111111\xef\xbc\x91"),  // fullwidth 1
+             with_uuid("11111111" + hyphen_u2010 + "1111-1111-1111-111111111111"),
+             with_uuid("11111111-1111-1111-1111-11111111111\xcc\x81"),  // combining mark
              // pid: anything but this backend's pid as PostgreSQL prints it
              with_pid("+" + pid),
              with_pid(" " + pid),
@@ -289,8 +294,9 @@ TEST_F(SealedSql, MalformedFieldsGiveNull) {
 // Any one character of a genuine token replaced or removed: NULL, and never an error.
 TEST_F(SealedSql, EveryOneCharacterChangeGivesNull) {
     const std::string good = token();
-    const std::vector<std::string> replacements = {
-        "", "0", "9", "a", "f", "z", "A", "-", ".", " ", "\xc3\xa9", "\xef\xbc\x91"};
+    // Removed, e with acute accent, fullwidth 1, and ASCII look-alikes and separators.
+    std::vector<std::string> replacements = {"", "\xc3\xa9", "\xef\xbc\x91"};
+    for (char ch : std::string("09afzA-. ")) replacements.emplace_back(1, ch);
     PGconn* c = conn_.get();
     query(c, "BEGIN");
     int tried = 0;
@@ -326,10 +332,9 @@ TEST_F(SealedSql, VerifierIsFast) {
     query_params(c, "SELECT set_config('pgtenant.context', $1, true)", {token()});
     ASSERT_EQ(query(c, "SELECT pgtenant.practice_id()")[0][0], demo::kPracticeA);  // compiled
     auto start = std::chrono::steady_clock::now();
-    auto verified = query(c,
-                          "SELECT count(*) FILTER (WHERE id = '" + demo::kPracticeA +
-                              "') FROM (SELECT pgtenant.practice_id() AS id "
-                              "FROM generate_series(1, 2000)) calls")[0][0];
+    auto verified = query(c, "SELECT count(*) FILTER (WHERE id = '" + demo::kPracticeA +
+                                 "') FROM (SELECT pgtenant.practice_id() AS id "
+                                 "FROM generate_series(1, 2000)) calls")[0][0];
     auto elapsed = std::chrono::steady_clock::now() - start;
     query(c, "ROLLBACK");
     EXPECT_EQ(verified, "2000");
