@@ -36,7 +36,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-# pg_cluster_start/stop, as_pg, free_port, port_open (shared with config/demo.sh).
+# pg_cluster_start/stop, as_pg, free_port, port_open, wait_listening (shared with config/demo.sh).
 # shellcheck source=config/pg_cluster.sh
 source "$ROOT/config/pg_cluster.sh"
 PGBOUNCER=${PGBOUNCER:-$(command -v pgbouncer || echo /usr/sbin/pgbouncer)}

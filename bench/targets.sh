@@ -113,14 +113,10 @@ EOF
         [[ $(id -u) -ne 0 ]] || user_args=(-u postgres)   # pgbouncer drops to postgres itself: $! stays its pid
         "$PGBOUNCER" "${user_args[@]}" "$WORK/$name.ini" >>"$WORK/$name.out" 2>&1 &
         pid=$!
-        for _ in $(seq 100); do
-            kill -0 "$pid" 2>/dev/null || break
-            if port_open "$port"; then
-                PORT[$name]=$port PID[$name]=$pid
-                return 0
-            fi
-            sleep 0.1
-        done
+        if wait_listening "$pid" "$port"; then
+            PORT[$name]=$port PID[$name]=$pid
+            return 0
+        fi
         stop_pid "$pid"
     done
     echo "bench: PgBouncer ($name) did not start" >&2
@@ -182,14 +178,10 @@ $key
 EOF
         BENCH_POOL_PASSWORD=$POOL_PASSWORD "$BINARY" --config "$WORK/$name.toml" >>"$WORK/$name.log" 2>&1 &
         pid=$!
-        for _ in $(seq 100); do
-            kill -0 "$pid" 2>/dev/null || break
-            if port_open "$port"; then
-                PORT[$name]=$port PID[$name]=$pid
-                return 0
-            fi
-            sleep 0.1
-        done
+        if wait_listening "$pid" "$port"; then
+            PORT[$name]=$port PID[$name]=$pid
+            return 0
+        fi
         stop_pid "$pid"
     done
     echo "bench: pgtenant ($name) did not start" >&2

@@ -11,7 +11,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE_FILE=${PGTENANT_DEMO_STATE:-${TMPDIR:-/tmp}/pgtenant-demo.pid}
-# pg_cluster_start/stop, as_pg, free_port, port_open (shared with bench/run.sh).
+# pg_cluster_start/stop, as_pg, free_port, port_open, wait_listening (shared with bench/run.sh).
 # shellcheck source=config/pg_cluster.sh
 source "$ROOT/config/pg_cluster.sh"
 
@@ -158,13 +158,7 @@ key_file = "pgtenant.key"
 EOF
     "$BINARY" --config "$WORK/pgtenant.toml" >>"$WORK/pgtenant.log" 2>&1 &
     PGTENANT_PID=$!
-    for _ in $(seq 100); do
-        kill -0 "$PGTENANT_PID" 2>/dev/null || break
-        if port_open "$PROXY_PORT"; then
-            break 2
-        fi
-        sleep 0.1
-    done
+    wait_listening "$PGTENANT_PID" "$PROXY_PORT" && break
     kill -TERM "$PGTENANT_PID" 2>/dev/null || true
     wait "$PGTENANT_PID" 2>/dev/null || true
     PGTENANT_PID=""

@@ -11,7 +11,7 @@
 # poolers and pgtenant use). PostgreSQL refuses to run as root: as root, the server runs as user
 # `postgres` and DIR is handed to it.
 #
-# Also defines the small helpers both scripts need: as_pg, free_port, port_open.
+# Also defines the small helpers both scripts need: as_pg, free_port, port_open, wait_listening.
 
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 PG_CLUSTER_STARTED=0
@@ -31,6 +31,18 @@ free_port() {
 
 # True once something accepts TCP connections on 127.0.0.1:<port>.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_listening <pid> <port>: true once <port> answers while <pid> still runs; false if the
+# process exits first or 10 s pass (the caller stops it and retries on another port).
+wait_listening() {
+    local pid=$1 port=$2
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        port_open "$port" && return 0
+        sleep 0.1
+    done
+    return 1
+}
 
 pg_cluster_start() {
     local dir=$1
