@@ -4,11 +4,12 @@
 #include <memory>
 
 #include "proxy/asio.h"
+#include "proxy/io.h"
 
 namespace pgtenant::proxy {
 
 class ClientStream {
-public:
+  public:
     using executor_type = tcp::socket::executor_type;
 
     explicit ClientStream(tcp::socket s) : socket_(std::move(s)) {}
@@ -35,15 +36,31 @@ public:
         return socket_.async_write_some(b, std::forward<Token>(token));
     }
 
+    // Writes all of `bytes`. On plain TCP with no other write in progress, what the socket
+    // takes goes out at once (see write_all); otherwise, and for TLS, asynchronously.
+    awaitable<error_code> write(std::string_view bytes) {
+        ++writes_in_progress_;
+        error_code ec;
+        if (!tls_ && writes_in_progress_ == 1) {
+            ec = co_await write_all(socket_, bytes);
+        } else {
+            auto [wec, n] = co_await asio::async_write(*this, asio::buffer(bytes), use_tuple);
+            ec = wec;
+        }
+        --writes_in_progress_;
+        co_return ec;
+    }
+
     void close() {
         error_code ignored;
         socket_.shutdown(tcp::socket::shutdown_both, ignored);
         socket_.close(ignored);
     }
 
-private:
+  private:
     tcp::socket socket_;
     std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+    int writes_in_progress_ = 0;
 };
 
 }  // namespace pgtenant::proxy

@@ -13,7 +13,7 @@ namespace pgtenant::proxy {
 // A growable receive buffer: bytes in [begin_, end_) are received but not yet consumed.
 // Storage is allocated on first use, so a connection that has released it costs nothing.
 class ReadBuffer {
-public:
+  public:
     static constexpr std::size_t kDefaultSize = 16 * 1024;
 
     std::string_view view() const { return {data_.data() + begin_, end_ - begin_}; }
@@ -29,7 +29,8 @@ public:
             std::memmove(data_.data(), data_.data() + begin_, end_ - begin_);
             end_ -= begin_;
             begin_ = 0;
-            if (data_.size() - end_ < min_free) data_.resize(std::max(data_.size() * 2, end_ + min_free));
+            if (data_.size() - end_ < min_free)
+                data_.resize(std::max(data_.size() * 2, end_ + min_free));
         }
         return asio::buffer(data_.data() + end_, data_.size() - end_);
     }
@@ -47,10 +48,32 @@ public:
         std::vector<char>().swap(data_);
     }
 
-private:
+  private:
     std::vector<char> data_;
     std::size_t begin_ = 0, end_ = 0;
 };
+
+// Sends what a plain TCP socket takes right away, without waiting: the number of bytes sent
+// (0 when the socket buffer is full) or an error. The usual transaction's replies and requests
+// fit, so they go out with one send and no suspension, as a poll-loop proxy would write them.
+std::size_t send_now(tcp::socket& s, std::string_view bytes, error_code& ec);
+// Receives what is already there, without waiting: 0 with no error when nothing is.
+std::size_t receive_now(tcp::socket& s, ReadBuffer& buf, std::size_t min_free, error_code& ec);
+
+// Whether to make a read or write system call at once rather than queue the operation to
+// the event loop. With epoll, or with io_uring while few transactions run on this thread,
+// yes: the lowest latency. With io_uring under load, no: one io_uring_enter carries many
+// connections' operations, and on a machine where each system call is expensive that keeps
+// CPU per transaction low (measured at 32 clients: 10 us per transaction less than sending
+// at once, 2 us less than reading at once).
+bool io_at_once();
+// The load signal for io_at_once: server connections leased on this worker thread (the
+// pool counts them as it hands them out and takes them back).
+void count_lease(int delta);
+
+// Writes all of `bytes` to a plain TCP socket, at once if io_at_once(). Only one write may
+// be in progress on a socket at a time.
+awaitable<error_code> write_all(tcp::socket& s, std::string_view bytes);
 
 // Reads more bytes into `buf`. Returns an error on EOF or failure.
 template <typename Stream>
@@ -64,8 +87,8 @@ enum class FrameRead { ok, closed, too_short, too_long };
 
 // Reads one whole tagged message (tag + length + body) and consumes it into `out`.
 template <typename Stream>
-awaitable<FrameRead> read_message(Stream& s, ReadBuffer& buf, std::size_t max_total, std::string& out,
-                                  bool startup = false) {
+awaitable<FrameRead> read_message(Stream& s, ReadBuffer& buf, std::size_t max_total,
+                                  std::string& out, bool startup = false) {
     for (;;) {
         protocol::Frame f;
         auto st = startup ? protocol::peek_startup(buf.view(), max_total, f)
@@ -78,7 +101,8 @@ awaitable<FrameRead> read_message(Stream& s, ReadBuffer& buf, std::size_t max_to
         if (st == protocol::FrameStatus::too_short) co_return FrameRead::too_short;
         if (st == protocol::FrameStatus::too_long) co_return FrameRead::too_long;
         std::size_t want = f.total_size > buf.size() ? f.total_size - buf.size() : 4096;
-        if (co_await fill(s, buf, std::min<std::size_t>(want, 1 << 20))) co_return FrameRead::closed;
+        if (co_await fill(s, buf, std::min<std::size_t>(want, 1 << 20)))
+            co_return FrameRead::closed;
     }
 }
 

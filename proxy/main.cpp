@@ -222,6 +222,5 @@ int main(int argc, char** argv) {
     if (posture) return proxy::check_command(*app.config, json, std::cout);
     if (!proxy::use_best_io_backend(argv)) return 1;
     if (!startup_posture_ok(*app.config, allow_unsafe)) return 1;
-    app.pool = std::make_unique<proxy::Pool>(app.config);
     return proxy::run_server(app);
 }

@@ -1,9 +1,8 @@
 #include "proxy/server.h"
 
-#include <spdlog/spdlog.h>
-
 #include <fcntl.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,9 +26,13 @@ std::unique_ptr<asio::ssl::context> make_tls_context(const config::ServerConfig&
                      asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
     error_code ec;
     ctx->use_certificate_chain_file(cfg.tls_cert, ec);
-    if (ec) throw std::runtime_error("server.tls_cert: cannot load " + cfg.tls_cert + ": " + ec.message());
+    if (ec)
+        throw std::runtime_error("server.tls_cert: cannot load " + cfg.tls_cert + ": " +
+                                 ec.message());
     ctx->use_private_key_file(cfg.tls_key, asio::ssl::context::pem, ec);
-    if (ec) throw std::runtime_error("server.tls_key: cannot load " + cfg.tls_key + ": " + ec.message());
+    if (ec)
+        throw std::runtime_error("server.tls_key: cannot load " + cfg.tls_key + ": " +
+                                 ec.message());
     return ctx;
 }
 
@@ -49,19 +52,29 @@ void refuse_queued(tcp::acceptor& acceptor, int& spare) {
     for (; refused < 64; ++refused) {
         pollfd p{acceptor.native_handle(), POLLIN, 0};
         if (::poll(&p, 1, 0) != 1) break;
-        int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int fd =
+            ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) break;
-        [[maybe_unused]] auto n = ::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        [[maybe_unused]] auto n =
+            ::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         ::close(fd);
     }
     spare = open_spare();
-    if (refused) spdlog::warn("out of file descriptors: refused {} waiting client(s) with 53300", refused);
+    if (refused)
+        spdlog::warn("out of file descriptors: refused {} waiting client(s) with 53300", refused);
 }
 
-awaitable<void> accept_loop(App& app, tcp::acceptor& acceptor, asio::io_context& ioc) {
+// Each worker thread runs its own io_context; the listener (on worker 0) deals clients out
+// round-robin, and a client's session and socket stay on its worker for life.
+using Workers = std::vector<std::unique_ptr<asio::io_context>>;
+
+awaitable<void> accept_loop(App& app, tcp::acceptor& acceptor, Workers& workers) {
     int spare = open_spare();
+    std::size_t next = 0;
     for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+        const int worker = static_cast<int>(next++ % workers.size());
+        auto& ioc = *workers[static_cast<std::size_t>(worker)];
+        auto [ec, socket] = co_await acceptor.async_accept(ioc, use_tuple);
         if (ec) {
             if (ec == asio::error::operation_aborted) {
                 if (spare >= 0) ::close(spare);
@@ -71,15 +84,16 @@ awaitable<void> accept_loop(App& app, tcp::acceptor& acceptor, asio::io_context&
             // spinning on an accept that fails at once, and tell the queued clients why
             // rather than leaving them to their own timeouts.
             spdlog::warn("accept failed: {}; retrying in 100 ms", ec.message());
-            if (ec == asio::error::no_descriptors || ec.value() == ENFILE) refuse_queued(acceptor, spare);
-            asio::steady_timer pause(ioc, std::chrono::milliseconds(100));
+            if (ec == asio::error::no_descriptors || ec.value() == ENFILE)
+                refuse_queued(acceptor, spare);
+            asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
             co_await pause.async_wait(use_tuple);
             continue;
         }
         error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        auto session = std::make_shared<Session>(app, std::move(socket));
-        asio::co_spawn(asio::make_strand(ioc), Session::run(std::move(session)), asio::detached);
+        auto session = std::make_shared<Session>(app, std::move(socket), worker);
+        asio::co_spawn(ioc, Session::run(std::move(session)), asio::detached);
     }
 }
 
@@ -95,9 +109,10 @@ void raise_fd_limit(const config::Config& cfg) {
     }
     const auto needed = static_cast<rlim_t>(cfg.server.max_client_conn) + cfg.pool.size + 64;
     if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < needed) {
-        spdlog::warn("the open-files limit ({}) is below server.max_client_conn + pool.size ({}): "
-                     "clients beyond it are refused at accept; raise it with `ulimit -n` or LimitNOFILE",
-                     lim.rlim_cur, needed - 64);
+        spdlog::warn(
+            "the open-files limit ({}) is below server.max_client_conn + pool.size ({}): "
+            "clients beyond it are refused at accept; raise it with `ulimit -n` or LimitNOFILE",
+            lim.rlim_cur, needed - 64);
     }
 }
 
@@ -106,11 +121,19 @@ void raise_fd_limit(const config::Config& cfg) {
 int run_server(App& app) {
     const auto& cfg = app.config->server;
     raise_fd_limit(*app.config);
-    asio::io_context ioc(cfg.workers);
+    Workers workers;
+    std::vector<asio::any_io_executor> executors;
+    for (int i = 0; i < cfg.workers; ++i) {
+        workers.push_back(std::make_unique<asio::io_context>(1));  // run by one thread
+        executors.push_back(workers.back()->get_executor());
+    }
+    app.pool = std::make_unique<Pool>(app.config, std::move(executors));
+    auto& ioc = *workers.front();
     tcp::acceptor acceptor(ioc);
     try {
-        tcp::endpoint ep(asio::ip::make_address(cfg.listen_addr == "localhost" ? "127.0.0.1" : cfg.listen_addr),
-                         cfg.listen_port);
+        tcp::endpoint ep(
+            asio::ip::make_address(cfg.listen_addr == "localhost" ? "127.0.0.1" : cfg.listen_addr),
+            cfg.listen_port);
         acceptor.open(ep.protocol());
         acceptor.set_option(tcp::acceptor::reuse_address(true));
         acceptor.bind(ep);
@@ -119,8 +142,8 @@ int run_server(App& app) {
         spdlog::critical("cannot listen on {}:{}: {}", cfg.listen_addr, cfg.listen_port, e.what());
         return 1;
     }
-    app.pool->warm_up(ioc.get_executor());
-    asio::co_spawn(ioc, accept_loop(app, acceptor, ioc), asio::detached);
+    app.pool->warm_up();
+    asio::co_spawn(ioc, accept_loop(app, acceptor, workers), asio::detached);
 
     // SIGHUP: re-read the sealed-mode key file (key rotation without a restart).
     asio::signal_set hangup(ioc, SIGHUP);
@@ -131,9 +154,11 @@ int run_server(App& app) {
                 try {
                     app.set_keys(std::make_shared<const auth::KeyRing>(
                         auth::KeyRing::load(app.config->tenant.key_file)));
-                    spdlog::info("SIGHUP: key file reloaded; signing with key {}", app.keys()->active().kid);
+                    spdlog::info("SIGHUP: key file reloaded; signing with key {}",
+                                 app.keys()->active().kid);
                 } catch (const std::exception& e) {
-                    spdlog::error("SIGHUP: key file not reloaded, keeping the old keys: {}", e.what());
+                    spdlog::error("SIGHUP: key file not reloaded, keeping the old keys: {}",
+                                  e.what());
                 }
             }
             wait_hangup();
@@ -146,22 +171,29 @@ int run_server(App& app) {
     signals.async_wait([&](const error_code& ec, int sig) {
         if (ec) return;
         auto stats = app.pool->stats();
-        spdlog::info("signal {} received: shutting down ({} server connections opened, {} leases by "
-                     "practice affinity, {} practice-switch resets)",
-                     sig, stats.opened_total, stats.affinity_hits, app.practice_switch_resets.load());
+        spdlog::info(
+            "signal {} received: shutting down ({} server connections opened, {} leases by "
+            "practice affinity, {} moved between worker threads, {} practice-switch resets)",
+            sig, stats.opened_total, stats.affinity_hits, stats.moved,
+            app.practice_switch_resets.load());
         error_code ignored;
         acceptor.close(ignored);
         hangup.cancel();
         app.pool->close_all();
-        ioc.stop();
+        for (auto& w : workers) w->stop();
     });
-    spdlog::info("pgtenant listening on {}:{} -> {}:{}/{} as {} (pool size {}, {} worker thread{}, {})",
-                 cfg.listen_addr, cfg.listen_port, app.config->backend.host, app.config->backend.port,
-                 app.config->backend.database, app.config->backend.user, app.config->pool.size,
-                 cfg.workers, cfg.workers == 1 ? "" : "s", io_backend_name());
+    spdlog::info(
+        "pgtenant listening on {}:{} -> {}:{}/{} as {} (pool size {}, {} worker thread{}, {})",
+        cfg.listen_addr, cfg.listen_port, app.config->backend.host, app.config->backend.port,
+        app.config->backend.database, app.config->backend.user, app.config->pool.size, cfg.workers,
+        cfg.workers == 1 ? "" : "s", io_backend_name());
 
+    // The other workers have nothing to do until a client arrives: keep their run() going.
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
+    for (auto& w : workers) keep_running.push_back(asio::make_work_guard(*w));
     std::vector<std::thread> threads;
-    for (int i = 1; i < cfg.workers; ++i) threads.emplace_back([&] { ioc.run(); });
+    for (std::size_t i = 1; i < workers.size(); ++i)
+        threads.emplace_back([&w = *workers[i]] { w.run(); });
     ioc.run();
     for (auto& t : threads) t.join();
     return 0;

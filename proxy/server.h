@@ -1,5 +1,5 @@
 #pragma once
-// The listener: accepts clients, gives each its own Session on a strand, and shuts down on
+// The listener: accepts clients, gives each its own Session on one of the worker threads, and shuts down on
 // SIGINT/SIGTERM.
 #include <memory>
 

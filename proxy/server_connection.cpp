@@ -1,9 +1,10 @@
 #include "proxy/server_connection.h"
 
+#include <fmt/format.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
-#include <fmt/format.h>
 
 #include "auth/scram.h"
 #include "protocol/builders.h"
@@ -31,18 +32,22 @@ awaitable<std::string> write_all(tcp::socket& s, const std::string& bytes) {
 
 }  // namespace
 
-awaitable<ServerConnection::Opened> ServerConnection::open(const config::BackendConfig& cfg) {
+awaitable<ServerConnection::Opened> ServerConnection::open(const config::BackendConfig& cfg,
+                                                           int worker) {
     auto ex = co_await asio::this_coro::executor;
     tcp::resolver resolver(ex);
-    auto [rec, endpoints] = co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port), use_tuple);
-    if (rec) co_return Opened{nullptr, fmt::format("cannot resolve {}: {}", cfg.host, rec.message())};
+    auto [rec, endpoints] =
+        co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port), use_tuple);
+    if (rec)
+        co_return Opened{nullptr, fmt::format("cannot resolve {}: {}", cfg.host, rec.message())};
 
-    auto conn = std::make_shared<ServerConnection>(tcp::socket(ex));
+    auto conn = std::make_shared<ServerConnection>(tcp::socket(ex), worker);
     conn->id_ = next_id++;
     asio::steady_timer timer(ex, cfg.connect_timeout);
     auto setup = [&]() -> awaitable<std::string> {
         auto [ec, ep] = co_await asio::async_connect(conn->socket_, endpoints, use_tuple);
-        if (ec) co_return fmt::format("connect to {}:{} failed: {}", cfg.host, cfg.port, ec.message());
+        if (ec)
+            co_return fmt::format("connect to {}:{} failed: {}", cfg.host, cfg.port, ec.message());
         conn->socket_.set_option(tcp::no_delay(true));
         if (auto err = co_await conn->login(cfg); !err.empty()) co_return err;
         co_return co_await conn->prepare_statements();
@@ -58,8 +63,8 @@ awaitable<ServerConnection::Opened> ServerConnection::open(const config::Backend
 
 awaitable<std::string> ServerConnection::login(const config::BackendConfig& cfg) {
     std::string out;
-    build::startup(out, {{"user", cfg.user}, {"database", cfg.database},
-                         {"application_name", "pgtenant"}});
+    build::startup(
+        out, {{"user", cfg.user}, {"database", cfg.database}, {"application_name", "pgtenant"}});
     if (auto err = co_await write_all(socket_, out); !err.empty()) co_return err;
 
     std::optional<auth::ScramClient> scram;
@@ -75,17 +80,22 @@ awaitable<std::string> ServerConnection::login(const config::BackendConfig& cfg)
             auto a = protocol::decode_authentication(body);
             if (!a) co_return "malformed authentication request from the server";
             switch (a->code) {
-                case 0: continue;
-                case 3: build::password(out, cfg.password); break;
+                case 0:
+                    continue;
+                case 3:
+                    build::password(out, cfg.password);
+                    break;
                 case 5:
                     if (a->data.size() != 4) co_return "malformed MD5 request from the server";
-                    build::password(out, auth::md5_password_response(cfg.user, cfg.password, a->data));
+                    build::password(out,
+                                    auth::md5_password_response(cfg.user, cfg.password, a->data));
                     break;
                 case 10: {
                     bool has_scram = false;
                     for (auto m : protocol::split_sasl_mechanisms(a->data))
                         has_scram |= (m == "SCRAM-SHA-256");
-                    if (!has_scram) co_return "the server offers no SASL mechanism pgtenant supports";
+                    if (!has_scram)
+                        co_return "the server offers no SASL mechanism pgtenant supports";
                     scram.emplace(cfg.password);
                     build::sasl_initial(out, "SCRAM-SHA-256", scram->first_message());
                     break;
@@ -100,8 +110,10 @@ awaitable<std::string> ServerConnection::login(const config::BackendConfig& cfg)
                     break;
                 }
                 default:
-                    co_return fmt::format("the server asks for an authentication method pgtenant does "
-                                          "not support (code {})", a->code);
+                    co_return fmt::format(
+                        "the server asks for an authentication method pgtenant does "
+                        "not support (code {})",
+                        a->code);
             }
             if (!out.empty())
                 if (auto err = co_await write_all(socket_, out); !err.empty()) co_return err;
@@ -143,7 +155,8 @@ awaitable<std::string> ServerConnection::prepare_statements() {
     for (;;) {
         if (co_await read_message(socket_, buffer_, kMaxServerMessage, msg) != FrameRead::ok)
             co_return "the server closed the connection while pgtenant prepared its statements";
-        if (msg[0] == 'E' && error.empty()) error = "preparing pgtenant's statements failed: " + server_error_text(msg);
+        if (msg[0] == 'E' && error.empty())
+            error = "preparing pgtenant's statements failed: " + server_error_text(msg);
         if (msg[0] == 'Z') co_return error;
     }
 }
@@ -154,9 +167,27 @@ bool ServerConnection::idle_check() {
     if (std::chrono::steady_clock::now() - released_at_ < kIdleCheckAfter) return true;
     char c;
     ssize_t n = ::recv(socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0) return false;                     // closed by the server
-    if (n > 0) return false;                      // unsolicited bytes: a FATAL notice, most likely
+    if (n == 0) return false;  // closed by the server
+    if (n > 0) return false;   // unsolicited bytes: a FATAL notice, most likely
     return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+void ServerConnection::move_to(int worker, const asio::any_io_executor& executor) {
+    if (worker == worker_) return;
+    error_code ec;
+    const auto protocol = socket_.local_endpoint(ec).protocol();
+    tcp::socket moved(executor);
+    if (!ec) {
+        const auto fd = socket_.release(ec);
+        if (!ec) {
+            moved.assign(protocol, fd, ec);
+            if (ec) ::close(fd);
+        }
+    }
+    // A socket that cannot move is closed: the idle check or the next write reports it.
+    if (ec) mark_broken();
+    socket_ = std::move(moved);
+    worker_ = worker;
 }
 
 }  // namespace pgtenant::proxy

@@ -41,8 +41,8 @@ inline constexpr std::string_view kPracticeSwitchReset =
     "SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD SEQUENCES; DEALLOCATE ALL";
 
 class ServerConnection {
-public:
-    explicit ServerConnection(tcp::socket s) : socket_(std::move(s)) {}
+  public:
+    ServerConnection(tcp::socket s, int worker) : socket_(std::move(s)), worker_(worker) {}
 
     struct Opened {
         std::shared_ptr<ServerConnection> conn;
@@ -50,7 +50,8 @@ public:
     };
     // Connects, logs in as the pool role (SCRAM-SHA-256, MD5, cleartext or trust) and
     // prepares pgtenant's statements, all within backend.connect_timeout.
-    static awaitable<Opened> open(const config::BackendConfig& cfg);
+    // The connection belongs to `worker`, whose io_context runs the calling coroutine.
+    static awaitable<Opened> open(const config::BackendConfig& cfg, int worker);
 
     tcp::socket& socket() { return socket_; }
     ReadBuffer& buffer() { return buffer_; }
@@ -80,7 +81,13 @@ public:
     bool broken() const { return broken_; }
     void mark_broken() { broken_ = true; }
 
-private:
+    // The worker thread whose io_context runs this connection's I/O.
+    int worker() const { return worker_; }
+    // Hands the socket over to another worker's io_context. Only while idle: no operation may
+    // be pending on it.
+    void move_to(int worker, const asio::any_io_executor& executor);
+
+  private:
     awaitable<std::string> login(const config::BackendConfig& cfg);
     awaitable<std::string> prepare_statements();
 
@@ -93,6 +100,7 @@ private:
     std::vector<std::pair<std::string, std::string>> startup_params_;
     int32_t pid_ = 0, key_ = 0;
     uint64_t id_ = 0;
+    int worker_ = 0;
     bool broken_ = false;
     std::chrono::steady_clock::time_point released_at_{};
 };

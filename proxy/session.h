@@ -1,7 +1,7 @@
 #pragma once
 // One client connection, one coroutine: startup -> TLS -> authenticate -> serve.
 // While a server connection is leased, a second coroutine relays its replies to the client;
-// both run on the session's strand, so session state needs no locks.
+// both run on the session's worker thread, so session state needs no locks.
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,14 +22,15 @@
 namespace pgtenant::proxy {
 
 class Session : public std::enable_shared_from_this<Session> {
-public:
-    Session(App& app, tcp::socket socket);
+  public:
+    // `worker`: the worker thread whose io_context runs the socket and this session.
+    Session(App& app, tcp::socket socket, int worker);
     ~Session();
 
     // The whole life of the connection; `self` keeps the session alive until it ends.
     static awaitable<void> run(std::shared_ptr<Session> self);
 
-private:
+  private:
     enum class StartupOutcome { proceed, done };
 
     // --- startup and authentication (session_startup.cpp) ---
@@ -102,10 +103,11 @@ private:
     ClientStream client_;
     ReadBuffer client_buf_;
     uint64_t id_;
+    int worker_;
     std::string user_;
     std::string practice_;
     StartupRequest request_;
-    ClientStatements statements_;               // the client's named prepared statements
+    ClientStatements statements_;  // the client's named prepared statements
     // A request whose answer updates the session's bookkeeping, keyed by its tracker cookie.
     struct Tracked {
         enum class Kind : uint8_t {
@@ -138,15 +140,15 @@ private:
     std::vector<protocol::SessionSet> statement_sets_;  // SETs of the statement being handled
     std::vector<protocol::SessionSet> pending_sets_;    // SETs sent, applied when they succeed
     bool segment_error_ = false;                        // the client got an error this segment
-    std::string token_, token_kid_;              // sealed mode: the last context token made
+    std::string token_, token_kid_;                     // sealed mode: the last context token made
     int32_t token_pid_ = 0;
     int64_t token_expires_ = 0;
-    SessionParams startup_params_;              // what DISCARD ALL returns to
+    SessionParams startup_params_;  // what DISCARD ALL returns to
     bool session_pooling_ = false;
     std::shared_ptr<CancelSlot> cancel_slot_;
     int32_t cancel_pid_ = 0;
     bool counted_ = false;
-    bool auth_abandoned_ = false;               // the client hung up mid-authentication
+    bool auth_abandoned_ = false;  // the client hung up mid-authentication
 
     // Serving state.
     std::shared_ptr<ServerConnection> server_;  // leased server connection, if any
@@ -159,9 +161,9 @@ private:
     bool ready_seen_ = false;                   // the last server reply was ReadyForQuery
     std::size_t passthrough_left_ = 0;          // bytes of a large message still streaming
     bool passthrough_forward_ = false;
-    std::size_t relay_need_ = 0;                // bytes the relay needs buffered to go on
-    std::unique_ptr<protocol::Error> server_fatal_;    // a FATAL the server sent while idle
-    char status_ = 'I';                         // last ReadyForQuery status from the server
+    std::size_t relay_need_ = 0;                        // bytes the relay needs buffered to go on
+    std::unique_ptr<protocol::Error> server_fatal_;     // a FATAL the server sent while idle
+    char status_ = 'I';                                 // last ReadyForQuery status from the server
     std::unique_ptr<protocol::Error> pending_failure_;  // to report at the client's next message
     std::unique_ptr<asio::steady_timer> segment_event_;  // cancelled when a segment completes
 };

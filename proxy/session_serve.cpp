@@ -26,8 +26,9 @@ bool ends_segment(char tag) { return tag == 'Q' || tag == 'S' || tag == 'F'; }
 
 protocol::Error framing_error(bool too_long, std::size_t size, std::size_t max_message) {
     if (!too_long) return errors::protocol_violation("invalid message length");
-    return errors::protocol_violation(fmt::format(
-        "message of {} bytes exceeds the limit of {} bytes (server.max_message_bytes)", size, max_message));
+    return errors::protocol_violation(
+        fmt::format("message of {} bytes exceeds the limit of {} bytes (server.max_message_bytes)",
+                    size, max_message));
 }
 }  // namespace
 
@@ -62,8 +63,19 @@ awaitable<void> Session::serve() {
         }
         protocol::Frame f;
         protocol::peek_frame(client_buf_.view(), max_message, f);
-        std::size_t want = f.total_size > client_buf_.size() ? f.total_size - client_buf_.size() : 4096;
-        if (co_await fill(client_, client_buf_, std::min<std::size_t>(want, 1 << 20))) {
+        std::size_t want =
+            f.total_size > client_buf_.size() ? f.total_size - client_buf_.size() : 4096;
+        want = std::min<std::size_t>(want, 1 << 20);
+        if (!client_.is_tls() && io_at_once()) {
+            // Ready to read: take what is there without another trip through the event loop.
+            error_code ec;
+            if (receive_now(client_.socket(), client_buf_, want, ec) > 0) continue;
+            if (ec) {
+                end_of_session();
+                co_return;
+            }
+        }
+        if (co_await fill(client_, client_buf_, want)) {
             end_of_session();
             co_return;
         }
@@ -126,8 +138,8 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         case 'F':
             break;
         default:
-            co_await refuse(errors::protocol_violation(
-                fmt::format("unexpected message type 0x{:02x} after login", static_cast<uint8_t>(tag))));
+            co_await refuse(errors::protocol_violation(fmt::format(
+                "unexpected message type 0x{:02x} after login", static_cast<uint8_t>(tag))));
             co_return false;
     }
 
@@ -143,9 +155,9 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     } else if (tag == 'Q' || tag == 'P') {
         auto text = tag == 'Q' ? protocol::decode_query(msg.substr(5))
                                : [&]() -> std::optional<std::string_view> {
-                                     auto p = protocol::decode_parse(msg.substr(5));
-                                     return p ? std::optional(p->query) : std::nullopt;
-                                 }();
+            auto p = protocol::decode_parse(msg.substr(5));
+            return p ? std::optional(p->query) : std::nullopt;
+        }();
         if (!text) {
             co_await refuse(errors::protocol_violation(tag == 'Q' ? "malformed Query message"
                                                                   : "malformed Parse message"));
@@ -155,8 +167,9 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         if (tag == 'P' && !refusal) {
             auto name = protocol::decode_parse(msg.substr(5))->name;
             if (!name.empty() && statements_.find(name)) {
-                refusal = protocol::Error{"ERROR", "42P05",
-                                          fmt::format("prepared statement \"{}\" already exists", name)};
+                refusal =
+                    protocol::Error{"ERROR", "42P05",
+                                    fmt::format("prepared statement \"{}\" already exists", name)};
             }
         }
     }
@@ -198,21 +211,22 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
 
 // Decides how a statement is handled: returns false when it must run without the binding
 // (commands that refuse to run in a pipeline); sets `refusal` when pgtenant refuses it.
-bool Session::classify_statement(char tag, std::string_view sql, std::optional<protocol::Error>& refusal,
-                                 bool& resets_all) {
+bool Session::classify_statement(char tag, std::string_view sql,
+                                 std::optional<protocol::Error>& refusal, bool& resets_all) {
     auto c = app_.classifier.classify(sql);
     // The statement guard: mistakes become visible errors. (Enforcement against a hostile
     // client is the sealed context's job: no text check can see every way to call a function.)
     for (const auto& name : c.settings.names) {
         if (is_reserved_setting(name, app_.config->tenant.setting)) {
-            refusal = errors::refused_by_policy(
-                fmt::format("the setting \"{}\" is reserved; the practice comes only from the login", name));
+            refusal = errors::refused_by_policy(fmt::format(
+                "the setting \"{}\" is reserved; the practice comes only from the login", name));
             return true;
         }
     }
     if (c.settings.alters_defaults) {
         refusal = errors::refused_by_policy(
-            "ALTER ROLE / ALTER DATABASE ... SET changes the defaults of every practice's sessions");
+            "ALTER ROLE / ALTER DATABASE ... SET changes the defaults of every practice's "
+            "sessions");
         return true;
     }
     if (c.settings.computed_name) {
@@ -226,14 +240,16 @@ bool Session::classify_statement(char tag, std::string_view sql, std::optional<p
     if (c.settings.sql_prepared && !session_pooling_) {
         refusal = errors::not_supported_in_pooling(
             "SQL-level PREPARE, EXECUTE and DEALLOCATE keep statements in one server session",
-            "Use protocol-level prepared statements (PQprepare, your driver's server-side prepare), "
+            "Use protocol-level prepared statements (PQprepare, your driver's server-side "
+            "prepare), "
             "which pgtenant carries across connections, or a login with pool_mode = \"session\".");
         return true;
     }
     if (c.not_in_pipeline) {
         if (!app_.config->tenant.allow_maintenance) {
             refusal = errors::refused_by_policy(
-                fmt::format("{} is a maintenance command that practice logins may not run", c.command),
+                fmt::format("{} is a maintenance command that practice logins may not run",
+                            c.command),
                 "An administrator can run it directly on the database, or set "
                 "tenant.allow_maintenance = true.");
             return true;
@@ -267,7 +283,7 @@ awaitable<bool> Session::begin_segment(char tag, bool bind_transaction) {
         co_return false;
     }
     if (!server_) {
-        auto acquired = co_await app_.pool->acquire(practice_);
+        auto acquired = co_await app_.pool->acquire(practice_, worker_);
         if (!acquired.conn) {
             spdlog::warn("{} {}", prefix(), acquired.error->message);
             local_reply_error(tag, *acquired.error);
@@ -308,7 +324,10 @@ void Session::refuse_via_server(char tag, std::string_view msg, protocol::Error 
     // Not recorded when the server already skips to the Sync: it ignores the substitute, as it
     // would the client's message.
     send_tracked(r, Origin::substitute,
-                 {Tracked::Kind::refusal, {}, {}, 0,
+                 {Tracked::Kind::refusal,
+                  {},
+                  {},
+                  0,
                   std::make_unique<Tracked::Refusal>(std::move(refusal), std::move(preamble))});
 }
 
@@ -338,7 +357,7 @@ awaitable<bool> Session::flush_to_server() {
     }
     std::swap(to_server_, writing_);
     if (!conn->tracker().idle()) cancel_slot_->running_on(conn->pid(), conn->key());
-    auto [ec, n] = co_await asio::async_write(conn->socket(), asio::buffer(writing_), use_tuple);
+    auto ec = co_await write_all(conn->socket(), writing_);
     writing_.clear();
     if (ec) {
         // The relay notices the loss on its read and answers the client.
@@ -355,7 +374,8 @@ awaitable<void> Session::wait_segment_done() {
 
 // Sleeps until the relay has news for the serve loop (segment_done()).
 awaitable<void> Session::wait_relay() {
-    if (!segment_event_) segment_event_ = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
+    if (!segment_event_)
+        segment_event_ = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
     segment_event_->expires_at(asio::steady_timer::time_point::max());
     co_await segment_event_->async_wait(use_tuple);
 }

@@ -18,8 +18,8 @@ constexpr std::size_t kMaxAuthMessage = 10000;
 constexpr auto kLoginTimeout = std::chrono::seconds(15);
 }  // namespace
 
-Session::Session(App& app, tcp::socket socket)
-    : app_(app), client_(std::move(socket)), id_(app.next_session++) {}
+Session::Session(App& app, tcp::socket socket, int worker)
+    : app_(app), client_(std::move(socket)), id_(app.next_session++), worker_(worker) {}
 
 Session::~Session() {
     if (cancel_pid_) app_.cancels.remove(cancel_pid_);
@@ -32,7 +32,7 @@ std::string Session::prefix() const {
 }
 
 awaitable<bool> Session::write_client(std::string_view bytes) {
-    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(bytes), use_tuple);
+    auto ec = co_await client_.write(bytes);
     co_return !ec;
 }
 
@@ -97,8 +97,8 @@ awaitable<Session::StartupOutcome> Session::startup() {
                 // Bytes sent after SSLRequest but before the handshake would be read as if
                 // they had been encrypted (the CVE-2021-23214 class): refuse them.
                 if (client_buf_.size() != 0) {
-                    co_await refuse(errors::protocol_violation(
-                        "received unencrypted data after SSL request"));
+                    co_await refuse(
+                        errors::protocol_violation("received unencrypted data after SSL request"));
                     co_return StartupOutcome::done;
                 }
                 if (!app_.tls) {
@@ -173,7 +173,7 @@ awaitable<bool> Session::authenticate() {
 awaitable<bool> Session::read_password_message(std::string& msg) {
     auto r = co_await read_message(client_, client_buf_, kMaxAuthMessage, msg);
     if (r == FrameRead::closed) auth_abandoned_ = true;
-    co_return r == FrameRead::ok && msg[0] == 'p';
+    co_return r == FrameRead::ok&& msg[0] == 'p';
 }
 
 awaitable<bool> Session::authenticate_scram(const auth::Login* login) {
@@ -209,15 +209,15 @@ awaitable<bool> Session::authenticate_md5(const auth::Login& login) {
     if (!co_await write_client(out)) co_return false;
     if (!co_await read_password_message(msg)) co_return false;
     auto answer = protocol::decode_query(std::string_view(msg).substr(5));  // one C string
-    co_return answer && auth::constant_time_equal(
-                            *answer, auth::md5_response_from_stored(login.md5_hash, salt));
+    co_return answer&& auth::constant_time_equal(
+        *answer, auth::md5_response_from_stored(login.md5_hash, salt));
 }
 
 awaitable<bool> Session::send_welcome() {
     auto params = app_.pool->server_params();
     if (params.empty()) {
         // No server connection has been opened yet: open one to learn what to report.
-        auto acquired = co_await app_.pool->acquire(practice_);
+        auto acquired = co_await app_.pool->acquire(practice_, worker_);
         if (!acquired.conn) {
             auto e = *acquired.error;
             e.severity = "FATAL";
@@ -238,8 +238,8 @@ awaitable<bool> Session::send_welcome() {
     cancel_pid_ = keys.pid;
     build::backend_key_data(out, keys.pid, keys.key);
     build::ready_for_query(out, 'I');
-    spdlog::info("{} logged in ({} pooling{})", prefix(), session_pooling_ ? "session" : "transaction",
-                 client_.is_tls() ? ", TLS" : "");
+    spdlog::info("{} logged in ({} pooling{})", prefix(),
+                 session_pooling_ ? "session" : "transaction", client_.is_tls() ? ", TLS" : "");
     co_return co_await write_client(out);
 }
 

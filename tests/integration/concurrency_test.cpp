@@ -6,6 +6,8 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <regex>
+#include <set>
 #include <thread>
 
 #include "tests/support/integration_env.h"
@@ -146,6 +148,64 @@ TEST_F(ConcurrencyTest, InterleavedPracticesOnOneBackendNeverLeak) {
     }
 }
 
+// Each worker thread runs its own io_context and a server connection belongs to one of them;
+// with one server connection and clients dealt to both workers, the connection must move
+// back and forth (sequentially, and while clients queue for it) and keep serving each
+// practice only its own rows.
+TEST_F(ConcurrencyTest, ServerConnectionsMoveBetweenWorkerThreads) {
+    PgtenantOptions options;
+    options.pool_size = 1;
+    options.workers = 2;
+    options.wait_timeout_ms = 30000;
+    Pgtenant own(env().cluster(), options);
+    // Clients are dealt to the workers round-robin: these four land on both.
+    std::vector<PgConn> clients;
+    for (int i = 0; i < 4; ++i)
+        clients.push_back(own.connect_as(i % 2 ? demo::kBob : demo::kAlice));
+    std::set<std::string> backend_pids;
+    for (int i = 0; i < 40; ++i) {
+        auto& c = clients[static_cast<std::size_t>(i % 4)];
+        const bool alice = i % 2 == 0;
+        auto rows = query(c.get(), "SELECT * FROM patients");
+        ASSERT_TRUE(all_rows_in_practice(rows, 1, alice ? demo::kPracticeA : demo::kPracticeB))
+            << i;
+        ASSERT_EQ(static_cast<int>(rows.size()), alice ? demo::kPatientsA : demo::kPatientsB) << i;
+        backend_pids.insert(query(c.get(), "SELECT pg_backend_pid()").at(0).at(0));
+    }
+    EXPECT_EQ(backend_pids.size(), 1u) << "one server connection served every client";
+
+    // Now all at once: the clients queue for the one connection across both workers.
+    Failures failures;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            PGconn* c = clients[static_cast<std::size_t>(t)].get();
+            const bool alice = t % 2 == 0;
+            for (int i = 0; i < 100; ++i) {
+                auto r = run(c, "SELECT * FROM meal_logs");
+                if (!r.ok()) {
+                    failures.add("client " + std::to_string(t) + ": " + r.sqlstate + " " + r.error);
+                } else if (static_cast<int>(r.rows.size()) !=
+                               (alice ? demo::kMealLogsA : demo::kMealLogsB) ||
+                           !all_rows_in_practice(r.rows, 1,
+                                                 alice ? demo::kPracticeA : demo::kPracticeB)) {
+                    failures.add("client " + std::to_string(t) + ": wrong rows");
+                }
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(failures.count.load(), 0) << (failures.first.empty() ? "" : failures.first.front());
+    clients.clear();
+    own.stop();
+    // The shutdown line counts the moves: the connection really changed threads.
+    std::smatch m;
+    const std::string log = own.log();
+    ASSERT_TRUE(std::regex_search(log, m, std::regex(R"((\d+) moved between worker threads)")))
+        << log;
+    EXPECT_GE(std::stoi(m[1]), 20) << log;
+}
+
 long rss_kib(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     std::string line;
@@ -173,8 +233,8 @@ TEST_F(ConcurrencyTest, IdleClientsCostLittleMemory) {
     std::this_thread::sleep_for(500ms);
     const long after = rss_kib(pid);
     const double per_client = static_cast<double>(after - before) * 1024.0 / kIdle;
-    std::cout << "[ idle ] " << kIdle << " idle clients: RSS " << before << " -> " << after << " KiB, "
-              << static_cast<long>(per_client) << " bytes per client\n";
+    std::cout << "[ idle ] " << kIdle << " idle clients: RSS " << before << " -> " << after
+              << " KiB, " << static_cast<long>(per_client) << " bytes per client\n";
     EXPECT_LT(per_client, 6 * 1024.0);
 }
 
