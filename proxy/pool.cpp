@@ -104,10 +104,10 @@ bool Pool::wake_one_locked(std::shared_ptr<ServerConnection>& conn, int worker) 
     }
     if (!oldest) return false;
     auto& own = workers_[worker];
-    auto& from = !own.waiters.empty() && own.waiters.front()->since <=
-                                             oldest->waiters.front()->since + kLocalPreference
-                     ? own
-                     : *oldest;
+    const auto oldest_since = oldest->waiters.front()->since;
+    const auto slack = local_slack(std::chrono::steady_clock::now() - oldest_since);
+    auto& from =
+        !own.waiters.empty() && own.waiters.front()->since <= oldest_since + slack ? own : *oldest;
     auto waiter = std::move(from.waiters.front());
     from.waiters.pop_front();
     waiter->conn = std::move(conn);

@@ -8,7 +8,8 @@
 // worker it already belongs to, so that a transaction never wakes the other thread. When only
 // another worker has one idle, the connection moves (its socket is re-registered with the
 // caller's io_context); waiters are served oldest first across workers, give or take
-// kLocalPreference.
+// local_slack().
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -59,9 +60,15 @@ class Pool {
     // opened; empty until one has been.
     std::vector<std::pair<std::string, std::string>> server_params();
 
-    // A waiter on another worker gets a released connection only if it has waited this much
-    // longer than the oldest waiter on the releasing connection's worker.
-    static constexpr auto kLocalPreference = std::chrono::milliseconds(5);
+    // A waiter on another worker gets a released connection only if it has waited longer
+    // than the oldest waiter on the releasing connection's worker by more than this: 5 ms,
+    // or a quarter of its wait so far when the queue is long (moving a connection costs two
+    // system calls, so a long queue is served nearly in order, mostly without moves).
+    static std::chrono::steady_clock::duration local_slack(
+        std::chrono::steady_clock::duration waited) {
+        return std::max<std::chrono::steady_clock::duration>(std::chrono::milliseconds(5),
+                                                             waited / 4);
+    }
 
   private:
     struct Waiter;
