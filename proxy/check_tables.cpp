@@ -13,6 +13,39 @@ std::string tenant_expr(const CheckContext& ctx, const std::string& column_type)
     return "current_setting('" + ctx.options.tenant_setting + "')::" + column_type;
 }
 
+// The verifier called directly in a policy runs once per row the policy filters; inside a
+// sub-SELECT, once per query (an InitPlan).
+constexpr std::string_view kVerifierCall = "pgtenant.practice_id()";
+constexpr std::string_view kVerifierSubSelect = "SELECT pgtenant.practice_id()";
+
+std::size_t occurrences(std::string_view text, std::string_view needle) {
+    std::size_t n = 0;
+    for (auto at = text.find(needle); at != std::string_view::npos; at = text.find(needle, at + 1))
+        ++n;
+    return n;
+}
+
+bool calls_verifier_per_row(const std::string& expr) {
+    const std::string e = lower_ascii(expr);
+    return occurrences(e, kVerifierCall) >
+           occurrences(e, lower_ascii(std::string(kVerifierSubSelect)));
+}
+
+// The expression with every direct verifier call wrapped in a sub-SELECT.
+std::string verifier_once_per_query(const std::string& expr) {
+    std::string out;
+    std::size_t from = 0;
+    for (auto at = expr.find(kVerifierCall); at != std::string::npos;
+         at = expr.find(kVerifierCall, from)) {
+        const bool wrapped = at >= 7 && lower_ascii(expr.substr(at - 7, 7)) == "select ";
+        out.append(expr, from, at - from);
+        out.append(wrapped ? std::string(kVerifierCall)
+                           : "(" + std::string(kVerifierSubSelect) + ")");
+        from = at + kVerifierCall.size();
+    }
+    return out + expr.substr(from);
+}
+
 bool uses_tenant_context(const CheckContext& ctx, const std::string& expr) {
     const std::string e = lower_ascii(expr);
     if (e.find("pgtenant.practice_id") != std::string::npos) {
@@ -96,6 +129,17 @@ void check_policies(CheckContext& ctx, Findings& out) {
                          (!check.empty() && !uses_tenant_context(ctx, check)) ||
                          (qual.empty() && check.empty());
         if (!bad) {
+            if (calls_verifier_per_row(qual) || calls_verifier_per_row(check)) {
+                std::string clauses;
+                if (!qual.empty()) clauses += " USING (" + verifier_once_per_query(qual) + ")";
+                if (!check.empty())
+                    clauses += " WITH CHECK (" + verifier_once_per_query(check) + ")";
+                out.push_back({"policy_verifier_per_row", Severity::warning, r[1] + " ON " + r[0],
+                               "This policy calls pgtenant.practice_id() directly, so the token is "
+                               "verified once for every row the policy looks at rather than once "
+                               "per statement: correct, but scans get slow.",
+                               "ALTER POLICY " + r[1] + " ON " + r[0] + clauses + ";"});
+            }
             continue;
         }
         const std::string e = "(" + col + " = " + tenant_expr(ctx, r[5]) + ")";

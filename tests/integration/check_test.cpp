@@ -58,6 +58,20 @@ class CheckTest : public ProxyTest {
         return Undo(this, undo_sql);
     }
 
+    bool verifier_installed() {
+        return query(super_.get(),
+                     "SELECT to_regprocedure('pgtenant.practice_id()') IS NOT NULL")[0][0] == "t";
+    }
+    // A stand-in SECURITY DEFINER pgtenant.practice_id() (returning NULL), unless sealed mode
+    // is installed in the cluster; dropped at the end of the scope.
+    Undo stub_verifier() {
+        if (verifier_installed()) return Undo(this, "SELECT 1");
+        return plant(
+            "CREATE SCHEMA IF NOT EXISTS pgtenant; CREATE FUNCTION pgtenant.practice_id() "
+            "RETURNS uuid LANGUAGE sql SECURITY DEFINER AS 'SELECT NULL::uuid'",
+            "DROP FUNCTION pgtenant.practice_id(); DROP SCHEMA pgtenant");
+    }
+
     static const Finding* find(const std::vector<Finding>& fs, const std::string& id,
                                const std::string& object = "") {
         for (const auto& f : fs) {
@@ -336,6 +350,27 @@ TEST_F(CheckTest, SealedModeWantsVerifierInPolicies) {
     }
 }
 
+// A policy calling the verifier directly verifies the token once per row: a warning whose fix
+// wraps the call in a sub-SELECT (once per statement), as enable_sealed_policy writes it.
+TEST_F(CheckTest, SealedPolicyCallingTheVerifierPerRow) {
+    auto verifier = stub_verifier();
+    auto u = plant(
+        "CREATE POLICY chk_per_row ON patients USING (practice_id = pgtenant.practice_id()) "
+        "WITH CHECK (practice_id = (SELECT pgtenant.practice_id())); "
+        "CREATE POLICY chk_once ON patients USING (practice_id = (SELECT pgtenant.practice_id()))",
+        "DROP POLICY chk_per_row ON patients; DROP POLICY chk_once ON patients");
+    proxy::CheckOptions sealed;
+    sealed.sealed = true;
+    auto fs = checks(sealed);
+    expect_finding(fs, "policy_verifier_per_row", Severity::warning,
+                   "chk_per_row ON public.patients");
+    expect_no_finding(fs, "policy_verifier_per_row", "chk_once");
+    expect_no_finding(fs, "permissive_policy_without_tenant_context", "chk_per_row");
+    // The fix SQL, run as is, clears the finding.
+    su(find(fs, "policy_verifier_per_row", "chk_per_row")->fix_sql);
+    expect_no_finding(checks(sealed), "policy_verifier_per_row");
+}
+
 TEST_F(CheckTest, CompatModeIsReported) {
     expect_finding(checks(), "compat_mode", Severity::info, "app.current_practice_id");
 }
@@ -462,19 +497,13 @@ TEST_F(CheckTest, SecurityDefinerFunction) {
 }
 
 TEST_F(CheckTest, SealedVerifierIsNotASecurityDefinerFinding) {
-    auto exists = query(super_.get(), "SELECT to_regprocedure('pgtenant.practice_id()') IS NULL");
-    std::string undo = "SELECT 1";
-    if (exists[0][0] == "t") {
-        su("CREATE SCHEMA IF NOT EXISTS pgtenant; CREATE FUNCTION pgtenant.practice_id() "
-           "RETURNS uuid LANGUAGE sql SECURITY DEFINER AS 'SELECT NULL::uuid'");
-        undo = "DROP FUNCTION pgtenant.practice_id(); DROP SCHEMA pgtenant";
-    }
-    Undo u(this, undo);
+    const bool stubbed = !verifier_installed();
+    auto u = stub_verifier();
     expect_no_finding(checks(), "security_definer_function", "pgtenant.practice_id");
     // The pool role cannot reach the verifier here (no USAGE on pgtenant): sealed mode says so.
     proxy::CheckOptions sealed;
     sealed.sealed = true;
-    if (exists[0][0] == "t") {
+    if (stubbed) {
         expect_finding(checks(sealed), "sealed_verifier_missing", Severity::critical,
                        "pgtenant.practice_id");
     }
