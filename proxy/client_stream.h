@@ -36,19 +36,30 @@ class ClientStream {
         return socket_.async_write_some(b, std::forward<Token>(token));
     }
 
-    // Writes all of `bytes`. On plain TCP with no other write in progress, what the socket
-    // takes goes out at once (see write_all); otherwise, and for TLS, asynchronously.
+    // Writes all of `bytes`. Writes go one at a time, in the order they were asked for: a
+    // writer waits for the one in progress (so a client that does not read holds up only its
+    // own session, and pgtenant buffers at most one reply chunk for it). Plain TCP goes through
+    // write_all (at once when lightly loaded), TLS through the TLS stream.
     awaitable<error_code> write(std::string_view bytes) {
-        ++writes_in_progress_;
-        error_code ec;
-        if (!tls_ && writes_in_progress_ == 1) {
-            ec = co_await write_all(socket_, bytes);
-        } else {
-            auto [wec, n] = co_await asio::async_write(*this, asio::buffer(bytes), use_tuple);
-            ec = wec;
-        }
-        --writes_in_progress_;
+        co_await drained();
+        writing_ = true;
+        auto ec = co_await write_now(bytes);
+        writing_ = false;
+        if (writer_done_) writer_done_->cancel();
         co_return ec;
+    }
+
+    // Returns once no write is in progress.
+    awaitable<void> drained() {
+        while (writing_) {
+            // Never re-armed (cancel() leaves the expiry at "never"), so waiters do not wake
+            // each other; woken in the order they started waiting.
+            if (!writer_done_) {
+                writer_done_ = std::make_unique<asio::steady_timer>(
+                    socket_.get_executor(), asio::steady_timer::time_point::max());
+            }
+            co_await writer_done_->async_wait(use_tuple);
+        }
     }
 
     void close() {
@@ -58,9 +69,16 @@ class ClientStream {
     }
 
   private:
+    awaitable<error_code> write_now(std::string_view bytes) {
+        if (!tls_) co_return co_await write_all(socket_, bytes);
+        auto [ec, n] = co_await asio::async_write(*this, asio::buffer(bytes), use_tuple);
+        co_return ec;
+    }
+
     tcp::socket socket_;
     std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
-    int writes_in_progress_ = 0;
+    bool writing_ = false;
+    std::unique_ptr<asio::steady_timer> writer_done_;  // cancelled when a write ends
 };
 
 }  // namespace pgtenant::proxy

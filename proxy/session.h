@@ -95,6 +95,7 @@ class Session : public std::enable_shared_from_this<Session> {
     void relay_complete(ServerConnection& conn, char tag, std::string_view bytes, std::string& out);
     void server_lost(ServerConnection& conn, const protocol::Error& error, std::string& out);
     void segment_done();
+    bool releasable(ServerConnection& conn) const;
 
     awaitable<bool> write_client(std::string_view bytes);
     std::string prefix() const;

@@ -20,7 +20,9 @@ namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 
 // Messages pgtenant reads, not only forwards (a Describe's: a statement's result shape).
-bool needs_whole(char tag) { return tag == 'Z' || tag == 'E' || tag == 'S' || tag == 'T' || tag == 't'; }
+bool needs_whole(char tag) {
+    return tag == 'Z' || tag == 'E' || tag == 'S' || tag == 'T' || tag == 't';
+}
 }  // namespace
 
 awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
@@ -39,9 +41,20 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
         }
         if (lost) {
             auto error = server_fatal_ ? *server_fatal_
-                                       : errors::server_connection_lost(ec ? ec.message() : "malformed reply");
+                                       : errors::server_connection_lost(ec ? ec.message()
+                                                                           : "malformed reply");
             server_fatal_.reset();
             server_lost(*conn, error, out);
+        } else if (releasable(*conn)) {
+            // Hand the connection on before writing the reply, so that the next waiting
+            // client's query reaches the server while this reply is on its way (the client
+            // stream keeps writes in order).
+            cancel_slot_->idle();
+            server_.reset();
+            app_.pool->release(std::move(conn));
+            segment_done();
+            if (!out.empty()) co_await write_client(out);
+            co_return;
         }
         if (!out.empty() && !co_await write_client(out)) {
             // The client is gone; the serve loop sees it too and cleans up.
@@ -51,7 +64,7 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
         if (!conn->tracker().idle()) continue;
         cancel_slot_->idle();
         if (conn->broken()) continue;  // wait for the server to close it (FATAL) or the client
-        if (ready_seen_ && status_ == 'I' && !segment_open_ && !session_pooling_) {
+        if (releasable(*conn)) {       // the client's next segment did not start meanwhile
             server_.reset();
             app_.pool->release(std::move(conn));
             segment_done();
@@ -59,6 +72,13 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
         }
         segment_done();
     }
+}
+
+// The leased connection has answered everything, the transaction is over and no segment is
+// being built: it can go back to the pool.
+bool Session::releasable(ServerConnection& conn) const {
+    return server_.get() == &conn && conn.tracker().idle() && !conn.broken() && ready_seen_ &&
+           status_ == 'I' && !segment_open_ && !session_pooling_;
 }
 
 // Handles every whole (or streamable) message in the connection's buffer.
@@ -77,7 +97,8 @@ bool Session::relay_messages(ServerConnection& conn, std::string& out) {
         }
         protocol::Frame f;
         auto st = protocol::peek_frame(data.substr(pos), kMaxServerMessage, f);
-        if (st == protocol::FrameStatus::too_short || st == protocol::FrameStatus::too_long) return false;
+        if (st == protocol::FrameStatus::too_short || st == protocol::FrameStatus::too_long)
+            return false;
         if (st == protocol::FrameStatus::need_more) {
             if (f.total_size == 0) break;  // not even the header yet
             if (needs_whole(f.tag)) {
@@ -101,12 +122,14 @@ bool Session::relay_messages(ServerConnection& conn, std::string& out) {
     return true;
 }
 
-void Session::relay_complete(ServerConnection& conn, char tag, std::string_view bytes, std::string& out) {
+void Session::relay_complete(ServerConnection& conn, char tag, std::string_view bytes,
+                             std::string& out) {
     auto& tracker = conn.tracker();
     const bool ours = tracker.front_injected();
     const auto reply = tracker.on_reply(tag);
     std::string replacement;
-    const bool replaced = reply.verdict == Verdict::substitute_error && take_refusal(reply.cookie, replacement);
+    const bool replaced =
+        reply.verdict == Verdict::substitute_error && take_refusal(reply.cookie, replacement);
     settle(conn, reply, tag, bytes.substr(5));
     switch (reply.verdict) {
         case Verdict::drop:
@@ -147,7 +170,8 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
         case Verdict::injected_error: {
             auto e = protocol::decode_error_fields(bytes.substr(5));
             std::string why = e ? std::string(e->message()) : "malformed error";
-            spdlog::error("{} binding failed on server connection {}: {}", prefix(), conn.id(), why);
+            spdlog::error("{} binding failed on server connection {}: {}", prefix(), conn.id(),
+                          why);
             server_lost(conn, errors::binding_failed(why), out);
             return;
         }
@@ -157,10 +181,12 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
                 // remember it for the client's next message; the close follows.
                 auto e = protocol::decode_error_fields(bytes.substr(5));
                 server_fatal_ = std::make_unique<protocol::Error>(errors::server_connection_lost(
-                    e ? fmt::format("{}: {}", e->sqlstate(), e->message()) : "terminated by the server"));
+                    e ? fmt::format("{}: {}", e->sqlstate(), e->message())
+                      : "terminated by the server"));
                 conn.mark_broken();
             } else {
-                spdlog::warn("{} unexpected '{}' from server connection {}", prefix(), tag, conn.id());
+                spdlog::warn("{} unexpected '{}' from server connection {}", prefix(), tag,
+                             conn.id());
             }
             return;
     }

@@ -283,6 +283,9 @@ awaitable<bool> Session::begin_segment(char tag, bool bind_transaction) {
         co_return false;
     }
     if (!server_) {
+        // The previous reply may still be on its way (the relay hands the connection on
+        // before writing it): take no connection while this client is not reading.
+        co_await client_.drained();
         auto acquired = co_await app_.pool->acquire(practice_, worker_);
         if (!acquired.conn) {
             spdlog::warn("{} {}", prefix(), acquired.error->message);

@@ -43,9 +43,8 @@ const std::string kB = demo::kPracticeB;
 bool mentions_b(const std::string& cell) {
     // Row data only: B's practice uuid alone is what the attacker typed (e.g. echoed back by
     // set_config); rows are caught by their ids and names, and by all_rows_in_practice.
-    for (const char* marker : {"b0000000-", "d0000000-", "Tomas Novak",
-                               "Aisha Rahman", "Harbor", "chickpea", "tofu stir-fry",
-                               "whole-wheat"}) {
+    for (const char* marker : {"b0000000-", "d0000000-", "Tomas Novak", "Aisha Rahman", "Harbor",
+                               "chickpea", "tofu stir-fry", "whole-wheat"}) {
         if (cell.find(marker) != std::string::npos) return true;
     }
     return false;
@@ -70,8 +69,7 @@ bool refused(const std::string& sqlstate) { return sqlstate == "42501" || sqlsta
 std::string hidden_set(const std::string& name, const std::string& value, bool local) {
     const auto dot = name.find('.');
     return "DO $do$ BEGIN PERFORM set_config(concat('" + name.substr(0, dot) + "', '" +
-           name.substr(dot) + "'), '" + value + "', " + (local ? "true" : "false") +
-           "); END $do$";
+           name.substr(dot) + "'), '" + value + "', " + (local ? "true" : "false") + "); END $do$";
 }
 
 class AdversarialTest : public ProxyTest {
@@ -104,12 +102,15 @@ class AdversarialTest : public ProxyTest {
     // Both practices' rows as the superuser sees them (RLS does not apply to it).
     std::string snapshot() {
         std::string s;
-        for (const auto& [table, key] :
-             std::vector<std::pair<std::string, std::string>>{
+        for (const auto& [table, key] : std::vector<std::pair<std::string, std::string>>{
                  {"practices", "id"}, {"patients", "practice_id"}, {"meal_logs", "practice_id"}}) {
-            auto rows = query(su_.get(), "SELECT " + key + ", count(*), md5(string_agg(t::text, '|' ORDER BY t.id)) FROM public." +
-                                             table + " t GROUP BY 1 ORDER BY 1");
-            for (const auto& row : rows) s += table + ":" + row[0] + ":" + row[1] + ":" + row[2] + "\n";
+            auto rows =
+                query(su_.get(),
+                      "SELECT " + key +
+                          ", count(*), md5(string_agg(t::text, '|' ORDER BY t.id)) FROM public." +
+                          table + " t GROUP BY 1 ORDER BY 1");
+            for (const auto& row : rows)
+                s += table + ":" + row[0] + ":" + row[1] + ":" + row[2] + "\n";
         }
         return s;
     }
@@ -134,13 +135,15 @@ class AdversarialTest : public ProxyTest {
     // Rows of a read alice makes after an attack: practice A only (or nothing).
     void expect_only_a(const QueryResult& r, std::size_t practice_column = 1) {
         EXPECT_TRUE(no_b(r));
-        if (r.ok()) { EXPECT_TRUE(all_rows_in_practice(r.rows, practice_column, kA)); }
+        if (r.ok()) {
+            EXPECT_TRUE(all_rows_in_practice(r.rows, practice_column, kA));
+        }
     }
 
     PgConn pool_direct() {
-        return connect("host=127.0.0.1 port=" + std::to_string(env().cluster().port()) +
-                       " dbname=postgres user=pgtenant_pool password=" +
-                       env().cluster().pool_password());
+        return connect(
+            "host=127.0.0.1 port=" + std::to_string(env().cluster().port()) +
+            " dbname=postgres user=pgtenant_pool password=" + env().cluster().pool_password());
     }
     auth::KeyRing key_ring() {
         return auth::KeyRing::load((env().proxy().dir() / "pgtenant.key").string());
@@ -150,7 +153,8 @@ class AdversarialTest : public ProxyTest {
     }
     // Inside an open transaction of alice's: her backend pid and her genuine token.
     std::pair<int32_t, std::string> alice_pid_and_token() {
-        auto rows = query(alice_.get(), "SELECT pg_backend_pid(), current_setting('pgtenant.context')");
+        auto rows =
+            query(alice_.get(), "SELECT pg_backend_pid(), current_setting('pgtenant.context')");
         return {std::stoi(rows.at(0).at(0)), rows.at(0).at(1)};
     }
 
@@ -193,11 +197,13 @@ std::vector<Spelling> spellings() {
         {"SetUpperCase", "SET APP.CURRENT_PRACTICE_ID = '" + b + "'"},
         {"SetQuotedUpperCase", "SET \"APP\".\"Current_Practice_Id\" = '" + b + "'"},
         {"SetQuotedWholeName", "SET \"app.current_practice_id\" = '" + b + "'"},
-        {"SetCommentsInside", "SET /*x*/ app /*y*/ . /*z*/ current_practice_id -- c\n = '" + b + "'"},
+        {"SetCommentsInside",
+         "SET /*x*/ app /*y*/ . /*z*/ current_practice_id -- c\n = '" + b + "'"},
         {"SetEString", "SET app.current_practice_id = E'\\x32" + b.substr(1) + "'"},
         {"SetDollarQuoted", "SET app.current_practice_id = $q$" + b + "$q$"},
         {"SetUnicodeIdent", "SET U&\"\\0061pp\".current_practice_id = '" + b + "'"},
-        {"SetUnicodeIdentUesc", "SET U&\"!0061pp\" UESCAPE '!' . current_practice_id = '" + b + "'"},
+        {"SetUnicodeIdentUesc",
+         "SET U&\"!0061pp\" UESCAPE '!' . current_practice_id = '" + b + "'"},
         {"SetDefault", "SET app.current_practice_id TO DEFAULT"},
         {"Reset", "RESET app.current_practice_id"},
         {"ResetQuotedContext", "RESET \"pgtenant\".\"context\""},
@@ -243,9 +249,8 @@ std::vector<Spelling> spellings() {
          "SELECT p.* FROM patients p, LATERAL (SELECT set_config('app.current_practice_id', "
          "p.practice_id::text, true)) s"},
         {"SetConfigInValues", "VALUES (set_config('pgtenant.context', '" + t + "', true))"},
-        {"QueryToXml",
-         "SELECT query_to_xml('select set_config(''pgtenant.context'', ''" + t +
-             "'', true), * from patients', true, false, '')::text"},
+        {"QueryToXml", "SELECT query_to_xml('select set_config(''pgtenant.context'', ''" + t +
+                           "'', true), * from patients', true, false, '')::text"},
         {"QueryToXmlHiddenName",
          "SELECT query_to_xml('select set_config(chr(97)||''pp.current_practice_id'', ''" + b +
              "'', true) as s, * from patients', true, false, '')::text"},
@@ -279,8 +284,8 @@ TEST_P(SpellingTest, ReservedSettingNeverReachesPracticeB) {
     expect_bob_bound();
     // The guard should name every one of these (sealed mode is what enforces, though).
     if (!refused(alone.sqlstate)) {
-        std::cout << "[guard gap] " << GetParam().name << ": accepted (" << alone.sqlstate
-                  << ") " << sql << "\n";
+        std::cout << "[guard gap] " << GetParam().name << ": accepted (" << alone.sqlstate << ") "
+                  << sql << "\n";
     }
 }
 
@@ -295,21 +300,24 @@ TEST_F(AdversarialTest, SetConfigWithBoundParametersIsRefusedOrHarmless) {
         auto r = run_params(alice_.get(), sql, {name, value});
         EXPECT_TRUE(refused(r.sqlstate)) << r.sqlstate << " " << r.error;
         EXPECT_TRUE(no_b(r));
-        if (r.ok()) { EXPECT_EQ(r.rows.at(0).at(1), "0"); }
+        if (r.ok()) {
+            EXPECT_EQ(r.rows.at(0).at(1), "0");
+        }
     }
     expect_alice_bound();
 }
 
 TEST_F(AdversarialTest, PrepareExecuteOfSetConfig) {
-    for (const std::string& prep :
-         std::vector<std::string>{"PREPARE p1 AS SELECT set_config('app.current_practice_id', '" + kB + "', true)",
-          "PREPARE p1(text, text) AS SELECT set_config($1, $2, true)"}) {
+    for (const std::string& prep : std::vector<std::string>{
+             "PREPARE p1 AS SELECT set_config('app.current_practice_id', '" + kB + "', true)",
+             "PREPARE p1(text, text) AS SELECT set_config($1, $2, true)"}) {
         SCOPED_TRACE(prep);
         auto state = sqlstate_of(alice_.get(), prep);
         ASSERT_EQ(sqlstate_of(alice_.get(), "BEGIN"), "");
-        auto exec = run(alice_.get(), state.empty() && prep.find("$1") != std::string::npos
-                                          ? "EXECUTE p1('pgtenant.context', '" + forged_b_token() + "')"
-                                          : std::string("EXECUTE p1"));
+        auto exec =
+            run(alice_.get(), state.empty() && prep.find("$1") != std::string::npos
+                                  ? "EXECUTE p1('pgtenant.context', '" + forged_b_token() + "')"
+                                  : std::string("EXECUTE p1"));
         EXPECT_TRUE(no_b(exec));
         expect_only_a(run(alice_.get(), "SELECT * FROM patients"));
         run(alice_.get(), "ROLLBACK");
@@ -339,7 +347,8 @@ TEST_F(AdversarialTest, DoBlockSetsTenantSettingThenReads) {
 TEST_F(AdversarialTest, ClientFunctionCallingSetConfig) {
     const std::string create =
         "CREATE FUNCTION public.evil() RETURNS text LANGUAGE sql AS "
-        "$f$ SELECT set_config(chr(97) || 'pp.current_practice_id', '" + kB + "', true) $f$";
+        "$f$ SELECT set_config(chr(97) || 'pp.current_practice_id', '" +
+        kB + "', true) $f$";
     SCOPED_TRACE(create);
     auto state = sqlstate_of(alice_.get(), create);
     auto temp = sqlstate_of(alice_.get(),
@@ -350,8 +359,8 @@ TEST_F(AdversarialTest, ClientFunctionCallingSetConfig) {
     RecordProperty("create_temp", temp.empty() ? "accepted" : temp);
     // public is not writable for the pool role on PostgreSQL 15.
     EXPECT_EQ(state, "42501");
-    for (const char* call : {"SELECT public.evil(), * FROM patients",
-                             "SELECT pg_temp.evil(), * FROM patients"}) {
+    for (const char* call :
+         {"SELECT public.evil(), * FROM patients", "SELECT pg_temp.evil(), * FROM patients"}) {
         SCOPED_TRACE(call);
         auto r = run(alice_.get(), call);
         EXPECT_TRUE(no_b(r));
@@ -374,7 +383,9 @@ TEST_F(AdversarialTest, ForgedTokenWithGarbageMacInDoBlock) {
     std::string state;
     auto r = read_with_token(forged, &state);
     EXPECT_TRUE(no_b(r));
-    if (state.empty()) { EXPECT_TRUE(fails_closed(r)) << "forged token accepted"; }
+    if (state.empty()) {
+        EXPECT_TRUE(fails_closed(r)) << "forged token accepted";
+    }
     expect_alice_bound();
 }
 
@@ -389,14 +400,17 @@ TEST_F(AdversarialTest, OwnTokenWithPracticeSwappedToB) {
     std::string state;
     auto r = read_with_token(swapped, &state);
     EXPECT_TRUE(no_b(r));
-    if (state.empty()) { EXPECT_TRUE(fails_closed(r)); }
+    if (state.empty()) {
+        EXPECT_TRUE(fails_closed(r));
+    }
     // Upper-case practice, upper-case MAC, trailing blank, kid of another name: all rejected.
     std::string upper_mac = token;
     for (std::size_t i = token.rfind('.') + 1; i < upper_mac.size(); ++i)
         upper_mac[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(upper_mac[i])));
     std::string other_kid = token;
     other_kid.replace(3, 4, "tesu");
-    for (const auto& variant : {upper_mac, token + " ", other_kid, swapped + "." + std::string(64, '0')}) {
+    for (const auto& variant :
+         {upper_mac, token + " ", other_kid, swapped + "." + std::string(64, '0')}) {
         SCOPED_TRACE(variant);
         auto v = read_with_token(variant, &state);
         EXPECT_TRUE(no_b(v));
@@ -432,7 +446,9 @@ TEST_F(AdversarialTest, ExpiredGenuineToken) {
         std::string state;
         auto r = read_with_token(expired, &state);
         EXPECT_TRUE(no_b(r));
-        if (state.empty()) { EXPECT_TRUE(fails_closed(r)) << "expired token accepted"; }
+        if (state.empty()) {
+            EXPECT_TRUE(fails_closed(r)) << "expired token accepted";
+        }
     }
     expect_alice_bound();
 }
@@ -446,7 +462,9 @@ TEST_F(AdversarialTest, AnotherBackendsGenuineToken) {
     std::string state;
     auto r = read_with_token(other, &state);
     EXPECT_TRUE(no_b(r));
-    if (state.empty()) { EXPECT_TRUE(fails_closed(r)) << "another backend's token accepted"; }
+    if (state.empty()) {
+        EXPECT_TRUE(fails_closed(r)) << "another backend's token accepted";
+    }
     // And alice's own token, with the pid part changed, MAC kept.
     ASSERT_EQ(sqlstate_of(alice_.get(), "BEGIN"), "");
     auto [pid, token] = alice_pid_and_token();
@@ -456,7 +474,9 @@ TEST_F(AdversarialTest, AnotherBackendsGenuineToken) {
     moved.replace(moved.find(pid_text), pid_text.size(), "." + std::to_string(other_pid) + ".");
     auto m = read_with_token(moved, &state);
     EXPECT_TRUE(no_b(m));
-    if (state.empty()) { EXPECT_TRUE(fails_closed(m)); }
+    if (state.empty()) {
+        EXPECT_TRUE(fails_closed(m));
+    }
 }
 
 TEST_F(AdversarialTest, ReplayOwnTokenOnAnotherBackend) {
@@ -464,9 +484,9 @@ TEST_F(AdversarialTest, ReplayOwnTokenOnAnotherBackend) {
     auto [pid, token] = alice_pid_and_token();
     run(alice_.get(), "ROLLBACK");
     auto direct = pool_direct();
-    for (const std::string& sql :
-         std::vector<std::string>{"SELECT set_config('pgtenant.context', '" + token + "', false)",
-          "BEGIN; SELECT set_config('pgtenant.context', '" + token + "', true)"}) {
+    for (const std::string& sql : std::vector<std::string>{
+             "SELECT set_config('pgtenant.context', '" + token + "', false)",
+             "BEGIN; SELECT set_config('pgtenant.context', '" + token + "', true)"}) {
         SCOPED_TRACE(sql);
         query(direct.get(), sql);
         auto r = run(direct.get(), "SELECT * FROM patients");
@@ -476,20 +496,18 @@ TEST_F(AdversarialTest, ReplayOwnTokenOnAnotherBackend) {
         run(direct.get(), "ROLLBACK");
     }
     // And in a later transaction of alice's own backend, after it expired from the setting.
-    auto later = run(alice_.get(), "SELECT 1; COMMIT; " +
-                                       hidden_set("pgtenant.context", token, true) +
-                                       "; SELECT * FROM patients");
+    auto later =
+        run(alice_.get(), "SELECT 1; COMMIT; " + hidden_set("pgtenant.context", token, true) +
+                              "; SELECT * FROM patients");
     expect_only_a(later);
 }
 
 TEST_F(AdversarialTest, PoolRoleCannotReadTheKeys) {
-    for (const char* sql : {"SELECT * FROM pgtenant.context_keys",
-                            "SELECT pgtenant.hmac_sha256('x', 'y')",
-                            "SELECT pg_read_file('pgtenant.key')",
-                            "SELECT pg_read_file('/etc/passwd')",
-                            "SELECT pg_ls_dir('.')",
-                            "COPY patients TO '/tmp/pgtenant-leak'",
-                            "SELECT lo_import('/etc/passwd')"}) {
+    for (const char* sql :
+         {"SELECT * FROM pgtenant.context_keys", "SELECT pgtenant.hmac_sha256('x', 'y')",
+          "SELECT pg_read_file('pgtenant.key')", "SELECT pg_read_file('/etc/passwd')",
+          "SELECT pg_ls_dir('.')", "COPY patients TO '/tmp/pgtenant-leak'",
+          "SELECT lo_import('/etc/passwd')"}) {
         SCOPED_TRACE(sql);
         auto r = run(alice_.get(), sql);
         EXPECT_FALSE(r.ok()) << "pool role ran " << sql;
@@ -505,13 +523,13 @@ TEST_F(AdversarialTest, PoolRoleCannotReadTheKeys) {
 TEST_F(AdversarialTest, ReservedNamesInOptionsAreRefused) {
     const auto& proxy = env().proxy();
     const std::string pw = proxy.login(demo::kAlice).password;
-    for (const std::string& extra :
-         std::vector<std::string>{"options='-c app.current_practice_id=" + kB + "'",
-          "options='-capp.current_practice_id=" + kB + "'",
-          "options='--app.current_practice_id=" + kB + "'",
-          "options='-c APP.Current_Practice_Id=" + kB + "'",
-          "options='-c TimeZone=UTC -c pgtenant.context=" + forged_b_token() + "'",
-          "options='-c pgtenant.CONTEXT=x'"}) {
+    for (const std::string& extra : std::vector<std::string>{
+             "options='-c app.current_practice_id=" + kB + "'",
+             "options='-capp.current_practice_id=" + kB + "'",
+             "options='--app.current_practice_id=" + kB + "'",
+             "options='-c APP.Current_Practice_Id=" + kB + "'",
+             "options='-c TimeZone=UTC -c pgtenant.context=" + forged_b_token() + "'",
+             "options='-c pgtenant.CONTEXT=x'"}) {
         SCOPED_TRACE(extra);
         auto outcome = try_connect(proxy.conninfo(demo::kAlice, pw, extra));
         EXPECT_FALSE(outcome.ok());
@@ -543,14 +561,12 @@ TEST_F(AdversarialTest, ReservedNamesAsStartupParametersAreRefused) {
 // ===================================================================================
 
 TEST_F(AdversarialTest, CommitThenSelectInOneSimpleQuery) {
-    for (const std::string& sql :
-         std::vector<std::string>{"SELECT 1; COMMIT; SELECT * FROM patients",
-          "BEGIN; SELECT 1; COMMIT; SELECT * FROM patients",
-          "COMMIT; SELECT * FROM patients",
-          "ROLLBACK; SELECT * FROM patients",
-          "SELECT 1; END; SELECT * FROM patients",
-          "SELECT 1; ABORT; SELECT * FROM patients",
-          "SELECT 1; COMMIT; BEGIN; SELECT * FROM patients"}) {
+    for (const std::string& sql : std::vector<std::string>{
+             "SELECT 1; COMMIT; SELECT * FROM patients",
+             "BEGIN; SELECT 1; COMMIT; SELECT * FROM patients", "COMMIT; SELECT * FROM patients",
+             "ROLLBACK; SELECT * FROM patients", "SELECT 1; END; SELECT * FROM patients",
+             "SELECT 1; ABORT; SELECT * FROM patients",
+             "SELECT 1; COMMIT; BEGIN; SELECT * FROM patients"}) {
         SCOPED_TRACE(sql);
         auto r = run(alice_.get(), sql);
         expect_only_a(r);
@@ -563,8 +579,8 @@ TEST_F(AdversarialTest, CommitThenSelectInOneSimpleQuery) {
 TEST_F(AdversarialTest, CommitAndChainSimple) {
     for (const std::string& sql :
          std::vector<std::string>{"BEGIN; SELECT 1; COMMIT AND CHAIN; SELECT * FROM patients",
-          "BEGIN; SELECT 1; ROLLBACK AND CHAIN; SELECT * FROM patients",
-          "BEGIN; SAVEPOINT s; COMMIT AND CHAIN; SELECT * FROM patients"}) {
+                                  "BEGIN; SELECT 1; ROLLBACK AND CHAIN; SELECT * FROM patients",
+                                  "BEGIN; SAVEPOINT s; COMMIT AND CHAIN; SELECT * FROM patients"}) {
         SCOPED_TRACE(sql);
         auto r = run(alice_.get(), sql);
         expect_only_a(r);
@@ -596,13 +612,17 @@ std::vector<QueryResult> pipeline(PGconn* c, const std::vector<std::string>& ste
             EXPECT_EQ(PQsendQueryParams(c, s.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0), 1);
         }
     }
-    if (steps.empty() || steps.back() != "SYNC") { EXPECT_EQ(PQpipelineSync(c), 1); }
+    if (steps.empty() || steps.back() != "SYNC") {
+        EXPECT_EQ(PQpipelineSync(c), 1);
+    }
     auto deadline = std::chrono::steady_clock::now() + 20s;
     for (const auto& s : steps) {
         if (s == "SYNC") {
             PGresult* sync = next_result(c, deadline);
             EXPECT_NE(sync, nullptr);
-            if (sync) { EXPECT_EQ(PQresultStatus(sync), PGRES_PIPELINE_SYNC); }
+            if (sync) {
+                EXPECT_EQ(PQresultStatus(sync), PGRES_PIPELINE_SYNC);
+            }
             PQclear(sync);
             continue;
         }
@@ -626,8 +646,8 @@ std::vector<QueryResult> pipeline(PGconn* c, const std::vector<std::string>& ste
 }
 
 TEST_F(AdversarialTest, CommitThenSelectExtendedPipeline) {
-    auto r = pipeline(alice_.get(), {"SELECT 1", "COMMIT", "SELECT * FROM patients",
-                                     "SELECT * FROM meal_logs"});
+    auto r = pipeline(alice_.get(),
+                      {"SELECT 1", "COMMIT", "SELECT * FROM patients", "SELECT * FROM meal_logs"});
     ASSERT_EQ(r.size(), 4u);
     for (std::size_t i = 2; i < 4; ++i) {
         expect_only_a(r[i]);
@@ -652,9 +672,9 @@ TEST_F(AdversarialTest, CommitAndChainExtendedPipeline) {
 
 TEST_F(AdversarialTest, SyncInTheMiddleOfABatch) {
     // Bob's transaction may land between alice's two synced halves on the single backend.
-    auto r = pipeline(alice_.get(), {"SELECT * FROM patients", "SYNC",
-                                     "SELECT * FROM meal_logs", "SELECT * FROM patients", "SYNC",
-                                     "COMMIT", "SELECT * FROM patients", "SYNC"});
+    auto r = pipeline(alice_.get(), {"SELECT * FROM patients", "SYNC", "SELECT * FROM meal_logs",
+                                     "SELECT * FROM patients", "SYNC", "COMMIT",
+                                     "SELECT * FROM patients", "SYNC"});
     ASSERT_EQ(r.size(), 5u);
     for (std::size_t i : {0u, 1u, 2u}) {
         ASSERT_TRUE(r[i].ok()) << r[i].error;
@@ -667,11 +687,10 @@ TEST_F(AdversarialTest, SyncInTheMiddleOfABatch) {
 }
 
 TEST_F(AdversarialTest, SavepointsAndReleaseKeepBindingToA) {
-    for (const std::string& sql :
-         std::vector<std::string>{"BEGIN; SAVEPOINT s1; SELECT * FROM patients",
-          "BEGIN; SAVEPOINT s1; RELEASE s1; SELECT * FROM patients",
-          "BEGIN; SAVEPOINT s1; SELECT 1/0",
-          "ROLLBACK TO s1; SELECT * FROM patients"}) {
+    for (const std::string& sql : std::vector<std::string>{
+             "BEGIN; SAVEPOINT s1; SELECT * FROM patients",
+             "BEGIN; SAVEPOINT s1; RELEASE s1; SELECT * FROM patients",
+             "BEGIN; SAVEPOINT s1; SELECT 1/0", "ROLLBACK TO s1; SELECT * FROM patients"}) {
         SCOPED_TRACE(sql);
         auto r = run(alice_.get(), sql);
         expect_only_a(r);
@@ -699,7 +718,8 @@ TEST_F(AdversarialTest, StatementTimeoutMidTransaction) {
     EXPECT_EQ(sqlstate_of(alice_.get(), "SELECT pg_sleep(2)"), "57014");
     EXPECT_EQ(sqlstate_of(alice_.get(), "SELECT * FROM patients"), "25P02");
     run(alice_.get(), "ROLLBACK");
-    auto r = run(alice_.get(), "SET statement_timeout = '100ms'; SELECT pg_sleep(1); SELECT * FROM patients");
+    auto r = run(alice_.get(),
+                 "SET statement_timeout = '100ms'; SELECT pg_sleep(1); SELECT * FROM patients");
     EXPECT_EQ(r.sqlstate, "57014");
     run(alice_.get(), "RESET statement_timeout");
     expect_alice_bound();
@@ -713,24 +733,30 @@ TEST_F(AdversarialTest, StatementTimeoutMidTransaction) {
 TEST_F(AdversarialTest, BobsTempTableIsNotReadableByAlice) {
     auto state = sqlstate_of(bob_.get(), "CREATE TEMP TABLE bob_copy AS SELECT * FROM patients");
     RecordProperty("bob_temp", state.empty() ? "accepted" : state);
-    for (const char* sql : {"SELECT * FROM bob_copy", "SELECT * FROM pg_temp.bob_copy",
-                            "SELECT string_agg(relname, ',') FROM pg_class WHERE relname = 'bob_copy'"}) {
+    for (const char* sql :
+         {"SELECT * FROM bob_copy", "SELECT * FROM pg_temp.bob_copy",
+          "SELECT string_agg(relname, ',') FROM pg_class WHERE relname = 'bob_copy'"}) {
         SCOPED_TRACE(sql);
         auto r = run(alice_.get(), sql);
         EXPECT_TRUE(no_b(r));
-        if (std::string(sql).find("pg_class") == std::string::npos) { EXPECT_FALSE(r.ok()); }
+        if (std::string(sql).find("pg_class") == std::string::npos) {
+            EXPECT_FALSE(r.ok());
+        }
     }
     // Via a dynamic name the guard cannot see.
-    auto r = run(alice_.get(),
-                 "SELECT query_to_xml('select * from ' || (SELECT string_agg(n.nspname || '.' || c.relname, '') "
-                 "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                 "WHERE c.relname = 'bob_copy' AND n.nspname LIKE 'pg_temp%'), true, false, '')::text");
+    auto r =
+        run(alice_.get(),
+            "SELECT query_to_xml('select * from ' || (SELECT string_agg(n.nspname || '.' || "
+            "c.relname, '') "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = 'bob_copy' AND n.nspname LIKE 'pg_temp%'), true, false, '')::text");
     EXPECT_TRUE(no_b(r));
     run(bob_.get(), "DROP TABLE IF EXISTS bob_copy");
 }
 
 TEST_F(AdversarialTest, BobsTempPatientsTableDoesNotCaptureAlicesWrites) {
-    auto state = sqlstate_of(bob_.get(), "CREATE TEMP TABLE patients (LIKE public.patients INCLUDING DEFAULTS)");
+    auto state = sqlstate_of(
+        bob_.get(), "CREATE TEMP TABLE patients (LIKE public.patients INCLUDING DEFAULTS)");
     RecordProperty("bob_temp_patients", state.empty() ? "accepted" : state);
     auto ins = run(alice_.get(), "INSERT INTO patients (practice_id, name) VALUES ('" + kA +
                                      "', 'Captured Alice') RETURNING practice_id");
@@ -742,22 +768,27 @@ TEST_F(AdversarialTest, BobsTempPatientsTableDoesNotCaptureAlicesWrites) {
         auto r = run(bob_.get(), sql);
         EXPECT_TRUE(r.rows.empty()) << "bob sees alice's row";
     }
-    EXPECT_EQ(query(su_.get(), "SELECT count(*) FROM public.patients WHERE name = 'Captured Alice' "
-                               "AND practice_id = '" + kA + "'")[0][0],
+    EXPECT_EQ(query(su_.get(),
+                    "SELECT count(*) FROM public.patients WHERE name = 'Captured Alice' "
+                    "AND practice_id = '" +
+                        kA + "'")[0][0],
               "1");
     query(su_.get(), "DELETE FROM public.patients WHERE name = 'Captured Alice'");
     run(bob_.get(), "DROP TABLE IF EXISTS pg_temp.patients");
 }
 
 TEST_F(AdversarialTest, BobsHoldCursorIsNotFetchableByAlice) {
-    auto state = sqlstate_of(bob_.get(), "DECLARE bobcur CURSOR WITH HOLD FOR SELECT * FROM patients");
+    auto state =
+        sqlstate_of(bob_.get(), "DECLARE bobcur CURSOR WITH HOLD FOR SELECT * FROM patients");
     RecordProperty("bob_cursor", state.empty() ? "accepted" : state);
     for (const char* sql : {"FETCH ALL FROM bobcur", "MOVE ALL IN bobcur",
                             "SELECT name, statement FROM pg_cursors"}) {
         SCOPED_TRACE(sql);
         auto r = run(alice_.get(), sql);
         EXPECT_TRUE(no_b(r));
-        if (std::string(sql).rfind("FETCH", 0) == 0) { EXPECT_FALSE(r.ok()); }
+        if (std::string(sql).rfind("FETCH", 0) == 0) {
+            EXPECT_FALSE(r.ok());
+        }
         if (r.ok() && std::string(sql).find("pg_cursors") != std::string::npos) {
             EXPECT_TRUE(r.rows.empty());
         }
@@ -781,7 +812,8 @@ TEST_F(AdversarialTest, BobsListenDoesNotDeliverToAlice) {
         PQfreemem(n);
     }
     auto r = run(alice_.get(), "SELECT pg_listening_channels()");
-    EXPECT_TRUE(r.rows.empty() || !r.ok()) << "alice's backend still listens: " << r.rows.at(0).at(0);
+    EXPECT_TRUE(r.rows.empty() || !r.ok())
+        << "alice's backend still listens: " << r.rows.at(0).at(0);
     run(bob_.get(), "UNLISTEN *");
 }
 
@@ -791,8 +823,11 @@ TEST_F(AdversarialTest, BobsAdvisoryLockIsNotHeldForAlice) {
     expect_alice_bound();
     // Alice must not be able to release (or observe as held by her session) bob's lock.
     auto r = run(alice_.get(), "SELECT pg_advisory_unlock(777)");
-    if (r.ok()) { EXPECT_EQ(r.rows.at(0).at(0), "f") << "alice released bob's session lock"; }
-    EXPECT_EQ(query(su_.get(), "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")[0][0], "0");
+    if (r.ok()) {
+        EXPECT_EQ(r.rows.at(0).at(0), "f") << "alice released bob's session lock";
+    }
+    EXPECT_EQ(query(su_.get(), "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")[0][0],
+              "0");
     run(bob_.get(), "SELECT pg_advisory_unlock_all()");
 }
 
@@ -818,9 +853,9 @@ TEST_F(AdversarialTest, BobsSessionLevelTenantSettingsDoNotReachAlice) {
     ASSERT_EQ(sqlstate_of(bob_.get(), "COMMIT"), "");
     RecordProperty("bob_pin", pin.ok() ? "accepted" : pin.sqlstate);
     // Bob himself now reads B rows unbound (his own practice: fine).
-    for (const std::string& sql :
-         std::vector<std::string>{"SELECT 1; COMMIT; SELECT * FROM patients", "COMMIT; SELECT * FROM meal_logs",
-          "BEGIN; COMMIT AND CHAIN; SELECT * FROM patients"}) {
+    for (const std::string& sql : std::vector<std::string>{
+             "SELECT 1; COMMIT; SELECT * FROM patients", "COMMIT; SELECT * FROM meal_logs",
+             "BEGIN; COMMIT AND CHAIN; SELECT * FROM patients"}) {
         SCOPED_TRACE(sql);
         auto r = run(alice_.get(), sql);
         expect_only_a(r);
@@ -847,8 +882,11 @@ TEST_F(AdversarialTest, BobsSearchPathAndSchemaDoNotRedirectAlice) {
     auto ins = run(alice_.get(), "INSERT INTO patients (practice_id, name) VALUES ('" + kA +
                                      "', 'Redirected') RETURNING practice_id");
     ASSERT_TRUE(ins.ok()) << ins.error;
-    EXPECT_EQ(query(alice_.get(), "SHOW search_path")[0][0], query(su_.get(), "SHOW search_path")[0][0]);
-    EXPECT_EQ(query(su_.get(), "SELECT count(*) FROM public.patients WHERE name = 'Redirected'")[0][0], "1");
+    EXPECT_EQ(query(alice_.get(), "SHOW search_path")[0][0],
+              query(su_.get(), "SHOW search_path")[0][0]);
+    EXPECT_EQ(
+        query(su_.get(), "SELECT count(*) FROM public.patients WHERE name = 'Redirected'")[0][0],
+        "1");
     query(su_.get(), "DELETE FROM public.patients WHERE name = 'Redirected'");
     run(su_.get(), "DROP SCHEMA IF EXISTS bobschema CASCADE");
     expect_alice_bound();
@@ -866,12 +904,12 @@ TEST_F(AdversarialTest, BobsSequenceStateIsNotVisibleToAlice) {
 }
 
 TEST_F(AdversarialTest, DiscardResetAndRoleChangesDoNotUnbind) {
-    for (const std::string& sql :
-         std::vector<std::string>{"RESET ALL", "DISCARD ALL", "DISCARD PLANS", "DEALLOCATE ALL", "SET ROLE NONE",
-          "SET ROLE pgtenant_migrator", "SET ROLE pgtenant_owner", "SET ROLE postgres",
-          "SET SESSION AUTHORIZATION postgres", "SET SESSION AUTHORIZATION DEFAULT",
-          "SET session_replication_role = replica", "SET row_security = off",
-          "SET LOCAL row_security = off", "RESET ROLE"}) {
+    for (const std::string& sql : std::vector<std::string>{
+             "RESET ALL", "DISCARD ALL", "DISCARD PLANS", "DEALLOCATE ALL", "SET ROLE NONE",
+             "SET ROLE pgtenant_migrator", "SET ROLE pgtenant_owner", "SET ROLE postgres",
+             "SET SESSION AUTHORIZATION postgres", "SET SESSION AUTHORIZATION DEFAULT",
+             "SET session_replication_role = replica", "SET row_security = off",
+             "SET LOCAL row_security = off", "RESET ROLE"}) {
         SCOPED_TRACE(sql);
         auto first = run(alice_.get(), sql);
         EXPECT_TRUE(first.ok() || refused(first.sqlstate) || first.sqlstate == "42501" ||
@@ -894,7 +932,8 @@ TEST_F(AdversarialTest, AlterRoleDefaultsCannotPinTheTenant) {
     for (const std::string& sql : std::vector<std::string>{
              "ALTER ROLE CURRENT_USER SET app.current_practice_id = '" + kB + "'",
              "ALTER ROLE pgtenant_pool SET pgtenant.context = '" + forged_b_token() + "'",
-             "ALTER ROLE CURRENT_USER IN DATABASE postgres SET \"APP\".current_practice_id = '" + kB + "'",
+             "ALTER ROLE CURRENT_USER IN DATABASE postgres SET \"APP\".current_practice_id = '" +
+                 kB + "'",
              "ALTER DATABASE postgres SET app.current_practice_id = '" + kB + "'",
              "ALTER ROLE CURRENT_USER BYPASSRLS", "ALTER ROLE CURRENT_USER SUPERUSER",
              "GRANT pgtenant_owner TO CURRENT_USER", "GRANT pgtenant_migrator TO CURRENT_USER",
@@ -904,19 +943,24 @@ TEST_F(AdversarialTest, AlterRoleDefaultsCannotPinTheTenant) {
              "DROP POLICY pgtenant_sealed ON patients",
              "CREATE POLICY open ON patients USING (true)",
              "CREATE OR REPLACE FUNCTION pgtenant.practice_id() RETURNS uuid LANGUAGE sql AS "
-             "$$ SELECT '" + kB + "'::uuid $$",
+             "$$ SELECT '" +
+                 kB + "'::uuid $$",
              "ALTER FUNCTION pgtenant.practice_id() SECURITY INVOKER",
-             "INSERT INTO pgtenant.context_keys (kid, key) VALUES ('evil', decode(repeat('00', 32), 'hex'))",
+             "INSERT INTO pgtenant.context_keys (kid, key) VALUES ('evil', decode(repeat('00', "
+             "32), 'hex'))",
              "SELECT pgtenant.add_key('evil', repeat('00', 32))"}) {
         SCOPED_TRACE(sql);
         auto r = run(alice_.get(), sql);
         EXPECT_FALSE(r.ok()) << "accepted";
         EXPECT_TRUE(no_b(r));
     }
-    EXPECT_EQ(query(su_.get(), "SELECT count(*) FROM pg_db_role_setting WHERE "
-                               "array_to_string(setconfig, ',') ~* '(current_practice_id|pgtenant[.])'")[0][0],
+    EXPECT_EQ(query(su_.get(),
+                    "SELECT count(*) FROM pg_db_role_setting WHERE "
+                    "array_to_string(setconfig, ',') ~* '(current_practice_id|pgtenant[.])'")[0][0],
               "0");
-    EXPECT_EQ(query(su_.get(), "SELECT count(*) FROM pgtenant.context_keys WHERE kid = 'evil'")[0][0], "0");
+    EXPECT_EQ(
+        query(su_.get(), "SELECT count(*) FROM pgtenant.context_keys WHERE kid = 'evil'")[0][0],
+        "0");
     // Role defaults reach every practice's future backends: the guard refuses changing them.
     for (const char* sql : {"ALTER ROLE CURRENT_USER SET search_path = pg_temp, public",
                             "ALTER ROLE CURRENT_USER SET row_security = off",
@@ -940,15 +984,16 @@ TEST_F(AdversarialTest, AlterRoleDefaultsCannotPinTheTenant) {
 // ===================================================================================
 
 TEST_F(AdversarialTest, UpdateMovingRowToB) {
-    for (const std::string& sql :
-         std::vector<std::string>{"UPDATE patients SET practice_id = '" + kB + "' WHERE id = '" + demo::kPatientA + "'",
-          "UPDATE patients SET practice_id = '" + kB + "' RETURNING *",
-          "UPDATE meal_logs SET practice_id = '" + kB + "', patient_id = '" + demo::kPatientB + "'",
-          "UPDATE practices SET id = '" + kB + "'",
-          "UPDATE patients SET name = 'pwned' WHERE practice_id = '" + kB + "' RETURNING *",
-          "UPDATE patients SET name = 'pwned' WHERE id = '" + demo::kPatientB + "' RETURNING *",
-          "DELETE FROM patients WHERE practice_id = '" + kB + "' RETURNING *",
-          "DELETE FROM meal_logs WHERE patient_id = '" + demo::kPatientB + "' RETURNING *"}) {
+    for (const std::string& sql : std::vector<std::string>{
+             "UPDATE patients SET practice_id = '" + kB + "' WHERE id = '" + demo::kPatientA + "'",
+             "UPDATE patients SET practice_id = '" + kB + "' RETURNING *",
+             "UPDATE meal_logs SET practice_id = '" + kB + "', patient_id = '" + demo::kPatientB +
+                 "'",
+             "UPDATE practices SET id = '" + kB + "'",
+             "UPDATE patients SET name = 'pwned' WHERE practice_id = '" + kB + "' RETURNING *",
+             "UPDATE patients SET name = 'pwned' WHERE id = '" + demo::kPatientB + "' RETURNING *",
+             "DELETE FROM patients WHERE practice_id = '" + kB + "' RETURNING *",
+             "DELETE FROM meal_logs WHERE patient_id = '" + demo::kPatientB + "' RETURNING *"}) {
         SCOPED_TRACE(sql);
         auto r = run(alice_.get(), sql);
         EXPECT_TRUE(no_b(r));
@@ -960,20 +1005,25 @@ TEST_F(AdversarialTest, UpdateMovingRowToB) {
 }
 
 TEST_F(AdversarialTest, InsertIntoB) {
-    for (const std::string& sql :
-         std::vector<std::string>{"INSERT INTO patients (practice_id, name) VALUES ('" + kB + "', 'Intruder')",
-          "INSERT INTO patients (practice_id, name) SELECT '" + kB + "', name FROM patients",
-          "INSERT INTO patients (practice_id, name) SELECT practice_id, 'x' FROM patients "
-          "UNION ALL SELECT '" + kB + "', 'y'",
-          "INSERT INTO meal_logs (practice_id, patient_id, logged_at, meal_data) VALUES ('" + kA +
-              "', '" + demo::kPatientB + "', now(), '{}')",
-          "INSERT INTO practices (id, name) VALUES ('" + kB + "', 'x') ON CONFLICT (id) DO UPDATE SET name = 'pwned'",
-          "INSERT INTO patients (id, practice_id, name) VALUES ('" + demo::kPatientB + "', '" + kA +
-              "', 'x') ON CONFLICT (id) DO UPDATE SET name = 'pwned' RETURNING *",
-          "INSERT INTO patients (id, practice_id, name) VALUES ('" + demo::kPatientB + "', '" + kA +
-              "', 'x') ON CONFLICT (id) DO UPDATE SET practice_id = excluded.practice_id RETURNING *",
-          "INSERT INTO patients (id, practice_id, name) VALUES ('" + demo::kPatientA + "', '" + kA +
-              "', 'x') ON CONFLICT (id) DO UPDATE SET practice_id = '" + kB + "' RETURNING *"}) {
+    for (const std::string& sql : std::vector<std::string>{
+             "INSERT INTO patients (practice_id, name) VALUES ('" + kB + "', 'Intruder')",
+             "INSERT INTO patients (practice_id, name) SELECT '" + kB + "', name FROM patients",
+             "INSERT INTO patients (practice_id, name) SELECT practice_id, 'x' FROM patients "
+             "UNION ALL SELECT '" +
+                 kB + "', 'y'",
+             "INSERT INTO meal_logs (practice_id, patient_id, logged_at, meal_data) VALUES ('" +
+                 kA + "', '" + demo::kPatientB + "', now(), '{}')",
+             "INSERT INTO practices (id, name) VALUES ('" + kB +
+                 "', 'x') ON CONFLICT (id) DO UPDATE SET name = 'pwned'",
+             "INSERT INTO patients (id, practice_id, name) VALUES ('" + demo::kPatientB + "', '" +
+                 kA + "', 'x') ON CONFLICT (id) DO UPDATE SET name = 'pwned' RETURNING *",
+             "INSERT INTO patients (id, practice_id, name) VALUES ('" + demo::kPatientB + "', '" +
+                 kA +
+                 "', 'x') ON CONFLICT (id) DO UPDATE SET practice_id = excluded.practice_id "
+                 "RETURNING *",
+             "INSERT INTO patients (id, practice_id, name) VALUES ('" + demo::kPatientA + "', '" +
+                 kA + "', 'x') ON CONFLICT (id) DO UPDATE SET practice_id = '" + kB +
+                 "' RETURNING *"}) {
         SCOPED_TRACE(sql);
         auto r = run(alice_.get(), sql);
         EXPECT_TRUE(no_b(r));
@@ -982,23 +1032,34 @@ TEST_F(AdversarialTest, InsertIntoB) {
 }
 
 TEST_F(AdversarialTest, DeleteUsingMergeAndWritableCtes) {
-    for (const std::string& sql :
-         std::vector<std::string>{"DELETE FROM meal_logs m USING patients p WHERE m.patient_id = p.id AND p.practice_id = '" +
-              kB + "' RETURNING m.*",
-          "DELETE FROM patients p USING (VALUES ('" + demo::kPatientB + "'::uuid)) v(id) WHERE p.id = v.id RETURNING p.*",
-          "MERGE INTO patients t USING (VALUES ('" + demo::kPatientB + "'::uuid)) s(id) ON t.id = s.id "
-          "WHEN MATCHED THEN UPDATE SET name = 'pwned' WHEN NOT MATCHED THEN DO NOTHING",
-          "MERGE INTO patients t USING (SELECT '" + demo::kPatientA + "'::uuid AS id) s ON t.id = s.id "
-          "WHEN MATCHED THEN UPDATE SET practice_id = '" + kB + "'",
-          "MERGE INTO patients t USING (SELECT '" + kB + "'::uuid AS p) s ON false "
-          "WHEN NOT MATCHED THEN INSERT (practice_id, name) VALUES (s.p, 'merged')",
-          "MERGE INTO patients t USING patients s ON t.id = s.id WHEN MATCHED THEN DELETE",
-          "WITH moved AS (UPDATE patients SET practice_id = '" + kB + "' RETURNING *) SELECT * FROM moved",
-          "WITH gone AS (DELETE FROM patients WHERE practice_id = '" + kB + "' RETURNING *) SELECT * FROM gone",
-          "WITH ins AS (INSERT INTO patients (practice_id, name) VALUES ('" + kB + "', 'cte') RETURNING *) "
-          "SELECT * FROM ins",
-          "WITH s AS (SELECT set_config(chr(112)||'gtenant.context', '" + forged_b_token() + "', true)) "
-          "UPDATE patients SET name = name || '' FROM s WHERE practice_id = '" + kB + "' RETURNING *"}) {
+    for (const std::string& sql : std::vector<std::string>{
+             "DELETE FROM meal_logs m USING patients p WHERE m.patient_id = p.id AND p.practice_id "
+             "= '" +
+                 kB + "' RETURNING m.*",
+             "DELETE FROM patients p USING (VALUES ('" + demo::kPatientB +
+                 "'::uuid)) v(id) WHERE p.id = v.id RETURNING p.*",
+             "MERGE INTO patients t USING (VALUES ('" + demo::kPatientB +
+                 "'::uuid)) s(id) ON t.id = s.id "
+                 "WHEN MATCHED THEN UPDATE SET name = 'pwned' WHEN NOT MATCHED THEN DO NOTHING",
+             "MERGE INTO patients t USING (SELECT '" + demo::kPatientA +
+                 "'::uuid AS id) s ON t.id = s.id "
+                 "WHEN MATCHED THEN UPDATE SET practice_id = '" +
+                 kB + "'",
+             "MERGE INTO patients t USING (SELECT '" + kB +
+                 "'::uuid AS p) s ON false "
+                 "WHEN NOT MATCHED THEN INSERT (practice_id, name) VALUES (s.p, 'merged')",
+             "MERGE INTO patients t USING patients s ON t.id = s.id WHEN MATCHED THEN DELETE",
+             "WITH moved AS (UPDATE patients SET practice_id = '" + kB +
+                 "' RETURNING *) SELECT * FROM moved",
+             "WITH gone AS (DELETE FROM patients WHERE practice_id = '" + kB +
+                 "' RETURNING *) SELECT * FROM gone",
+             "WITH ins AS (INSERT INTO patients (practice_id, name) VALUES ('" + kB +
+                 "', 'cte') RETURNING *) "
+                 "SELECT * FROM ins",
+             "WITH s AS (SELECT set_config(chr(112)||'gtenant.context', '" + forged_b_token() +
+                 "', true)) "
+                 "UPDATE patients SET name = name || '' FROM s WHERE practice_id = '" +
+                 kB + "' RETURNING *"}) {
         SCOPED_TRACE(sql);
         ASSERT_EQ(sqlstate_of(alice_.get(), "BEGIN"), "");
         auto r = run(alice_.get(), sql);
@@ -1016,7 +1077,8 @@ TEST_F(AdversarialTest, CopyFromIntoBIsRefused) {
     auto r = copy_in(alice_.get(), "COPY patients (practice_id, name) FROM STDIN",
                      kB + "\tCopied Intruder\n");
     EXPECT_FALSE(r.ok()) << "COPY FROM with a B row succeeded";
-    auto own = copy_in(alice_.get(), "COPY meal_logs (practice_id, patient_id, logged_at, meal_data) FROM STDIN",
+    auto own = copy_in(alice_.get(),
+                       "COPY meal_logs (practice_id, patient_id, logged_at, meal_data) FROM STDIN",
                        kA + "\t" + demo::kPatientB + "\t2026-01-01\t{}\n");
     EXPECT_FALSE(own.ok()) << "meal log pointing at B's patient";
     auto out = copy_out(alice_.get(), "COPY (SELECT * FROM patients) TO STDOUT");
@@ -1064,11 +1126,15 @@ TEST_F(AdversarialTest, GuessedCancelKeysDoNotCancelBob) {
     auto r = to_query_result(next_result(bob_.get(), deadline));
     while (PGresult* extra = next_result(bob_.get(), deadline)) PQclear(extra);
     EXPECT_TRUE(r.ok()) << "bob's query was cancelled: " << r.sqlstate << " " << r.error;
-    if (r.ok()) { EXPECT_EQ(r.rows.at(0).at(1), std::to_string(demo::kPatientsB)); }
+    if (r.ok()) {
+        EXPECT_EQ(r.rows.at(0).at(1), std::to_string(demo::kPatientsB));
+    }
     auto a = to_query_result(next_result(alice_.get(), deadline));
     while (PGresult* extra = next_result(alice_.get(), deadline)) PQclear(extra);
     EXPECT_TRUE(no_b(a));
-    if (a.ok()) { EXPECT_EQ(a.rows.at(0).at(0), std::to_string(demo::kPatientsA)); }
+    if (a.ok()) {
+        EXPECT_EQ(a.rows.at(0).at(0), std::to_string(demo::kPatientsA));
+    }
     expect_bob_bound();
 }
 
@@ -1092,10 +1158,11 @@ TEST_F(AdversarialTest, LoopbacksAndExtensionsAreUnavailable) {
 }
 
 TEST_F(AdversarialTest, ExplainAnalyzeDoesNotShowBRows) {
-    for (const std::string& sql :
-         std::vector<std::string>{"EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF) SELECT * FROM patients",
-          "EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM patients WHERE practice_id = '" + kB + "'",
-          "EXPLAIN ANALYZE UPDATE patients SET name = name WHERE practice_id = '" + kB + "'"}) {
+    for (const std::string& sql : std::vector<std::string>{
+             "EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF) SELECT * FROM patients",
+             "EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM patients WHERE practice_id = '" + kB +
+                 "'",
+             "EXPLAIN ANALYZE UPDATE patients SET name = name WHERE practice_id = '" + kB + "'"}) {
         SCOPED_TRACE(sql);
         ASSERT_EQ(sqlstate_of(alice_.get(), "BEGIN"), "");
         auto r = run(alice_.get(), sql);
@@ -1109,7 +1176,9 @@ TEST_F(AdversarialTest, ExplainAnalyzeDoesNotShowBRows) {
             EXPECT_EQ(plan.find(marker), std::string::npos) << plan;
         }
         if (sql.find("VERBOSE") != std::string::npos) {
-            EXPECT_NE(plan.find("actual rows=" + std::to_string(demo::kPatientsA)), std::string::npos) << plan;
+            EXPECT_NE(plan.find("actual rows=" + std::to_string(demo::kPatientsA)),
+                      std::string::npos)
+                << plan;
         }
         RecordProperty("explain_" + std::to_string(r.rows.size()), plan.substr(0, 500));
     }
@@ -1119,8 +1188,7 @@ TEST_F(AdversarialTest, CatalogAndStatisticsDoNotExposeBRows) {
     for (const char* sql :
          {"SELECT * FROM pg_stats WHERE tablename IN ('patients', 'meal_logs', 'practices')",
           "SELECT most_common_vals::text, histogram_bounds::text FROM pg_stats",
-          "SELECT query FROM pg_stat_activity",
-          "SELECT * FROM pg_stat_statements",
+          "SELECT query FROM pg_stat_activity", "SELECT * FROM pg_stat_statements",
           "SELECT pg_catalog.current_setting('pgtenant.context', true)",
           "SELECT * FROM pg_settings WHERE name LIKE 'app.%' OR name LIKE 'pgtenant.%'",
           "SELECT page_items.* FROM heap_page_items(get_raw_page('patients', 0)) page_items",
@@ -1143,12 +1211,12 @@ TEST_F(AdversarialTest, LongAndMalformedQueriesKeepIsolation) {
     auto m = run(alice_.get(), many);
     expect_only_a(m);
     EXPECT_TRUE(fails_closed(m));
-    for (const std::string& bad :
-         std::vector<std::string>{"SELECT * FROM patients WHERE '", "SELECT $$unterminated", "SELECT /* open comment",
-          std::string("SELECT 1\0; SET app.current_practice_id = 'x'", 45),
-          "SELECT * FROM patients; SET app.current_practice_id = '" + kB + "' /*",
-          "SELECT U&'\\", "SET app.current_practice_id = '" + std::string(100000, 'x') + "'",
-          "SELECT set_config('pgtenant.context', repeat('v1.', 100000), true)"}) {
+    for (const std::string& bad : std::vector<std::string>{
+             "SELECT * FROM patients WHERE '", "SELECT $$unterminated", "SELECT /* open comment",
+             std::string("SELECT 1\0; SET app.current_practice_id = 'x'", 45),
+             "SELECT * FROM patients; SET app.current_practice_id = '" + kB + "' /*",
+             "SELECT U&'\\", "SET app.current_practice_id = '" + std::string(100000, 'x') + "'",
+             "SELECT set_config('pgtenant.context', repeat('v1.', 100000), true)"}) {
         SCOPED_TRACE(bad.substr(0, 80));
         auto r = run(alice_.get(), bad);
         EXPECT_TRUE(no_b(r));
@@ -1170,10 +1238,10 @@ std::string function_call(uint32_t oid, const std::vector<std::string>& args) {
 }
 
 TEST_F(AdversarialTest, FastPathFunctionCallOfSetConfig) {
-    for (const auto& args : std::vector<std::vector<std::string>>{
-             {"app.current_practice_id", kB, "false"},
-             {"pgtenant.context", forged_b_token(), "false"},
-             {"pgtenant.context", forged_b_token(), "true"}}) {
+    for (const auto& args :
+         std::vector<std::vector<std::string>>{{"app.current_practice_id", kB, "false"},
+                                               {"pgtenant.context", forged_b_token(), "false"},
+                                               {"pgtenant.context", forged_b_token(), "true"}}) {
         SCOPED_TRACE(args[0] + " local=" + args[2]);
         auto sock = RawSocket::borrow(PQsocket(alice_.get()));
         ASSERT_TRUE(sock.send_all(function_call(2078, args)));
@@ -1212,6 +1280,42 @@ TEST_F(AdversarialTest, InterleavedAliceAndBobOnOneBackend) {
         expect_only_a(run(alice_.get(), "COMMIT; SELECT * FROM patients"));
         expect_bob_bound();
     }
+}
+
+// A client that pipelines many queries with large results and never reads them must not make
+// pgtenant hold those results in memory (nor run ahead of the client): a session waits for its
+// writes, so it buffers at most about one reply chunk; every reply still arrives whole and in
+// order once the client reads.
+TEST_F(AdversarialTest, PipelinedResultsOfANonReadingClientAreNotBuffered) {
+    constexpr int kQueries = 300;  // 300 x 64 KiB = 19 MiB of results
+    auto conn = env().connect_as(demo::kAlice);
+    PGconn* c = conn.get();
+    ASSERT_EQ(PQenterPipelineMode(c), 1);
+    const long before = rss_kib(env().proxy().pid());
+    for (int i = 0; i < kQueries; ++i) {
+        const std::string sql = "SELECT " + std::to_string(i) + ", repeat('x', 65536)";
+        ASSERT_EQ(PQsendQueryParams(c, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0), 1);
+        ASSERT_EQ(PQpipelineSync(c), 1);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    const long grown_kib = rss_kib(env().proxy().pid()) - before;
+    EXPECT_LT(grown_kib, 6 * 1024)
+        << "pgtenant buffered the results of a client that does not read";
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    for (int i = 0; i < kQueries; ++i) {
+        auto r = to_query_result(next_result(c, deadline));
+        ASSERT_TRUE(r.ok()) << i << ": " << r.error;
+        ASSERT_EQ(r.rows.size(), 1u) << i;
+        ASSERT_EQ(r.rows[0][0], std::to_string(i)) << "replies out of order";
+        ASSERT_EQ(r.rows[0][1].size(), 65536u) << i;
+        ASSERT_EQ(next_result(c, deadline), nullptr);
+        PGresult* sync = next_result(c, deadline);
+        ASSERT_NE(sync, nullptr);
+        EXPECT_EQ(PQresultStatus(sync), PGRES_PIPELINE_SYNC);
+        PQclear(sync);
+    }
+    ASSERT_EQ(PQexitPipelineMode(c), 1);
+    EXPECT_EQ(query(c, "SELECT 1").at(0).at(0), "1");
 }
 
 }  // namespace

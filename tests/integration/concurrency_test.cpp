@@ -206,15 +206,6 @@ TEST_F(ConcurrencyTest, ServerConnectionsMoveBetweenWorkerThreads) {
     EXPECT_GE(std::stoi(m[1]), 20) << log;
 }
 
-long rss_kib(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    }
-    return -1;
-}
-
 // Idle clients must be cheap (issue #5: at most 4 KiB each; this guards against regressions
 // with some room for allocator noise): each of 400 clients logs in, runs a statement, and
 // idles; pgtenant's RSS may grow by no more than 6 KiB per client.

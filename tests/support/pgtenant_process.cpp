@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -62,10 +63,13 @@ void Pgtenant::install_sealed(const PgCluster& cluster, const std::filesystem::p
     auto key = run_checked({PGTENANT_BINARY, "keygen", "--kid", "test"}, opts);
     std::string line = key.out.substr(0, key.out.find('\n'));
     write_file(key_file, line + "\n");
-    std::filesystem::permissions(key_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    std::filesystem::permissions(
+        key_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     auto hex = line.substr(line.find(' ') + 1);
-    cluster.psql_command("DELETE FROM pgtenant.context_keys WHERE kid = 'test'; "
-                         "SELECT pgtenant.add_key('test', '" + hex + "')");
+    cluster.psql_command(
+        "DELETE FROM pgtenant.context_keys WHERE kid = 'test'; "
+        "SELECT pgtenant.add_key('test', '" +
+        hex + "')");
 }
 
 Pgtenant::Pgtenant(const PgCluster& cluster, PgtenantOptions options)
@@ -253,6 +257,15 @@ std::string Pgtenant::tail_log(std::size_t max_lines) const {
         ++lines;
     }
     return text.substr(pos);
+}
+
+long rss_kib(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return -1;
 }
 
 }  // namespace pgtenant::testing

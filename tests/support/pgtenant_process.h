@@ -44,6 +44,9 @@ struct PgtenantOptions {
     std::map<std::string, std::vector<std::string>> extra_toml;
 };
 
+// VmRSS of a process in KiB (-1 if unreadable).
+long rss_kib(pid_t pid);
+
 class Pgtenant {
   public:
     Pgtenant(const PgCluster& cluster, PgtenantOptions options = {});
