@@ -9,6 +9,18 @@ namespace pgtenant::proxy {
 namespace {
 bool would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK || e == EINTR; }
 thread_local int leases_here = 0;
+
+// Sends what a plain TCP socket takes right away, without waiting: the number of bytes sent
+// (0 when the socket buffer is full) or an error. The usual transaction's replies and requests
+// fit, so they go out with one send and no suspension, as a poll-loop proxy would write them.
+std::size_t send_now(tcp::socket& s, std::string_view bytes, error_code& ec) {
+    ec.clear();
+    const ssize_t n =
+        ::send(s.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (!would_block(errno)) ec.assign(errno, boost::system::system_category());
+    return 0;
+}
 }  // namespace
 
 bool io_at_once() {
@@ -21,15 +33,6 @@ bool io_at_once() {
 }
 
 void count_lease(int delta) { leases_here += delta; }
-
-std::size_t send_now(tcp::socket& s, std::string_view bytes, error_code& ec) {
-    ec.clear();
-    const ssize_t n =
-        ::send(s.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n >= 0) return static_cast<std::size_t>(n);
-    if (!would_block(errno)) ec.assign(errno, boost::system::system_category());
-    return 0;
-}
 
 std::size_t receive_now(tcp::socket& s, ReadBuffer& buf, std::size_t min_free, error_code& ec) {
     ec.clear();

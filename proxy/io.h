@@ -53,10 +53,6 @@ class ReadBuffer {
     std::size_t begin_ = 0, end_ = 0;
 };
 
-// Sends what a plain TCP socket takes right away, without waiting: the number of bytes sent
-// (0 when the socket buffer is full) or an error. The usual transaction's replies and requests
-// fit, so they go out with one send and no suspension, as a poll-loop proxy would write them.
-std::size_t send_now(tcp::socket& s, std::string_view bytes, error_code& ec);
 // Receives what is already there, without waiting: 0 with no error when nothing is.
 std::size_t receive_now(tcp::socket& s, ReadBuffer& buf, std::size_t min_free, error_code& ec);
 

@@ -11,9 +11,8 @@ namespace pgtenant::proxy {
 namespace errors = protocol::errors;
 
 struct Pool::Waiter {
-    Waiter(asio::any_io_executor ex, int worker)
-        : executor(ex), timer(ex), worker(worker), since(std::chrono::steady_clock::now()) {}
-    asio::any_io_executor executor;
+    Waiter(const asio::any_io_executor& ex, int worker)
+        : timer(ex), worker(worker), since(std::chrono::steady_clock::now()) {}
     asio::steady_timer timer;
     int worker;
     std::chrono::steady_clock::time_point since;
@@ -39,9 +38,11 @@ std::shared_ptr<ServerConnection> Pool::take_idle_locked(const std::string& prac
         if (same_practice) ++totals_.affinity_hits;
         return conn;
     };
+    auto& own = workers_[worker];
     for (bool same_practice : {true, false}) {
-        if (auto conn = take(workers_[worker], same_practice)) return conn;
+        if (auto conn = take(own, same_practice)) return conn;
         for (auto& w : workers_) {
+            if (&w == &own) continue;
             if (auto conn = take(w, same_practice)) return conn;
         }
     }
@@ -57,7 +58,6 @@ std::shared_ptr<ServerConnection> Pool::settle(std::shared_ptr<ServerConnection>
 }
 
 awaitable<Pool::Acquired> Pool::acquire(const std::string& practice, int worker) {
-    auto ex = co_await asio::this_coro::executor;
     const auto deadline = std::chrono::steady_clock::now() + cfg_->pool.wait_timeout;
     std::unique_lock lock(mu_);
     for (;;) {
@@ -83,7 +83,7 @@ awaitable<Pool::Acquired> Pool::acquire(const std::string& practice, int worker)
         if (std::chrono::steady_clock::now() >= deadline) {
             co_return Acquired{nullptr, errors::pool_wait_timeout(cfg_->pool.wait_timeout.count())};
         }
-        auto waiter = std::make_shared<Waiter>(ex, worker);
+        auto waiter = std::make_shared<Waiter>(workers_[worker].executor, worker);
         waiter->timer.expires_at(deadline);
         workers_[worker].waiters.push_back(waiter);
         lock.unlock();
@@ -118,7 +118,7 @@ bool Pool::wake_one_locked(std::shared_ptr<ServerConnection>& conn, int worker) 
         // the query).
         waiter->timer.cancel();
     } else {
-        asio::post(waiter->executor, [waiter] { waiter->timer.cancel(); });
+        asio::post(workers_[waiter->worker].executor, [waiter] { waiter->timer.cancel(); });
     }
     return true;
 }
@@ -146,7 +146,7 @@ void Pool::discard(std::shared_ptr<ServerConnection> conn) {
     error_code ignored;
     conn->socket().close(ignored);
     const int worker = conn->worker();
-    conn.reset();
+    conn.reset();  // the slot is what a waiter gets
     std::lock_guard lock(mu_);
     --open_;
     if (!closed_) wake_one_locked(conn, worker);
@@ -187,7 +187,7 @@ void Pool::close_all() {
         w.idle.clear();
         for (auto& waiter : w.waiters) {
             waiter->woken = true;
-            asio::post(waiter->executor, [waiter] { waiter->timer.cancel(); });
+            asio::post(w.executor, [waiter] { waiter->timer.cancel(); });
         }
         w.waiters.clear();
     }

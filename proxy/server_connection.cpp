@@ -25,8 +25,9 @@ std::string server_error_text(std::string_view frame) {
     return fmt::format("{} ({}: {})", e->message(), e->severity(), e->sqlstate());
 }
 
-awaitable<std::string> write_all(tcp::socket& s, const std::string& bytes) {
-    auto [ec, n] = co_await asio::async_write(s, asio::buffer(bytes), use_tuple);
+// write_all (proxy/io.h), with the failure as text for the login's error message.
+awaitable<std::string> send_or_why(tcp::socket& s, std::string_view bytes) {
+    auto ec = co_await write_all(s, bytes);
     co_return ec ? ec.message() : std::string();
 }
 
@@ -65,7 +66,7 @@ awaitable<std::string> ServerConnection::login(const config::BackendConfig& cfg)
     std::string out;
     build::startup(
         out, {{"user", cfg.user}, {"database", cfg.database}, {"application_name", "pgtenant"}});
-    if (auto err = co_await write_all(socket_, out); !err.empty()) co_return err;
+    if (auto err = co_await send_or_why(socket_, out); !err.empty()) co_return err;
 
     std::optional<auth::ScramClient> scram;
     std::string msg;
@@ -116,7 +117,7 @@ awaitable<std::string> ServerConnection::login(const config::BackendConfig& cfg)
                         a->code);
             }
             if (!out.empty())
-                if (auto err = co_await write_all(socket_, out); !err.empty()) co_return err;
+                if (auto err = co_await send_or_why(socket_, out); !err.empty()) co_return err;
             continue;
         }
         if (tag == 'K') {
@@ -149,7 +150,7 @@ awaitable<std::string> ServerConnection::prepare_statements() {
     std::string out;
     append_pgtenant_statements(out);
     build::sync(out);
-    if (auto err = co_await write_all(socket_, out); !err.empty()) co_return err;
+    if (auto err = co_await send_or_why(socket_, out); !err.empty()) co_return err;
     std::string msg;
     std::string error;
     for (;;) {

@@ -96,6 +96,7 @@ class Session : public std::enable_shared_from_this<Session> {
     void server_lost(ServerConnection& conn, const protocol::Error& error, std::string& out);
     void segment_done();
     bool releasable(ServerConnection& conn) const;
+    void hand_back(std::shared_ptr<ServerConnection> conn);
 
     awaitable<bool> write_client(std::string_view bytes);
     std::string prefix() const;

@@ -49,10 +49,7 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
             // Hand the connection on before writing the reply, so that the next waiting
             // client's query reaches the server while this reply is on its way (the client
             // stream keeps writes in order).
-            cancel_slot_->idle();
-            server_.reset();
-            app_.pool->release(std::move(conn));
-            segment_done();
+            hand_back(std::move(conn));
             if (!out.empty()) co_await write_client(out);
             co_return;
         }
@@ -65,13 +62,19 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
         cancel_slot_->idle();
         if (conn->broken()) continue;  // wait for the server to close it (FATAL) or the client
         if (releasable(*conn)) {       // the client's next segment did not start meanwhile
-            server_.reset();
-            app_.pool->release(std::move(conn));
-            segment_done();
+            hand_back(std::move(conn));
             co_return;
         }
         segment_done();
     }
+}
+
+// Returns the leased connection to the pool and wakes the serve loop.
+void Session::hand_back(std::shared_ptr<ServerConnection> conn) {
+    cancel_slot_->idle();
+    server_.reset();
+    app_.pool->release(std::move(conn));
+    segment_done();
 }
 
 // The leased connection has answered everything, the transaction is over and no segment is

@@ -173,7 +173,8 @@ awaitable<bool> Session::authenticate() {
 awaitable<bool> Session::read_password_message(std::string& msg) {
     auto r = co_await read_message(client_, client_buf_, kMaxAuthMessage, msg);
     if (r == FrameRead::closed) auth_abandoned_ = true;
-    co_return r == FrameRead::ok&& msg[0] == 'p';
+    const bool ok = r == FrameRead::ok && msg[0] == 'p';
+    co_return ok;
 }
 
 awaitable<bool> Session::authenticate_scram(const auth::Login* login) {
@@ -209,8 +210,9 @@ awaitable<bool> Session::authenticate_md5(const auth::Login& login) {
     if (!co_await write_client(out)) co_return false;
     if (!co_await read_password_message(msg)) co_return false;
     auto answer = protocol::decode_query(std::string_view(msg).substr(5));  // one C string
-    co_return answer&& auth::constant_time_equal(
-        *answer, auth::md5_response_from_stored(login.md5_hash, salt));
+    const bool ok = answer && auth::constant_time_equal(
+                                  *answer, auth::md5_response_from_stored(login.md5_hash, salt));
+    co_return ok;
 }
 
 awaitable<bool> Session::send_welcome() {
