@@ -12,7 +12,7 @@ BUILD=${PGTENANT_BUILD_DIR:-$ROOT/build}
 
 PACKAGES=(
   build-essential cmake pkg-config
-  libboost1.81-dev libssl-dev libpq-dev postgresql-client postgresql-15 postgresql-contrib
+  libboost1.81-dev libssl-dev libpq-dev postgresql-client postgresql-15 postgresql-contrib postgresql-server-dev-15
   libspdlog-dev libfmt-dev libtomlplusplus-dev libpg-query-dev libgtest-dev libgmock-dev liburing-dev
   pgbouncer python3-psycopg python3-matplotlib openssl
   libpostgresql-jdbc-java

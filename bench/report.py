@@ -379,8 +379,8 @@ def markdown(meta, runs, agg, idle, png_name):
                   f"so pgtenant runs use one pgbench process per practice login with {meta.get('tenant_per_proc')} "
                   "clients each, rotating over all practices from run to run; their tps are summed and their "
                   "latency logs merged. Compat: policy on `current_setting('app.current_practice_id')`; sealed: "
-                  "`pgtenant.practice_id()` verifying the signed token (config/sealed_install.sql), database "
-                  "bench_sealed with the same rows.")
+                  "`pgtenant.practice_id()` verifying the signed token (config/sealed_install.sql; verifier: "
+                  f"{meta.get('sealed_verifier', '?')}), database bench_sealed with the same rows.")
         md.append("")
 
     # W4.

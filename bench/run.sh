@@ -114,6 +114,7 @@ want() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 WANT_TENANT=0
 ! want tenant || WANT_TENANT=1
 BINARY=$(cd "$BUILD" && pwd)/proxy/pgtenant
+PG_VERIFIER_LIBRARY=$(cd "$BUILD" && pwd)/auth/server_verifier/pgtenant_verifier.so   # sealed mode's C verifier
 IDLE_TOOL=$(cd "$BUILD" && pwd)/bench/bench_idle_clients
 [[ -x $BINARY ]] || { echo "bench: no pgtenant binary at $BINARY (build first)" >&2; exit 1; }
 [[ -x $PG_BINDIR/initdb ]] || { echo "bench: no PostgreSQL server in $PG_BINDIR (set PG_BINDIR)" >&2; exit 1; }
@@ -325,6 +326,8 @@ latency_sampling_rate=$SAMPLING
 tenant_practices=$TENANT_PRACTICES
 tenant_patients=$TENANT_PATIENTS
 tenant_per_proc=$TENANT_PER_PROC
+sealed_verifier=$( ((WANT_TENANT)) && psql -X -At -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d "${DB}_sealed" -c \
+    "SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.oid = 'pgtenant.practice_id()'::regprocedure" || echo none)
 max_connections=400
 nofile=$(ulimit -n)
 EOF

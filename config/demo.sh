@@ -59,6 +59,8 @@ done
 [[ -n $BINARY ]] || usage
 BINARY=$(cd "$(dirname "$BINARY")" && pwd)/$(basename "$BINARY")
 [[ -x $BINARY ]] || { echo "pgtenant demo: $BINARY is not an executable" >&2; exit 1; }
+# The C verifier built next to the binary (build/auth/server_verifier), when there is one.
+PG_VERIFIER_LIBRARY=${PG_VERIFIER_LIBRARY:-$(dirname "$BINARY")/../auth/server_verifier/pgtenant_verifier.so}
 [[ -x $PG_BINDIR/initdb ]] || { echo "pgtenant demo: no PostgreSQL server in $PG_BINDIR (set PG_BINDIR)" >&2; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgtenant-demo.XXXXXX")

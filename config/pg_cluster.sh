@@ -5,6 +5,9 @@
 #                                          port; each CONF_LINE is appended to postgresql.conf
 #   pg_cluster_stop [fast|immediate]       stop it (default fast); safe to call when not started
 #
+# With PG_VERIFIER_LIBRARY naming a built pgtenant_verifier.so, the cluster can load it (a copy
+# in DIR/lib, on dynamic_library_path), so config/sealed_install.sql installs the C verifier.
+#
 # pg_cluster_start sets PG_PORT, PG_DATA, PG_SOCK (the Unix socket directory), PG_LOG and
 # PG_CLUSTER_STARTED=1; on failure it prints the log and returns 1. Authentication: trust on the
 # Unix socket (superuser `postgres`, for setup) and SCRAM-SHA-256 on 127.0.0.1 (what clients,
@@ -61,6 +64,10 @@ pg_cluster_start() {
         echo "listen_addresses = '127.0.0.1'"
         echo "unix_socket_directories = '$PG_SOCK'"
         (($# == 0)) || printf '%s\n' "$@"
+        if [[ -n ${PG_VERIFIER_LIBRARY:-} && -f $PG_VERIFIER_LIBRARY ]]; then
+            mkdir -p "$dir/lib" && cp "$PG_VERIFIER_LIBRARY" "$dir/lib/" || return 1
+            echo "dynamic_library_path = '\$libdir:$dir/lib'"
+        fi
     } >>"$PG_DATA/postgresql.conf" || return 1
     # A free port can be taken between free_port and the server's bind: retry.
     for _ in 1 2 3; do

@@ -1,4 +1,4 @@
--- pgtenant sealed context, install script. Version 2.
+-- pgtenant sealed context, install script. Version 3.
 --
 -- Installs what sealed mode needs in one database (DESIGN §3.3):
 --   schema pgtenant              owned by the NOLOGIN role pgtenant_owner
@@ -6,18 +6,28 @@
 --                                when it already lives in another schema, that schema's hmac()
 --                                is used, fully qualified, through pgtenant.hmac_sha256()
 --   pgtenant.context_keys        the HMAC keys; nobody but pgtenant_owner and superusers can read
---   pgtenant.practice_id()       SECURITY DEFINER verifier of the token in `pgtenant.context`:
---                                the practice uuid, or NULL for anything else (never raises)
+--   pgtenant.practice_id()       verifier of the token in `pgtenant.context`: the practice
+--                                uuid, or NULL for anything else (never raises). In C when the
+--                                server has pgtenant_verifier.so (a few microseconds a query),
+--                                else in PL/pgSQL (SECURITY DEFINER; tens of microseconds)
 --   pgtenant.enable_sealed_policy(table, column) creates policy pgtenant_sealed on a table
 --   pgtenant.add_key(kid, hex) / pgtenant.retire_key(kid)   key management (rotation)
---   pgtenant.version()           '2'
+--   pgtenant.version()           '3'
+--   pgtenant.verifier()          'c' or 'plpgsql': which verifier is installed
 --
 -- Run as a superuser, naming the role pgtenant's backends log in as:
 --   psql -v ON_ERROR_STOP=1 -v pool_role=pgtenant_pool -d <db> -f config/sealed_install.sql
 -- then install the key that `pgtenant` printed: SELECT pgtenant.add_key('<kid>', '<hex>');
 -- Safe to run again (upgrades functions in place; keys and policies are kept).
 --
--- Upgrading from version 1 (same grammar, same keys, a verifier over 100 times faster): run
+-- Which verifier: -v verifier=auto (the default) installs the C one when the server can load
+-- the library pgtenant_verifier (copied into `pg_config --pkglibdir`, see the README) and the
+-- PL/pgSQL one otherwise, with a NOTICE saying which; -v verifier=c fails when the library is
+-- missing; -v verifier=plpgsql never uses it (e.g. a managed server without custom C code).
+-- Both accept exactly the same tokens. Run the script again after installing the library.
+--
+-- Upgrading from version 2: run this script again (with the library installed, to switch to
+-- the C verifier). Upgrading from version 1 (same grammar, same keys, a verifier over 100 times faster): run
 -- this script again; nothing else. Policies made by enable_sealed_policy refer to the function,
 -- not its text, and already call it once per query, so they use the new verifier at once. A
 -- hand-written policy that calls pgtenant.practice_id() outside a sub-SELECT is reported with a
@@ -29,6 +39,16 @@
 -- "permission denied" (fail closed).
 
 \set ON_ERROR_STOP on
+
+\if :{?verifier}
+\else
+\set verifier auto
+\endif
+SELECT :'verifier' NOT IN ('auto', 'c', 'plpgsql') AS verifier_bad \gset
+\if :verifier_bad
+\echo 'sealed_install.sql: -v verifier= takes auto, c or plpgsql, not' :'verifier'
+DO $$ BEGIN RAISE EXCEPTION 'bad psql variable verifier'; END $$;
+\endif
 
 \if :{?pool_role}
 \else
@@ -71,7 +91,7 @@ SELECT n.nspname AS crypto_schema
 \gset
 
 CREATE OR REPLACE FUNCTION pgtenant.version() RETURNS text
-    LANGUAGE sql IMMUTABLE AS $$ SELECT '2'::pg_catalog.text $$;
+    LANGUAGE sql IMMUTABLE AS $$ SELECT '3'::pg_catalog.text $$;
 
 -- HMAC-SHA256 through wherever pgcrypto lives, with exact argument types so no overload that
 -- another role might create can be chosen instead.
@@ -95,6 +115,47 @@ ALTER TABLE pgtenant.context_keys OWNER TO pgtenant_owner;
 REVOKE ALL ON pgtenant.context_keys FROM PUBLIC;
 REVOKE ALL ON pgtenant.context_keys FROM :"pool_role";
 
+-- The verifier. Either way PARALLEL RESTRICTED: pg_backend_pid() must be the leader's, as in
+-- the token. The policy's InitPlan runs in the leader and parallel workers receive its result,
+-- so parallel scans stay.
+--
+-- Can the server load the C one? LOAD looks in dynamic_library_path ($libdir by default).
+SELECT :'verifier' <> 'plpgsql' AS probe_c \gset
+\if :probe_c
+DO $do$
+BEGIN
+    EXECUTE 'LOAD ''pgtenant_verifier''';
+    PERFORM pg_catalog.set_config('pgtenant_install.c_loads', 'yes', true);
+EXCEPTION WHEN OTHERS THEN  -- missing, or built for another server version
+    PERFORM pg_catalog.set_config('pgtenant_install.c_error', SQLERRM, true);
+END
+$do$;
+\endif
+SELECT pg_catalog.current_setting('pgtenant_install.c_loads', true) IS NOT DISTINCT FROM 'yes'
+       AS use_c,
+       COALESCE(pg_catalog.current_setting('pgtenant_install.c_error', true), '')
+       AS c_error \gset
+SELECT :'verifier' = 'c' AND NOT :'use_c'::pg_catalog.bool AS c_missing \gset
+\if :c_missing
+\echo 'sealed_install.sql: verifier=c, but the server cannot load the library pgtenant_verifier:' :c_error
+\echo 'copy build/auth/server_verifier/pgtenant_verifier.so into `pg_config --pkglibdir` (README, "Sealed mode")'
+DO $$ BEGIN RAISE EXCEPTION 'library pgtenant_verifier cannot be loaded'; END $$;
+\endif
+
+\if :use_c
+\echo 'sealed_install.sql: pgtenant.practice_id() is the C verifier (library pgtenant_verifier)'
+-- auth/server_verifier/pgtenant_verifier.c: the same checks as the PL/pgSQL verifier below,
+-- reads the key table itself (not through SQL), so it needs no SECURITY DEFINER and no
+-- search_path. Replacing the PL/pgSQL function resets both.
+CREATE OR REPLACE FUNCTION pgtenant.practice_id() RETURNS uuid
+    LANGUAGE c STABLE PARALLEL RESTRICTED
+AS 'pgtenant_verifier', 'pgtenant_practice_id';
+\else
+\if :probe_c
+\echo 'sealed_install.sql: pgtenant.practice_id() is the PL/pgSQL verifier; the faster C one did not load:' :c_error '(README, "Sealed mode")'
+\else
+\echo 'sealed_install.sql: pgtenant.practice_id() is the PL/pgSQL verifier (verifier=plpgsql)'
+\endif
 -- The token (auth/context_token.h): v1.<kid>.<uuid>.<pid>.<expires>.<hex hmac>.
 --
 -- Cost matters: policies run this once per query (the sub-SELECT in enable_sealed_policy makes
@@ -116,8 +177,6 @@ REVOKE ALL ON pgtenant.context_keys FROM :"pool_role";
 --            (equal-prefix timing then tells nothing about the MAC): only that exact string
 --            matches, so its shape needs no check, and when it matches it is 64 characters, so
 --            the signed text is the token without its last 65
--- PARALLEL RESTRICTED: pg_backend_pid() must be the leader's, as in the token. The policy's
--- InitPlan runs in the leader and parallel workers receive its result, so parallel scans stay.
 -- plpgsql rather than LANGUAGE sql: a SECURITY DEFINER sql function is never inlined and is
 -- planned again in every query that calls it; plpgsql keeps its plans for the session.
 CREATE OR REPLACE FUNCTION pgtenant.practice_id() RETURNS uuid
@@ -161,6 +220,7 @@ BEGIN
     RETURN NULL;
 END
 $fn$;
+\endif
 
 -- ENABLE + FORCE row-level security on `tbl` and (re)create policy pgtenant_sealed binding
 -- `col` (a uuid column) to the sealed context. Other permissive policies are OR-ed with it and

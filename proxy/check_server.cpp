@@ -1,5 +1,5 @@
 // Checks on the server and the deployment mode: minor versions with known row-level security
-// fixes, compat mode, the sealed verifier.
+// fixes, compat mode, the sealed verifier (callable, and in C).
 #include "proxy/check_db.h"
 
 namespace pgtenant::proxy::check_detail {
@@ -33,7 +33,10 @@ void check_server(CheckContext& ctx, Findings& out) {
         "EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
         "WHERE n.nspname = 'pgtenant' AND p.proname = 'practice_id' AND p.pronargs = 0 "
         "AND has_schema_privilege(current_user, n.oid, 'USAGE') "
-        "AND has_function_privilege(current_user, p.oid, 'EXECUTE'))");
+        "AND has_function_privilege(current_user, p.oid, 'EXECUTE')), "
+        "(SELECT l.lanname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "JOIN pg_language l ON l.oid = p.prolang "
+        "WHERE n.nspname = 'pgtenant' AND p.proname = 'practice_id' AND p.pronargs = 0)");
     const int num = std::stoi(v[0][0]);
     const std::string& version = v[0][1];
     const int major = num / 10000;
@@ -74,6 +77,18 @@ void check_server(CheckContext& ctx, Findings& out) {
              "GRANT USAGE ON SCHEMA pgtenant TO " +
                  ctx.pool_role_ident + ";\nGRANT EXECUTE ON FUNCTION pgtenant.practice_id() TO " +
                  ctx.pool_role_ident + ";"});
+    } else if (v[0][3] == "plpgsql") {
+        out.push_back(
+            {"sealed_verifier_plpgsql", Severity::info, "pgtenant.practice_id()",
+             "The sealed verifier is the PL/pgSQL one, which costs PostgreSQL tens of "
+             "microseconds in every transaction; the C one (library pgtenant_verifier) costs a "
+             "few.",
+             "-- on the database server, as root:\n"
+             "--   install -m 755 build/auth/server_verifier/pgtenant_verifier.so "
+             "\"$(pg_config --pkglibdir)\"\n"
+             "-- then, as a superuser, run the install script again (it picks the C verifier):\n"
+             "--   psql -v pool_role=" +
+                 ctx.pool_role_ident + " -d <database> -f config/sealed_install.sql"});
     }
 }
 

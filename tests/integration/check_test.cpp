@@ -509,6 +509,31 @@ TEST_F(CheckTest, SealedVerifierIsNotASecurityDefinerFinding) {
     }
 }
 
+// Sealed mode's PL/pgSQL verifier works but costs PostgreSQL tens of microseconds in every
+// transaction: an info finding whose fix installs the C one; the C verifier has none.
+TEST_F(CheckTest, SealedVerifierInPlpgsqlIsReported) {
+    ASSERT_FALSE(verifier_installed());  // compat demo: the test installs sealed mode itself
+    Undo undo(this,
+              "DROP SCHEMA pgtenant CASCADE; DROP OWNED BY pgtenant_owner; "
+              "DROP ROLE pgtenant_owner");
+    proxy::CheckOptions sealed;
+    sealed.sealed = true;
+    auto install = [&](const char* verifier) {
+        env().cluster().psql_file(
+            std::filesystem::path(PGTENANT_SOURCE_DIR) / "config" / "sealed_install.sql",
+            {{"pool_role", "pgtenant_pool"}, {"verifier", verifier}});
+    };
+    install("plpgsql");
+    auto fs = checks(sealed);
+    expect_finding(fs, "sealed_verifier_plpgsql", Severity::info, "pgtenant.practice_id");
+    expect_no_finding(fs, "sealed_verifier_missing");
+    install("c");
+    fs = checks(sealed);
+    expect_no_finding(fs, "sealed_verifier_plpgsql");
+    expect_no_finding(fs, "sealed_verifier_missing");
+    expect_no_finding(fs, "security_definer_function", "pgtenant");
+}
+
 TEST_F(CheckTest, SignalAndLargeObjectFunctions) {
     auto fs = checks();
     expect_finding(fs, "pool_role_can_signal_backends", Severity::warning, "pg_cancel_backend");

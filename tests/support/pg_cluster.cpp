@@ -111,6 +111,12 @@ void PgCluster::init_data_dir(const PgClusterOptions& options) {
         // Durability is irrelevant for a throwaway cluster; speed is not.
         "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
         "log_line_prefix = '%m [%p] %u@%d '\n";
+    // The C verifier of sealed mode, loadable from the cluster's own copy: sealed_install.sql
+    // then installs it (tests that want the PL/pgSQL one ask for it).
+    auto lib = dir_.path() / "lib";
+    std::filesystem::create_directory(lib);
+    std::filesystem::copy_file(PGTENANT_VERIFIER_LIBRARY, lib / "pgtenant_verifier.so");
+    conf += "dynamic_library_path = '$libdir:" + lib.string() + "'\n";
     for (const auto& line : options.extra_settings) {
         conf += line + "\n";
     }

@@ -1,6 +1,7 @@
 #pragma once
 // A throwaway PostgreSQL 15 cluster: initdb into a temp dir, started as user postgres on
-// 127.0.0.1 and a free port, with the demo schema and data loaded. Stopped and removed in
+// 127.0.0.1 and a free port, with the demo schema and data loaded, and able to load the C
+// verifier of sealed mode (pgtenant_verifier.so). Stopped and removed in
 // the destructor, and by a watchdog process if the test binary dies without unwinding.
 #include <sys/types.h>
 
