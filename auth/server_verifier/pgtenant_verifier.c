@@ -17,7 +17,9 @@
 #include "postgres.h"
 /* clang-format on */
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
@@ -26,8 +28,11 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -86,65 +91,67 @@ static bool parse_expires(Field f, int64* out) {
     return true;
 }
 
+/* The attribute number of column `name` of type `type` in `desc`; InvalidAttrNumber if none. */
+static AttrNumber column(TupleDesc desc, const char* name, Oid type) {
+    for (int i = 0; i < desc->natts; ++i) {
+        Form_pg_attribute att = TupleDescAttr(desc, i);
+        if (!att->attisdropped && att->atttypid == type && strcmp(NameStr(att->attname), name) == 0)
+            return att->attnum;
+    }
+    return InvalidAttrNumber;
+}
+
 /*
  * The signing key of `kid`, when the table holds it and it is not retired (retired_at NULL or
- * later than now()). Read with the active snapshot, like a query inside the calling one.
+ * later than now()). Looked up through the table's primary key on kid (a sequential scan would
+ * ask the kernel for the file's size on every call), with the active snapshot, like a query
+ * inside the calling one.
  */
 static bool find_key(Field kid, unsigned char key[KEY_SIZE]) {
     Oid nsp = get_namespace_oid("pgtenant", true);
     Oid relid = OidIsValid(nsp) ? get_relname_relid("context_keys", nsp) : InvalidOid;
-    Relation rel;
-    TupleDesc desc;
-    TableScanDesc scan;
-    TupleTableSlot* slot;
-    AttrNumber kid_att = InvalidAttrNumber, key_att = InvalidAttrNumber,
-               retired_att = InvalidAttrNumber;
-    Snapshot snapshot;
+    Relation rel, index = NULL;
+    Oid index_oid;
+    AttrNumber kid_att, key_att, retired_att;
     TimestampTz now = GetCurrentTransactionStartTimestamp();
     bool found = false;
 
     if (!OidIsValid(relid)) return false;
     rel = table_open(relid, AccessShareLock);
-    desc = RelationGetDescr(rel);
-    for (int i = 0; i < desc->natts; ++i) {
-        Form_pg_attribute att = TupleDescAttr(desc, i);
-        if (att->attisdropped) continue;
-        if (strcmp(NameStr(att->attname), "kid") == 0 && att->atttypid == TEXTOID)
-            kid_att = att->attnum;
-        else if (strcmp(NameStr(att->attname), "key") == 0 && att->atttypid == BYTEAOID)
-            key_att = att->attnum;
-        else if (strcmp(NameStr(att->attname), "retired_at") == 0 &&
-                 att->atttypid == TIMESTAMPTZOID)
-            retired_att = att->attnum;
+    kid_att = column(RelationGetDescr(rel), "kid", TEXTOID);
+    key_att = column(RelationGetDescr(rel), "key", BYTEAOID);
+    retired_att = column(RelationGetDescr(rel), "retired_at", TIMESTAMPTZOID);
+    index_oid = RelationGetPrimaryKeyIndex(rel);
+    if (OidIsValid(index_oid)) index = index_open(index_oid, AccessShareLock);
+    if (index != NULL && kid_att != InvalidAttrNumber && key_att != InvalidAttrNumber &&
+        retired_att != InvalidAttrNumber && index->rd_index->indnkeyatts == 1 &&
+        index->rd_index->indkey.values[0] == kid_att) {
+        Snapshot snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+        text* wanted = cstring_to_text_with_len(kid.at, (int)kid.len);
+        ScanKeyData skey;
+        IndexScanDesc scan;
+        TupleTableSlot* slot = table_slot_create(rel, NULL);
+
+        ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(wanted));
+        skey.sk_collation = index->rd_indcollation[0];
+        scan = index_beginscan(rel, index, snapshot, 1, 0);
+        index_rescan(scan, &skey, 1, NULL, 0);
+        while (!found && index_getnext_slot(scan, ForwardScanDirection, slot)) {
+            bool isnull;
+            Datum d = slot_getattr(slot, retired_att, &isnull);
+            bytea* k;
+            if (!isnull && DatumGetTimestampTz(d) <= now) continue;
+            d = slot_getattr(slot, key_att, &isnull);
+            if (isnull) continue;
+            k = DatumGetByteaPP(d);
+            if (VARSIZE_ANY_EXHDR(k) != KEY_SIZE) continue;
+            memcpy(key, VARDATA_ANY(k), KEY_SIZE);
+            found = true;
+        }
+        index_endscan(scan);
+        ExecDropSingleTupleTableSlot(slot);
     }
-    if (kid_att == InvalidAttrNumber || key_att == InvalidAttrNumber ||
-        retired_att == InvalidAttrNumber) {
-        table_close(rel, AccessShareLock);
-        return false;
-    }
-    snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
-    scan = table_beginscan(rel, snapshot, 0, NULL);
-    slot = table_slot_create(rel, NULL);
-    while (!found && table_scan_getnextslot(scan, ForwardScanDirection, slot)) {
-        bool isnull;
-        Datum d = slot_getattr(slot, kid_att, &isnull);
-        text* t;
-        bytea* k;
-        if (isnull) continue;
-        t = DatumGetTextPP(d);
-        if (VARSIZE_ANY_EXHDR(t) != kid.len || memcmp(VARDATA_ANY(t), kid.at, kid.len) != 0)
-            continue;
-        d = slot_getattr(slot, retired_att, &isnull);
-        if (!isnull && DatumGetTimestampTz(d) <= now) continue;
-        d = slot_getattr(slot, key_att, &isnull);
-        if (isnull) continue;
-        k = DatumGetByteaPP(d);
-        if (VARSIZE_ANY_EXHDR(k) != KEY_SIZE) continue;
-        memcpy(key, VARDATA_ANY(k), KEY_SIZE);
-        found = true;
-    }
-    ExecDropSingleTupleTableSlot(slot);
-    table_endscan(scan);
+    if (index != NULL) index_close(index, AccessShareLock);
     table_close(rel, AccessShareLock);
     return found;
 }
