@@ -2,13 +2,37 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <memory>
+#include <vector>
 
 namespace pgtenant::proxy {
 
 namespace {
 bool would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK || e == EINTR; }
 thread_local int leases_here = 0;
+
+// Free ReadBuffer blocks of the default size, per thread. Bounded: what idle clients would
+// otherwise hold stays small (16 blocks, 256 KiB a thread).
+constexpr std::size_t kCachedBlocks = 16;
+thread_local std::vector<std::unique_ptr<char[]>> free_blocks;
+
+char* take_block(std::size_t size) {
+    if (size == ReadBuffer::kDefaultSize && !free_blocks.empty()) {
+        char* block = free_blocks.back().release();
+        free_blocks.pop_back();
+        return block;
+    }
+    return std::make_unique_for_overwrite<char[]>(size).release();
+}
+
+void give_block(char* block, std::size_t size) {
+    std::unique_ptr<char[]> owned(block);
+    if (size == ReadBuffer::kDefaultSize && free_blocks.size() < kCachedBlocks) {
+        free_blocks.push_back(std::move(owned));
+    }
+}
 
 // Sends what a plain TCP socket takes right away, without waiting: the number of bytes sent
 // (0 when the socket buffer is full) or an error. The usual transaction's replies and requests
@@ -22,6 +46,45 @@ std::size_t send_now(tcp::socket& s, std::string_view bytes, error_code& ec) {
     return 0;
 }
 }  // namespace
+
+ReadBuffer& ReadBuffer::operator=(ReadBuffer&& other) noexcept {
+    if (this != &other) {
+        free_storage();
+        data_ = std::exchange(other.data_, nullptr);
+        capacity_ = std::exchange(other.capacity_, 0);
+        begin_ = std::exchange(other.begin_, 0);
+        end_ = std::exchange(other.end_, 0);
+    }
+    return *this;
+}
+
+asio::mutable_buffer ReadBuffer::prepare(std::size_t min_free) {
+    if (data_ == nullptr) {
+        capacity_ = std::max(kDefaultSize, min_free);
+        data_ = take_block(capacity_);
+    }
+    if (capacity_ - end_ < min_free) {
+        std::memmove(data_, data_ + begin_, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+        if (capacity_ - end_ < min_free) {
+            const std::size_t grown = std::max(capacity_ * 2, end_ + min_free);
+            char* bigger = take_block(grown);
+            std::memcpy(bigger, data_, end_);
+            give_block(data_, capacity_);
+            data_ = bigger;
+            capacity_ = grown;
+        }
+    }
+    return asio::buffer(data_ + end_, capacity_ - end_);
+}
+
+void ReadBuffer::free_storage() {
+    if (data_ != nullptr) give_block(data_, capacity_);
+    data_ = nullptr;
+    capacity_ = 0;
+    begin_ = end_ = 0;
+}
 
 bool io_at_once() {
 #if defined(BOOST_ASIO_HAS_IO_URING) && defined(BOOST_ASIO_DISABLE_EPOLL)

@@ -3,7 +3,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
-#include <vector>
+#include <utility>
 
 #include "protocol/frame.h"
 #include "proxy/asio.h"
@@ -12,44 +12,42 @@ namespace pgtenant::proxy {
 
 // A growable receive buffer: bytes in [begin_, end_) are received but not yet consumed.
 // Storage is allocated on first use, so a connection that has released it costs nothing.
+// Blocks of the default size come from, and go back to, a small cache of this thread (a
+// client releases its buffer whenever it waits for its next message, so a busy one would
+// otherwise allocate one per transaction); nothing is zero-filled. Any thread may free a block
+// another allocated.
 class ReadBuffer {
   public:
     static constexpr std::size_t kDefaultSize = 16 * 1024;
 
-    std::string_view view() const { return {data_.data() + begin_, end_ - begin_}; }
+    ReadBuffer() = default;
+    ReadBuffer(ReadBuffer&& other) noexcept { *this = std::move(other); }
+    ReadBuffer& operator=(ReadBuffer&& other) noexcept;
+    ~ReadBuffer() { free_storage(); }
+
+    std::string_view view() const { return {data_ + begin_, end_ - begin_}; }
     std::size_t size() const { return end_ - begin_; }
     void consume(std::size_t n) {
         begin_ += n;
         if (begin_ == end_) begin_ = end_ = 0;
     }
     // Room for at least `min_free` more bytes, compacting or growing as needed.
-    asio::mutable_buffer prepare(std::size_t min_free = 4096) {
-        if (data_.empty()) data_.resize(std::max(kDefaultSize, min_free));
-        if (data_.size() - end_ < min_free) {
-            std::memmove(data_.data(), data_.data() + begin_, end_ - begin_);
-            end_ -= begin_;
-            begin_ = 0;
-            if (data_.size() - end_ < min_free)
-                data_.resize(std::max(data_.size() * 2, end_ + min_free));
-        }
-        return asio::buffer(data_.data() + end_, data_.size() - end_);
-    }
+    asio::mutable_buffer prepare(std::size_t min_free = 4096);
     void commit(std::size_t n) { end_ += n; }
     // Drop oversized capacity after a big message so busy connections stay small.
     void shrink() {
-        if (begin_ == end_ && data_.size() > kDefaultSize) {
-            data_.resize(kDefaultSize);
-            data_.shrink_to_fit();
-        }
+        if (begin_ == end_ && capacity_ > kDefaultSize) free_storage();
     }
     // Free the storage when nothing is buffered: an idle client costs no buffer.
     void release() {
-        if (begin_ != end_ || data_.empty()) return;
-        std::vector<char>().swap(data_);
+        if (begin_ == end_) free_storage();
     }
 
   private:
-    std::vector<char> data_;
+    void free_storage();
+
+    char* data_ = nullptr;
+    std::size_t capacity_ = 0;
     std::size_t begin_ = 0, end_ = 0;
 };
 

@@ -50,6 +50,7 @@ awaitable<ServerConnection::Opened> ServerConnection::open(const config::Backend
         if (ec)
             co_return fmt::format("connect to {}:{} failed: {}", cfg.host, cfg.port, ec.message());
         conn->socket_.set_option(tcp::no_delay(true));
+        conn->protocol_ = ep.protocol();
         if (auto err = co_await conn->login(cfg); !err.empty()) co_return err;
         co_return co_await conn->prepare_statements();
     };
@@ -176,14 +177,11 @@ bool ServerConnection::idle_check() {
 void ServerConnection::move_to(int worker, const asio::any_io_executor& executor) {
     if (worker == worker_) return;
     error_code ec;
-    const auto protocol = socket_.local_endpoint(ec).protocol();
     tcp::socket moved(executor);
+    const auto fd = socket_.release(ec);
     if (!ec) {
-        const auto fd = socket_.release(ec);
-        if (!ec) {
-            moved.assign(protocol, fd, ec);
-            if (ec) ::close(fd);
-        }
+        moved.assign(protocol_, fd, ec);
+        if (ec) ::close(fd);
     }
     // A socket that cannot move is closed: the idle check or the next write reports it.
     if (ec) mark_broken();

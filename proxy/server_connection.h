@@ -92,6 +92,7 @@ class ServerConnection {
     awaitable<std::string> prepare_statements();
 
     tcp::socket socket_;
+    tcp protocol_ = tcp::v4();  // of the connected socket, for move_to
     ReadBuffer buffer_;
     protocol::ReplyTracker tracker_;
     SessionParams params_;
