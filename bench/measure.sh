@@ -19,7 +19,9 @@ pg_cpu_ticks() {
     for child in $(pgrep -P "$PG_POSTMASTER_PID"); do stats+=("/proc/$child/stat"); done
     # One awk for all of them: a subshell per backend would cost more than the sample is worth
     # on a busy machine. After "pid (comm) ", utime/stime/cutime/cstime are fields 12-15.
-    cat "${stats[@]}" 2>/dev/null | awk -v pm="$PG_POSTMASTER_PID" '
+    # A backend that exits between pgrep and cat (direct connections just closed) makes cat
+    # fail: under pipefail and set -e that used to end the whole run, silently.
+    { cat "${stats[@]}" 2>/dev/null || true; } | awk -v pm="$PG_POSTMASTER_PID" '
         { pid = $1; sub(/^.*\) /, ""); t += $12 + $13; if (pid == pm) t += $14 + $15 }
         END { print t + 0 }'
 }

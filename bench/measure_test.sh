@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# bench/measure.sh's CPU sampling must survive processes that exit while it samples: a run
+# under `set -euo pipefail` (as bench/run.sh runs) that used to die silently after a direct
+# run, when backends of closed connections vanished between pgrep and reading their stats.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d)
+# shellcheck source=bench/measure.sh
+source "$HERE/measure.sh"
+
+sleep 30 &
+PG_POSTMASTER_PID=$!
+trap 'kill $PG_POSTMASTER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# A child list naming a process that is gone, as pgrep does when a backend exits right after.
+pgrep() { echo 999999999; }
+ticks=$(pg_cpu_ticks)
+[[ $ticks =~ ^[0-9]+$ ]] || { echo "pg_cpu_ticks printed '$ticks'" >&2; exit 1; }
+ticks=$(cpu_ticks 999999999)
+[[ $ticks == 0 ]] || { echo "cpu_ticks of a gone process printed '$ticks'" >&2; exit 1; }
+echo "measure.sh: CPU sampling survives vanished processes"
