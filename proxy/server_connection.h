@@ -83,6 +83,13 @@ class ServerConnection {
 
     // The worker thread whose io_context runs this connection's I/O.
     int worker() const { return worker_; }
+    // Sealed mode: the last context token made for this backend (its pid is in it), reused
+    // while the connection serves the same practice with the same key.
+    struct ContextToken {
+        std::string practice, kid, token;
+        int64_t expires = 0;
+    };
+    ContextToken& context_token() { return context_token_; }
     // Hands the socket over to another worker's io_context. Only while idle: no operation may
     // be pending on it.
     void move_to(int worker, const asio::any_io_executor& executor);
@@ -98,6 +105,7 @@ class ServerConnection {
     SessionParams params_;
     ServerStatements statements_;
     std::string last_practice_;
+    ContextToken context_token_;
     std::vector<std::pair<std::string, std::string>> startup_params_;
     int32_t pid_ = 0, key_ = 0;
     uint64_t id_ = 0;

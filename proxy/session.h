@@ -53,7 +53,7 @@ class Session : public std::enable_shared_from_this<Session> {
     awaitable<bool> begin_segment(char tag, bool bind_transaction);
     void append_binding();
     void apply_session_sets(ServerConnection& conn);
-    const std::string& context_token(const ServerConnection& conn);
+    const std::string& context_token(ServerConnection& conn);
     // `preamble`: replies PostgreSQL sends before such an error (a Describe's parameters).
     void refuse_via_server(char tag, std::string_view msg, protocol::Error refusal,
                            std::string preamble = {});
@@ -142,10 +142,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::vector<protocol::SessionSet> statement_sets_;  // SETs of the statement being handled
     std::vector<protocol::SessionSet> pending_sets_;    // SETs sent, applied when they succeed
     bool segment_error_ = false;                        // the client got an error this segment
-    std::string token_, token_kid_;                     // sealed mode: the last context token made
-    int32_t token_pid_ = 0;
-    int64_t token_expires_ = 0;
-    SessionParams startup_params_;  // what DISCARD ALL returns to
+    SessionParams startup_params_;                      // what DISCARD ALL returns to
     bool session_pooling_ = false;
     std::shared_ptr<CancelSlot> cancel_slot_;
     int32_t cancel_pid_ = 0;

@@ -23,12 +23,14 @@ void Session::append_binding() {
         build::query(to_server_, kPracticeSwitchReset);
         tracker.sent(Request::query, Origin::injected);
         append_pgtenant_statements(to_server_);
-        for (int i = 0; i < kPgtenantStatementCount; ++i) tracker.sent(Request::parse, Origin::injected);
+        for (int i = 0; i < kPgtenantStatementCount; ++i)
+            tracker.sent(Request::parse, Origin::injected);
         have.clear();
         conn.statements().clear();
         ++app_.practice_switch_resets;
     }
-    auto inject = [&](std::string_view statement, std::vector<std::optional<std::string_view>> args) {
+    auto inject = [&](std::string_view statement,
+                      std::vector<std::optional<std::string_view>> args) {
         build::bind(to_server_, statement, args);
         build::execute(to_server_);
         tracker.sent(Request::bind, Origin::injected);
@@ -79,20 +81,23 @@ void Session::apply_session_sets(ServerConnection& conn) {
 }
 
 // The signed context for this practice on this server connection (its backend pid is part of
-// it, so the token is worthless on any other). Reused while more than half its life remains.
-const std::string& Session::context_token(const ServerConnection& conn) {
+// it, so the token is worthless on any other). Kept on the connection, which usually serves the
+// same practice again (affinity), and reused while more than half its life remains: making one
+// is an HMAC.
+const std::string& Session::context_token(ServerConnection& conn) {
     auto keys = app_.keys();
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
     const auto lifetime = app_.config->tenant.token_lifetime.count();
-    if (token_pid_ != conn.pid() || token_expires_ - now < lifetime / 2 || token_kid_ != keys->active().kid) {
-        token_expires_ = now + lifetime;
-        token_pid_ = conn.pid();
-        token_kid_ = keys->active().kid;
-        token_ = auth::make_context_token(keys->active(), practice_, conn.pid(), token_expires_);
+    auto& t = conn.context_token();
+    if (t.practice != practice_ || t.kid != keys->active().kid || t.expires - now < lifetime / 2) {
+        t.expires = now + lifetime;
+        t.practice = practice_;
+        t.kid = keys->active().kid;
+        t.token = auth::make_context_token(keys->active(), practice_, conn.pid(), t.expires);
     }
-    return token_;
+    return t.token;
 }
 
 }  // namespace pgtenant::proxy
