@@ -179,6 +179,24 @@ TEST_P(SealedSql, RetiringAKeyStopsItsTokensAtOnce) {
     EXPECT_EQ(sqlstate_of(su.get(), auth::add_key_sql(rot)), "P0001");  // retired ids stay dead
 }
 
+// The C verifier remembers the last token that verified and its key's bytes: a key replaced
+// under the same kid (deleted by hand, added again) must not let that token verify.
+TEST_P(SealedSql, KeyReplacedUnderSameKidStopsItsTokens) {
+    auto su = env().superuser();
+    const std::string kid = std::string("swap-") + GetParam();
+    query(su.get(), auth::add_key_sql(key_of(kid, kHex1)));
+    auto t = auth::make_context_token(key_of(kid, kHex1), demo::kPracticeB, pid_, now_ + 300);
+    EXPECT_EQ(practice_with(t), demo::kPracticeB);
+    EXPECT_EQ(practice_with(t), demo::kPracticeB);  // again: the remembered one
+    query(su.get(), "DELETE FROM pgtenant.context_keys WHERE kid = '" + kid + "'");
+    query(su.get(), auth::add_key_sql(key_of(kid, kHex2)));
+    EXPECT_EQ(practice_with(t), kNull);
+    EXPECT_EQ(practice_with(auth::make_context_token(key_of(kid, kHex2), demo::kPracticeB, pid_,
+                                                     now_ + 300)),
+              demo::kPracticeB);
+    EXPECT_EQ(practice_with(t), kNull);
+}
+
 TEST_P(SealedSql, MalformedStringsGiveNull) {
     auto k1 = key_of("k1", kHex1);
     const std::string pid = std::to_string(pid_);
@@ -312,25 +330,23 @@ TEST_P(SealedSql, EveryOneCharacterChangeGivesNull) {
     for (char ch : std::string("09afzA-. ")) replacements.emplace_back(1, ch);
     PGconn* c = conn_.get();
     query(c, "BEGIN");
+    const std::string verify =
+        "SELECT pgtenant.practice_id() FROM (SELECT set_config('pgtenant.context', $1, true)) s";
+    // The genuine token first: the C verifier remembers it, and no change may match that.
+    ASSERT_EQ(run_params(c, verify, {good}).rows.at(0).at(0), demo::kPracticeA);
     int tried = 0;
     for (std::size_t i = 0; i < good.size(); ++i) {
         for (const auto& r : replacements) {
             if (r == good.substr(i, 1)) continue;
             std::string bad = good.substr(0, i) + r + good.substr(i + 1);
             // The FROM item runs first: the token is in place when the verifier reads it.
-            auto res = run_params(c,
-                                  "SELECT pgtenant.practice_id() "
-                                  "FROM (SELECT set_config('pgtenant.context', $1, true)) s",
-                                  {bad});
+            auto res = run_params(c, verify, {bad});
             ASSERT_TRUE(res.ok()) << res.sqlstate << " " << res.error << " for " << bad;
             EXPECT_EQ(res.rows.at(0).at(0), kNull) << bad;
             ++tried;
         }
     }
-    auto res = run_params(c,
-                          "SELECT pgtenant.practice_id() "
-                          "FROM (SELECT set_config('pgtenant.context', $1, true)) s",
-                          {good});
+    auto res = run_params(c, verify, {good});
     query(c, "ROLLBACK");
     EXPECT_EQ(res.rows.at(0).at(0), demo::kPracticeA);  // the same query does verify
     EXPECT_GT(tried, 1000);
