@@ -191,8 +191,8 @@ TEST_P(SealedSql, KeyReplacedUnderSameKidStopsItsTokens) {
     query(su.get(), "DELETE FROM pgtenant.context_keys WHERE kid = '" + kid + "'");
     query(su.get(), auth::add_key_sql(key_of(kid, kHex2)));
     EXPECT_EQ(practice_with(t), kNull);
-    EXPECT_EQ(practice_with(auth::make_context_token(key_of(kid, kHex2), demo::kPracticeB, pid_,
-                                                     now_ + 300)),
+    EXPECT_EQ(practice_with(
+                  auth::make_context_token(key_of(kid, kHex2), demo::kPracticeB, pid_, now_ + 300)),
               demo::kPracticeB);
     EXPECT_EQ(practice_with(t), kNull);
 }
