@@ -2,14 +2,15 @@
 # (measure_idle). Both append to CSV files in $WORK that bench/report.py reads.
 CLK_TCK=$(getconf CLK_TCK)
 
-# utime+stime of all threads of a process, in clock ticks.
+# utime+stime of all threads of a process, in clock ticks; `cpu_ticks PID sys`: stime only (the
+# kernel's share: socket operations and wake-ups).
 cpu_ticks() {
-    local line rest
+    local line rest which=${2:-all}
     { read -r line <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
     rest=${line##*) }
     # shellcheck disable=SC2086
     set -- $rest
-    echo $((${12} + ${13}))
+    if [[ $which == sys ]]; then echo $((${13})); else echo $((${12} + ${13})); fi
 }
 # CPU of the whole PostgreSQL server in clock ticks: the postmaster, its live children, and
 # (cutime/cstime) every child that already exited, so backends of direct connections that end
@@ -37,7 +38,7 @@ hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 RESULTS_CSV="$WORK/runs.csv"
-echo "workload,clients,round,target,rc,procs,cpu_s,pg_cpu_s,host_busy_pct,peak_rss_kb,hwm_reset,wall_s,run_id" >"$RESULTS_CSV"
+echo "workload,clients,round,target,rc,procs,cpu_s,cpu_sys_s,pg_cpu_s,host_busy_pct,peak_rss_kb,hwm_reset,wall_s,run_id" >"$RESULTS_CSV"
 IDLE_CSV="$WORK/idle.csv"
 echo "target,clients,connected,failed,connect_s,rss_before_kb,rss_idle_kb,rss_after_kb,rc" >"$IDLE_CSV"
 FAILURES=0
@@ -90,17 +91,18 @@ case_process() {
 # runs/<id>.<k>.out/.err, per-transaction latencies to latency/<id>.<k>.*.
 run_case() {
     local workload=$1 clients=$2 round=$3 target=$4 seconds=$5
-    local pid id procs k rc cpu0 cpu1 pg0 pg1 hwm reset t0 t1 host0 host1 children0
+    local pid id procs k rc cpu0 cpu1 sys0 sys1 pg0 pg1 hwm reset t0 t1 host0 host1 children0
     pid=${PID[$(server_of "$target")]:-}
     procs=$(case_procs "$workload" "$clients" "$target")
     RUN_SEQ=$((RUN_SEQ + 1))
     id=$(printf '%03d-%s-c%s-%s-%s' "$RUN_SEQ" "$workload" "$clients" "$round" "$target")
     local sampling=$SAMPLING
     [[ $workload != latency-* ]] || sampling=1
-    cpu0=0 reset=0
+    cpu0=0 sys0=0 reset=0
     if [[ -n $pid ]]; then
         kill -0 "$pid" 2>/dev/null || echo "bench: $target (pid $pid) is no longer running" >&2
         cpu0=$(cpu_ticks "$pid")
+        sys0=$(cpu_ticks "$pid" sys)
         reset=$(reset_hwm "$pid")
     fi
     children0=$(pgrep -c -P "$PG_POSTMASTER_PID" || true)
@@ -140,17 +142,19 @@ run_case() {
         sleep 0.1
     done
     pg1=$(pg_cpu_ticks)
-    cpu1=$cpu0 hwm=0
+    cpu1=$cpu0 sys1=$sys0 hwm=0
     if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
         cpu1=$(cpu_ticks "$pid")
+        sys1=$(cpu_ticks "$pid" sys)
         hwm=$(hwm_kb "$pid")
     fi
     if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then rc=97; fi
-    local cpu_s pg_cpu_s wall host_busy tps
+    local cpu_s cpu_sys_s pg_cpu_s wall host_busy tps
     # shellcheck disable=SC2086
     host_busy=$(echo $host0 $host1 | awk '{ if ($4 > $2) printf "%.0f", 100 * ($3 - $1) / ($4 - $2); else print 0 }')
     pg_cpu_s=$(awk -v a="$pg0" -v b="$pg1" -v t="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
     cpu_s=$(awk -v a="$cpu0" -v b="$cpu1" -v t="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
+    cpu_sys_s=$(awk -v a="$sys0" -v b="$sys1" -v t="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
     wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')
     tps=$(cat "$WORK"/runs/"$id".*.out | sed -n 's/^tps = \([0-9]*\).*/\1/p' | awk '{s += $1} END {print s + 0}')
     local what
@@ -172,7 +176,7 @@ run_case() {
         log "$(printf '%s round %-6s %7s tps  cpu: pooler %5ss  postgres %5ss  host busy %3s%%' "$what" "$round" "$tps" "$cpu_s" "$pg_cpu_s" "$host_busy")"
     fi
     [[ $round == warmup ]] ||
-        echo "$workload,$clients,$round,$target,$rc,$procs,$cpu_s,$pg_cpu_s,$host_busy,$hwm,$reset,$wall,$id" >>"$RESULTS_CSV"
+        echo "$workload,$clients,$round,$target,$rc,$procs,$cpu_s,$cpu_sys_s,$pg_cpu_s,$host_busy,$hwm,$reset,$wall,$id" >>"$RESULTS_CSV"
 }
 
 # measure_idle <pgbouncer|pgtenant> <clients>

@@ -153,7 +153,7 @@ def load(work):
     return meta, runs, idle
 
 
-def aggregate(runs):
+def aggregate(runs, cpus=2):
     """Per (workload, clients, target): medians over the rounds."""
     agg = {}
     keys = []
@@ -166,6 +166,9 @@ def aggregate(runs):
         ok = [r for r in rs if r["ok"]]
         tx = sum(r["transactions"] or 0 for r in ok)
         cpu = sum(float(r["cpu_s"]) for r in ok)
+        cpu_sys = [float(r["cpu_sys_s"]) for r in ok if r.get("cpu_sys_s") not in (None, "")]
+        # Everyone's CPU during the runs (pgbench, pooler, PostgreSQL, anything else), from host busy.
+        host_cpu = sum(float(r["host_busy_pct"] or 0) / 100.0 * cpus * float(r["wall_s"] or 0) for r in ok)
         pg_cpu = [float(r["pg_cpu_s"]) for r in ok if r.get("pg_cpu_s") not in (None, "")]
         rss = [int(r["peak_rss_kb"]) for r in ok if int(r["peak_rss_kb"] or 0) > 0]
         tps = [r["tps"] for r in ok if r["tps"] is not None]
@@ -183,6 +186,8 @@ def aggregate(runs):
             "p99": median([r["p99_ms"] for r in ok]),
             "conn_s": median([r["conn_ms"] / 1000.0 if r["conn_ms"] is not None else None for r in ok]),
             "cpu_per_1k": (cpu / tx * 1000.0) if (tx and pooled) else None,
+            "sys_per_1k": (sum(cpu_sys) / tx * 1000.0) if (tx and pooled and len(cpu_sys) == len(ok)) else None,
+            "host_cpu_per_1k": (host_cpu / tx * 1000.0) if tx else None,
             "pg_cpu_per_1k": (sum(pg_cpu) / tx * 1000.0) if (tx and len(pg_cpu) == len(ok)) else None,
             "host_busy": median([float(r["host_busy_pct"]) for r in ok if r.get("host_busy_pct")]),
             "rss_mib": (max(rss) / 1024.0) if rss and pooled else None,
@@ -276,6 +281,40 @@ def targets(meta, agg, idle):
     return rows
 
 
+def budget_rows(agg):
+    """The W1/W2 throughput targets as CPU budgets (bench/README.md, "What the binding costs").
+    tps = host busy × CPUs / T, T being the CPU one transaction costs everyone (pgbench, pooler,
+    PostgreSQL). pgtenant at r × PgBouncer's tps, even with the machine 100 % busy, needs
+    T_t ≤ (100 / busy_b) × T_b / r, so its pooler may spend at most that minus everything else
+    in its runs. Rows of µs per transaction."""
+    rows = []
+    cases = [("W1 simple", "simple", c, "simple", 1.2 if c >= 128 else 1.0)
+             for c in sorted({c for (w, c, _t) in agg if w == "simple"})]
+    cases += [("W2 prepared vs PgBouncer extended", "prepared", c, "extended", 1.3)
+              for c in sorted({c for (w, c, _t) in agg if w == "prepared"})]
+    us = lambda v: None if v is None else v * 1000.0  # s per 1k tx -> µs per tx
+    for name, w, c, w_ref, need in cases:
+        a, b = agg.get((w, c, "pgtenant")), agg.get((w_ref, c, "pgbouncer"))
+        if not a or not b or None in (a["cpu_per_1k"], a["host_cpu_per_1k"], b["host_cpu_per_1k"]) or not b["host_busy"]:
+            continue
+        t, rest = us(a["cpu_per_1k"]), us(a["host_cpu_per_1k"] - a["cpu_per_1k"])
+        total_b = us(b["host_cpu_per_1k"])
+        t_sys, b_sys = us(a.get("sys_per_1k")), us(b.get("sys_per_1k"))
+        budget = (100.0 / b["host_busy"]) * total_b / need - rest
+        kernel = [x for x in (t_sys, b_sys) if x is not None]
+        if budget <= 0:
+            reading = "out of reach: everything but pgtenant's pooler already costs more"
+        elif kernel and budget < min(kernel):
+            reading = "out of reach: less than the kernel time either pooler spends"
+        elif budget < t:
+            reading = f"needs pgtenant's pooler CPU {100 * (1 - budget / t):.0f} % lower"
+        else:
+            reading = "within the budget"
+        rows.append((f"{name}, {c} clients, ≥ {need:.1f} ×", total_b, b["host_busy"], rest,
+                     us(a["pg_cpu_per_1k"]), budget, t, t_sys, b_sys, reading))
+    return rows
+
+
 def per_client_kib(row):
     n = int(row["connected"] or 0)
     if row["rc"] != "0" or n == 0:
@@ -352,6 +391,25 @@ def markdown(meta, runs, agg, idle, png_name):
     for name, measured, verdict in targets(meta, agg, idle):
         md.append(f"| {name} | {measured} | {verdict} |")
     md.append("")
+
+    budgets = budget_rows(agg)
+    if budgets:
+        md.append("## What the throughput targets leave for the pooler")
+        md.append("")
+        md.append("µs per transaction. tps = host busy × CPUs / T, T being the CPU a transaction costs everyone "
+                  "(from host busy: pgbench, pooler, PostgreSQL, anyone else). Reaching r × PgBouncer's tps, even "
+                  "at 100 % busy, leaves pgtenant's pooler at most (100 % / PgBouncer's busy) × T_PgBouncer / r "
+                  "minus everything else in pgtenant's runs (pgbench and PostgreSQL, which runs the binding); "
+                  "bench/README.md, \"What the binding costs\". Kernel: a pooler's system time (socket operations "
+                  "and wake-ups), which any proxy pays.")
+        md.append("")
+        md.append("| target | PgBouncer runs: T (host busy %) | pgtenant runs: all but the pooler (of it PostgreSQL) "
+                  "| pgtenant pooler budget | pgtenant pooler (kernel) | PgBouncer kernel | reading |")
+        md.append("|---|---:|---:|---:|---:|---:|---|")
+        for name, total_b, busy_b, rest, g_t, budget, t, t_sys, b_sys, reading in budgets:
+            md.append(f"| {name} | {total_b:.1f} ({busy_b:.0f} %) | {rest:.1f} ({fmt(g_t, '.1f')}) | {budget:.1f} | "
+                      f"{t:.1f} ({fmt(t_sys, '.1f')}) | {fmt(b_sys, '.1f')} | {reading} |")
+        md.append("")
 
     # W3 extras.
     tenant = sorted({c for (w, c, _t) in agg if w == "tenant"})
@@ -602,7 +660,7 @@ def main():
 
     meta, runs, idle = load(args.work)
     fields = ["workload", "clients", "round", "target", "rc", "procs", "tps", "lat_avg_ms", "p50_ms", "p99_ms",
-              "lat_samples", "transactions", "failed_tx", "conn_ms", "cpu_s", "pg_cpu_s", "host_busy_pct",
+              "lat_samples", "transactions", "failed_tx", "conn_ms", "cpu_s", "cpu_sys_s", "pg_cpu_s", "host_busy_pct",
               "peak_rss_kb", "hwm_reset", "wall_s", "run_id"]
     with open(args.csv, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
@@ -616,7 +674,7 @@ def main():
             w.writeheader()
             w.writerows(idle)
 
-    agg = aggregate(runs)
+    agg = aggregate(runs, int(meta.get("cpus") or 2))
     png_name = None
     if args.png:
         err = chart(meta, agg, idle, args.png)

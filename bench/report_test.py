@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""bench/report.py's CPU budgets of the W1/W2 targets, on made-up aggregates (seconds per 1,000
+transactions, as aggregate() produces them)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report  # noqa: E402
+
+
+def run(host_b, busy_b, host_t, pooler_t, sys_t=0.020, sys_b=0.020, clients=32):
+    agg = {
+        ("simple", clients, "pgbouncer"): {"cpu_per_1k": 0.030, "pg_cpu_per_1k": 0.090, "sys_per_1k": sys_b,
+                                           "host_cpu_per_1k": host_b, "host_busy": busy_b},
+        ("simple", clients, "pgtenant"): {"cpu_per_1k": pooler_t, "pg_cpu_per_1k": 0.100, "sys_per_1k": sys_t,
+                                          "host_cpu_per_1k": host_t, "host_busy": 99.0},
+    }
+    rows = report.budget_rows(agg)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def check(row, budget, reading):
+    got_budget, got_reading = row[5], row[-1]
+    assert abs(got_budget - budget) < 0.05, (row, budget)
+    assert got_reading.startswith(reading), (row, reading)
+
+
+# PgBouncer 150 µs per transaction at 100 % busy, r = 1.0: pgtenant's pooler may spend 150
+# minus the 120 everything else costs in its runs = 30; it spends 40.
+check(run(0.150, 100.0, 0.160, 0.040), 30.0, "needs pgtenant's pooler CPU 25 % lower")
+# The same, PgBouncer's runs only 75 % busy: they could have done a third more, so 200 - 120.
+check(run(0.150, 75.0, 0.160, 0.040), 80.0, "within the budget")
+# Budget 30 below both poolers' kernel time (35, 40): no proxy gets there.
+check(run(0.150, 100.0, 0.160, 0.040, sys_t=0.035, sys_b=0.040), 30.0, "out of reach: less than the kernel")
+# r = 1.2 at 128 clients: 150 / 1.2 = 125 < 130 for all but the pooler.
+check(run(0.150, 100.0, 0.170, 0.040, clients=128), -5.0, "out of reach: everything but")
+print("report.py: CPU budgets of the targets ok")
