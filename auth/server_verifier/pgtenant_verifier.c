@@ -254,9 +254,11 @@ Datum pgtenant_practice_id(PG_FUNCTION_ARGS) {
     if (expires <= now_unix) PG_RETURN_NULL();
     if (!find_key(parts[1], key)) PG_RETURN_NULL();
     /* the signed text: everything before the last '.' */
-    valid = verified_before(token, len, key) ||
-            mac_matches(key, token, (size_t)(parts[5].at - 1 - token), parts[5]);
-    if (valid) remember_verified(token, len, key);
+    valid = verified_before(token, len, key);
+    if (!valid && mac_matches(key, token, (size_t)(parts[5].at - 1 - token), parts[5])) {
+        remember_verified(token, len, key);
+        valid = true;
+    }
     explicit_bzero(key, sizeof(key));
     if (!valid) PG_RETURN_NULL();
     result = palloc(sizeof(pg_uuid_t));
