@@ -2,15 +2,15 @@
 # (measure_idle). Both append to CSV files in $WORK that bench/report.py reads.
 CLK_TCK=$(getconf CLK_TCK)
 
-# utime+stime of all threads of a process, in clock ticks; `cpu_ticks PID sys`: stime only (the
-# kernel's share: socket operations and wake-ups).
+# CPU of all threads of a process in clock ticks, from one read of its stat line: utime+stime,
+# then stime alone (the kernel's share: socket operations and wake-ups). "0 0" once it is gone.
 cpu_ticks() {
-    local line rest which=${2:-all}
-    { read -r line <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
+    local line rest
+    { read -r line <"/proc/$1/stat"; } 2>/dev/null || { echo "0 0"; return; }
     rest=${line##*) }
     # shellcheck disable=SC2086
     set -- $rest
-    if [[ $which == sys ]]; then echo $((${13})); else echo $((${12} + ${13})); fi
+    echo "$((${12} + ${13})) ${13}"
 }
 # CPU of the whole PostgreSQL server in clock ticks: the postmaster, its live children, and
 # (cutime/cstime) every child that already exited, so backends of direct connections that end
@@ -101,8 +101,7 @@ run_case() {
     cpu0=0 sys0=0 reset=0
     if [[ -n $pid ]]; then
         kill -0 "$pid" 2>/dev/null || echo "bench: $target (pid $pid) is no longer running" >&2
-        cpu0=$(cpu_ticks "$pid")
-        sys0=$(cpu_ticks "$pid" sys)
+        read -r cpu0 sys0 <<<"$(cpu_ticks "$pid")"
         reset=$(reset_hwm "$pid")
     fi
     children0=$(pgrep -c -P "$PG_POSTMASTER_PID" || true)
@@ -144,8 +143,7 @@ run_case() {
     pg1=$(pg_cpu_ticks)
     cpu1=$cpu0 sys1=$sys0 hwm=0
     if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-        cpu1=$(cpu_ticks "$pid")
-        sys1=$(cpu_ticks "$pid" sys)
+        read -r cpu1 sys1 <<<"$(cpu_ticks "$pid")"
         hwm=$(hwm_kb "$pid")
     fi
     if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then rc=97; fi
