@@ -217,6 +217,13 @@ def fmt_range(rng):
 
 # ---- the targets of issue 5 -----------------------------------------------------------------
 
+W2_PREPARED_NEED = 1.3  # pgtenant -M prepared over PgBouncer -M extended
+
+
+def w1_need(clients):
+    """W1: pgtenant tps over PgBouncer's, 1.2 × from 128 clients on, else parity."""
+    return 1.2 if clients >= 128 else 1.0
+
 def targets(meta, agg, idle):
     """Rows: (target text, measured text, met/not met/not measured)."""
     rows = []
@@ -237,7 +244,7 @@ def targets(meta, agg, idle):
     workers = meta.get("pgtenant_workers", "?")
     w1 = sorted({c for (w, c, _t) in agg if w == "simple"})
     for c in w1:
-        need = 1.2 if c >= 128 else 1.0
+        need = w1_need(c)
         tps_target(f"W1 simple, {c} clients: pgtenant tps ≥ {need:.1f} × PgBouncer (target with 2 worker threads)",
                    "simple", c, "pgtenant", "simple", "pgbouncer", need, f" ({workers} worker thread(s) in this run)")
     for c in w1:
@@ -255,8 +262,8 @@ def targets(meta, agg, idle):
         elif w == "latency-simple":
             rows.append((f"{SHORT[w]}: pgtenant p50 added latency ≤ PgBouncer's", "—", verdict(None)))
     for c in sorted({c for (w, c, _t) in agg if w == "prepared"}):
-        tps_target(f"W2, {c} clients: pgtenant -M prepared ≥ 1.3 × PgBouncer -M extended",
-                   "prepared", c, "pgtenant", "extended", "pgbouncer", 1.3)
+        tps_target(f"W2, {c} clients: pgtenant -M prepared ≥ {W2_PREPARED_NEED:.1f} × PgBouncer -M extended",
+                   "prepared", c, "pgtenant", "extended", "pgbouncer", W2_PREPARED_NEED)
     for c in sorted({c for (w, c, _t) in agg if w == "tenant"}):
         tps_target(f"W3, {c} clients: pgtenant (binding injected) ≥ 1.8 × PgBouncer + middleware",
                    "tenant", c, "pgtenant", "tenant", "pgbouncer", 1.8)
@@ -288,9 +295,9 @@ def budget_rows(agg):
     T_t ≤ (100 / busy_b) × T_b / r, so its pooler may spend at most that minus everything else
     in its runs. Rows of µs per transaction."""
     rows = []
-    cases = [("W1 simple", "simple", c, "simple", 1.2 if c >= 128 else 1.0)
+    cases = [("W1 simple", "simple", c, "simple", w1_need(c))
              for c in sorted({c for (w, c, _t) in agg if w == "simple"})]
-    cases += [("W2 prepared vs PgBouncer extended", "prepared", c, "extended", 1.3)
+    cases += [("W2 prepared vs PgBouncer extended", "prepared", c, "extended", W2_PREPARED_NEED)
               for c in sorted({c for (w, c, _t) in agg if w == "prepared"})]
     us = lambda v: None if v is None else v * 1000.0  # s per 1k tx -> µs per tx
     for name, w, c, w_ref, need in cases:
