@@ -203,6 +203,9 @@ TEST_P(SealedSql, MalformedStringsGiveNull) {
     const std::string exp = std::to_string(now_ + 300);
     const std::string a = demo::kPracticeA;
     std::string upper_uuid = "ABCDEF00-1111-1111-1111-111111111111";
+    // The genuine token first: the strings that extend or prefix it must not match the one
+    // the C verifier now remembers.
+    ASSERT_EQ(practice_with(token()), a);
     for (const std::string& bad : {
              std::string(),
              std::string("."),
