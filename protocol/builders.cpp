@@ -60,7 +60,7 @@ bool rebind(std::string& out, std::string_view body, std::string_view statement)
 }
 
 void bind(std::string& out, std::string_view statement,
-          const std::vector<std::optional<std::string_view>>& params) {
+          std::initializer_list<std::optional<std::string_view>> params) {
     MessageWriter w(out);
     w.begin('B').cstring("").cstring(statement).int16(0);
     w.int16(static_cast<int16_t>(params.size()));

@@ -1,6 +1,7 @@
 #pragma once
 // Builders for the messages pgtenant itself sends. Each appends one message to `out`.
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,7 +25,7 @@ void close(std::string& out, char kind, std::string_view name);
 bool rebind(std::string& out, std::string_view body, std::string_view statement);
 // Bind of `statement` to the unnamed portal with text parameters (nullopt = NULL), text results.
 void bind(std::string& out, std::string_view statement,
-          const std::vector<std::optional<std::string_view>>& params);
+          std::initializer_list<std::optional<std::string_view>> params);
 void execute(std::string& out, std::string_view portal = {}, int32_t max_rows = 0);
 void sync(std::string& out);
 void flush(std::string& out);

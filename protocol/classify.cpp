@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include <array>
+#include <bit>
 #include <exception>
 #include <vector>
 
@@ -38,7 +39,31 @@ constexpr std::array<std::string_view, 14> kKeywords = {
     "vacuum",     "database", "concurrently", "system",  "tablespace", "cluster", "discard",
     "deallocate", "reindex",  "subscription", "prepare", "execute",    "set",     "u&"};
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
+constexpr char ascii_lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
+}
+
+// For each byte, the keywords (bit i: kKeywords[i]) whose first, and whose second, character it
+// is in either case: a position can start a keyword only if both masks share a bit, which
+// nearly no position of an ordinary statement does.
+struct KeywordMasks {
+    std::array<uint16_t, 256> first{};
+    std::array<uint16_t, 256> second{};
+};
+constexpr KeywordMasks kKeywordMasks = [] {
+    static_assert(kKeywords.size() <= 16);
+    auto upper = [](char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; };
+    KeywordMasks m;
+    for (std::size_t i = 0; i < kKeywords.size(); ++i) {
+        const auto bit = static_cast<uint16_t>(1u << i);
+        for (char c : {kKeywords[i][0], upper(kKeywords[i][0])})
+            m.first[static_cast<unsigned char>(c)] |= bit;
+        for (char c : {kKeywords[i][1], upper(kKeywords[i][1])})
+            m.second[static_cast<unsigned char>(c)] |= bit;
+    }
+    return m;
+}();
+
 
 // What one top-level statement tells us, gathered while streaming its JSON.
 struct StatementFacts {
@@ -322,20 +347,25 @@ StatementClassifier::StatementClassifier(std::size_t cache_entries) : capacity_(
 
 bool StatementClassifier::may_need_parse(std::string_view sql) {
     const std::size_t n = sql.size();
-    for (std::size_t i = 0; i < n; ++i) {
-        const char c = ascii_lower(sql[i]);
-        if (c != 'v' && c != 'd' && c != 'c' && c != 's' && c != 't' && c != 'r' && c != 'p' && c != 'u' &&
-            c != 'e')
-            continue;
-        for (std::string_view kw : kKeywords) {
-            if (kw[0] != c || n - i < kw.size()) continue;
-            std::size_t k = 1;
+    if (n < 2) return false;  // every keyword has two characters or more
+    uint16_t starts_here = kKeywordMasks.first[static_cast<unsigned char>(sql[0])];
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+        const auto next = static_cast<unsigned char>(sql[i + 1]);
+        unsigned candidates = starts_here & kKeywordMasks.second[next];
+        starts_here = kKeywordMasks.first[next];
+        while (candidates != 0) {
+            std::string_view kw = kKeywords[std::countr_zero(candidates)];
+            candidates &= candidates - 1;
+            if (n - i < kw.size()) continue;
+            std::size_t k = 2;
             while (k < kw.size() && ascii_lower(sql[i + k]) == kw[k]) ++k;
             if (k == kw.size()) return true;
         }
     }
     return false;
 }
+
+std::span<const std::string_view> StatementClassifier::prefilter_words() { return kKeywords; }
 
 Classification StatementClassifier::classify(std::string_view sql) {
     if (!may_need_parse(sql)) return {};

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <list>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -35,7 +36,9 @@ public:
     Classification classify(std::string_view sql);
 
     // The pre-check alone: false means no statement in `sql` can be anything but ordinary.
+    // True when `sql` contains one of prefilter_words(), in any ASCII case.
     static bool may_need_parse(std::string_view sql);
+    static std::span<const std::string_view> prefilter_words();
 
 private:
     Classification parse_and_classify(std::string_view sql);

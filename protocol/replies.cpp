@@ -52,8 +52,9 @@ bool ReplyTracker::front(Request& r) const {
 
 std::deque<Request> ReplyTracker::abandon() {
     std::deque<Request> out;
-    for (const auto& e : queue_)
+    queue_.for_each([&](const Entry& e) {
         if (e.origin != Origin::injected) out.push_back(e.request);
+    });
     queue_.clear();
     skipping_ = false;
     front_errored_ = false;

@@ -8,6 +8,8 @@
 #include <deque>
 #include <vector>
 
+#include "protocol/ring_queue.h"
+
 namespace pgtenant::protocol {
 
 enum class Request : uint8_t {
@@ -91,7 +93,7 @@ private:
     void pop();
     void fail_until_sync();
 
-    std::deque<Entry> queue_;
+    RingQueue<Entry> queue_;
     std::vector<Cookie> failed_;
     bool skipping_ = false;
     bool front_errored_ = false;

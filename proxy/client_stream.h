@@ -41,14 +41,20 @@ class ClientStream {
     // own session, and pgtenant buffers at most one reply chunk for it). Plain TCP goes through
     // write_all (at once when lightly loaded), TLS through the TLS stream.
     awaitable<error_code> write(std::string_view bytes) {
-        co_await drained();
+        if (writing_) co_await drained();
         writing_ = true;
-        auto ec = co_await write_now(bytes);
+        error_code ec;
+        if (tls_) {
+            ec = co_await write_tls(bytes);
+        } else {
+            ec = co_await write_all(socket_, bytes);
+        }
         writing_ = false;
         if (writer_done_) writer_done_->cancel();
         co_return ec;
     }
 
+    bool writing() const { return writing_; }
     // Returns once no write is in progress.
     awaitable<void> drained() {
         while (writing_) {
@@ -69,8 +75,7 @@ class ClientStream {
     }
 
   private:
-    awaitable<error_code> write_now(std::string_view bytes) {
-        if (!tls_) co_return co_await write_all(socket_, bytes);
+    awaitable<error_code> write_tls(std::string_view bytes) {
         auto [ec, n] = co_await asio::async_write(*this, asio::buffer(bytes), use_tuple);
         co_return ec;
     }

@@ -34,6 +34,12 @@ void give_block(char* block, std::size_t size) {
     }
 }
 
+// Spare strings, per thread, for borrow_storage(); bounded like the blocks above.
+constexpr std::size_t kSpareCapacity = 1024;          // holds a usual segment or reply batch
+constexpr std::size_t kLargestSpare = 64 * 1024;      // bigger ones are freed, not kept
+constexpr std::size_t kCachedStrings = 64;
+thread_local std::vector<std::string> spare_strings;
+
 // Sends what a plain TCP socket takes right away, without waiting: the number of bytes sent
 // (0 when the socket buffer is full) or an error. The usual transaction's replies and requests
 // fit, so they go out with one send and no suspension, as a poll-loop proxy would write them.
@@ -84,6 +90,29 @@ void ReadBuffer::free_storage() {
     data_ = nullptr;
     capacity_ = 0;
     begin_ = end_ = 0;
+}
+
+void borrow_storage(std::string& s) {
+    if (s.capacity() >= kSpareCapacity) return;
+    std::string spare;
+    if (!spare_strings.empty()) {
+        spare = std::move(spare_strings.back());
+        spare_strings.pop_back();
+    } else {
+        spare.reserve(kSpareCapacity);
+    }
+    spare.append(s);
+    s.swap(spare);
+}
+
+void return_storage(std::string& s) {
+    if (!s.empty()) return;
+    std::string spare;
+    spare.swap(s);
+    if (spare.capacity() >= kSpareCapacity && spare.capacity() <= kLargestSpare &&
+        spare_strings.size() < kCachedStrings) {
+        spare_strings.push_back(std::move(spare));
+    }
 }
 
 bool io_at_once() {

@@ -51,6 +51,30 @@ class ReadBuffer {
     std::size_t begin_ = 0, end_ = 0;
 };
 
+// Byte strings that build messages (a segment for the server, a batch of replies for the
+// client) come from, and go back to, a small cache of this thread, like ReadBuffer's blocks:
+// a transaction then allocates none, and an idle client holds none.
+// Gives `s` a cached string's storage unless it already has room for a usual transaction.
+void borrow_storage(std::string& s);
+// Hands the storage of an empty `s` back to the cache (or frees it); `s` holds none after.
+void return_storage(std::string& s);
+
+// A string with storage from the cache for the length of a scope.
+class ScopedStorage {
+  public:
+    ScopedStorage() { borrow_storage(s_); }
+    ~ScopedStorage() {
+        s_.clear();
+        return_storage(s_);
+    }
+    ScopedStorage(const ScopedStorage&) = delete;
+    ScopedStorage& operator=(const ScopedStorage&) = delete;
+    std::string& operator*() { return s_; }
+
+  private:
+    std::string s_;
+};
+
 // Receives what is already there, without waiting: 0 with no error when nothing is.
 std::size_t receive_now(tcp::socket& s, ReadBuffer& buf, std::size_t min_free, error_code& ec);
 

@@ -30,7 +30,7 @@ void Session::append_binding() {
         ++app_.practice_switch_resets;
     }
     auto inject = [&](std::string_view statement,
-                      std::vector<std::optional<std::string_view>> args) {
+                      std::initializer_list<std::optional<std::string_view>> args) {
         build::bind(to_server_, statement, args);
         build::execute(to_server_);
         tracker.sent(Request::bind, Origin::injected);

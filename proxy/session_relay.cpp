@@ -27,7 +27,8 @@ bool needs_whole(char tag) {
 
 awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
     auto self = shared_from_this();
-    std::string out;
+    ScopedStorage out_storage;
+    std::string& out = *out_storage;
     passthrough_left_ = 0;
     relay_need_ = 0;
     for (;;) {

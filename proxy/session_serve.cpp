@@ -51,7 +51,7 @@ awaitable<void> Session::serve() {
                 co_return;
             }
         }
-        co_await flush_to_server();
+        if (!to_server_.empty()) co_await flush_to_server();
         client_buf_.shrink();
         if (client_buf_.size() == 0 && !client_.is_tls()) {
             release_idle_memory();
@@ -99,9 +99,7 @@ void Session::release_idle_memory() {
     client_buf_.release();
     if (!server_) segment_event_.reset();
     if (tracked_.empty()) decltype(tracked_)().swap(tracked_);
-    for (std::string* s : {&to_server_, &writing_, &emulated_}) {
-        if (s->empty()) std::string().swap(*s);
-    }
+    for (std::string* s : {&to_server_, &writing_, &emulated_}) return_storage(*s);
 }
 
 awaitable<bool> Session::handle_client_message(std::string_view msg) {
@@ -274,8 +272,9 @@ bool Session::classify_statement(char tag, std::string_view sql,
 }
 
 awaitable<bool> Session::begin_segment(char tag, bool bind_transaction) {
-    co_await flush_to_server();
-    co_await wait_segment_done();
+    // (Each co_await of a coroutine costs a frame: skipped when there is nothing to wait for.)
+    if (!to_server_.empty()) co_await flush_to_server();
+    if (server_ && !server_->tracker().idle()) co_await wait_segment_done();
     if (pending_failure_) {
         local_reply_error(tag, *pending_failure_);
         pending_failure_.reset();
@@ -285,7 +284,7 @@ awaitable<bool> Session::begin_segment(char tag, bool bind_transaction) {
     if (!server_) {
         // The previous reply may still be on its way (the relay hands the connection on
         // before writing it): take no connection while this client is not reading.
-        co_await client_.drained();
+        if (client_.writing()) co_await client_.drained();
         auto acquired = co_await app_.pool->acquire(practice_, worker_);
         if (!acquired.conn) {
             spdlog::warn("{} {}", prefix(), acquired.error->message);
@@ -299,6 +298,7 @@ awaitable<bool> Session::begin_segment(char tag, bool bind_transaction) {
         asio::co_spawn(co_await asio::this_coro::executor, relay(server_), asio::detached);
     }
     segment_open_ = true;
+    borrow_storage(to_server_);
     if (needs_binding_ && bind_transaction) {
         append_binding();
         needs_binding_ = false;

@@ -77,6 +77,10 @@ awaitable<void> Session::send_client_message(char tag, std::string_view msg) {
 // A Bind or Describe of the client's statement `name` (which exists).
 awaitable<void> Session::use_statement(char tag, std::string_view msg, std::string_view name) {
     const PreparedStatement& s = *statements_.find(name);
+    if (ready_here(s)) {  // the usual case: nothing to prepare or wait for
+        forward_use(tag, msg, s.server_name);
+        co_return;
+    }
     const std::string server_name = s.server_name;
     std::string parameters;
     switch (co_await ready_on_server(name, s, parameters)) {  // `s` may be gone after this
@@ -89,6 +93,11 @@ awaitable<void> Session::use_statement(char tag, std::string_view msg, std::stri
         case Readiness::ready:
             break;
     }
+    forward_use(tag, msg, server_name);
+}
+
+// The client's Bind or Describe of a statement, for its server copy `server_name`.
+void Session::forward_use(char tag, std::string_view msg, const std::string& server_name) {
     if (tag == 'B') {
         build::rebind(to_server_, msg.substr(5), server_name);
         send_tracked(Request::bind, Origin::client, {Tracked::Kind::use, server_name});
@@ -98,21 +107,26 @@ awaitable<void> Session::use_statement(char tag, std::string_view msg, std::stri
     }
 }
 
-// Makes the client's statement usable on this connection. A copy prepared here with the
-// client's shape is used as it is: the server itself fails it if DDL changed its columns. Any
-// other copy is prepared afresh; when the client's shape is known, the serve loop waits for the
-// new copy's shape and refuses the client's message if it differs.
+// Whether this connection's copy of `s` can be used as it is: prepared here, and with the
+// client's shape when that matters (in a failed transaction the server answers 25P02 to the
+// Bind, or to the Parse of a re-prepare, before any result type is compared).
+bool Session::ready_here(const PreparedStatement& s) {
+    auto& here = server_->statements();
+    if (!here.has(s.server_name)) return false;
+    if (!s.shape || status_ == 'E') return true;
+    auto have = here.shape(s.server_name);
+    return !have || *have == *s.shape;
+}
+
+// Makes the client's statement usable on this connection when its copy here is not
+// (ready_here(): a copy prepared with the client's shape is used as it is, and the server
+// itself fails it if DDL changed its columns). The copy is prepared afresh; when the client's
+// shape is known, the serve loop waits for the new copy's shape and refuses the client's
+// message if it differs.
 awaitable<Session::Readiness> Session::ready_on_server(std::string_view client_name,
                                                        const PreparedStatement& s, std::string& parameters) {
-    auto& here = server_->statements();
     const auto want = s.shape;
-    // In a failed transaction the server answers 25P02 to the Bind (or to the Parse of a
-    // re-prepare), before any result type is compared: leave it to the server.
     const bool check = want && status_ != 'E';
-    if (here.has(s.server_name)) {
-        auto have = here.shape(s.server_name);
-        if (!check || !have || *have == *want) co_return Readiness::ready;
-    }
     const auto describe = prepare_on_server(client_name, s, Origin::hidden);
     if (!check) co_return Readiness::ready;
     auto now = co_await current_shape(describe);

@@ -19,7 +19,7 @@ std::string server_statement_name(std::string_view query, const std::vector<int3
 }
 
 const PreparedStatement* ClientStatements::find(std::string_view name) const {
-    auto it = map_.find(std::string(name));
+    auto it = map_.find(name);
     return it == map_.end() ? nullptr : &it->second;
 }
 
@@ -31,12 +31,12 @@ const PreparedStatement& ClientStatements::add(const std::string& name, std::str
 }
 
 void ClientStatements::learn_shape(std::string_view name, uint64_t id, protocol::RowShape shape) {
-    auto it = map_.find(std::string(name));
+    auto it = map_.find(name);
     if (it != map_.end() && it->second.id == id && !it->second.shape) it->second.shape = shape;
 }
 
 void ClientStatements::remove(std::string_view name, uint64_t id) {
-    auto it = map_.find(std::string(name));
+    auto it = map_.find(name);
     if (it != map_.end() && it->second.id == id) map_.erase(it);
 }
 

@@ -11,6 +11,7 @@
 // the session asks the server for the current shape before letting the client's Bind through.
 // Pure bookkeeping: no sockets, no protocol I/O.
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <optional>
 #include <string>
@@ -39,13 +40,20 @@ public:
     const PreparedStatement& add(const std::string& name, std::string_view query, std::vector<int32_t> types);
     // Sets the shape of statement `name` if it is still statement `id` and has none yet.
     void learn_shape(std::string_view name, uint64_t id, protocol::RowShape shape);
-    void remove(std::string_view name) { map_.erase(std::string(name)); }
+    void remove(std::string_view name) {
+        if (auto it = map_.find(name); it != map_.end()) map_.erase(it);
+    }
     // Removes statement `name` only if it is still statement `id`.
     void remove(std::string_view name, uint64_t id);
     void clear() { map_.clear(); }
 
 private:
-    std::unordered_map<std::string, PreparedStatement> map_;
+    // Looked up by string_view without making a string (a Bind names its statement).
+    struct NameHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_map<std::string, PreparedStatement, NameHash, std::equal_to<>> map_;
     uint64_t next_id_ = 1;
 };
 

@@ -118,6 +118,48 @@ TEST(ClassifyTest, OrdinaryStatementsNotFlagged) {
     EXPECT_EQ(classifier.classify("SELECT 'vacuum'").statement_count, 1);
 }
 
+// The pre-check is the obvious search (any prefilter word, in any ASCII case, anywhere), done
+// quickly: compared with that search on every word at every offset and on random texts made of
+// the words' letters, case changes and non-ASCII bytes.
+TEST(ClassifyTest, PrecheckFindsEveryWordAnywhere) {
+    auto lower = [](std::string s) {
+        for (char& c : s) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
+        return s;
+    };
+    auto upper = [](std::string s) {
+        for (char& c : s) c = (c >= 'a' && c <= 'z') ? static_cast<char>(c & ~0x20) : c;
+        return s;
+    };
+    auto reference = [&](std::string_view sql) {
+        const std::string text = lower(std::string(sql));
+        for (std::string_view w : StatementClassifier::prefilter_words()) {
+            if (text.find(w) != std::string::npos) return true;
+        }
+        return false;
+    };
+    ASSERT_FALSE(StatementClassifier::prefilter_words().empty());
+    for (std::string_view w : StatementClassifier::prefilter_words()) {
+        for (const std::string& word : {std::string(w), upper(std::string(w))}) {
+            for (std::size_t pad = 0; pad < 3; ++pad) {
+                const std::string before(pad, 'x');
+                EXPECT_TRUE(StatementClassifier::may_need_parse(before + word)) << before + word;
+                EXPECT_TRUE(StatementClassifier::may_need_parse(before + word + "y"));
+                EXPECT_FALSE(StatementClassifier::may_need_parse(before + word.substr(1)))
+                    << before + word.substr(1);
+                EXPECT_FALSE(
+                    StatementClassifier::may_need_parse(before + word.substr(0, word.size() - 1)));
+            }
+        }
+    }
+    const std::string alphabet = "vacuumdbsetprxiEXSTURCLN& _\xc3\xa9\x80";
+    std::mt19937 rng(1234);
+    for (int i = 0; i < 50000; ++i) {
+        std::string text(rng() % 14, ' ');
+        for (char& c : text) c = alphabet[rng() % alphabet.size()];
+        ASSERT_EQ(StatementClassifier::may_need_parse(text), reference(text)) << text;
+    }
+}
+
 TEST(ClassifyTest, MultiStatementQueries) {
     StatementClassifier classifier;
     Classification r = classifier.classify("SELECT 1; VACUUM t; SELECT 2");

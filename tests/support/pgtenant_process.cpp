@@ -14,6 +14,7 @@
 
 #include "tests/support/demo_fixture.h"
 #include "tests/support/net.h"
+#include "tests/support/process.h"
 
 namespace pgtenant::testing {
 namespace {
@@ -143,6 +144,10 @@ bool Pgtenant::try_start() {
     std::string config = (dir_.path() / "pgtenant.toml").string();
     std::string log_path = (dir_.path() / "pgtenant.log").string();
     std::vector<char*> argv{binary.data(), const_cast<char*>("--config"), config.data(), nullptr};
+    std::vector<std::string> env = merged_environment(options_.env);
+    std::vector<char*> envp;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
     int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) {
         throw std::system_error(errno, std::generic_category(), "open " + log_path);
@@ -163,7 +168,7 @@ bool Pgtenant::try_start() {
         ::dup2(null_fd, 0);
         ::dup2(log_fd, 1);
         ::dup2(log_fd, 2);
-        ::execv(argv[0], argv.data());
+        ::execve(argv[0], argv.data(), envp.data());
         ::_exit(127);
     }
     ::close(log_fd);

@@ -42,6 +42,8 @@ struct PgtenantOptions {
     std::vector<LoginSpec> logins = default_logins();
     // Extra "key = value" lines per section ("server", "backend", "pool", "tenant").
     std::map<std::string, std::vector<std::string>> extra_toml;
+    // Added to (or replacing in) the environment pgtenant inherits.
+    std::map<std::string, std::string> env;
 };
 
 // VmRSS of a process in KiB (-1 if unreadable).
