@@ -67,6 +67,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // --- named prepared statements (session_statements.cpp) ---
     awaitable<void> send_client_message(char tag, std::string_view msg);
     awaitable<void> use_statement(char tag, std::string_view msg, std::string_view name);
+    bool shape_matters(const PreparedStatement& s) const;
     bool ready_here(const PreparedStatement& s);
     void forward_use(char tag, std::string_view msg, const std::string& server_name);
     enum class Readiness { ready, refused, gone };

@@ -107,13 +107,19 @@ void Session::forward_use(char tag, std::string_view msg, const std::string& ser
     }
 }
 
+// Whether the client's statement must keep its result shape here: when it has one, and not in
+// a failed transaction (there the server answers 25P02 to the Bind, or to the Parse of a
+// re-prepare, before any result type is compared).
+bool Session::shape_matters(const PreparedStatement& s) const {
+    return s.shape && status_ != 'E';
+}
+
 // Whether this connection's copy of `s` can be used as it is: prepared here, and with the
-// client's shape when that matters (in a failed transaction the server answers 25P02 to the
-// Bind, or to the Parse of a re-prepare, before any result type is compared).
+// client's shape when that matters.
 bool Session::ready_here(const PreparedStatement& s) {
     auto& here = server_->statements();
     if (!here.has(s.server_name)) return false;
-    if (!s.shape || status_ == 'E') return true;
+    if (!shape_matters(s)) return true;
     auto have = here.shape(s.server_name);
     return !have || *have == *s.shape;
 }
@@ -126,7 +132,7 @@ bool Session::ready_here(const PreparedStatement& s) {
 awaitable<Session::Readiness> Session::ready_on_server(std::string_view client_name,
                                                        const PreparedStatement& s, std::string& parameters) {
     const auto want = s.shape;
-    const bool check = want && status_ != 'E';
+    const bool check = shape_matters(s);
     const auto describe = prepare_on_server(client_name, s, Origin::hidden);
     if (!check) co_return Readiness::ready;
     auto now = co_await current_shape(describe);
