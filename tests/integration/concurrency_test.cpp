@@ -206,6 +206,31 @@ TEST_F(ConcurrencyTest, ServerConnectionsMoveBetweenWorkerThreads) {
     EXPECT_GE(std::stoi(m[1]), 20) << log;
 }
 
+// A waiting client prefers a connection of its own worker (no move), but not for long: when its
+// worker's connections stay busy (here: in an open transaction) and another worker has one idle,
+// the client gets that one within milliseconds, not at the end of the pool's wait_timeout.
+TEST_F(ConcurrencyTest, WaitingClientTakesAnIdleConnectionOfAnotherWorker) {
+    PgtenantOptions options;
+    options.pool_size = 2;
+    options.workers = 2;
+    options.wait_timeout_ms = 20000;
+    Pgtenant own(env().cluster(), options);
+    // Dealt round-robin: the first and third client share a worker, the second has the other.
+    auto holder = own.connect_as(demo::kAlice);
+    auto other = own.connect_as(demo::kBob);
+    auto waiter = own.connect_as(demo::kAlice);
+    ASSERT_TRUE(run(holder.get(), "BEGIN").ok());
+    ASSERT_TRUE(run(holder.get(), "SELECT 1").ok());  // holds the first server connection
+    ASSERT_TRUE(run(other.get(), "SELECT 1").ok());   // opens the second, then leaves it idle
+    const auto start = Clock::now();
+    auto r = run(waiter.get(), "SELECT count(*) FROM patients");
+    const auto waited = Clock::now() - start;
+    ASSERT_TRUE(r.ok()) << r.sqlstate << " " << r.error;
+    EXPECT_EQ(r.rows.at(0).at(0), std::to_string(demo::kPatientsA));
+    EXPECT_LT(waited, 2s) << "the idle connection of the other worker was not used";
+    ASSERT_TRUE(run(holder.get(), "COMMIT").ok());
+}
+
 // Idle clients must be cheap (issue #5: at most 4 KiB each; this guards against regressions
 // with some room for allocator noise): each of 400 clients logs in, runs a statement, and
 // idles; pgtenant's RSS may grow by no more than 6 KiB per client.
