@@ -322,6 +322,34 @@ def budget_rows(agg):
     return rows
 
 
+def latency_budget_rows(agg):
+    """The W5 target (pgtenant's added p50 ≤ PgBouncer's) as a CPU budget. At one client nothing
+    runs in parallel: a transaction's latency is the CPU on its path, so pgtenant's pooler may
+    spend at most PgBouncer's pooler CPU minus the binding's PostgreSQL time (pgtenant's
+    PostgreSQL CPU per transaction minus PgBouncer's). Rows of µs per transaction."""
+    rows = []
+    us = lambda v: None if v is None else v * 1000.0  # s per 1k tx -> µs per tx
+    for w in ("latency-simple", "latency-extended"):
+        b, t = agg.get((w, 1, "pgbouncer")), agg.get((w, 1, "pgtenant"))
+        fields = ("cpu_per_1k", "sys_per_1k", "pg_cpu_per_1k")
+        if not b or not t or any(x[f] is None for x in (b, t) for f in fields):
+            continue
+        b_cpu, b_sys, t_cpu, t_sys = us(b["cpu_per_1k"]), us(b["sys_per_1k"]), us(t["cpu_per_1k"]), us(t["sys_per_1k"])
+        binding = us(t["pg_cpu_per_1k"] - b["pg_cpu_per_1k"])
+        budget = b_cpu - binding
+        if budget <= 0:
+            reading = "out of reach: the binding alone costs more than PgBouncer's whole pooler"
+        elif budget < min(t_sys, b_sys):
+            reading = "out of reach: less than the kernel time either pooler spends"
+        elif budget < t_cpu:
+            reading = (f"needs pgtenant's pooler CPU {100 * (1 - budget / t_cpu):.0f} % lower: at its kernel "
+                       f"time, {budget - t_sys:.1f} µs of user-space work (PgBouncer's: {b_cpu - b_sys:.1f})")
+        else:
+            reading = "within the budget"
+        rows.append((SHORT[w], b_cpu, b_sys, binding, budget, t_cpu, t_sys, reading))
+    return rows
+
+
 def per_client_kib(row):
     n = int(row["connected"] or 0)
     if row["rc"] != "0" or n == 0:
@@ -416,6 +444,23 @@ def markdown(meta, runs, agg, idle, png_name):
         for name, total_b, busy_b, rest, g_t, budget, t, t_sys, b_sys, reading in budgets:
             md.append(f"| {name} | {total_b:.1f} ({busy_b:.0f} %) | {rest:.1f} ({fmt(g_t, '.1f')}) | {budget:.1f} | "
                       f"{t:.1f} ({fmt(t_sys, '.1f')}) | {fmt(b_sys, '.1f')} | {reading} |")
+        md.append("")
+
+    lat_budgets = latency_budget_rows(agg)
+    if lat_budgets:
+        md.append("## What the latency target leaves for the pooler")
+        md.append("")
+        md.append("µs per transaction at one client, where nothing runs in parallel and latency is the CPU on the "
+                  "path. Behind pgtenant PostgreSQL also runs the binding (its CPU per transaction minus what it "
+                  "spends behind PgBouncer), so for an added p50 no larger than PgBouncer's, pgtenant's pooler may "
+                  "spend at most PgBouncer's pooler CPU minus the binding.")
+        md.append("")
+        md.append("| target | PgBouncer pooler (kernel) | binding's PostgreSQL time | pgtenant pooler budget "
+                  "| pgtenant pooler (kernel) | reading |")
+        md.append("|---|---:|---:|---:|---:|---|")
+        for name, b_cpu, b_sys, binding, budget, t_cpu, t_sys, reading in lat_budgets:
+            md.append(f"| {name} | {b_cpu:.1f} ({b_sys:.1f}) | {binding:.1f} | {budget:.1f} | "
+                      f"{t_cpu:.1f} ({t_sys:.1f}) | {reading} |")
         md.append("")
 
     # W3 extras.

@@ -35,4 +35,26 @@ check(run(0.150, 75.0, 0.160, 0.040), 80.0, "within the budget")
 check(run(0.150, 100.0, 0.160, 0.040, sys_t=0.035, sys_b=0.040), 30.0, "out of reach: less than the kernel")
 # r = 1.2 at 128 clients: 150 / 1.2 = 125 < 130 for all but the pooler.
 check(run(0.150, 100.0, 0.170, 0.040, clients=128), -5.0, "out of reach: everything but")
+
+
+def latency(b_cpu, b_sys, b_pg, t_cpu, t_sys, t_pg):
+    agg = {("latency-simple", 1, "pgbouncer"): {"cpu_per_1k": b_cpu, "sys_per_1k": b_sys, "pg_cpu_per_1k": b_pg},
+           ("latency-simple", 1, "pgtenant"): {"cpu_per_1k": t_cpu, "sys_per_1k": t_sys, "pg_cpu_per_1k": t_pg}}
+    rows = report.latency_budget_rows(agg)
+    assert len(rows) == 1, rows
+    return rows[0][4], rows[0][-1]
+
+
+def check_latency(got, budget, reading):
+    assert abs(got[0] - budget) < 0.05, (got, budget)
+    assert got[1].startswith(reading), (got, reading)
+
+
+# PgBouncer's pooler 35 µs (29 kernel); the binding costs PostgreSQL 7 µs more behind pgtenant:
+# pgtenant's pooler may spend 28, below both kernel times (28.5, 29).
+check_latency(latency(0.035, 0.029, 0.046, 0.037, 0.0285, 0.053), 28.0, "out of reach: less than the kernel")
+# Kernel 25: 28 leaves 3 µs of user space where PgBouncer spends 6.
+check_latency(latency(0.035, 0.029, 0.046, 0.037, 0.025, 0.053), 28.0, "needs pgtenant's pooler CPU 24 % lower")
+# A binding that costs nothing leaves PgBouncer's own 35.
+check_latency(latency(0.035, 0.029, 0.046, 0.030, 0.025, 0.046), 35.0, "within the budget")
 print("report.py: CPU budgets of the targets ok")
