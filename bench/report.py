@@ -369,7 +369,7 @@ def markdown(meta, runs, agg, idle, png_name):
               f"{meta.get('postgresql', '?')}; {meta.get('pgbench', '?')}.")
     md.append(f"Pool size {meta.get('pool_size')} for both poolers (transaction pooling), pgbench scale "
               f"{meta.get('scale')}, `-j {meta.get('pgbench_jobs')}`, {meta.get('rounds')} interleaved round(s) of "
-              f"{meta.get('duration_s')} s per target (direct, PgBouncer, pgtenant, direct, ...). "
+              f"{meta.get('duration_s')} s per target (direct, PgBouncer, pgtenant; then pgtenant, PgBouncer, direct; and so on). "
               f"{meta.get('cpus')} CPUs shared by pgbench, the pooler and PostgreSQL; load average "
               f"{meta.get('loadavg_before')} before, {meta.get('loadavg_after')} after; the runs took "
               f"{int(meta.get('runs_s', 0)) // 60} min {int(meta.get('runs_s', 0)) % 60} s. "

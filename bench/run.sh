@@ -287,8 +287,12 @@ for workload in $PLAN; do
             # Warm-up: fills the pools and the caches; not recorded.
             for target in "${targets[@]}"; do run_case "$workload" "$clients" warmup "$target" 3; done
         fi
+        # Odd rounds run the targets in order, even rounds in reverse (A B C, C B A, ...), so
+        # that the machine getting steadily faster or slower favours no target.
         for round in $(seq "$(rounds_for "$workload")"); do
-            for target in "${targets[@]}"; do run_case "$workload" "$clients" "$round" "$target" "$seconds"; done
+            order=("${targets[@]}")
+            ((round % 2 == 0)) && mapfile -t order < <(printf '%s\n' "${targets[@]}" | tac)
+            for target in "${order[@]}"; do run_case "$workload" "$clients" "$round" "$target" "$seconds"; done
         done
     done
     if [[ $workload == scale ]]; then
