@@ -288,6 +288,11 @@ def targets(meta, agg, idle):
     return rows
 
 
+def us(v):
+    """Seconds per 1,000 transactions -> µs per transaction."""
+    return None if v is None else v * 1000.0
+
+
 def budget_rows(agg):
     """The W1/W2 throughput targets as CPU budgets (bench/README.md, "What the binding costs").
     tps = host busy × CPUs / T, T being the CPU one transaction costs everyone (pgbench, pooler,
@@ -299,7 +304,6 @@ def budget_rows(agg):
              for c in sorted({c for (w, c, _t) in agg if w == "simple"})]
     cases += [("W2 prepared vs PgBouncer extended", "prepared", c, "extended", W2_PREPARED_NEED)
               for c in sorted({c for (w, c, _t) in agg if w == "prepared"})]
-    us = lambda v: None if v is None else v * 1000.0  # s per 1k tx -> µs per tx
     for name, w, c, w_ref, need in cases:
         a, b = agg.get((w, c, "pgtenant")), agg.get((w_ref, c, "pgbouncer"))
         if not a or not b or None in (a["cpu_per_1k"], a["host_cpu_per_1k"], b["host_cpu_per_1k"]) or not b["host_busy"]:
@@ -328,7 +332,6 @@ def latency_budget_rows(agg):
     spend at most PgBouncer's pooler CPU minus the binding's PostgreSQL time (pgtenant's
     PostgreSQL CPU per transaction minus PgBouncer's). Rows of µs per transaction."""
     rows = []
-    us = lambda v: None if v is None else v * 1000.0  # s per 1k tx -> µs per tx
     for w in ("latency-simple", "latency-extended"):
         b, t = agg.get((w, 1, "pgbouncer")), agg.get((w, 1, "pgtenant"))
         fields = ("cpu_per_1k", "sys_per_1k", "pg_cpu_per_1k")
