@@ -48,6 +48,7 @@ class Session : public std::enable_shared_from_this<Session> {
     void release_idle_memory();
     awaitable<void> refuse_framing(bool too_long, std::size_t size);
     awaitable<bool> handle_client_message(std::string_view msg);
+    awaitable<bool> refuse_violation(std::string message);
     bool classify_statement(char tag, std::string_view sql, std::optional<protocol::Error>& refusal,
                             bool& resets_all);
     awaitable<bool> begin_segment(char tag, bool bind_transaction);
