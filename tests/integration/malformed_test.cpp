@@ -155,6 +155,25 @@ TEST_F(MalformedTest, UnknownMessageTypeAfterLogin) {
     expect_serving();
 }
 
+// A Query without its terminating NUL, or a Parse cut short, ends that session with 08P01
+// naming the message; other clients go on.
+TEST_F(MalformedTest, MalformedQueryAndParseAfterLogin) {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {wire::message('Q', "SELECT 1"), "malformed Query message"},
+        {wire::message('P', std::string("s1\0SELECT 1", 11)), "malformed Parse message"},
+    };
+    for (const auto& [bytes, expected] : cases) {
+        SCOPED_TRACE(expected);
+        auto conn = env().connect_as(demo::kAlice);
+        auto s = RawSocket::borrow(PQsocket(conn.get()));
+        s.send_all(bytes);
+        auto reply = expect_rejected_on(s, expected);
+        EXPECT_NE(reply.find("08P01"), std::string::npos) << reply;
+        EXPECT_NE(reply.find(expected), std::string::npos) << reply;
+    }
+    expect_serving();
+}
+
 TEST_F(MalformedTest, IdleHalfOpenConnectionsDoNotBlockOthers) {
     std::vector<RawSocket> idle;
     for (int i = 0; i < 50; ++i) {
