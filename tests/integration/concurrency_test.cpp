@@ -206,9 +206,9 @@ TEST_F(ConcurrencyTest, ServerConnectionsMoveBetweenWorkerThreads) {
     EXPECT_GE(std::stoi(m[1]), 20) << log;
 }
 
-// A waiting client prefers a connection of its own worker (no move), but not for long: when its
-// worker's connections stay busy (here: in an open transaction) and another worker has one idle,
-// the client gets that one within milliseconds, not at the end of the pool's wait_timeout.
+// A client whose worker's connections are all busy (here: one held by an open transaction)
+// takes a connection idle on another worker (it moves), and does not wait for the pool's
+// wait_timeout.
 TEST_F(ConcurrencyTest, WaitingClientTakesAnIdleConnectionOfAnotherWorker) {
     PgtenantOptions options;
     options.pool_size = 2;
