@@ -1,6 +1,7 @@
 #include "tests/support/pgtenant_process.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -102,7 +103,21 @@ Pgtenant::Pgtenant(const PgCluster& cluster, PgtenantOptions options)
     throw std::runtime_error("pgtenant did not start listening; its log:\n" + log());
 }
 
-Pgtenant::~Pgtenant() { stop(); }
+Pgtenant::~Pgtenant() {
+    stop();
+    // Under ASan/UBSan/TSan (PGTENANT_SANITIZE, PGTENANT_TSAN) a finding is a report in
+    // pgtenant's stderr, which is its log: every finding fails the test that ran it.
+    const std::string text = log();
+    for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                               "runtime error:", "WARNING: ThreadSanitizer"}) {
+        const auto at = text.find(marker);
+        if (at != std::string::npos) {
+            ADD_FAILURE() << "pgtenant's sanitizer reported a finding:\n"
+                          << text.substr(at > 2000 ? at - 2000 : 0, 12000);
+            break;
+        }
+    }
+}
 
 void Pgtenant::write_config(const PgCluster& cluster) {
     auto extra = [this](const std::string& section) {
