@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,7 +124,7 @@ void Pgtenant::write_config(const PgCluster& cluster) {
       << "log_level = " << toml_string(options_.log_level) << "\n"
       << extra("server") << "\n[backend]\n"
       << "host = \"127.0.0.1\"\n"
-      << "port = " << cluster.port() << "\n"
+      << "port = " << (options_.backend_port ? options_.backend_port : cluster.port()) << "\n"
       << "database = \"postgres\"\n"
       << "user = \"pgtenant_pool\"\n"
       << "password = " << toml_string(cluster.pool_password()) << "\n"
@@ -168,6 +169,11 @@ bool Pgtenant::try_start() {
         ::dup2(null_fd, 0);
         ::dup2(log_fd, 1);
         ::dup2(log_fd, 2);
+        if (options_.nofile_limit > 0) {
+            const rlimit lim{static_cast<rlim_t>(options_.nofile_limit),
+                             static_cast<rlim_t>(options_.nofile_limit)};
+            ::setrlimit(RLIMIT_NOFILE, &lim);
+        }
         ::execve(argv[0], argv.data(), envp.data());
         ::_exit(127);
     }
