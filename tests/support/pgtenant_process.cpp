@@ -86,7 +86,10 @@ Pgtenant::Pgtenant(const PgCluster& cluster, PgtenantOptions options)
         users << "[[login]]\n"
               << "name = " << toml_string(login.name) << "\n"
               << "practice = " << toml_string(login.practice) << "\n"
-              << "scram = " << toml_string(scram_verifier(login.password)) << "\n";
+              << "scram = "
+              << toml_string(login.verifier.empty() ? scram_verifier(login.password)
+                                                    : login.verifier)
+              << "\n";
         if (!login.pool_mode.empty()) {
             users << "pool_mode = " << toml_string(login.pool_mode) << "\n";
         }

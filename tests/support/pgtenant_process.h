@@ -23,6 +23,9 @@ struct LoginSpec {
     std::string practice;
     std::string password;
     std::string pool_mode;  // "", "transaction" or "session"; "" inherits [pool].mode
+    // The SCRAM verifier to store; "" makes one with `pgtenant scram-verifier` (4096
+    // iterations). A test that logs in thousands of times may give a cheaper one.
+    std::string verifier;
 };
 
 // alice (practice A), bob (practice B), carol (practice A, session pool mode).
