@@ -141,6 +141,50 @@ class FaultTest : public ProxyTest {
 
 long FaultTest::next_id_ = 1;
 
+// --- The relay itself, with PostgreSQL's own client straight behind it ---
+
+// What libpq sees through the relay without pgtenant: the baseline for the cases below (a
+// stall holds a query until resumed; a cut breaks the connection; new ones work).
+TEST_F(FaultTest, RelayStallsCutsAndResumesForPlainLibpq) {
+    FaultRelay relay(env().cluster().port());
+    const std::string conninfo =
+        "host=127.0.0.1 port=" + std::to_string(relay.port()) +
+        " dbname=postgres user=pgtenant_pool password=" + env().cluster().pool_password() +
+        " sslmode=disable gssencmode=disable connect_timeout=10";
+    auto conn = connect(conninfo);
+    PGconn* c = conn.get();
+    EXPECT_EQ(query(c, "SELECT 1").at(0).at(0), "1");
+    EXPECT_EQ(relay.open_connections(), 1);
+
+    relay.stall(Direction::both);
+    ASSERT_EQ(PQsendQuery(c, "SELECT 2"), 1);
+    PQflush(c);
+    std::this_thread::sleep_for(300ms);
+    PQconsumeInput(c);
+    EXPECT_EQ(PQisBusy(c), 1) << "answered through a stalled relay";
+    relay.resume();
+    QueryResult r;
+    while (PGresult* res = next_result(c, Clock::now() + 5s)) {
+        auto one = to_query_result(res);
+        if (r.ok()) r = std::move(one);
+    }
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.rows.at(0).at(0), "2");
+
+    relay.cut(Cut::reset);
+    auto cut = run(c, "SELECT 3", 5s);
+    EXPECT_FALSE(cut.ok());
+    EXPECT_NE(PQstatus(c), CONNECTION_OK);
+    EXPECT_EQ(relay.open_connections(), 0);
+
+    auto again = connect(conninfo);
+    relay.cut_after(10, Direction::to_client, Cut::fin);
+    auto late = run(again.get(), "SELECT repeat('x', 100)", 5s);
+    EXPECT_FALSE(late.ok()) << "a reply longer than the cut-after budget arrived whole";
+    EXPECT_EQ(query(connect(conninfo).get(), "SELECT 4").at(0).at(0), "4");
+    EXPECT_GE(relay.accepted(), 3u);
+}
+
 // --- Stall: the server connection stops moving, then moves again ---
 
 // A stalled network looks like a slow server: PostgreSQL's own client would wait, and so must
