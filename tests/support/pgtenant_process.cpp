@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -86,7 +87,10 @@ Pgtenant::Pgtenant(const PgCluster& cluster, PgtenantOptions options)
         users << "[[login]]\n"
               << "name = " << toml_string(login.name) << "\n"
               << "practice = " << toml_string(login.practice) << "\n"
-              << "scram = " << toml_string(scram_verifier(login.password)) << "\n";
+              << "scram = "
+              << toml_string(login.verifier.empty() ? scram_verifier(login.password)
+                                                    : login.verifier)
+              << "\n";
         if (!login.pool_mode.empty()) {
             users << "pool_mode = " << toml_string(login.pool_mode) << "\n";
         }
@@ -138,7 +142,7 @@ void Pgtenant::write_config(const PgCluster& cluster) {
       << "log_level = " << toml_string(options_.log_level) << "\n"
       << extra("server") << "\n[backend]\n"
       << "host = \"127.0.0.1\"\n"
-      << "port = " << cluster.port() << "\n"
+      << "port = " << (options_.backend_port ? options_.backend_port : cluster.port()) << "\n"
       << "database = \"postgres\"\n"
       << "user = \"pgtenant_pool\"\n"
       << "password = " << toml_string(cluster.pool_password()) << "\n"
@@ -183,6 +187,11 @@ bool Pgtenant::try_start() {
         ::dup2(null_fd, 0);
         ::dup2(log_fd, 1);
         ::dup2(log_fd, 2);
+        if (options_.nofile_limit > 0) {
+            const rlimit lim{static_cast<rlim_t>(options_.nofile_limit),
+                             static_cast<rlim_t>(options_.nofile_limit)};
+            ::setrlimit(RLIMIT_NOFILE, &lim);
+        }
         ::execve(argv[0], argv.data(), envp.data());
         ::_exit(127);
     }
