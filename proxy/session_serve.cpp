@@ -353,7 +353,12 @@ awaitable<bool> Session::begin_segment(char tag, bool bind_transaction) {
         auto acquired = co_await app_.pool->acquire(practice_, worker_);
         if (!acquired.lease) {
             auto error = pool_error(*acquired.error);
-            spdlog::warn("{} {}", prefix(), error.message);
+            // While PostgreSQL is unreachable the pool logs that, once per interval: one line
+            // per client request would flood the log.
+            const bool logged_by_pool = acquired.error->kind == PoolError::Kind::cannot_connect;
+            SPDLOG_LOGGER_CALL(spdlog::default_logger_raw(),
+                               logged_by_pool ? spdlog::level::debug : spdlog::level::warn, "{} {}",
+                               prefix(), error.message);
             local_reply_error(tag, error);
             co_await flush_local();
             co_return false;
