@@ -363,7 +363,10 @@ awaitable<bool> Session::begin_segment(char tag, bool bind_transaction) {
             co_await flush_local();
             co_return false;
         }
-        if (client_gone_) co_return false;  // the lease goes back at once
+        if (client_gone_) {  // while it waited: the connection, untouched, goes back
+            acquired.lease.release();
+            co_return false;
+        }
         hold(std::move(acquired.lease));
         status_ = 'I';
         needs_binding_ = true;
