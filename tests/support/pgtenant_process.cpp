@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -159,7 +160,10 @@ void Pgtenant::write_config(const PgCluster& cluster) {
 }
 
 bool Pgtenant::try_start() {
-    std::string binary = PGTENANT_BINARY;
+    // PGTENANT_TEST_BINARY: another build under test (a long by-hand run from a copy, while
+    // the tree is rebuilt).
+    const char* other = std::getenv("PGTENANT_TEST_BINARY");
+    std::string binary = other ? other : PGTENANT_BINARY;
     std::string config = (dir_.path() / "pgtenant.toml").string();
     std::string log_path = (dir_.path() / "pgtenant.log").string();
     std::vector<char*> argv{binary.data(), const_cast<char*>("--config"), config.data(), nullptr};
