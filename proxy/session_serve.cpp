@@ -339,7 +339,6 @@ bool Session::classify_statement(char tag, std::string_view sql,
 
 // Answers a client whose transaction block died with its server connection.
 awaitable<bool> Session::answer_aborted(std::string_view msg) {
-    if (msg[0] == 'X') co_return false;
     aborted_->on_message(msg, statements_, emulated_);
     if (aborted_->over()) aborted_.reset();
     co_return co_await flush_local();
