@@ -49,7 +49,7 @@ bool read_json_string(std::string_view json, std::size_t pos, std::string& out) 
 }
 
 bool starts_at(std::string_view json, std::size_t pos, std::string_view what) {
-    return json.substr(pos, what.size()) == what;
+    return pos <= json.size() && json.substr(pos, what.size()) == what;
 }
 
 // SET/RESET statements, and the SET inside ALTER ROLE / ALTER DATABASE (key "setstmt").

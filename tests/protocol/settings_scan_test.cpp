@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace pgtenant::protocol {
 namespace {
 
@@ -50,6 +52,19 @@ TEST(SettingsScan, SqlPreparedStatementsAreFlagged) {
     EXPECT_TRUE(writes("DEALLOCATE p").sql_prepared);
     EXPECT_FALSE(writes("DEALLOCATE ALL").sql_prepared);
     EXPECT_FALSE(writes("SELECT 'prepare execute'").sql_prepared);
+}
+
+// Found by settings_scan_fuzz: a tree cut off right after the last SET argument made the scan
+// read past the end (std::out_of_range). libpg_query never cuts its output, but the scan must
+// not depend on that.
+TEST(SettingsScan, TruncatedTreeIsReadWithinBounds) {
+    const std::string tree =
+        "{\"stmts\":[{\"stmt\":{\"VariableSetStmt\":{\"kind\":\"VAR_SET_VALUE\",\"name\":"
+        "\"role\",\"args\":[{\"A_Const\":{\"sval\":{\"sval\":\"admin\"},\"location\":9}}";
+    SettingWrites w;
+    ASSERT_NO_THROW(w = scan_setting_writes(tree));
+    ASSERT_EQ(w.names.size(), 1u);
+    EXPECT_EQ(w.names[0], "role");
 }
 
 }  // namespace
