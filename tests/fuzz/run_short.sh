@@ -5,13 +5,14 @@
 #
 # Configures its own clang build (default ./build-fuzz; ctest passes build/fuzz-libfuzzer), builds
 # only the fuzz targets and the libraries they test (protocol, auth, config: no Asio), then runs
-# each target for PGTENANT_FUZZ_SECONDS (default 15) seconds on its committed seeds, two at a time
-# (PGTENANT_FUZZ_JOBS). Exits 77 (ctest: skipped) when clang or the libFuzzer runtime is missing.
+# each target for PGTENANT_FUZZ_SECONDS (default 20) seconds on its committed seeds and its
+# dictionary (dict/<target>.dict), two at a time (PGTENANT_FUZZ_JOBS). Exits 77 (ctest:
+# skipped) when clang or the libFuzzer runtime is missing.
 # Anything a target finds is left in <build-dir>/fuzz-findings/<target>/ and fails the run.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-$SRC/build-fuzz}
-SECONDS_EACH=${2:-${PGTENANT_FUZZ_SECONDS:-15}}
+SECONDS_EACH=${2:-${PGTENANT_FUZZ_SECONDS:-20}}
 JOBS=${PGTENANT_FUZZ_JOBS:-2}
 
 skip() {
@@ -51,10 +52,11 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_one() {
   local t=$1 work="$BUILD/fuzz-work/$1" findings="$BUILD/fuzz-findings/$1"
   mkdir -p "$work" "$findings"
-  local log="$findings/log"
+  local log="$findings/log" dict=()
+  [ -f "$SRC/tests/fuzz/dict/$t.dict" ] && dict=(-dict="$SRC/tests/fuzz/dict/$t.dict")
   if "$BUILD/tests/fuzz/$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$findings/" "$work" "$SRC/tests/fuzz/corpus/$t" \
-    >"$log" 2>&1; then
+    -print_final_stats=1 -artifact_prefix="$findings/" "${dict[@]}" "$work" \
+    "$SRC/tests/fuzz/corpus/$t" >"$log" 2>&1; then
     local execs cov
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || true)
