@@ -229,6 +229,15 @@ Exchange honest_exchange(std::string_view client_nonce, std::string_view passwor
     return e;
 }
 
+// The same bytes in base64 with a non-zero padding bit: `text` ends in "X=" (32 raw bytes).
+std::string non_canonical_base64(std::string text) {
+    static constexpr std::string_view kAlphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const std::size_t at = text.rfind('=') - 1;
+    text[at] = kAlphabet[kAlphabet.find(text[at]) | 1];
+    return text;
+}
+
 Seeds scram_server() {
     Seeds s;
     const Exchange good = honest_exchange(kClientNonce, kPassword);
@@ -241,6 +250,9 @@ Seeds scram_server() {
         s.emplace_back(who + "then_more",
                        m + nul(nul(good.client_first, good.client_final), "c=biws"));
     }
+    s.emplace_back(
+        "known_proof_padding_bits",
+        std::string(1, '\0') + nul(good.client_first, non_canonical_base64(good.client_final)));
     s.emplace_back("known_channel_binding",
                    std::string(1, '\0') + nul("p=tls-server-end-point,,n=,r=abc", "c=cD10bHM="));
     s.emplace_back("known_authzid", std::string(1, '\0') + "n,a=alice,n=,r=abc");
@@ -263,6 +275,8 @@ Seeds scram_client() {
     s.emplace_back("good_then_more", nul(nul(good.server_first, good.server_final), "v=x"));
     const Exchange bad = honest_exchange(kClientNonce, "pen");
     s.emplace_back("wrong_signature", nul(good.server_first, bad.server_final));
+    s.emplace_back("signature_padding_bits",
+                   nul(good.server_first, non_canonical_base64(good.server_final)));
     s.emplace_back("server_error", nul(good.server_first, "e=invalid-proof"));
     s.emplace_back("extension_after", nul(good.server_first + ",x=1", good.server_final + ",y=2"));
     s.emplace_back("mandatory_extension", "m=1," + good.server_first);
