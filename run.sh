@@ -18,6 +18,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libtomlplusplus-dev libpg-query-dev libgtest-dev libgmock-dev liburing-dev
   pgbouncer python3-psycopg python3-matplotlib openssl
   libpostgresql-jdbc-java
+  clang libclang-rt-14-dev
 )
 
 deps() {

@@ -295,6 +295,9 @@ private:
 Classification scan_tree(const char* json) {
     boost::json::parse_options options;
     options.max_depth = std::size_t(-1);  // depth lives on the parser's heap stack, not ours
+    // The tree quotes the client's bytes, which need not be UTF-8 (client_encoding LATIN1):
+    // refusing them would leave the statement unclassified.
+    options.allow_invalid_utf8 = true;
     boost::json::basic_parser<TreeHandler> parser(options);
     boost::json::error_code ec;
     std::string_view text(json);

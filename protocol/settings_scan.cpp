@@ -8,23 +8,27 @@ namespace {
 
 char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
 
-// Decodes the JSON string starting at json[pos] (just after its opening quote). Returns false
-// for a malformed string. \u escapes outside ASCII are kept as '?', which never matches a
-// reserved name but still counts as a name.
-bool read_json_string(std::string_view json, std::size_t pos, std::string& out) {
+// Decodes the JSON string starting at json[pos] (just after its opening quote), lower-cased
+// (ASCII) when `lower`. Returns the position just past its closing quote, or npos for a
+// malformed string. \u escapes outside ASCII are kept as '?', which never matches a reserved
+// name but still counts as a name (libpg_query escapes control characters only).
+std::size_t decode_json_string(std::string_view json, std::size_t pos, std::string& out,
+                               bool lower) {
+    constexpr auto npos = std::string_view::npos;
+    auto put = [&](char c) { out.push_back(lower ? lower_ascii(c) : c); };
     out.clear();
     while (pos < json.size()) {
         char c = json[pos++];
-        if (c == '"') return true;
+        if (c == '"') return pos;
         if (c != '\\') {
-            out.push_back(lower_ascii(c));
+            put(c);
             continue;
         }
-        if (pos >= json.size()) return false;
+        if (pos >= json.size()) return npos;
         char e = json[pos++];
         switch (e) {
             case 'u': {
-                if (pos + 4 > json.size()) return false;
+                if (pos + 4 > json.size()) return npos;
                 unsigned v = 0;
                 for (int i = 0; i < 4; ++i) {
                     char h = json[pos++];
@@ -32,9 +36,9 @@ bool read_json_string(std::string_view json, std::size_t pos, std::string& out) 
                     if (h >= '0' && h <= '9') v |= static_cast<unsigned>(h - '0');
                     else if (h >= 'a' && h <= 'f') v |= static_cast<unsigned>(h - 'a' + 10);
                     else if (h >= 'A' && h <= 'F') v |= static_cast<unsigned>(h - 'A' + 10);
-                    else return false;
+                    else return npos;
                 }
-                out.push_back(v < 0x80 ? lower_ascii(static_cast<char>(v)) : '?');
+                put(v < 0x80 ? static_cast<char>(v) : '?');
                 break;
             }
             case 'n': out.push_back('\n'); break;
@@ -42,14 +46,18 @@ bool read_json_string(std::string_view json, std::size_t pos, std::string& out) 
             case 'r': out.push_back('\r'); break;
             case 'b': out.push_back('\b'); break;
             case 'f': out.push_back('\f'); break;
-            default: out.push_back(lower_ascii(e)); break;  // \" \\ \/
+            default: put(e); break;  // \" \\ \/
         }
     }
-    return false;
+    return npos;
+}
+
+bool read_json_string(std::string_view json, std::size_t pos, std::string& out) {
+    return decode_json_string(json, pos, out, true) != std::string_view::npos;
 }
 
 bool starts_at(std::string_view json, std::size_t pos, std::string_view what) {
-    return json.substr(pos, what.size()) == what;
+    return pos <= json.size() && json.substr(pos, what.size()) == what;
 }
 
 // SET/RESET statements, and the SET inside ALTER ROLE / ALTER DATABASE (key "setstmt").
@@ -78,10 +86,9 @@ void scan_set_config(std::string_view json, SettingWrites& w) {
         std::string part, last;
         // funcname is a list of {"String":{"sval":"..."}}; the last one is the function.
         while (starts_at(json, p, kPart)) {
-            if (!read_json_string(json, p + kPart.size(), part)) return;
+            p = decode_json_string(json, p + kPart.size(), part, true);
+            if (p == std::string_view::npos || !starts_at(json, p, "}}")) return;
             last = part;
-            p = json.find("}}", p + kPart.size());
-            if (p == std::string_view::npos) return;
             p += 2;
             if (starts_at(json, p, ",")) ++p;
         }
@@ -119,14 +126,10 @@ std::optional<std::string> read_const(std::string_view json, std::size_t& p) {
         } else {
             std::size_t q = json.find(":\"", p);
             if (q == std::string_view::npos) return std::nullopt;
-            // Values keep their case: read the raw JSON string without lower-casing.
-            std::string raw;
-            std::size_t i = q + 2;
-            while (i < json.size() && json[i] != '"') {
-                if (json[i] == '\\' && i + 1 < json.size()) ++i;
-                raw.push_back(json[i++]);
-            }
-            out = std::move(raw);
+            // Values keep their case. The search for the element's end starts past the string,
+            // whose text may contain "}}".
+            p = decode_json_string(json, q + 2, out, false);
+            if (p == std::string_view::npos) return std::nullopt;
         }
         // Skip to the end of this A_Const element: "...,"location":N}}".
         std::size_t end = json.find("}}", p);
@@ -155,11 +158,9 @@ void scan_session_sets(std::string_view json, SettingWrites& w) {
         if (kind != "VAR_SET_VALUE" && kind != "VAR_SET_DEFAULT" && kind != "VAR_RESET") continue;
         p = kind_end + 1;
         SessionSet set;
-        if (!starts_at(json, p, ",\"name\":\"") || !read_json_string(json, p + 9, set.name)) continue;
-        p = json.find('"', p + 9);
-        while (p != std::string_view::npos && json[p - 1] == '\\') p = json.find('"', p + 1);
+        if (!starts_at(json, p, ",\"name\":\"")) continue;
+        p = decode_json_string(json, p + 9, set.name, true);
         if (p == std::string_view::npos) continue;
-        ++p;
         if (kind == "VAR_SET_VALUE") {
             std::vector<std::string> values;
             if (starts_at(json, p, ",\"args\":[")) {

@@ -202,6 +202,21 @@ TEST(ClassifyTest, GarbageInput) {
     EXPECT_FALSE(classifier.classify(nul_first).discard_all);
 }
 
+// Found by classify_fuzz: a byte that is not UTF-8 anywhere in the text (valid in a client
+// encoding such as LATIN1, which the server converts) made the parse tree unreadable, so the
+// whole text was reported unclassified and a SET of a reserved name went past the guard.
+TEST(ClassifyTest, NonUtf8BytesDoNotHideStatements) {
+    StatementClassifier classifier(0);
+    auto set = classifier.classify("SET app.current_practice_id = 'x'; SELECT 'caf\xe9'");
+    EXPECT_FALSE(set.parse_error);
+    ASSERT_EQ(set.settings.names.size(), 1u);
+    EXPECT_EQ(set.settings.names[0], "app.current_practice_id");
+    auto vacuum = classifier.classify("VACUUM \"t\x96\"");
+    EXPECT_FALSE(vacuum.parse_error);
+    EXPECT_TRUE(vacuum.not_in_pipeline);
+    EXPECT_EQ(vacuum.command, "VACUUM");
+}
+
 TEST(ClassifyTest, LargeQueries) {
     StatementClassifier classifier;
     std::string big = "SELECT '" + std::string(1'000'000, 'x') + "'";

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace pgtenant::protocol {
 namespace {
 
@@ -50,6 +52,43 @@ TEST(SettingsScan, SqlPreparedStatementsAreFlagged) {
     EXPECT_TRUE(writes("DEALLOCATE p").sql_prepared);
     EXPECT_FALSE(writes("DEALLOCATE ALL").sql_prepared);
     EXPECT_FALSE(writes("SELECT 'prepare execute'").sql_prepared);
+}
+
+// Found by classify_fuzz (its walk of the parse tree disagreed with the scan): the scan looked
+// for the end of a JSON string or element with a plain search, which the string's own text can
+// fool. A SET LOCAL whose value held "}}" was taken for a session SET (and carried to later
+// transactions with a wrong value), a quoted name ending in a backslash lost its value, escaped
+// characters in values were kept as their letters, and a schema name holding "}}" hid the
+// set_config() that followed it.
+TEST(SettingsScan, JsonStringsAreReadToTheirRealEnd) {
+    EXPECT_TRUE(
+        writes("SET LOCAL statement_timeout = '\"}}],\"is_local\":\"5s'").session_sets.empty());
+
+    auto name = writes("SET \"x.a\\\" = 1");
+    ASSERT_EQ(name.session_sets.size(), 1u);
+    EXPECT_EQ(name.session_sets[0].name, "x.a\\");
+    EXPECT_EQ(name.session_sets[0].value, "1");
+
+    auto value = writes("SET application_name = E'a\\nb\\t\"c\\\\'");
+    ASSERT_EQ(value.session_sets.size(), 1u);
+    EXPECT_EQ(value.session_sets[0].value, "a\nb\t\"c\\");
+
+    auto qualified = writes("SELECT \"a}}\".set_config('app.x', '1', false)");
+    ASSERT_EQ(qualified.names.size(), 1u);
+    EXPECT_EQ(qualified.names[0], "app.x");
+}
+
+// Found by settings_scan_fuzz: a tree cut off right after the last SET argument made the scan
+// read past the end (std::out_of_range). libpg_query never cuts its output, but the scan must
+// not depend on that.
+TEST(SettingsScan, TruncatedTreeIsReadWithinBounds) {
+    const std::string tree =
+        "{\"stmts\":[{\"stmt\":{\"VariableSetStmt\":{\"kind\":\"VAR_SET_VALUE\",\"name\":"
+        "\"role\",\"args\":[{\"A_Const\":{\"sval\":{\"sval\":\"admin\"},\"location\":9}}";
+    SettingWrites w;
+    ASSERT_NO_THROW(w = scan_setting_writes(tree));
+    ASSERT_EQ(w.names.size(), 1u);
+    EXPECT_EQ(w.names[0], "role");
 }
 
 }  // namespace

@@ -1,0 +1,1 @@
+SELECT id, name FROM patients WHERE practice_id = $1 ORDER BY name LIMIT 10

@@ -1,0 +1,1 @@
+BEGIN; UPDATE meal_logs SET kcal = kcal + 1 WHERE id = 7; COMMIT

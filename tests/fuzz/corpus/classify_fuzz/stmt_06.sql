@@ -1,0 +1,1 @@
+set "App"."Current_Practice_Id" to default

@@ -1,0 +1,1 @@
+SELECT set_config('app.current_practice_id', '2', true)

@@ -1,0 +1,1 @@
+SELECT pg_catalog.set_config($1, $2, false)

@@ -1,0 +1,1 @@
+SELECT * FROM patients WHERE set_config('app.current_practice_id', 'x', true) IS NOT NULL

@@ -1,0 +1,1 @@
+SELECT U&"\0073et_config"('app.x', '1', false)

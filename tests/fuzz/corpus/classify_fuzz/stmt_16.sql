@@ -1,0 +1,1 @@
+SELECT query_to_xml('select set_config(''app.x'', ''1'', false)', true, true, '')

@@ -1,0 +1,1 @@
+DO $$BEGIN PERFORM set_config('app.x', '1', false); END$$

@@ -1,0 +1,1 @@
+EXPLAIN EXECUTE q(1)

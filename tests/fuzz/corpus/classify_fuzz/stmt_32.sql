@@ -1,0 +1,1 @@
+REINDEX (concurrently false) SYSTEM clinic

@@ -1,0 +1,1 @@
+ALTER ROLE alice SET app.current_practice_id = '2'

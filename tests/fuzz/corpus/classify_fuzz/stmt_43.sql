@@ -1,0 +1,1 @@
+SELECT 1; SET work_mem = '4MB'; SELECT 2

@@ -1,0 +1,1 @@
+SELECT 'set vacuum database' AS not_a_statement

@@ -1,0 +1,1 @@
+WITH x AS (SELECT set_config('a.b', 'c', true)) SELECT * FROM x
