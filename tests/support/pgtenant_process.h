@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,13 @@ struct PgtenantOptions {
     std::map<std::string, std::vector<std::string>> extra_toml;
     // Added to (or replacing in) the environment pgtenant inherits.
     std::map<std::string, std::string> env;
+    // backend.host and backend.user; the password is the cluster's pool password unless
+    // backend_password is set ("" for a role that logs in by certificate).
+    std::string backend_host = "127.0.0.1";
+    std::string backend_user = "pgtenant_pool";
+    std::optional<std::string> backend_password;
+    // Extra command-line arguments (e.g. --allow-unsafe-database).
+    std::vector<std::string> args;
 };
 
 // VmRSS of a process in KiB (-1 if unreadable).
