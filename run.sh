@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # pgtenant developer entry point. See README.md.
 #   ./run.sh demo    install what is missing, build, start the embedded demo
-#   ./run.sh test    install what is missing, build, run every test (ctest)
+#   ./run.sh test    install what is missing, build, run every test (ctest), then the
+#                    relay/pool/shutdown suites again under ASan+UBSan (./build-asan)
+#   ./run.sh sanitized  only the ASan+UBSan stage
 #   ./run.sh deps    only install missing Debian packages
 #   ./run.sh build   only build (into ./build)
 #   ./run.sh bench   run the benchmark suite (see bench/README.md)
@@ -11,7 +13,7 @@ ROOT=$(pwd)
 BUILD=${PGTENANT_BUILD_DIR:-$ROOT/build}
 
 PACKAGES=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config ccache
   libboost1.81-dev libssl-dev libpq-dev postgresql-client postgresql-15 postgresql-contrib postgresql-server-dev-15
   libspdlog-dev libfmt-dev libtomlplusplus-dev libpg-query-dev libgtest-dev libgmock-dev liburing-dev
   pgbouncer python3-psycopg python3-matplotlib openssl
@@ -43,9 +45,33 @@ deps() {
   fi
 }
 
+# ccache, when present, makes rebuilds in another tree (the sanitizer build, a worktree) cheap.
+launcher() {
+  command -v ccache >/dev/null || return 0
+  export CCACHE_BASEDIR="$ROOT"
+  echo "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache"
+}
+
 build() {
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE:-RelWithDebInfo} ${PGTENANT_CMAKE_ARGS:-} >/dev/null
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE:-RelWithDebInfo} $(launcher) ${PGTENANT_CMAKE_ARGS:-} >/dev/null
   cmake --build "$BUILD" -j"$(nproc)"
+}
+
+# The suites that drive the relay, the pool, lost connections and shutdown hardest, again with
+# AddressSanitizer and UndefinedBehaviorSanitizer, on both I/O builds (tests/integration/
+# CMakeLists.txt gives each an *_io_uring twin in this build), plus the proxy's unit tests.
+SANITIZED_SUITES=(failures_test transactions_test concurrency_test malformed_test)
+sanitized() {
+  local dir=${PGTENANT_ASAN_BUILD_DIR:-$ROOT/build-asan}
+  cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPGTENANT_SANITIZE=ON $(launcher) >/dev/null
+  cmake --build "$dir" -j"$(nproc)" --target pgtenant pgtenant-epoll pgtenant_verifier proxy_tests "${SANITIZED_SUITES[@]}"
+  local names
+  names=$(IFS='|'; echo "${SANITIZED_SUITES[*]}")
+  echo "pgtenant: the relay, pool and shutdown suites under ASan+UBSan"
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
+    "$dir/tests/proxy_tests" --gtest_brief=1
+  (cd "$dir" && ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
+    ctest --output-on-failure -j"$(nproc)" -R "^($names)(_io_uring)?\$")
 }
 
 cmd=${1:-}
@@ -55,10 +81,12 @@ case "$cmd" in
   build) deps; build ;;
   test)
     deps; build
-    cd "$BUILD"
-    ctest --output-on-failure -j"$(nproc)" "$@"
+    (cd "$BUILD" && ctest --output-on-failure -j"$(nproc)" "$@")
+    # With arguments (a subset, e.g. -R x), only that subset in the plain build.
+    if [ $# -eq 0 ]; then sanitized; fi
     ;;
+  sanitized) deps; sanitized ;;
   demo) deps; build; exec "$ROOT/config/demo.sh" "$BUILD/proxy/pgtenant" "$@" ;;
   bench) deps; build; exec "$ROOT/bench/run.sh" "$BUILD" "$@" ;;
-  *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -138,12 +138,20 @@ std::string resolve(const std::string& path, const std::string& base_dir) {
 
 void read_server(const Section& s, ServerConfig& c) {
     s.expect_only({"listen_addr", "listen_port", "workers", "max_client_conn", "max_message_bytes",
-                   "tls_cert", "tls_key", "tls_required", "log_level"});
+                   "message_memory_bytes", "message_timeout_ms", "tls_cert", "tls_key",
+                   "tls_required", "log_level"});
     s.get("listen_addr", c.listen_addr);
     s.get("listen_port", c.listen_port, 1, 65535);
     s.get("workers", c.workers, 1, 64);
     s.get("max_client_conn", c.max_client_conn, 1, 1'000'000);
     s.get("max_message_bytes", c.max_message_bytes, int64_t{1} << 10, int64_t{1} << 30);
+    s.get("message_memory_bytes", c.message_memory_bytes, int64_t{1} << 10, int64_t{1} << 40);
+    s.get_ms("message_timeout_ms", c.message_timeout);
+    if (c.message_memory_bytes < c.max_message_bytes) {
+        fail(s.full("message_memory_bytes"),
+             "must be at least server.max_message_bytes, or a message of that size could never "
+             "be received");
+    }
     s.get("tls_cert", c.tls_cert);
     s.get("tls_key", c.tls_key);
     s.get("tls_required", c.tls_required);

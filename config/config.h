@@ -24,6 +24,10 @@ struct ServerConfig {
     int workers = 1;                        // io_context threads (restart to change)
     int max_client_conn = 10000;            // 53300 beyond this
     std::size_t max_message_bytes = 64u << 20;  // client frames larger than this are refused
+    // Client messages larger than a receive buffer (16 KiB) still arriving: memory they may hold
+    // together, and the time each may take to arrive in full.
+    std::size_t message_memory_bytes = 256u << 20;
+    std::chrono::milliseconds message_timeout{30000};
     std::string tls_cert;                   // PEM; empty = no TLS (SSLRequest answered 'N')
     std::string tls_key;                    // PEM
     bool tls_required = false;              // refuse clients that do not ask for TLS

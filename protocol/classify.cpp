@@ -64,6 +64,21 @@ constexpr KeywordMasks kKeywordMasks = [] {
     return m;
 }();
 
+}  // namespace
+
+bool may_begin_block(std::string_view sql) {
+    for (std::size_t i = 0; i + 5 <= sql.size(); ++i) {
+        const char c = ascii_lower(sql[i]);
+        if (c != 'b' && c != 's') continue;
+        const std::string_view word = c == 'b' ? "begin" : "start";
+        std::size_t k = 1;
+        while (k < 5 && ascii_lower(sql[i + k]) == word[k]) ++k;
+        if (k == 5) return true;
+    }
+    return false;
+}
+
+namespace {
 
 // What one top-level statement tells us, gathered while streaming its JSON.
 struct StatementFacts {

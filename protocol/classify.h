@@ -29,6 +29,10 @@ struct Classification {
     std::string command;           // e.g. "VACUUM", for error messages; empty if ordinary
 };
 
+// Whether `sql` may open a transaction block: it holds the word BEGIN or START in any case.
+// A cheap search that may say yes wrongly (a DO block, a string), never no wrongly.
+bool may_begin_block(std::string_view sql);
+
 // Thread-safe; results are cached by query text in a bounded LRU.
 class StatementClassifier {
 public:

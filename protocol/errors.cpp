@@ -71,6 +71,22 @@ Error out_of_descriptors() {
                 "FATAL");
 }
 
+Error message_memory_exhausted(std::size_t size, std::size_t budget) {
+    return make("53200",
+                fmt::format("out of memory for client messages: a message of {} bytes would take "
+                            "partly received messages over {} bytes (server.message_memory_bytes)",
+                            size, budget),
+                "Retry later, or raise server.message_memory_bytes.", "FATAL");
+}
+
+Error message_too_slow(std::size_t size, long ms) {
+    return make("08P01",
+                fmt::format("a message of {} bytes did not arrive in full within {} ms "
+                            "(server.message_timeout_ms)",
+                            size, ms),
+                {}, "FATAL");
+}
+
 Error too_many_connections(int limit) {
     return make("53300",
                 fmt::format("too many client connections: pgtenant accepts at most {} "

@@ -1,6 +1,7 @@
 #pragma once
 // Errors pgtenant itself raises, as named factories with real SQLSTATEs (DESIGN §5).
 // Every message says what was refused and why, in one sentence.
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,11 @@ Error unsupported_protocol(int32_t code);                    // 0A000
 Error refused_by_policy(std::string_view why, std::string_view hint = {});  // 42501
 Error not_supported_in_pooling(std::string_view why, std::string_view hint = {});  // 0A000
 Error too_many_connections(int limit);                       // 53300
+// A client message that may not be held now: every byte of server.message_memory_bytes is taken
+// by other partly received messages.
+Error message_memory_exhausted(std::size_t size, std::size_t budget);  // 53200
+// A client message that did not arrive in full within server.message_timeout_ms.
+Error message_too_slow(std::size_t size, long ms);           // 08P01
 Error out_of_descriptors();                                  // 53300
 Error pool_wait_timeout(long ms);                            // 53400
 Error cannot_connect_now(std::string_view why);              // 57P03

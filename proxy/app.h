@@ -10,7 +10,7 @@
 #include "protocol/classify.h"
 #include "proxy/asio.h"
 #include "proxy/cancel.h"
-#include "proxy/pool.h"
+#include "proxy/pool/pool.h"
 
 namespace pgtenant::proxy {
 
@@ -26,6 +26,9 @@ struct App {
     void set_keys(std::shared_ptr<const auth::KeyRing> k) { std::atomic_store(&keys_, std::move(k)); }
     std::shared_ptr<const auth::KeyRing> keys_;
     std::atomic<int> clients{0};
+    // Bytes of client messages over a receive buffer's size that are still arriving, against
+    // server.message_memory_bytes.
+    std::atomic<std::size_t> message_memory{0};
     std::atomic<uint64_t> next_session{1};
     std::atomic<uint64_t> practice_switch_resets{0};
 };

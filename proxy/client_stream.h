@@ -68,10 +68,14 @@ class ClientStream {
         }
     }
 
+    // Ends the connection: the client sees it closed, and any read or write under way here
+    // completes at once. The descriptor itself is closed with the stream, once no operation
+    // is pending on it: with io_uring, closing a socket whose operation the kernel still holds
+    // lets Asio 1.81 reuse that operation's bookkeeping for the next socket opened, and the
+    // stale operation then runs on whichever socket gets the same descriptor number.
     void close() {
         error_code ignored;
         socket_.shutdown(tcp::socket::shutdown_both, ignored);
-        socket_.close(ignored);
     }
 
   private:

@@ -7,9 +7,9 @@ namespace pgtenant::proxy {
 // "io_uring" or "epoll": what this binary was built with.
 const char* io_backend_name();
 
-// For an io_uring build: when io_uring cannot be set up here (old kernel, sandbox,
-// kernel.io_uring_disabled) or PGTENANT_IO=epoll is set, replaces this process with the epoll
-// build, same arguments. Returns only when this binary is the one to serve; returns false
+// For an io_uring build: unless PGTENANT_IO=io_uring is set and io_uring can be set up here
+// (not an old kernel, a sandbox, kernel.io_uring_disabled), replaces this process with the
+// epoll build, same arguments. Returns only when this binary is the one to serve; returns false
 // (after logging why) if it cannot serve and cannot hand over either.
 bool use_best_io_backend(char** argv);
 

@@ -25,7 +25,8 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(pgtenant - a PostgreSQL proxy that binds every transaction to a practice
+constexpr const char* kUsage =
+    R"(pgtenant - a PostgreSQL proxy that binds every transaction to a practice
 
 Usage:
   pgtenant [--config FILE]          run the proxy (default FILE: pgtenant.toml)
@@ -50,8 +51,8 @@ Usage:
   pgtenant --help | --version
 
 Signals: SIGHUP re-reads the sealed-mode key file; SIGINT/SIGTERM shut down.
-Environment: PGTENANT_IO=epoll runs the epoll build (pgtenant-epoll) instead of io_uring,
-which pgtenant also falls back to by itself where io_uring is unavailable.
+Environment: PGTENANT_IO=io_uring serves through io_uring instead of epoll (experimental:
+see the README); pgtenant stays on epoll (pgtenant-epoll) where io_uring is unavailable.
 
 Clients connect to pgtenant exactly as to PostgreSQL. Each login (a [[login]] in the users
 file) belongs to one practice; pgtenant binds every transaction it runs for that login with

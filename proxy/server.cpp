@@ -76,7 +76,7 @@ awaitable<void> accept_loop(App& app, tcp::acceptor& acceptor, Workers& workers)
         auto& ioc = *workers[static_cast<std::size_t>(worker)];
         auto [ec, socket] = co_await acceptor.async_accept(ioc, use_tuple);
         if (ec) {
-            if (ec == asio::error::operation_aborted) {
+            if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
                 if (spare >= 0) ::close(spare);
                 co_return;
             }
@@ -143,7 +143,12 @@ int run_server(App& app) {
         return 1;
     }
     app.pool->warm_up();
-    asio::co_spawn(ioc, accept_loop(app, acceptor, workers), asio::detached);
+    // The workers stop only once the accept loop has ended: its pending accept holds a socket
+    // of another worker's io_context, which must not be destroyed under it (the io_uring build
+    // read freed memory at every SIGTERM when the io_contexts went with the accept pending).
+    asio::co_spawn(ioc, accept_loop(app, acceptor, workers), [&workers](std::exception_ptr) {
+        for (auto& w : workers) w->stop();
+    });
 
     // SIGHUP: re-read the sealed-mode key file (key rotation without a restart).
     asio::signal_set hangup(ioc, SIGHUP);
@@ -177,10 +182,9 @@ int run_server(App& app) {
             sig, stats.opened_total, stats.affinity_hits, stats.moved,
             app.practice_switch_resets.load());
         error_code ignored;
-        acceptor.close(ignored);
+        acceptor.close(ignored);  // ends the accept loop, which then stops the workers
         hangup.cancel();
         app.pool->close_all();
-        for (auto& w : workers) w->stop();
     });
     spdlog::info(
         "pgtenant listening on {}:{} -> {}:{}/{} as {} (pool size {}, {} worker thread{}, {})",

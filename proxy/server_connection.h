@@ -95,6 +95,13 @@ class ServerConnection {
     bool idle_check();
     void released() { released_at_ = std::chrono::steady_clock::now(); }
     bool broken() const { return broken_; }
+    // Closes an idle connection; over TLS with a close_notify first, so that PostgreSQL does
+    // not log "Connection reset by peer". No operation may be pending on it.
+    void close() {
+        tls_.reset();
+        error_code ignored;
+        socket_.close(ignored);
+    }
     void mark_broken() { broken_ = true; }
 
     // The worker thread whose io_context runs this connection's I/O.

@@ -17,6 +17,7 @@
 #include "proxy/client_params.h"
 #include "proxy/client_stream.h"
 #include "proxy/io.h"
+#include "proxy/session/aborted_transaction.h"
 #include "proxy/statements.h"
 
 namespace pgtenant::proxy {
@@ -48,10 +49,14 @@ class Session : public std::enable_shared_from_this<Session> {
     awaitable<void> serve();
     void release_idle_memory();
     awaitable<void> refuse_framing(bool too_long, std::size_t size);
+    awaitable<void> refuse_message(protocol::Error e);
+    awaitable<bool> receive_large_message(std::size_t size, std::size_t want);
+    void end_large_message();
     awaitable<bool> handle_client_message(std::string_view msg);
     awaitable<bool> refuse_violation(std::string message);
     bool classify_statement(char tag, std::string_view sql, std::optional<protocol::Error>& refusal,
                             bool& resets_all);
+    awaitable<bool> answer_aborted(std::string_view msg);
     awaitable<bool> begin_segment(char tag, bool bind_transaction);
     void append_binding();
     void apply_session_sets(ServerConnection& conn);
@@ -65,6 +70,9 @@ class Session : public std::enable_shared_from_this<Session> {
     awaitable<void> wait_segment_done();
     awaitable<void> wait_relay();
     void end_of_session();
+    // The lease becomes server_ (counted for io_at_once while held), and back.
+    void hold(Lease lease);
+    Lease let_go();
 
     // --- named prepared statements (session_statements.cpp) ---
     awaitable<void> send_client_message(char tag, std::string_view msg);
@@ -98,10 +106,13 @@ class Session : public std::enable_shared_from_this<Session> {
     awaitable<void> relay(std::shared_ptr<ServerConnection> conn);
     bool relay_messages(ServerConnection& conn, std::string& out);
     void relay_complete(ServerConnection& conn, char tag, std::string_view bytes, std::string& out);
-    void server_lost(ServerConnection& conn, const protocol::Error& error, std::string& out);
+    // `client_work_skipped`: the server skipped the client's messages (the binding failed).
+    void server_lost(ServerConnection& conn, const protocol::Error& error, std::string& out,
+                     bool client_work_skipped = false);
+    void client_lost();
     void segment_done();
     bool releasable(ServerConnection& conn) const;
-    void hand_back(std::shared_ptr<ServerConnection> conn);
+    void hand_back();
 
     awaitable<bool> write_client(std::string_view bytes);
     std::string prefix() const;
@@ -155,22 +166,30 @@ class Session : public std::enable_shared_from_this<Session> {
     bool auth_abandoned_ = false;  // the client hung up mid-authentication
 
     // Serving state.
-    std::shared_ptr<ServerConnection> server_;  // leased server connection, if any
+    Lease server_;                              // leased server connection, if any
     std::string to_server_;                     // bytes of the segment being built
     std::string writing_;                       // bytes being written to the server
     std::string emulated_;                      // replies pgtenant answers itself
     bool segment_open_ = false;                 // a segment started and its end not yet sent
     bool needs_binding_ = true;                 // next segment starts a transaction
     bool skip_until_sync_ = false;              // client-side: an error ended this segment
+    bool segment_may_begin_ = false;            // a statement of this segment may be BEGIN
+    bool client_gone_ = false;                  // a write to the client failed
+    std::size_t large_message_ = 0;             // bytes of server.message_memory_bytes held
+    std::chrono::steady_clock::time_point large_deadline_;  // for the large message to arrive
     bool ready_seen_ = false;                   // the last server reply was ReadyForQuery
     std::size_t passthrough_left_ = 0;          // bytes of a large message still streaming
     bool passthrough_forward_ = false;
     std::size_t relay_need_ = 0;                        // bytes the relay needs buffered to go on
     std::unique_ptr<protocol::Error> server_fatal_;     // a FATAL the server sent while idle
     char status_ = 'I';                                 // last ReadyForQuery status from the server
-    std::unique_ptr<protocol::Error> pending_failure_;  // to report at the client's next message
+    // Set while the client's transaction block died with its server connection.
+    std::unique_ptr<AbortedTransaction> aborted_;
     std::unique_ptr<asio::steady_timer> segment_event_;  // cancelled when a segment completes
 };
+
+// The client's error for a failed lease.
+protocol::Error pool_error(const PoolError& e);
 
 // Handles a CancelRequest connection (no session is created for it).
 awaitable<void> handle_cancel(App& app, int32_t pid, int32_t key);

@@ -33,7 +33,7 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
     relay_need_ = 0;
     for (;;) {
         auto ec = co_await conn->fill(std::max(kReadChunk, relay_need_));
-        if (server_ != conn) co_return;  // released or discarded while we waited
+        if (server_.get() != conn.get()) co_return;  // released or discarded while we waited
         out.clear();
         bool lost = ec.failed();
         if (!lost && !relay_messages(*conn, out)) {
@@ -50,20 +50,21 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
             // Hand the connection on before writing the reply, so that the next waiting
             // client's query reaches the server while this reply is on its way (the client
             // stream keeps writes in order).
-            hand_back(std::move(conn));
-            if (!out.empty()) co_await write_client(out);
+            hand_back();
+            conn.reset();
+            if (!out.empty() && !co_await write_client(out)) client_lost();
             co_return;
         }
         if (!out.empty() && !co_await write_client(out)) {
-            // The client is gone; the serve loop sees it too and cleans up.
-            if (server_ == conn) conn->mark_broken();
+            client_lost();
+            co_return;
         }
-        if (lost || server_ != conn) co_return;
+        if (lost || server_.get() != conn.get()) co_return;
         if (!conn->tracker().idle()) continue;
         cancel_slot_->idle();
         if (conn->broken()) continue;  // wait for the server to close it (FATAL) or the client
         if (releasable(*conn)) {       // the client's next segment did not start meanwhile
-            hand_back(std::move(conn));
+            hand_back();
             co_return;
         }
         segment_done();
@@ -71,10 +72,21 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
 }
 
 // Returns the leased connection to the pool and wakes the serve loop.
-void Session::hand_back(std::shared_ptr<ServerConnection> conn) {
+void Session::hand_back() {
     cancel_slot_->idle();
-    server_.reset();
-    app_.pool->release(std::move(conn));
+    let_go().release();
+    segment_done();
+}
+
+// A write to the client failed: the client is gone. Whatever it had open on the server is
+// rolled back by closing the connection, and the serve loop, however far it had read into a
+// pipeline, sends nothing more: a pipelined statement after the failed write must not run
+// (in autocommit, on another connection) for a client that never sent its COMMIT.
+void Session::client_lost() {
+    client_gone_ = true;
+    client_.close();  // wakes a serve loop that waits for the client
+    if (server_) let_go().discard();
+    cancel_slot_->idle();
     segment_done();
 }
 
@@ -176,7 +188,7 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
             std::string why = e ? std::string(e->message()) : "malformed error";
             spdlog::error("{} binding failed on server connection {}: {}", prefix(), conn.id(),
                           why);
-            server_lost(conn, errors::binding_failed(why), out);
+            server_lost(conn, errors::binding_failed(why), out, true);
             return;
         }
         case Verdict::unexpected:
@@ -200,24 +212,30 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
 // The server connection is gone (or unusable). Answer every outstanding client request the
 // way the server would have after an error, forget the connection, and let the next
 // transaction lease a fresh one.
-void Session::server_lost(ServerConnection& conn, const protocol::Error& error, std::string& out) {
+//
+// A transaction block that was open (or may have been opened by the segment under way) is
+// gone with the connection: the client is then answered as inside a failed block until it
+// ends it (AbortedTransaction), never in autocommit.
+void Session::server_lost(ServerConnection& conn, const protocol::Error& error, std::string& out,
+                          bool client_work_skipped) {
+    const bool had_block =
+        status_ != 'I' || (segment_may_begin_ && !client_work_skipped && !conn.tracker().idle());
     bool error_sent = conn.tracker().front_errored();
     auto pending = conn.tracker().abandon();
     for (auto r : pending) {
         if (!error_sent) protocol::encode_error(out, error);
         error_sent = true;
         if (r == Request::query || r == Request::function_call || r == Request::sync) {
-            build::ready_for_query(out, 'I');
+            build::ready_for_query(out, had_block ? 'E' : 'I');
             error_sent = false;
         }
     }
-    if (!pending.empty() && error_sent) {
-        skip_until_sync_ = true;  // the rest of this extended batch is answered at its Sync
-    } else if (pending.empty() && status_ != 'I') {
-        pending_failure_ = std::make_unique<protocol::Error>(error);
-    }
-    if (segment_open_) {
-        segment_open_ = false;
+    // The rest of an extended batch (or of the segment being built) is answered at its Sync.
+    const bool mid_batch = (!pending.empty() && error_sent) || segment_open_;
+    segment_open_ = false;
+    if (had_block) {
+        aborted_ = std::make_unique<AbortedTransaction>(error, !pending.empty(), mid_batch);
+    } else if (mid_batch) {
         skip_until_sync_ = true;
     }
     spdlog::warn("{} server connection {} lost: {}", prefix(), conn.id(), error.message);
@@ -228,8 +246,7 @@ void Session::server_lost(ServerConnection& conn, const protocol::Error& error, 
     status_ = 'I';
     needs_binding_ = true;
     cancel_slot_->idle();
-    auto self_conn = std::move(server_);
-    app_.pool->discard(std::move(self_conn));
+    let_go().discard();
     segment_done();
 }
 

@@ -14,6 +14,7 @@ namespace pgtenant::proxy {
 
 namespace errors = protocol::errors;
 namespace build = protocol::build;
+using namespace asio::experimental::awaitable_operators;
 using protocol::Origin;
 using protocol::Request;
 
@@ -45,6 +46,7 @@ awaitable<void> Session::serve() {
             }
             bool keep = co_await handle_client_message(f.bytes);
             client_buf_.consume(f.total_size);
+            if (large_message_) end_large_message();
             if (!keep) {
                 co_await flush_to_server();
                 end_of_session();
@@ -66,6 +68,15 @@ awaitable<void> Session::serve() {
         std::size_t want =
             f.total_size > client_buf_.size() ? f.total_size - client_buf_.size() : 4096;
         want = std::min<std::size_t>(want, 1 << 20);
+        if (f.total_size > ReadBuffer::kDefaultSize) {
+            // A message bigger than a receive buffer: it takes memory from a shared budget
+            // and must arrive within a deadline, or one client could hold any amount forever.
+            if (!co_await receive_large_message(f.total_size, want)) {
+                end_of_session();
+                co_return;
+            }
+            continue;
+        }
         if (!client_.is_tls() && io_at_once()) {
             // Ready to read: take what is there without another trip through the event loop.
             error_code ec;
@@ -85,12 +96,48 @@ awaitable<void> Session::serve() {
 // A client message with an impossible or oversized length: the stream cannot be followed.
 // (Kept out of serve() so that serve's coroutine frame, alive for every idle client, stays small.)
 awaitable<void> Session::refuse_framing(bool too_long, std::size_t size) {
-    co_await flush_to_server();
-    if (!server_) {
-        // Built in a plain function: GCC 12 miscompiles a ?: of temporaries inside co_await.
-        co_await refuse(framing_error(too_long, size, app_.config->server.max_message_bytes));
-    }
+    // Built in a plain function: GCC 12 miscompiles a ?: of temporaries inside co_await.
+    co_await refuse_message(framing_error(too_long, size, app_.config->server.max_message_bytes));
     end_of_session();
+}
+
+// Reads more of a message of `size` bytes (over a receive buffer's size). False when the
+// session must end: the client left, the message would take the budget of partly received
+// messages over server.message_memory_bytes, or it took longer than server.message_timeout_ms.
+awaitable<bool> Session::receive_large_message(std::size_t size, std::size_t want) {
+    const auto& cfg = app_.config->server;
+    if (!large_message_) {
+        const std::size_t before = app_.message_memory.fetch_add(size);
+        large_message_ = size;
+        if (before + size > cfg.message_memory_bytes) {
+            spdlog::warn(
+                "{} message of {} bytes refused: {} bytes of partly received messages "
+                "already held",
+                prefix(), size, before);
+            co_await refuse_message(
+                errors::message_memory_exhausted(size, cfg.message_memory_bytes));
+            co_return false;
+        }
+        large_deadline_ = std::chrono::steady_clock::now() + cfg.message_timeout;
+    }
+    asio::steady_timer timer(co_await asio::this_coro::executor, large_deadline_);
+    auto r = co_await (fill(client_, client_buf_, want) || timer.async_wait(use_tuple));
+    if (r.index() == 1) {
+        co_await refuse_message(errors::message_too_slow(size, cfg.message_timeout.count()));
+        co_return false;
+    }
+    co_return !std::get<0>(r);
+}
+
+void Session::end_large_message() {
+    app_.message_memory -= large_message_;
+    large_message_ = 0;
+}
+
+// Ends the session with `e`, told to the client unless a server connection is answering it.
+awaitable<void> Session::refuse_message(protocol::Error e) {
+    co_await flush_to_server();
+    if (!server_) co_await refuse(e);
 }
 
 // Waiting for the client with nothing buffered: give back the buffers, so that an idle
@@ -113,7 +160,8 @@ awaitable<bool> Session::refuse_violation(std::string message) {
 
 awaitable<bool> Session::handle_client_message(std::string_view msg) {
     const char tag = msg[0];
-    if (tag == 'X') co_return false;
+    if (tag == 'X' || client_gone_) co_return false;
+    if (aborted_) co_return co_await answer_aborted(msg);
     if (skip_until_sync_) {
         // The server would discard everything up to the Sync after an error; so do we.
         if (tag == 'S') {
@@ -148,6 +196,16 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
             co_return co_await refuse_violation(fmt::format(
                 "unexpected message type 0x{:02x} after login", static_cast<uint8_t>(tag)));
     }
+    if (!segment_open_) {
+        // A segment starts only when the previous one is fully answered. (Each co_await of a
+        // coroutine costs a frame: skipped when there is nothing to wait for.)
+        if (!to_server_.empty()) co_await flush_to_server();
+        if (server_ && !server_->tracker().idle()) co_await wait_segment_done();
+        // Meanwhile the client may have gone, or its transaction with the server connection.
+        if (client_gone_) co_return false;
+        if (aborted_) co_return co_await answer_aborted(msg);
+        segment_may_begin_ = false;
+    }
 
     std::optional<protocol::Error> refusal;
     bool bind_transaction = true;
@@ -169,6 +227,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
                                                            : "malformed Parse message");
         }
         bind_transaction = classify_statement(tag, *text, refusal, resets_all);
+        segment_may_begin_ = segment_may_begin_ || protocol::may_begin_block(*text);
         if (tag == 'P' && !refusal) {
             auto name = protocol::decode_parse(msg.substr(5))->name;
             if (!name.empty() && statements_.find(name)) {
@@ -278,31 +337,37 @@ bool Session::classify_statement(char tag, std::string_view sql,
     return true;
 }
 
+// Answers a client whose transaction block died with its server connection.
+awaitable<bool> Session::answer_aborted(std::string_view msg) {
+    if (msg[0] == 'X') co_return false;
+    aborted_->on_message(msg, statements_, emulated_);
+    if (aborted_->over()) aborted_.reset();
+    co_return co_await flush_local();
+}
+
 awaitable<bool> Session::begin_segment(char tag, bool bind_transaction) {
-    // (Each co_await of a coroutine costs a frame: skipped when there is nothing to wait for.)
-    if (!to_server_.empty()) co_await flush_to_server();
-    if (server_ && !server_->tracker().idle()) co_await wait_segment_done();
-    if (pending_failure_) {
-        local_reply_error(tag, *pending_failure_);
-        pending_failure_.reset();
-        co_await flush_local();
-        co_return false;
-    }
     if (!server_) {
         // The previous reply may still be on its way (the relay hands the connection on
         // before writing it): take no connection while this client is not reading.
         if (client_.writing()) co_await client_.drained();
         auto acquired = co_await app_.pool->acquire(practice_, worker_);
-        if (!acquired.conn) {
-            spdlog::warn("{} {}", prefix(), acquired.error->message);
-            local_reply_error(tag, *acquired.error);
+        if (!acquired.lease) {
+            auto error = pool_error(*acquired.error);
+            // While PostgreSQL is unreachable the pool logs that, once per interval: one line
+            // per client request would flood the log.
+            const bool logged_by_pool = acquired.error->kind == PoolError::Kind::cannot_connect;
+            SPDLOG_LOGGER_CALL(spdlog::default_logger_raw(),
+                               logged_by_pool ? spdlog::level::debug : spdlog::level::warn, "{} {}",
+                               prefix(), error.message);
+            local_reply_error(tag, error);
             co_await flush_local();
             co_return false;
         }
-        server_ = std::move(acquired.conn);
+        if (client_gone_) co_return false;  // the lease goes back at once
+        hold(std::move(acquired.lease));
         status_ = 'I';
         needs_binding_ = true;
-        asio::co_spawn(co_await asio::this_coro::executor, relay(server_), asio::detached);
+        asio::co_spawn(co_await asio::this_coro::executor, relay(server_.shared()), asio::detached);
     }
     segment_open_ = true;
     borrow_storage(to_server_);
@@ -360,7 +425,7 @@ awaitable<bool> Session::flush_local() {
 
 awaitable<bool> Session::flush_to_server() {
     if (to_server_.empty()) co_return true;
-    auto conn = server_;
+    auto conn = server_.shared();
     if (!conn) {
         to_server_.clear();
         co_return true;
@@ -395,15 +460,34 @@ void Session::segment_done() {
 }
 
 void Session::end_of_session() {
-    if (server_) {
-        // Mid-transaction, or a session-pooled connection with state of this client's:
-        // closing it makes the server roll back and forget everything.
-        auto conn = std::move(server_);
-        app_.pool->discard(std::move(conn));
-    }
+    // Mid-transaction, or a session-pooled connection with state of this client's: closing
+    // it makes the server roll back and forget everything.
+    if (server_) let_go().discard();
     cancel_slot_ ? cancel_slot_->idle() : void();
     client_.close();
     spdlog::debug("{} disconnected", prefix());
+}
+
+void Session::hold(Lease lease) {
+    count_lease(+1);
+    server_ = std::move(lease);
+}
+
+Lease Session::let_go() {
+    count_lease(-1);
+    return std::move(server_);
+}
+
+protocol::Error pool_error(const PoolError& e) {
+    switch (e.kind) {
+        case PoolError::Kind::wait_timeout:
+            return errors::pool_wait_timeout(e.waited.count());
+        case PoolError::Kind::cannot_connect:
+            return errors::cannot_connect_now(e.detail);
+        case PoolError::Kind::shutting_down:
+            break;
+    }
+    return errors::shutting_down();
 }
 
 }  // namespace pgtenant::proxy

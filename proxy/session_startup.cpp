@@ -22,6 +22,8 @@ Session::Session(App& app, tcp::socket socket, int worker)
     : app_(app), client_(std::move(socket)), id_(app.next_session++), worker_(worker) {}
 
 Session::~Session() {
+    if (server_) count_lease(-1);  // the lease itself discards its connection
+    if (large_message_) end_large_message();
     if (cancel_pid_) app_.cancels.remove(cancel_pid_);
     if (counted_) --app_.clients;
 }
@@ -230,14 +232,14 @@ awaitable<bool> Session::send_welcome() {
     if (params.empty()) {
         // No server connection has been opened yet: open one to learn what to report.
         auto acquired = co_await app_.pool->acquire(practice_, worker_);
-        if (!acquired.conn) {
-            auto e = *acquired.error;
+        if (!acquired.lease) {
+            auto e = pool_error(*acquired.error);
             e.severity = "FATAL";
             co_await refuse(e);
             co_return false;
         }
-        params = acquired.conn->startup_params();
-        app_.pool->release(std::move(acquired.conn));
+        params = acquired.lease->startup_params();
+        acquired.lease.release();
     }
     std::string out;
     build::auth_ok(out);

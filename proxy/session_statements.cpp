@@ -43,7 +43,9 @@ awaitable<void> Session::send_client_message(char tag, std::string_view msg) {
                 protocol::MessageReader reader(body);
                 reader.cstring();
                 auto name = reader.cstring();
-                if (!reader.ok() || name.empty() || !statements_.find(name)) break;
+                const auto* s = reader.ok() && !name.empty() ? statements_.find(name) : nullptr;
+                if (!s) break;
+                segment_may_begin_ = segment_may_begin_ || s->may_begin;
                 co_await use_statement(tag, msg, name);
                 co_return;
             }
@@ -167,9 +169,9 @@ awaitable<Session::ShapeCheck> Session::current_shape(protocol::Cookie describe)
     if (describe == 0) co_return ShapeCheck{};  // not sent: the server skips to the Sync
     build::flush(to_server_);                   // the server holds replies back until asked
     shape_check_ = std::make_unique<ShapeCheck>(ShapeCheck{describe});
-    auto conn = server_;
+    auto* conn = server_.get();
     co_await flush_to_server();
-    while (server_ == conn && !shape_check_->done) co_await wait_relay();
+    while (server_.get() == conn && !shape_check_->done) co_await wait_relay();
     ShapeCheck result = std::move(*shape_check_);
     shape_check_.reset();
     co_return result;

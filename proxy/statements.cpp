@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "protocol/classify.h"
+
 namespace pgtenant::proxy {
 
 std::string server_statement_name(std::string_view query, const std::vector<int32_t>& param_types) {
@@ -25,8 +27,12 @@ const PreparedStatement* ClientStatements::find(std::string_view name) const {
 
 const PreparedStatement& ClientStatements::add(const std::string& name, std::string_view query,
                                                std::vector<int32_t> types) {
-    PreparedStatement s{server_statement_name(query, types), std::string(query), std::move(types),
-                        next_id_++, std::nullopt};
+    PreparedStatement s{server_statement_name(query, types),
+                        std::string(query),
+                        std::move(types),
+                        next_id_++,
+                        std::nullopt,
+                        protocol::may_begin_block(query)};
     return map_.insert_or_assign(name, std::move(s)).first->second;
 }
 

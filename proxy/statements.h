@@ -29,6 +29,7 @@ struct PreparedStatement {
     std::vector<int32_t> param_types;
     uint64_t id = 0;                           // tells apart statements re-created under one name
     std::optional<protocol::RowShape> shape;  // when the client prepared it; unknown until described
+    bool may_begin = false;  // protocol::may_begin_block(query): executing it may open a block
 };
 
 std::string server_statement_name(std::string_view query, const std::vector<int32_t>& param_types);

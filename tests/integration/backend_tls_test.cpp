@@ -114,11 +114,11 @@ class BackendTlsTest : public ::testing::Test {
         o.tenant_mode = "compat";
         o.extra_toml["backend"] = std::move(backend);
         auto proxy = std::make_unique<Pgtenant>(cluster, o);
-        // The same suite runs on the epoll build too (backend_tls_test_epoll).
+        // The same suite runs on the io_uring build too (backend_tls_test_io_uring).
         const char* io = std::getenv("PGTENANT_IO");
-        if (io != nullptr && std::string(io) == "epoll") {
-            EXPECT_NE(proxy->log().find(", epoll)"), std::string::npos) << proxy->log();
-        }
+        const bool uring = io != nullptr && std::string(io) == "io_uring";
+        EXPECT_NE(proxy->log().find(uring ? ", io_uring)" : ", epoll)"), std::string::npos)
+            << proxy->log();
         return proxy;
     }
     // One that cannot reach the server: its start-up check cannot run either.

@@ -1,18 +1,19 @@
 // Things going wrong mid-flight: query cancel, a backend killed under an open transaction,
 // a client vanishing mid-transaction. pgtenant must answer with proper SQLSTATEs, never hang,
 // and leave no transaction open on a pooled backend.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
 #include <thread>
 #include <vector>
 
-#include "tests/support/process.h"
-
 #include "tests/support/integration_env.h"
 #include "tests/support/net.h"
+#include "tests/support/process.h"
 #include "tests/support/tenant_checks.h"
 #include "tests/support/wire.h"
 
@@ -179,6 +180,143 @@ TEST_F(FailureTest, TerminateMidTransactionRollsBack) {
     EXPECT_EQ(
         query(su.get(), "SELECT count(*) FROM patients WHERE name = 'Polite Pete'").at(0).at(0),
         "0");
+}
+
+// The backend of an open transaction dies while idle: the client must stay in a failed
+// transaction until it ends it, never drift into autocommit with the rest of its work.
+TEST_F(FailureTest, LostTransactionNeverFallsIntoAutocommit) {
+    auto conn = env().connect_as(demo::kAlice);
+    PGconn* c = conn.get();
+    auto insert = [&](const std::string& name) {
+        return "INSERT INTO patients (practice_id, name) VALUES ('" + demo::kPracticeA + "', '" +
+               name + "')";
+    };
+    ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
+    ASSERT_EQ(sqlstate_of(c, insert("Half Hannah 1")), "");
+    auto idle = pool_backends("idle in transaction");
+    ASSERT_EQ(idle.size(), 1u);
+    auto su = env().superuser();
+    query(su.get(), "SELECT pg_terminate_backend(" + idle[0][0] + ", 5000)");
+
+    auto first = run(c, insert("Half Hannah 2"), 10s);
+    EXPECT_FALSE(first.ok());
+    EXPECT_EQ(first.sqlstate, "08006") << first.error;
+    EXPECT_EQ(PQtransactionStatus(c), PQTRANS_INERROR);
+    auto second = run(c, insert("Half Hannah 3"), 10s);
+    EXPECT_EQ(second.sqlstate, "25P02") << second.error;
+    EXPECT_EQ(PQtransactionStatus(c), PQTRANS_INERROR);
+    // COMMIT of a failed transaction reports ROLLBACK, as PostgreSQL does.
+    PGresult* commit = PQexec(c, "COMMIT");
+    EXPECT_STREQ(PQcmdStatus(commit), "ROLLBACK");
+    PQclear(commit);
+    EXPECT_EQ(PQtransactionStatus(c), PQTRANS_IDLE);
+    EXPECT_EQ(
+        query(su.get(), "SELECT count(*) FROM patients WHERE name LIKE 'Half Hannah%'").at(0).at(0),
+        "0");
+    // And the client goes on normally, bound to its practice.
+    EXPECT_EQ(query(c, "SELECT count(*) FROM patients").at(0).at(0),
+              std::to_string(demo::kPatientsA));
+}
+
+// A COMMIT as the first message after the loss must fail: the client has not seen its
+// transaction fail, and must not read success.
+TEST_F(FailureTest, CommitAfterASilentLossFails) {
+    auto conn = env().connect_as(demo::kAlice);
+    PGconn* c = conn.get();
+    ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
+    ASSERT_EQ(sqlstate_of(c, "INSERT INTO patients (practice_id, name) VALUES ('" +
+                                 demo::kPracticeA + "', 'Silent Sam')"),
+              "");
+    auto idle = pool_backends("idle in transaction");
+    ASSERT_EQ(idle.size(), 1u);
+    auto su = env().superuser();
+    query(su.get(), "SELECT pg_terminate_backend(" + idle[0][0] + ", 5000)");
+    auto commit = run(c, "COMMIT", 10s);
+    EXPECT_FALSE(commit.ok());
+    EXPECT_EQ(commit.sqlstate, "08006") << commit.error;
+    EXPECT_EQ(PQtransactionStatus(c), PQTRANS_IDLE);
+    EXPECT_EQ(
+        query(su.get(), "SELECT count(*) FROM patients WHERE name = 'Silent Sam'").at(0).at(0),
+        "0");
+}
+
+// The backend dies while a statement of an open transaction runs: that statement fails and the
+// transaction stays failed. In autocommit the client is simply idle again.
+TEST_F(FailureTest, BackendKilledMidStatementLeavesAFailedTransactionOnlyInsideOne) {
+    auto su = env().superuser();
+    auto kill_running = [&] {
+        for (auto until = Clock::now() + 5s; Clock::now() < until;
+             std::this_thread::sleep_for(50ms)) {
+            auto active = pool_backends("active");
+            if (!active.empty()) {
+                query(su.get(), "SELECT pg_terminate_backend(" + active[0][0] + ", 5000)");
+                return;
+            }
+        }
+        FAIL() << "no active pool backend";
+    };
+    for (bool in_block : {true, false}) {
+        SCOPED_TRACE(in_block ? "in a transaction block" : "autocommit");
+        auto conn = env().connect_as(demo::kAlice);
+        PGconn* c = conn.get();
+        if (in_block) {
+            ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
+        }
+        std::thread killer(kill_running);
+        auto r = run(c, "SELECT pg_sleep(5)", 10s);
+        killer.join();
+        EXPECT_FALSE(r.ok());
+        EXPECT_FALSE(r.sqlstate.empty()) << r.error;
+        ASSERT_EQ(PQstatus(c), CONNECTION_OK);
+        if (in_block) {
+            EXPECT_EQ(PQtransactionStatus(c), PQTRANS_INERROR);
+            EXPECT_EQ(sqlstate_of(c, "SELECT 1"), "25P02");
+            EXPECT_EQ(sqlstate_of(c, "ROLLBACK"), "");
+        }
+        EXPECT_EQ(PQtransactionStatus(c), PQTRANS_IDLE);
+        EXPECT_EQ(sqlstate_of(c, "SELECT 1"), "");
+    }
+}
+
+// A client that pipelines statements of a transaction and vanishes before reading the replies
+// must not leave its server connection idle in transaction, nor have the rest of its pipeline
+// run elsewhere in autocommit.
+TEST_F(FailureTest, PipelinedThenAbandonedTransactionLeavesNothingOpen) {
+    for (int round = 0; round < 6; ++round) {
+        SCOPED_TRACE(round);
+        auto conn = env().connect_as(demo::kAlice);
+        auto sock = RawSocket::borrow(PQsocket(conn.get()));
+        const std::string marker = "Pipelined Pat " + std::to_string(round);
+        std::string pipeline = wire::query("BEGIN") + wire::query("BEGIN") + wire::query("BEGIN");
+        if (round % 2) {
+            pipeline = wire::query("BEGIN") +
+                       wire::query("INSERT INTO patients (practice_id, name) VALUES ('" +
+                                   demo::kPracticeA + "', '" + marker + "')");
+        }
+        ASSERT_TRUE(sock.send_all(pipeline));
+        const int fd = PQsocket(conn.get());
+        if (round >= 4) {
+            ::shutdown(fd, SHUT_RDWR);  // FIN, replies never read
+        } else {
+            // RST: closed with linger 0. The descriptor number is kept (on /dev/null) for
+            // libpq to close later, so that it never writes to another socket.
+            struct linger hard {
+                1, 0
+            };
+            ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+            const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+            ::dup2(devnull, fd);
+            ::close(devnull);
+        }
+        EXPECT_TRUE(wait_no_open_transaction(3s)) << "a pool backend stayed idle in transaction";
+        auto su = env().superuser();
+        EXPECT_EQ(query(su.get(), "SELECT count(*) FROM patients WHERE name = '" + marker + "'")
+                      .at(0)
+                      .at(0),
+                  "0");
+    }
+    auto bob = env().connect_as(demo::kBob);
+    EXPECT_EQ(sqlstate_of(bob.get(), "SELECT 1"), "");
 }
 
 // CPU seconds (user + system) a process has used so far.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 
 #include "tests/support/integration_env.h"
 #include "tests/support/net.h"
@@ -172,6 +173,48 @@ TEST_F(MalformedTest, MalformedQueryAndParseAfterLogin) {
         EXPECT_NE(reply.find(expected), std::string::npos) << reply;
     }
     expect_serving();
+}
+
+// A logged-in client that announces a big message and never finishes it: it may hold that
+// memory only for server.message_timeout_ms, and all such clients together only
+// server.message_memory_bytes.
+TEST_F(MalformedTest, UnfinishedLargeMessagesAreBoundedInTimeAndMemory) {
+    PgtenantOptions options;
+    options.extra_toml["server"] = {"max_message_bytes = 4194304", "message_memory_bytes = 8388608",
+                                    "message_timeout_ms = 1500"};
+    // compat: a second sealed pgtenant would give the cluster a new key, under the suite's own.
+    options.tenant_mode = "compat";
+    Pgtenant own(env().cluster(), options);
+    const long rss_before = rss_kib(own.pid());
+    // Two clients each announce 4 MiB (the most allowed) and send 3 MiB of it: the whole
+    // 8 MiB budget taken.
+    std::vector<PgConn> conns;
+    std::vector<RawSocket> socks;
+    const std::string part(3u << 20, 'x');
+    for (int i = 0; i < 2; ++i) {
+        conns.push_back(own.connect_as(demo::kAlice));
+        socks.push_back(RawSocket::borrow(PQsocket(conns.back().get())));
+        ASSERT_TRUE(socks.back().send_all("Q" + be32((4u << 20) - 1) + part));
+    }
+    std::this_thread::sleep_for(300ms);
+    EXPECT_LT(rss_kib(own.pid()) - rss_before, 64 * 1024) << "more than the budget held";
+    // A third one over the budget is refused at once with 53200.
+    auto third = own.connect_as(demo::kBob);
+    auto third_sock = RawSocket::borrow(PQsocket(third.get()));
+    third_sock.send_all("Q" + be32(1u << 20) + "SELECT ");
+    auto reply = expect_rejected_on(third_sock, "over the message budget");
+    EXPECT_NE(reply.find("53200"), std::string::npos) << reply;
+    // The two slow ones are cut off at their deadline with 08P01.
+    for (auto& sock : socks) {
+        auto r = expect_rejected_on(sock, "unfinished large message");
+        EXPECT_NE(r.find("08P01"), std::string::npos) << r;
+        EXPECT_NE(r.find("did not arrive in full"), std::string::npos) << r;
+    }
+    // The budget is free again: a large message that arrives whole is served.
+    auto ok = own.connect_as(demo::kBob);
+    const std::string big = "SELECT length('" + std::string(2u << 20, 'y') + "')";
+    EXPECT_EQ(query(ok.get(), big).at(0).at(0), std::to_string(2u << 20));
+    EXPECT_TRUE(own.running());
 }
 
 TEST_F(MalformedTest, IdleHalfOpenConnectionsDoNotBlockOthers) {

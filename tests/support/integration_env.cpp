@@ -15,12 +15,13 @@ void IntegrationEnv::SetUp() {
     try {
         cluster_ = std::make_unique<PgCluster>();
         proxy_ = std::make_unique<Pgtenant>(*cluster_, options_);
-        // The same suite runs once more on the epoll build (ctest's *_epoll entries).
+        // The same suite runs once more on the io_uring build (ctest's *_io_uring entries);
+        // every other run must be on epoll, the default.
         const char* io = std::getenv("PGTENANT_IO");
-        if (io && std::string(io) == "epoll") {
-            ASSERT_NE(proxy_->log().find("worker thread"), std::string::npos) << proxy_->log();
-            ASSERT_NE(proxy_->log().find(", epoll)"), std::string::npos) << proxy_->log();
-        }
+        const bool uring = io && std::string(io) == "io_uring";
+        ASSERT_NE(proxy_->log().find("worker thread"), std::string::npos) << proxy_->log();
+        ASSERT_NE(proxy_->log().find(uring ? ", io_uring)" : ", epoll)"), std::string::npos)
+            << proxy_->log();
     } catch (const std::exception& e) {
         // A fatal failure here makes gtest skip every case: nothing can run without them.
         FAIL() << "integration environment did not start: " << e.what();

@@ -195,6 +195,24 @@ std::string RawSocket::read_message(std::chrono::milliseconds timeout) {
     return header + body;
 }
 
+RawSocket RawSocket::adopt(int fd) {
+    RawSocket s;
+    s.fd_ = fd;
+    return s;
+}
+
+void RawSocket::shutdown_write() {
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
+void RawSocket::reset() {
+    if (fd_ >= 0) {
+        linger l{1, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    close();
+}
+
 void RawSocket::close() {
     if (fd_ >= 0 && owned_) {
         ::close(fd_);

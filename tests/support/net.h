@@ -25,6 +25,8 @@ class RawSocket {
     static RawSocket connect(uint16_t port);
     // Wraps an existing descriptor without owning it (e.g. PQsocket of a libpq connection).
     static RawSocket borrow(int fd);
+    // Takes ownership of a connected descriptor.
+    static RawSocket adopt(int fd);
 
     // False when the peer has already closed.
     bool send_all(const std::string& bytes);
@@ -35,6 +37,10 @@ class RawSocket {
     // Reads one backend message (tag + length + body); empty on close or timeout.
     std::string read_message(std::chrono::milliseconds timeout);
     void close();
+    // Half-closes: the peer reads end-of-file (FIN), the descriptor stays open.
+    void shutdown_write();
+    // Closes with SO_LINGER 0: the peer gets a reset (RST), not a FIN.
+    void reset();
     int fd() const { return fd_; }
 
   private:

@@ -215,6 +215,32 @@ CommandResult PgCluster::psql_command(const std::string& sql) const {
     return run_checked(argv);
 }
 
+void PgCluster::stop(const std::string& mode) {
+    CommandOptions opts;
+    opts.timeout = std::chrono::seconds(60);
+    run_checked(
+        as_postgres({pg_bindir() + "/pg_ctl", "-D", data_dir().string(), "-m", mode, "-w", "stop"}),
+        opts);
+}
+
+void PgCluster::start() {
+    CommandOptions opts;
+    opts.timeout = std::chrono::seconds(60);
+    run_checked(as_postgres({pg_bindir() + "/pg_ctl", "-D", data_dir().string(), "-l",
+                             (dir_.path() / "postgres.log").string(), "-w", "-t", "50", "-o",
+                             "-p " + std::to_string(port_), "start"}),
+                opts);
+}
+
+void PgCluster::restart(const std::string& mode) {
+    CommandOptions opts;
+    opts.timeout = std::chrono::seconds(60);
+    run_checked(as_postgres({pg_bindir() + "/pg_ctl", "-D", data_dir().string(), "-l",
+                             (dir_.path() / "postgres.log").string(), "-m", mode, "-w", "-t", "50",
+                             "-o", "-p " + std::to_string(port_), "restart"}),
+                opts);
+}
+
 std::string PgCluster::server_log() const { return read_file(dir_.path() / "postgres.log"); }
 
 }  // namespace pgtenant::testing

@@ -51,6 +51,12 @@ class PgCluster {
     std::vector<std::string> superuser_args() const;
 
     std::string server_log() const;
+    std::filesystem::path data_dir() const { return dir_.path() / "data"; }
+    // pg_ctl stop (-m fast, smart or immediate), start again on the same port, or restart;
+    // each waits until done and throws when pg_ctl fails.
+    void stop(const std::string& mode = "fast");
+    void start();
+    void restart(const std::string& mode = "fast");
     // The cluster's temp dir; whatever is created inside goes away with the cluster, even
     // when the test binary crashes (the watchdog removes it).
     const std::filesystem::path& root() const { return dir_.path(); }

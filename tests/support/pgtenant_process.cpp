@@ -1,8 +1,10 @@
 #include "tests/support/pgtenant_process.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,7 +87,10 @@ Pgtenant::Pgtenant(const PgCluster& cluster, PgtenantOptions options)
         users << "[[login]]\n"
               << "name = " << toml_string(login.name) << "\n"
               << "practice = " << toml_string(login.practice) << "\n"
-              << "scram = " << toml_string(scram_verifier(login.password)) << "\n";
+              << "scram = "
+              << toml_string(login.verifier.empty() ? scram_verifier(login.password)
+                                                    : login.verifier)
+              << "\n";
         if (!login.pool_mode.empty()) {
             users << "pool_mode = " << toml_string(login.pool_mode) << "\n";
         }
@@ -102,7 +107,21 @@ Pgtenant::Pgtenant(const PgCluster& cluster, PgtenantOptions options)
     throw std::runtime_error("pgtenant did not start listening; its log:\n" + log());
 }
 
-Pgtenant::~Pgtenant() { stop(); }
+Pgtenant::~Pgtenant() {
+    stop();
+    // Under ASan/UBSan/TSan (PGTENANT_SANITIZE, PGTENANT_TSAN) a finding is a report in
+    // pgtenant's stderr, which is its log: every finding fails the test that ran it.
+    const std::string text = log();
+    for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                               "runtime error:", "WARNING: ThreadSanitizer"}) {
+        const auto at = text.find(marker);
+        if (at != std::string::npos) {
+            ADD_FAILURE() << "pgtenant's sanitizer reported a finding:\n"
+                          << text.substr(at > 2000 ? at - 2000 : 0, 12000);
+            break;
+        }
+    }
+}
 
 void Pgtenant::write_config(const PgCluster& cluster) {
     auto extra = [this](const std::string& section) {
@@ -123,7 +142,7 @@ void Pgtenant::write_config(const PgCluster& cluster) {
       << "log_level = " << toml_string(options_.log_level) << "\n"
       << extra("server") << "\n[backend]\n"
       << "host = " << toml_string(options_.backend_host) << "\n"
-      << "port = " << cluster.port() << "\n"
+      << "port = " << (options_.backend_port ? options_.backend_port : cluster.port()) << "\n"
       << "database = \"postgres\"\n"
       << "user = " << toml_string(options_.backend_user) << "\n"
       << "password = " << toml_string(options_.backend_password.value_or(cluster.pool_password()))
@@ -171,6 +190,11 @@ bool Pgtenant::try_start() {
         ::dup2(null_fd, 0);
         ::dup2(log_fd, 1);
         ::dup2(log_fd, 2);
+        if (options_.nofile_limit > 0) {
+            const rlimit lim{static_cast<rlim_t>(options_.nofile_limit),
+                             static_cast<rlim_t>(options_.nofile_limit)};
+            ::setrlimit(RLIMIT_NOFILE, &lim);
+        }
         ::execve(argv[0], argv.data(), envp.data());
         ::_exit(127);
     }

@@ -24,6 +24,9 @@ struct LoginSpec {
     std::string practice;
     std::string password;
     std::string pool_mode;  // "", "transaction" or "session"; "" inherits [pool].mode
+    // The SCRAM verifier to store; "" makes one with `pgtenant scram-verifier` (4096
+    // iterations). A test that logs in thousands of times may give a cheaper one.
+    std::string verifier;
 };
 
 // alice (practice A), bob (practice B), carol (practice A, session pool mode).
@@ -45,6 +48,10 @@ struct PgtenantOptions {
     std::map<std::string, std::vector<std::string>> extra_toml;
     // Added to (or replacing in) the environment pgtenant inherits.
     std::map<std::string, std::string> env;
+    // backend.port: 0 is the cluster's own port (a test may put a relay in between).
+    uint16_t backend_port = 0;
+    // RLIMIT_NOFILE (soft and hard) pgtenant starts with; 0 inherits the test's.
+    int nofile_limit = 0;
     // backend.host and backend.user; the password is the cluster's pool password unless
     // backend_password is set ("" for a role that logs in by certificate).
     std::string backend_host = "127.0.0.1";

@@ -144,6 +144,7 @@ QueryResult to_query_result(PGresult* res) {
         }
     }
     r.command_tuples = PQcmdTuples(res);
+    r.command_status = PQcmdStatus(res);
     for (int i = 0; i < PQntuples(res); ++i) {
         std::vector<std::string> row;
         for (int j = 0; j < PQnfields(res); ++j) {

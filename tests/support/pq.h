@@ -37,6 +37,7 @@ struct QueryResult {
     std::string sqlstate;        // empty when no error, or when libpq itself failed
     std::string error;           // primary message; empty on success
     std::string command_tuples;  // PQcmdTuples of the last command, e.g. "0" for UPDATE 0
+    std::string command_status;  // PQcmdStatus, e.g. "COMMIT" (or "ROLLBACK" for a failed one)
     Rows rows;                   // SQL NULL is returned as "<NULL>"
 
     bool ok() const { return error.empty(); }

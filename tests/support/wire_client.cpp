@@ -1,12 +1,30 @@
 #include "tests/support/wire_client.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <stdexcept>
 
 namespace pgtenant::testing {
 
 using namespace std::chrono_literals;
 
-WireClient::WireClient(PgConn conn) : conn_(std::move(conn)), sock_(RawSocket::borrow(PQsocket(conn_.get()))) {}
+WireClient::WireClient(PgConn conn)
+    : conn_(std::move(conn)), sock_(RawSocket::borrow(PQsocket(conn_.get()))) {}
+
+RawSocket take_socket(PgConn conn) {
+    const int fd = PQsocket(conn.get());
+    const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    const int dummy = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (own < 0 || dummy < 0 || ::dup3(dummy, fd, O_CLOEXEC) < 0) {
+        throw std::runtime_error("cannot take the socket of a libpq connection");
+    }
+    ::close(dummy);
+    conn.reset();
+    return RawSocket::adopt(own);
+}
 
 Replies WireClient::send_until(const std::string& bytes, char last) {
     Replies out;

@@ -12,6 +12,11 @@ namespace pgtenant::testing {
 
 using Replies = std::vector<std::string>;
 
+// Takes a logged-in libpq connection's socket away from libpq: the caller owns the socket and
+// may write or close it however it likes (libpq's descriptor is swapped for an unconnected
+// one first, so PQfinish sends its Terminate to nobody).
+RawSocket take_socket(PgConn conn);
+
 class WireClient {
   public:
     explicit WireClient(PgConn conn);

@@ -1,0 +1,178 @@
+#pragma once
+// The pool's bookkeeping, without sockets, timers or threads: how many connections are open,
+// which are idle on which worker thread, who waits for one, and who gets a connection that comes
+// back. The async layer (pool.h) holds its mutex around every call and does the waiting and the
+// I/O; this part is plain code, unit-tested on its own (tests/proxy/pool_ledger_test.cpp).
+//
+// `Conn` needs `int worker() const` and `const std::string& last_practice() const`.
+// `Waiter` needs the fields `int worker`, `time_point since`, `std::shared_ptr<Conn> conn` and
+// `bool woken`; the async layer's waiter adds its timer.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pgtenant::proxy {
+
+struct PoolStats {
+    int size = 0;  // pool.size: the most connections open at once
+    int open = 0;  // connected or connecting
+    int idle = 0;
+    int waiting = 0;
+    uint64_t opened_total = 0;
+    uint64_t affinity_hits = 0;
+    uint64_t moved = 0;  // connections handed from one worker thread to another
+};
+
+template <typename Conn, typename Waiter>
+class PoolLedger {
+  public:
+    using Clock = std::chrono::steady_clock;
+    using ConnPtr = std::shared_ptr<Conn>;
+    using WaiterPtr = std::shared_ptr<Waiter>;
+
+    PoolLedger(int size, int workers) : size_(size), workers_(static_cast<std::size_t>(workers)) {}
+
+    int size() const { return size_; }
+    int open() const { return open_; }
+    bool closed() const { return closed_; }
+
+    // An idle connection for `practice` on `worker`: one that served this practice last (no
+    // reset needed) on this worker, then on another; then any on this worker, then any at all.
+    // Newest first. Null if none is idle.
+    ConnPtr take_idle(const std::string& practice, int worker) {
+        auto& own = workers_[static_cast<std::size_t>(worker)];
+        for (bool same_practice : {true, false}) {
+            if (auto conn = take_from(own, practice, same_practice)) return conn;
+            for (auto& w : workers_) {
+                if (&w == &own) continue;
+                if (auto conn = take_from(w, practice, same_practice)) return conn;
+            }
+        }
+        return nullptr;
+    }
+
+    // Claims a slot for a new connection; false when pool.size are open (or the pool closed).
+    bool reserve_slot() {
+        if (closed_ || open_ >= size_) return false;
+        ++open_;
+        ++stats_.opened_total;
+        return true;
+    }
+    // A connection (or a reserved slot whose connect failed) is gone.
+    void slot_freed() { --open_; }
+
+    // Counts a connection that is about to move to another worker thread.
+    bool must_move(const Conn& conn, int worker) {
+        if (conn.worker() == worker) return false;
+        ++stats_.moved;
+        return true;
+    }
+
+    void add_waiter(WaiterPtr w) {
+        workers_[static_cast<std::size_t>(w->worker)].waiters.push_back(std::move(w));
+    }
+    // A waiter that gives up (deadline, cancellation); nothing if it was already woken.
+    void remove_waiter(const WaiterPtr& w) {
+        if (!w->woken) std::erase(workers_[static_cast<std::size_t>(w->worker)].waiters, w);
+    }
+
+    // A connection came back (null: a slot freed up) on `worker`'s thread. Gives it to the
+    // waiter that should have it and returns that waiter (the caller wakes it); null when
+    // nobody waits, and then a connection goes on the idle list (marked with `now` by the caller).
+    // Waiters are served oldest first across workers, give or take local_slack(): one on the
+    // releasing worker goes first unless another worker's has waited longer by more than that.
+    WaiterPtr hand_over(ConnPtr conn, int worker, Clock::time_point now) {
+        Worker* oldest = nullptr;
+        for (auto& w : workers_) {
+            if (!w.waiters.empty() &&
+                (!oldest || w.waiters.front()->since < oldest->waiters.front()->since))
+                oldest = &w;
+        }
+        if (!oldest) {
+            if (conn)
+                workers_[static_cast<std::size_t>(conn->worker())].idle.push_back(std::move(conn));
+            return nullptr;
+        }
+        auto& own = workers_[static_cast<std::size_t>(worker)];
+        const auto oldest_since = oldest->waiters.front()->since;
+        const auto slack = local_slack(now - oldest_since);
+        auto& from = !own.waiters.empty() && own.waiters.front()->since <= oldest_since + slack
+                         ? own
+                         : *oldest;
+        auto waiter = std::move(from.waiters.front());
+        from.waiters.pop_front();
+        waiter->conn = std::move(conn);
+        waiter->woken = true;
+        return waiter;
+    }
+
+    // Closes the books: no more slots or idle connections. Returns the idle connections (to
+    // close) and the waiters (to wake, each marked woken, with no connection).
+    struct Closed {
+        std::vector<ConnPtr> idle;
+        std::vector<WaiterPtr> waiters;
+    };
+    Closed close() {
+        Closed out;
+        closed_ = true;
+        for (auto& w : workers_) {
+            open_ -= static_cast<int>(w.idle.size());
+            for (auto& c : w.idle) out.idle.push_back(std::move(c));
+            w.idle.clear();
+            for (auto& waiter : w.waiters) {
+                waiter->woken = true;
+                out.waiters.push_back(std::move(waiter));
+            }
+            w.waiters.clear();
+        }
+        return out;
+    }
+
+    PoolStats stats() const {
+        PoolStats s = stats_;
+        s.size = size_;
+        s.open = open_;
+        for (const auto& w : workers_) {
+            s.idle += static_cast<int>(w.idle.size());
+            s.waiting += static_cast<int>(w.waiters.size());
+        }
+        return s;
+    }
+
+    // How much longer than the oldest waiter on the releasing worker a waiter elsewhere must
+    // have waited to be served first: 5 ms, or a quarter of its wait so far when the queue is
+    // long (moving a connection costs two system calls, so a long queue is served nearly in
+    // order, mostly without moves).
+    static Clock::duration local_slack(Clock::duration waited) {
+        return std::max<Clock::duration>(std::chrono::milliseconds(5), waited / 4);
+    }
+
+  private:
+    struct Worker {
+        std::vector<ConnPtr> idle;  // most recently used at the back
+        std::deque<WaiterPtr> waiters;
+    };
+
+    ConnPtr take_from(Worker& w, const std::string& practice, bool same_practice) {
+        auto it = std::find_if(w.idle.rbegin(), w.idle.rend(), [&](const auto& c) {
+            return !same_practice || c->last_practice() == practice;
+        });
+        if (it == w.idle.rend()) return nullptr;
+        auto conn = std::move(*it);
+        w.idle.erase(std::next(it).base());
+        if (same_practice) ++stats_.affinity_hits;
+        return conn;
+    }
+
+    int size_;
+    int open_ = 0;
+    bool closed_ = false;
+    std::vector<Worker> workers_;
+    PoolStats stats_;
+};
+
+}  // namespace pgtenant::proxy

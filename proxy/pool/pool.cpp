@@ -1,0 +1,184 @@
+#include "proxy/pool/pool.h"
+
+#include <spdlog/spdlog.h>
+
+namespace pgtenant::proxy {
+
+struct Pool::Waiter {
+    Waiter(const asio::any_io_executor& ex, int worker)
+        : timer(ex), worker(worker), since(std::chrono::steady_clock::now()) {}
+    asio::steady_timer timer;
+    int worker;
+    std::chrono::steady_clock::time_point since;
+    std::shared_ptr<ServerConnection> conn;  // handed over by a release
+    bool woken = false;                      // conn set, a slot freed up, or the pool closed
+};
+
+void Lease::release() {
+    if (conn_) pool_->release(std::move(conn_));
+}
+
+void Lease::discard() {
+    if (conn_) pool_->discard(std::move(conn_));
+}
+
+Pool::Pool(std::shared_ptr<const config::Config> cfg, std::vector<asio::any_io_executor> workers)
+    : cfg_(std::move(cfg)),
+      executors_(std::move(workers)),
+      ledger_(cfg_->pool.size, static_cast<int>(executors_.size())) {}
+
+Lease Pool::lease_on(std::shared_ptr<ServerConnection> conn, int worker) {
+    // Under mu_: the ledger counts the move.
+    if (ledger_.must_move(*conn, worker)) conn->move_to(worker, executors_[worker]);
+    return Lease(this, std::move(conn));
+}
+
+awaitable<std::shared_ptr<ServerConnection>> Pool::open_in_slot(int worker, std::string& error) {
+    auto opened = co_await ServerConnection::open(cfg_->backend, worker);
+    std::lock_guard lock(mu_);
+    if (opened.conn) {
+        gate_.succeeded();
+        if (server_params_.empty()) server_params_ = opened.conn->startup_params();
+        co_return std::move(opened.conn);
+    }
+    ledger_.slot_freed();
+    if (auto line = gate_.failed(std::chrono::steady_clock::now(), opened.error))
+        spdlog::error("pool: {}", *line);
+    // The slot is free again: a client queued for one learns at once (from the gate, while
+    // PostgreSQL stays down) instead of at its wait_timeout.
+    if (auto waiter = ledger_.hand_over(nullptr, worker, std::chrono::steady_clock::now()))
+        wake(waiter, worker);
+    error = std::move(opened.error);
+    co_return nullptr;
+}
+
+awaitable<Pool::Acquired> Pool::acquire(const std::string& practice, int worker) {
+    using Clock = std::chrono::steady_clock;
+    const auto started = Clock::now();
+    const auto deadline = started + cfg_->pool.wait_timeout;
+    auto fail = [&](PoolError::Kind kind, std::string detail = {}) {
+        return Acquired{{},
+                        PoolError{kind, std::move(detail),
+                                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      Clock::now() - started)}};
+    };
+    std::unique_lock lock(mu_);
+    for (;;) {
+        if (ledger_.closed()) co_return fail(PoolError::Kind::shutting_down);
+        while (auto conn = ledger_.take_idle(practice, worker)) {
+            if (conn->idle_check()) co_return Acquired{lease_on(std::move(conn), worker), {}};
+            ledger_.slot_freed();  // the server dropped it while idle; close it, look again
+        }
+        if (ledger_.open() < ledger_.size()) {
+            // While PostgreSQL is unreachable, answer at once instead of trying again.
+            if (!gate_.may_try(Clock::now()))
+                co_return fail(PoolError::Kind::cannot_connect, gate_.last_error());
+            ledger_.reserve_slot();
+            lock.unlock();
+            std::string error;
+            auto conn = co_await open_in_slot(worker, error);
+            if (!conn) co_return fail(PoolError::Kind::cannot_connect, std::move(error));
+            co_return Acquired{Lease(this, std::move(conn)), {}};
+        }
+        if (Clock::now() >= deadline) co_return fail(PoolError::Kind::wait_timeout);
+        auto waiter = std::make_shared<Waiter>(executors_[worker], worker);
+        waiter->timer.expires_at(deadline);
+        ledger_.add_waiter(waiter);
+        lock.unlock();
+        co_await waiter->timer.async_wait(use_tuple);
+        lock.lock();
+        if (waiter->conn) co_return Acquired{lease_on(std::move(waiter->conn), worker), {}};
+        ledger_.remove_waiter(waiter);
+        // Timed out, a slot freed up (no connection handed over), or closed: look again.
+    }
+}
+
+void Pool::wake(const std::shared_ptr<Waiter>& waiter, int from_worker) {
+    if (waiter->worker == from_worker) {
+        // Same thread: wake it directly, so the server connection gets its next query with
+        // the least delay (an idle server process sleeps, and waking it costs more than
+        // the query).
+        waiter->timer.cancel();
+    } else {
+        asio::post(executors_[waiter->worker], [waiter] { waiter->timer.cancel(); });
+    }
+}
+
+void Pool::release(std::shared_ptr<ServerConnection> conn) {
+    std::lock_guard lock(mu_);
+    if (ledger_.closed()) {
+        ledger_.slot_freed();
+        return;  // the last reference closes it
+    }
+    const int worker = conn->worker();
+    conn->released();
+    if (auto waiter = ledger_.hand_over(std::move(conn), worker, std::chrono::steady_clock::now()))
+        wake(waiter, worker);
+}
+
+void Pool::discard(std::shared_ptr<ServerConnection> conn) {
+    // Shut down, not closed: another coroutine may have a read or write under way on it (see
+    // ClientStream::close). The server rolls back at once; the descriptor closes with the
+    // last reference, when no operation is pending.
+    error_code ignored;
+    conn->socket().shutdown(tcp::socket::shutdown_both, ignored);
+    const int worker = conn->worker();
+    conn.reset();
+    std::lock_guard lock(mu_);
+    ledger_.slot_freed();
+    if (ledger_.closed()) return;
+    // The freed slot is what a waiter gets: it opens a connection of its own.
+    if (auto waiter = ledger_.hand_over(nullptr, worker, std::chrono::steady_clock::now()))
+        wake(waiter, worker);
+}
+
+void Pool::warm_up() {
+    for (int i = 0; i < cfg_->pool.min_idle; ++i) {
+        const int worker = i % static_cast<int>(executors_.size());
+        asio::co_spawn(
+            executors_[worker],
+            [this, worker]() -> awaitable<void> {
+                {
+                    std::lock_guard lock(mu_);
+                    if (!gate_.may_try(std::chrono::steady_clock::now()) || !ledger_.reserve_slot())
+                        co_return;
+                }
+                std::string error;
+                auto conn = co_await open_in_slot(worker, error);
+                if (!conn) co_return;
+                conn->released();
+                std::lock_guard lock(mu_);
+                if (ledger_.closed()) {
+                    ledger_.slot_freed();
+                    co_return;
+                }
+                if (auto waiter = ledger_.hand_over(std::move(conn), worker,
+                                                    std::chrono::steady_clock::now()))
+                    wake(waiter, worker);
+            },
+            asio::detached);
+    }
+}
+
+void Pool::close_all() {
+    std::lock_guard lock(mu_);
+    auto closed = ledger_.close();
+    for (auto& conn : closed.idle) {
+        // Closed on its own worker's thread: the socket belongs to that io_context.
+        asio::post(executors_[conn->worker()], [conn] { conn->close(); });
+    }
+    for (auto& waiter : closed.waiters)
+        asio::post(executors_[waiter->worker], [waiter] { waiter->timer.cancel(); });
+}
+
+std::vector<std::pair<std::string, std::string>> Pool::server_params() {
+    std::lock_guard lock(mu_);
+    return server_params_;
+}
+
+PoolStats Pool::stats() {
+    std::lock_guard lock(mu_);
+    return ledger_.stats();
+}
+
+}  // namespace pgtenant::proxy

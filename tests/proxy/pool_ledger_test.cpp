@@ -1,0 +1,184 @@
+// The pool's bookkeeping without sockets: slots, affinity, waiters across workers, closing.
+#include <gtest/gtest.h>
+
+#include "proxy/pool/ledger.h"
+
+namespace pgtenant::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+struct FakeConn {
+    int worker_ = 0;
+    std::string practice_;
+    int worker() const { return worker_; }
+    const std::string& last_practice() const { return practice_; }
+};
+
+struct FakeWaiter {
+    int worker = 0;
+    Clock::time_point since;
+    std::shared_ptr<FakeConn> conn;
+    bool woken = false;
+};
+
+using Ledger = PoolLedger<FakeConn, FakeWaiter>;
+
+std::shared_ptr<FakeConn> conn(int worker, std::string practice) {
+    return std::make_shared<FakeConn>(FakeConn{worker, std::move(practice)});
+}
+
+std::shared_ptr<FakeWaiter> waiter(int worker, Clock::time_point since) {
+    return std::make_shared<FakeWaiter>(FakeWaiter{worker, since, nullptr, false});
+}
+
+TEST(PoolLedger, SlotsStopAtTheSizeAndComeBackWhenFreed) {
+    Ledger l(2, 1);
+    EXPECT_TRUE(l.reserve_slot());
+    EXPECT_TRUE(l.reserve_slot());
+    EXPECT_FALSE(l.reserve_slot());
+    EXPECT_EQ(l.open(), 2);
+    l.slot_freed();
+    EXPECT_TRUE(l.reserve_slot());
+    EXPECT_EQ(l.stats().opened_total, 3u);
+}
+
+TEST(PoolLedger, IdleConnectionOfTheSamePracticeComesFirstThenOwnWorker) {
+    Ledger l(4, 2);
+    auto a_other = conn(1, "A");
+    auto b_own = conn(0, "B");
+    auto c_own = conn(0, "C");
+    const auto now = Clock::now();
+    for (auto& c : {a_other, b_own, c_own}) EXPECT_EQ(l.hand_over(c, c->worker(), now), nullptr);
+    EXPECT_EQ(l.stats().idle, 3);
+
+    EXPECT_EQ(l.take_idle("A", 0), a_other);  // affinity beats the worker
+    EXPECT_EQ(l.stats().affinity_hits, 1u);
+    EXPECT_EQ(l.take_idle("Z", 0), c_own);  // no affinity: own worker, newest first
+    EXPECT_EQ(l.take_idle("Z", 1), b_own);  // only another worker has one
+    EXPECT_EQ(l.take_idle("Z", 1), nullptr);
+    EXPECT_EQ(l.stats().affinity_hits, 1u);
+}
+
+TEST(PoolLedger, MovesAreCountedOnlyAcrossWorkers) {
+    Ledger l(1, 2);
+    FakeConn c{1, "A"};
+    EXPECT_FALSE(l.must_move(c, 1));
+    EXPECT_TRUE(l.must_move(c, 0));
+    EXPECT_EQ(l.stats().moved, 1u);
+}
+
+TEST(PoolLedger, ReturnedConnectionGoesToTheOldestWaiter) {
+    Ledger l(1, 2);
+    const auto t0 = Clock::now();
+    auto first = waiter(1, t0 - 100ms);
+    auto second = waiter(1, t0 - 50ms);
+    l.add_waiter(first);
+    l.add_waiter(second);
+    EXPECT_EQ(l.stats().waiting, 2);
+    auto c = conn(1, "A");
+    auto woken = l.hand_over(c, 1, t0);
+    ASSERT_EQ(woken, first);
+    EXPECT_TRUE(first->woken);
+    EXPECT_EQ(first->conn, c);
+    EXPECT_EQ(l.stats().waiting, 1);
+    EXPECT_EQ(l.stats().idle, 0);
+}
+
+TEST(PoolLedger, OwnWorkersWaiterGoesFirstWithinTheSlack) {
+    Ledger l(1, 2);
+    const auto t0 = Clock::now();
+    auto elsewhere = waiter(1, t0 - 3ms);  // older, but within 5 ms of the local one
+    auto here = waiter(0, t0 - 1ms);
+    l.add_waiter(elsewhere);
+    l.add_waiter(here);
+    EXPECT_EQ(l.hand_over(conn(0, "A"), 0, t0), here);
+    // Beyond the slack the older waiter elsewhere wins.
+    auto late_here = waiter(0, t0 + 20ms);
+    l.add_waiter(late_here);
+    EXPECT_EQ(l.hand_over(conn(0, "A"), 0, t0 + 21ms), elsewhere);
+}
+
+TEST(PoolLedger, AFreedSlotWakesAWaiterWithoutAConnection) {
+    Ledger l(1, 1);
+    auto w = waiter(0, Clock::now());
+    l.add_waiter(w);
+    EXPECT_EQ(l.hand_over(nullptr, 0, Clock::now()), w);
+    EXPECT_TRUE(w->woken);
+    EXPECT_EQ(w->conn, nullptr);
+    // Nobody waits: a freed slot leaves nothing idle.
+    EXPECT_EQ(l.hand_over(nullptr, 0, Clock::now()), nullptr);
+    EXPECT_EQ(l.stats().idle, 0);
+}
+
+TEST(PoolLedger, AWaiterThatGivesUpLeavesTheQueueOnlyIfNotWoken) {
+    Ledger l(1, 1);
+    auto gone = waiter(0, Clock::now());
+    auto stays = waiter(0, Clock::now());
+    l.add_waiter(gone);
+    l.add_waiter(stays);
+    l.remove_waiter(gone);
+    EXPECT_EQ(l.stats().waiting, 1);
+    EXPECT_EQ(l.hand_over(conn(0, "A"), 0, Clock::now()), stays);
+    l.remove_waiter(stays);  // already woken and served: nothing to remove
+    EXPECT_EQ(l.stats().waiting, 0);
+}
+
+TEST(PoolLedger, ClosingHandsBackIdleConnectionsAndWaitersAndRefusesSlots) {
+    Ledger l(3, 2);
+    ASSERT_TRUE(l.reserve_slot());
+    ASSERT_TRUE(l.reserve_slot());
+    l.hand_over(conn(0, "A"), 0, Clock::now());
+    l.hand_over(conn(1, "B"), 1, Clock::now());
+    auto w = waiter(1, Clock::now());
+    l.add_waiter(w);  // (a waiter beside idle connections only exists in a test)
+    auto closed = l.close();
+    EXPECT_TRUE(l.closed());
+    EXPECT_EQ(closed.idle.size(), 2u);
+    ASSERT_EQ(closed.waiters.size(), 1u);
+    EXPECT_TRUE(closed.waiters[0]->woken);
+    EXPECT_EQ(l.open(), 0);
+    EXPECT_FALSE(l.reserve_slot());
+    EXPECT_EQ(l.take_idle("A", 0), nullptr);
+}
+
+// Many leases and returns in random order never lose or duplicate a slot.
+TEST(PoolLedger, RandomLeasesKeepTheBooksBalanced) {
+    Ledger l(5, 2);
+    std::vector<std::shared_ptr<FakeConn>> leased;
+    uint32_t seed = 12345;
+    auto next = [&] { return seed = seed * 1103515245 + 12345, (seed >> 16) & 0x7fff; };
+    for (int i = 0; i < 10000; ++i) {
+        const int worker = static_cast<int>(next() % 2);
+        switch (next() % 3) {
+            case 0: {  // acquire: idle first, else a new slot
+                auto c = l.take_idle(std::string(1, static_cast<char>('A' + next() % 3)), worker);
+                if (!c && l.reserve_slot()) c = conn(worker, "A");
+                if (c) leased.push_back(c);
+                break;
+            }
+            case 1:  // release
+                if (!leased.empty()) {
+                    auto c = leased.back();
+                    leased.pop_back();
+                    c->practice_ = std::string(1, static_cast<char>('A' + next() % 3));
+                    l.hand_over(c, c->worker(), Clock::now());
+                }
+                break;
+            case 2:  // discard
+                if (!leased.empty()) {
+                    leased.pop_back();
+                    l.slot_freed();
+                    l.hand_over(nullptr, worker, Clock::now());
+                }
+                break;
+        }
+        const auto s = l.stats();
+        ASSERT_LE(s.open, 5);
+        ASSERT_EQ(s.open, s.idle + static_cast<int>(leased.size()));
+    }
+}
+
+}  // namespace
+}  // namespace pgtenant::proxy
