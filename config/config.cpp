@@ -172,9 +172,44 @@ void read_server(const Section& s, ServerConfig& c) {
                    {"trace", "debug", "info", "warn", "error", "critical", "off"});
 }
 
+void read_backend_tls(const Section& s, BackendConfig& c) {
+    std::string mode(to_string(c.sslmode));
+    s.get("sslmode", mode);
+    if (mode == "allow") {
+        fail(s.full("sslmode"),
+             "\"allow\" is not supported (it would log in without TLS first); use prefer, "
+             "require, verify-ca or verify-full");
+    }
+    require_one_of(s, "sslmode", mode,
+                   {"disable", "prefer", "require", "verify-ca", "verify-full"});
+    for (auto m : {SslMode::disable, SslMode::prefer, SslMode::require, SslMode::verify_ca,
+                   SslMode::verify_full}) {
+        if (to_string(m) == mode) c.sslmode = m;
+    }
+    s.get("sslrootcert", c.sslrootcert);
+    s.get("sslcert", c.sslcert);
+    s.get("sslkey", c.sslkey);
+    if (c.sslcert.empty() != c.sslkey.empty()) {
+        fail(s.full(c.sslcert.empty() ? "sslcert" : "sslkey"),
+             "backend.sslcert and backend.sslkey must be set together");
+    }
+    if (c.sslmode == SslMode::disable) {
+        // A certificate set up for nothing is a mistake worth reporting, not ignoring.
+        const char* key = !c.sslrootcert.empty() ? "sslrootcert"
+                          : !c.sslcert.empty()   ? "sslcert"
+                                                 : nullptr;
+        if (key != nullptr) fail(s.full(key), "is set but backend.sslmode is \"disable\"");
+    }
+    if ((c.sslmode == SslMode::verify_ca || c.sslmode == SslMode::verify_full) &&
+        c.sslrootcert.empty()) {
+        fail(s.full("sslrootcert"), "is required with backend.sslmode = \"" + mode +
+                                        "\": the CA file that signed the server's certificate");
+    }
+}
+
 void read_backend(const Section& s, BackendConfig& c) {
     s.expect_only({"host", "port", "database", "user", "password", "password_env",
-                   "connect_timeout_ms"});
+                   "connect_timeout_ms", "sslmode", "sslrootcert", "sslcert", "sslkey"});
     s.get("host", c.host);
     s.get("port", c.port, 1, 65535);
     s.get("database", c.database);
@@ -182,6 +217,7 @@ void read_backend(const Section& s, BackendConfig& c) {
     s.get("password", c.password);
     s.get("password_env", c.password_env);
     s.get_ms("connect_timeout_ms", c.connect_timeout);
+    read_backend_tls(s, c);
     require_nonempty(s, "host", c.host);
     require_nonempty(s, "database", c.database);
     require_nonempty(s, "user", c.user);
@@ -268,10 +304,30 @@ std::shared_ptr<const Config> parse_impl(std::string_view text, const std::strin
     if (!config->tenant.key_file.empty()) config->tenant.key_file = resolve(config->tenant.key_file, base_dir);
     config->server.tls_cert = resolve(config->server.tls_cert, base_dir);
     config->server.tls_key = resolve(config->server.tls_key, base_dir);
+    auto& backend = config->backend;
+    backend.sslrootcert = resolve(backend.sslrootcert, base_dir);
+    backend.sslcert = resolve(backend.sslcert, base_dir);
+    backend.sslkey = resolve(backend.sslkey, base_dir);
     return config;
 }
 
 }  // namespace
+
+std::string_view to_string(SslMode mode) {
+    switch (mode) {
+        case SslMode::disable:
+            return "disable";
+        case SslMode::prefer:
+            return "prefer";
+        case SslMode::require:
+            return "require";
+        case SslMode::verify_ca:
+            return "verify-ca";
+        case SslMode::verify_full:
+            return "verify-full";
+    }
+    return "disable";
+}
 
 std::shared_ptr<const Config> parse_config(std::string_view toml_text, const std::string& base_dir) {
     return parse_impl(toml_text, base_dir, "<config>");

@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace pgtenant::config {
 
@@ -33,6 +34,12 @@ struct ServerConfig {
     std::string log_level = "info";         // trace|debug|info|warn|error|critical|off
 };
 
+// TLS to PostgreSQL, as libpq's sslmode. prefer: TLS when the server offers it, else plain;
+// require: TLS or fail (the certificate is checked only when sslrootcert is set, as libpq);
+// verify-ca: the certificate chains to sslrootcert; verify-full: and names backend.host.
+enum class SslMode { disable, prefer, require, verify_ca, verify_full };
+std::string_view to_string(SslMode mode);
+
 struct BackendConfig {
     std::string host = "127.0.0.1";
     uint16_t port = 5432;
@@ -41,6 +48,10 @@ struct BackendConfig {
     std::string password;                   // used for SCRAM-SHA-256 or MD5; empty for trust
     std::string password_env;               // if set, password is read from this env variable
     std::chrono::milliseconds connect_timeout{5000};
+    SslMode sslmode = SslMode::disable;
+    std::string sslrootcert;                // CA file (PEM); empty: certificate not checked
+    std::string sslcert;                    // client certificate (PEM), with sslkey
+    std::string sslkey;                     // its private key: mode 0600 (0640 if root-owned)
 };
 
 struct PoolConfig {
@@ -75,7 +86,8 @@ public:
 };
 
 // Parses and validates a TOML file. Unknown keys are errors (typos must not be silent).
-// Relative paths (users_file, tls_cert, tls_key) are resolved against the file's directory.
+// Relative paths (users_file, key_file, tls_cert, tls_key, sslrootcert, sslcert, sslkey) are
+// resolved against the file's directory.
 std::shared_ptr<const Config> load_config(const std::string& path);
 std::shared_ptr<const Config> parse_config(std::string_view toml_text, const std::string& base_dir);
 

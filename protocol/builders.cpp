@@ -16,6 +16,10 @@ void cancel_request(std::string& out, int32_t pid, int32_t key) {
     MessageWriter(out).begin_untagged().int32(kCancelRequestCode).int32(pid).int32(key).end();
 }
 
+void ssl_request(std::string& out) {
+    MessageWriter(out).begin_untagged().int32(kSslRequestCode).end();
+}
+
 void password(std::string& out, std::string_view pw) { MessageWriter(out).begin('p').cstring(pw).end(); }
 
 void sasl_initial(std::string& out, std::string_view mechanism, std::string_view data) {
@@ -114,6 +118,14 @@ void ready_for_query(std::string& out, char status) {
 
 void command_complete(std::string& out, std::string_view tag) {
     MessageWriter(out).begin('C').cstring(tag).end();
+}
+
+void negotiate_protocol_version(std::string& out, int32_t newest_version,
+                                const std::vector<std::string>& unrecognised_options) {
+    MessageWriter w(out);
+    w.begin('v').int32(newest_version).int32(static_cast<int32_t>(unrecognised_options.size()));
+    for (const auto& name : unrecognised_options) w.cstring(name);
+    w.end();
 }
 
 }  // namespace pgtenant::protocol::build

@@ -13,6 +13,7 @@ namespace pgtenant::protocol::build {
 // --- to the server ---
 void startup(std::string& out, const std::vector<std::pair<std::string, std::string>>& params);
 void cancel_request(std::string& out, int32_t pid, int32_t key);
+void ssl_request(std::string& out);                          // SSLRequest: asks the server for TLS
 void password(std::string& out, std::string_view password);  // PasswordMessage
 void sasl_initial(std::string& out, std::string_view mechanism, std::string_view data);
 void sasl_response(std::string& out, std::string_view data);
@@ -41,5 +42,10 @@ void parameter_status(std::string& out, std::string_view name, std::string_view 
 void backend_key_data(std::string& out, int32_t pid, int32_t key);
 void ready_for_query(std::string& out, char status);
 void command_complete(std::string& out, std::string_view tag);
+// NegotiateProtocolVersion ('v'): the newest version pgtenant supports for the client's major
+// version (the whole version code, 3.0 = 196608, as PostgreSQL sends it) and the "_pq_."
+// options it does not recognise.
+void negotiate_protocol_version(std::string& out, int32_t newest_version,
+                                const std::vector<std::string>& unrecognised_options);
 
 }  // namespace pgtenant::protocol::build

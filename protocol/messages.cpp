@@ -1,5 +1,7 @@
 #include "protocol/messages.h"
 
+#include <algorithm>
+
 #include "protocol/wire.h"
 
 namespace pgtenant::protocol {
@@ -34,17 +36,24 @@ std::optional<StartupPacket> decode_startup(std::string_view body) {
         p.kind = StartupKind::unsupported_version;
         return p;
     }
-    // Minor versions above 0 are accepted as 3.0 (we never negotiate extensions).
+    // Any minor version of 3 is served as 3.0: the session answers a minor version above 0
+    // (and "_pq_." options) with NegotiateProtocolVersion, as PostgreSQL does.
     p.kind = StartupKind::startup;
     for (;;) {
         auto name = r.cstring();
         if (!r.ok()) return std::nullopt;
         if (name.empty()) break;
-        auto value = r.cstring();
+        auto value = r.cstring();  // a protocol option's value is ignored
         if (!r.ok()) return std::nullopt;
-        for (const auto& [k, v] : p.startup.params)
-            if (k == name) return std::nullopt;  // duplicate names are malformed
-        p.startup.params.emplace_back(std::string(name), std::string(value));
+        if (p.startup.find(name) != nullptr ||
+            std::find(p.startup.protocol_options.begin(), p.startup.protocol_options.end(), name) !=
+                p.startup.protocol_options.end())
+            return std::nullopt;  // duplicate names are malformed
+        if (name.starts_with(kProtocolOptionPrefix)) {
+            p.startup.protocol_options.emplace_back(name);
+        } else {
+            p.startup.params.emplace_back(std::string(name), std::string(value));
+        }
     }
     if (!r.at_end()) return std::nullopt;
     return p;

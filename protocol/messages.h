@@ -10,7 +10,8 @@
 
 namespace pgtenant::protocol {
 
-inline constexpr int32_t kProtocolV3 = 196608;     // 3.0
+inline constexpr int32_t kProtocolV3 = 196608;  // 3.0, the newest version pgtenant speaks
+inline constexpr std::string_view kProtocolOptionPrefix = "_pq_.";
 inline constexpr int32_t kSslRequestCode = 80877103;
 inline constexpr int32_t kGssEncRequestCode = 80877104;
 inline constexpr int32_t kCancelRequestCode = 80877102;
@@ -18,7 +19,11 @@ inline constexpr int32_t kCancelRequestCode = 80877102;
 // --- startup family (no tag) ---
 
 struct StartupMessage {
+    // Everything but protocol options: user, database, options and session settings.
     std::vector<std::pair<std::string, std::string>> params;
+    // Names of "_pq_." parameters: protocol extensions, never settings; pgtenant supports
+    // none, so each is reported back to the client in NegotiateProtocolVersion and dropped.
+    std::vector<std::string> protocol_options;
     const std::string* find(std::string_view name) const;
 };
 
@@ -34,6 +39,14 @@ struct StartupPacket {
     int32_t code = 0;
     StartupMessage startup;  // kind == startup
     CancelRequest cancel;    // kind == cancel
+
+    int minor_version() const { return code & 0xffff; }
+    // A 3.x StartupMessage that PostgreSQL answers with NegotiateProtocolVersion before the
+    // authentication request: a minor version above 0, or any "_pq_." option.
+    bool needs_negotiation() const {
+        return kind == StartupKind::startup &&
+               (minor_version() != 0 || !startup.protocol_options.empty());
+    }
 };
 
 // body = everything after the length word. nullopt: malformed.

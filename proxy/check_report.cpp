@@ -207,6 +207,12 @@ std::string backend_conninfo(const config::Config& cfg) {
     if (!b.password.empty()) {
         conninfo += " password=" + conninfo_value(b.password);
     }
+    // The same transport as the pool's connections (libpq's default would be "prefer").
+    conninfo += " sslmode=" + std::string(config::to_string(b.sslmode));
+    if (!b.sslrootcert.empty()) conninfo += " sslrootcert=" + conninfo_value(b.sslrootcert);
+    if (!b.sslcert.empty()) {
+        conninfo += " sslcert=" + conninfo_value(b.sslcert) + " sslkey=" + conninfo_value(b.sslkey);
+    }
     return conninfo;
 }
 

@@ -117,7 +117,7 @@ std::optional<protocol::Error> parse_startup_request(const protocol::StartupMess
         } else if (name == "options") {
             if (auto err = parse_options(value, tenant_setting, out)) return err;
         } else if (name.starts_with("_pq_.")) {
-            continue;  // protocol extensions: we negotiate none, which 3.0 clients accept
+            continue;  // protocol options: decode_startup keeps them apart; never settings
         } else if (auto err = add_setting(name, value, tenant_setting, out)) {
             return err;
         }

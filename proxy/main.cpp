@@ -17,6 +17,7 @@
 #include "auth/directory.h"
 #include "auth/scram.h"
 #include "config/config.h"
+#include "proxy/backend_tls.h"
 #include "proxy/check.h"
 #include "proxy/io_backend.h"
 #include "proxy/server.h"
@@ -208,6 +209,7 @@ int main(int argc, char** argv) {
         app.config = config::load_config(config_path);
         app.directory = auth::PracticeDirectory::load(app.config->tenant.users_file);
         app.tls = proxy::make_tls_context(app.config->server);
+        proxy::check_backend_tls(app.config->backend);
         if (app.config->tenant.mode == config::TenantMode::sealed) {
             app.set_keys(std::make_shared<const auth::KeyRing>(auth::KeyRing::load(app.config->tenant.key_file)));
         }

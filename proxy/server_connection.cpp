@@ -1,6 +1,7 @@
 #include "proxy/server_connection.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 
 #include "auth/scram.h"
 #include "protocol/builders.h"
+#include "protocol/frame.h"
 #include "protocol/messages.h"
 
 namespace pgtenant::proxy {
@@ -25,13 +27,83 @@ std::string server_error_text(std::string_view frame) {
     return fmt::format("{} ({}: {})", e->message(), e->severity(), e->sqlstate());
 }
 
-// write_all (proxy/io.h), with the failure as text for the login's error message.
-awaitable<std::string> send_or_why(tcp::socket& s, std::string_view bytes) {
-    auto ec = co_await write_all(s, bytes);
-    co_return ec ? ec.message() : std::string();
+// A byte for a log line: itself when printable, else its code.
+std::string printable(char c) {
+    if (c >= 0x20 && c < 0x7f) return fmt::format("'{}'", c);
+    return fmt::format("byte 0x{:02x}", static_cast<unsigned char>(c));
 }
 
 }  // namespace
+
+// write_all, with the failure as text for the login's error message.
+awaitable<std::string> ServerConnection::send_or_why(std::string_view bytes) {
+    auto ec = co_await write_all(bytes);
+    co_return ec ? ec.message() : std::string();
+}
+
+// One whole message from the server into `out`; false when the connection failed.
+awaitable<bool> ServerConnection::read_message(std::string& out) {
+    for (;;) {
+        protocol::Frame f;
+        auto st = protocol::peek_frame(buffer_.view(), kMaxServerMessage, f);
+        if (st == protocol::FrameStatus::complete) {
+            out.assign(f.bytes);
+            buffer_.consume(f.total_size);
+            co_return true;
+        }
+        if (st != protocol::FrameStatus::need_more) co_return false;
+        std::size_t want = f.total_size > buffer_.size() ? f.total_size - buffer_.size() : 4096;
+        if (co_await fill(std::min<std::size_t>(want, 1 << 20))) co_return false;
+    }
+}
+
+// "the server closed the connection during login", with what TLS knows about why (a client
+// certificate the server refused arrives as an alert after the handshake, with TLS 1.3).
+std::string ServerConnection::closed_during(std::string_view what) const {
+    std::string why = fmt::format("the server closed the connection {}", what);
+    if (tls_ && !tls_->last_error().empty()) why += fmt::format(" (TLS: {})", tls_->last_error());
+    return why;
+}
+
+// SSLRequest, then the TLS handshake when the server answers 'S' (backend.sslmode).
+awaitable<std::string> ServerConnection::start_tls(const config::BackendConfig& cfg) {
+    std::string request;
+    build::ssl_request(request);
+    if (auto err = co_await send_or_why(request); !err.empty()) co_return err;
+    if (co_await proxy::fill(socket_, buffer_, 1))
+        co_return "the server closed the connection after the SSL request";
+    const char answer = buffer_.view()[0];
+    if (answer == 'N') {
+        buffer_.consume(1);
+        if (cfg.sslmode == config::SslMode::prefer) co_return std::string();
+        co_return fmt::format(
+            "the server at {}:{} does not accept TLS (it answered 'N' to the SSL request: is its "
+            "ssl setting on?), and backend.sslmode = {} requires TLS",
+            cfg.host, cfg.port, config::to_string(cfg.sslmode));
+    }
+    if (answer == 'E') {
+        std::string msg;
+        if (co_await read_message(msg) && msg[0] == 'E')
+            co_return "the server refused the SSL request: " + server_error_text(msg);
+        co_return "the server refused the SSL request";
+    }
+    if (answer != 'S')
+        co_return fmt::format("the server answered the SSL request with {} instead of 'S' or 'N'",
+                              printable(answer));
+    // Bytes after the 'S' arrived unencrypted although they should follow the handshake: an
+    // attacker injecting them is the CVE-2021-23222 class. Refuse.
+    if (buffer_.size() != 1)
+        co_return "the server sent unencrypted data after accepting the SSL request";
+    buffer_.consume(1);
+    std::string error;
+    tls_ = BackendTls::make(cfg, socket_, error);
+    if (!tls_) co_return error;
+    if (auto err = co_await tls_->handshake(); !err.empty())
+        co_return fmt::format("TLS handshake with {}:{} failed (backend.sslmode = {}): {}",
+                              cfg.host, cfg.port, config::to_string(cfg.sslmode), err);
+    spdlog::debug("server connection {}: TLS ({})", id_, tls_->describe());
+    co_return std::string();
+}
 
 awaitable<ServerConnection::Opened> ServerConnection::open(const config::BackendConfig& cfg,
                                                            int worker) {
@@ -51,6 +123,8 @@ awaitable<ServerConnection::Opened> ServerConnection::open(const config::Backend
             co_return fmt::format("connect to {}:{} failed: {}", cfg.host, cfg.port, ec.message());
         conn->socket_.set_option(tcp::no_delay(true));
         conn->protocol_ = ep.protocol();
+        if (cfg.sslmode != config::SslMode::disable)
+            if (auto err = co_await conn->start_tls(cfg); !err.empty()) co_return err;
         if (auto err = co_await conn->login(cfg); !err.empty()) co_return err;
         co_return co_await conn->prepare_statements();
     };
@@ -67,13 +141,12 @@ awaitable<std::string> ServerConnection::login(const config::BackendConfig& cfg)
     std::string out;
     build::startup(
         out, {{"user", cfg.user}, {"database", cfg.database}, {"application_name", "pgtenant"}});
-    if (auto err = co_await send_or_why(socket_, out); !err.empty()) co_return err;
+    if (auto err = co_await send_or_why(out); !err.empty()) co_return err;
 
     std::optional<auth::ScramClient> scram;
     std::string msg;
     for (;;) {
-        if (co_await read_message(socket_, buffer_, kMaxServerMessage, msg) != FrameRead::ok)
-            co_return "the server closed the connection during login";
+        if (!co_await read_message(msg)) co_return closed_during("during login");
         char tag = msg[0];
         std::string_view body = std::string_view(msg).substr(5);
         out.clear();
@@ -118,7 +191,7 @@ awaitable<std::string> ServerConnection::login(const config::BackendConfig& cfg)
                         a->code);
             }
             if (!out.empty())
-                if (auto err = co_await send_or_why(socket_, out); !err.empty()) co_return err;
+                if (auto err = co_await send_or_why(out); !err.empty()) co_return err;
             continue;
         }
         if (tag == 'K') {
@@ -151,12 +224,12 @@ awaitable<std::string> ServerConnection::prepare_statements() {
     std::string out;
     append_pgtenant_statements(out);
     build::sync(out);
-    if (auto err = co_await send_or_why(socket_, out); !err.empty()) co_return err;
+    if (auto err = co_await send_or_why(out); !err.empty()) co_return err;
     std::string msg;
     std::string error;
     for (;;) {
-        if (co_await read_message(socket_, buffer_, kMaxServerMessage, msg) != FrameRead::ok)
-            co_return "the server closed the connection while pgtenant prepared its statements";
+        if (!co_await read_message(msg))
+            co_return closed_during("while pgtenant prepared its statements");
         if (msg[0] == 'E' && error.empty())
             error = "preparing pgtenant's statements failed: " + server_error_text(msg);
         if (msg[0] == 'Z') co_return error;
@@ -166,7 +239,11 @@ awaitable<std::string> ServerConnection::prepare_statements() {
 bool ServerConnection::idle_check() {
     if (broken_ || !socket_.is_open()) return false;
     if (buffer_.size() != 0) return false;
+    // Received by TLS but not read: as unsolicited as bytes in buffer_.
+    if (tls_ && tls_->has_pending()) return false;
     if (std::chrono::steady_clock::now() - released_at_ < kIdleCheckAfter) return true;
+    // A peek at the TCP stream holds for TLS too: EOF is EOF, and any byte is a record the
+    // server sent unasked (a FATAL error, or an alert such as close_notify before it closes).
     char c;
     ssize_t n = ::recv(socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0) return false;  // closed by the server

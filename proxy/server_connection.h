@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "protocol/replies.h"
 #include "proxy/asio.h"
+#include "proxy/backend_tls.h"
 #include "proxy/client_params.h"
 #include "proxy/io.h"
 #include "proxy/statements.h"
@@ -53,8 +54,23 @@ class ServerConnection {
     // The connection belongs to `worker`, whose io_context runs the calling coroutine.
     static awaitable<Opened> open(const config::BackendConfig& cfg, int worker);
 
+    // The TCP socket, TLS or not: for shutdown and close (never read or write it directly).
     tcp::socket& socket() { return socket_; }
     ReadBuffer& buffer() { return buffer_; }
+    bool tls() const { return tls_ != nullptr; }
+
+    // Reads more of the server's bytes into buffer(); an error on EOF or failure. Plain TCP
+    // goes straight to the socket as before (no extra coroutine frame), TLS through OpenSSL.
+    awaitable<error_code> fill(std::size_t min_free = 4096) {
+        if (tls_) return tls_->read(buffer_, min_free);
+        return proxy::fill(socket_, buffer_, min_free);
+    }
+    // Writes all of `bytes` to the server (plain: proxy::write_all, at once when lightly
+    // loaded). Only one write at a time; a fill may run meanwhile.
+    awaitable<error_code> write_all(std::string_view bytes) {
+        if (tls_) return tls_->write(bytes);
+        return proxy::write_all(socket_, bytes);
+    }
     protocol::ReplyTracker& tracker() { return tracker_; }
     int32_t pid() const { return pid_; }
     int32_t key() const { return key_; }
@@ -79,6 +95,13 @@ class ServerConnection {
     bool idle_check();
     void released() { released_at_ = std::chrono::steady_clock::now(); }
     bool broken() const { return broken_; }
+    // Closes an idle connection; over TLS with a close_notify first, so that PostgreSQL does
+    // not log "Connection reset by peer". No operation may be pending on it.
+    void close() {
+        tls_.reset();
+        error_code ignored;
+        socket_.close(ignored);
+    }
     void mark_broken() { broken_ = true; }
 
     // The worker thread whose io_context runs this connection's I/O.
@@ -91,15 +114,20 @@ class ServerConnection {
     };
     ContextToken& context_token() { return context_token_; }
     // Hands the socket over to another worker's io_context. Only while idle: no operation may
-    // be pending on it.
+    // be pending on it. A TLS session follows: it holds no executor, only this socket member.
     void move_to(int worker, const asio::any_io_executor& executor);
 
   private:
+    awaitable<std::string> start_tls(const config::BackendConfig& cfg);
     awaitable<std::string> login(const config::BackendConfig& cfg);
+    awaitable<bool> read_message(std::string& out);
+    awaitable<std::string> send_or_why(std::string_view bytes);
+    std::string closed_during(std::string_view what) const;
     awaitable<std::string> prepare_statements();
 
     tcp::socket socket_;
     tcp protocol_ = tcp::v4();  // of the connected socket, for move_to
+    std::unique_ptr<BackendTls> tls_;  // set when the server accepted TLS
     ReadBuffer buffer_;
     protocol::ReplyTracker tracker_;
     SessionParams params_;

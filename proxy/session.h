@@ -37,6 +37,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // --- startup and authentication (session_startup.cpp) ---
     awaitable<bool> login();
     awaitable<StartupOutcome> startup();
+    awaitable<bool> negotiate_protocol(const std::vector<std::string>& unrecognised);
     awaitable<bool> authenticate();
     awaitable<bool> authenticate_scram(const auth::Login* login);
     awaitable<bool> authenticate_md5(const auth::Login& login);

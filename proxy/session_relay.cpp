@@ -32,7 +32,7 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
     passthrough_left_ = 0;
     relay_need_ = 0;
     for (;;) {
-        auto ec = co_await fill(conn->socket(), conn->buffer(), std::max(kReadChunk, relay_need_));
+        auto ec = co_await conn->fill(std::max(kReadChunk, relay_need_));
         if (server_.get() != conn.get()) co_return;  // released or discarded while we waited
         out.clear();
         bool lost = ec.failed();

@@ -434,7 +434,7 @@ awaitable<bool> Session::flush_to_server() {
     }
     std::swap(to_server_, writing_);
     if (!conn->tracker().idle()) cancel_slot_->running_on(conn->pid(), conn->key());
-    auto ec = co_await write_all(conn->socket(), writing_);
+    auto ec = co_await conn->write_all(writing_);
     writing_.clear();
     if (ec) {
         // The relay notices the loss on its read and answers the client.

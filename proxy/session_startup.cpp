@@ -133,6 +133,8 @@ awaitable<Session::StartupOutcome> Session::startup() {
             case protocol::StartupKind::startup:
                 break;
         }
+        if (p->needs_negotiation() && !co_await negotiate_protocol(p->startup.protocol_options))
+            co_return StartupOutcome::done;
         if (app_.config->server.tls_required && !client_.is_tls()) {
             co_await refuse(errors::auth_rejected("pgtenant requires TLS (server.tls_required)"));
             co_return StartupOutcome::done;
@@ -145,6 +147,14 @@ awaitable<Session::StartupOutcome> Session::startup() {
         startup_params_ = request_.params;
         co_return StartupOutcome::proceed;
     }
+}
+
+// A client that asked for protocol 3.x, x > 0, or for "_pq_." options learns, as from
+// PostgreSQL, that the session speaks 3.0 without them; it goes on (or hangs up) as it likes.
+awaitable<bool> Session::negotiate_protocol(const std::vector<std::string>& unrecognised) {
+    std::string out;
+    build::negotiate_protocol_version(out, protocol::kProtocolV3, unrecognised);
+    co_return co_await write_client(out);
 }
 
 awaitable<bool> Session::authenticate() {

@@ -165,10 +165,7 @@ void Pool::close_all() {
     auto closed = ledger_.close();
     for (auto& conn : closed.idle) {
         // Closed on its own worker's thread: the socket belongs to that io_context.
-        asio::post(executors_[conn->worker()], [conn] {
-            error_code ignored;
-            conn->socket().close(ignored);
-        });
+        asio::post(executors_[conn->worker()], [conn] { conn->close(); });
     }
     for (auto& waiter : closed.waiters)
         asio::post(executors_[waiter->worker], [waiter] { waiter->timer.cancel(); });

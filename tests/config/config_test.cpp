@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
 namespace pgtenant::config {
 namespace {
@@ -171,6 +172,52 @@ TEST(ConfigTest, TlsPairing) {
     EXPECT_EQ(error_of("[server]\ntls_cert = \"c\"\ntls_key = \"k\"\ntls_required = true\n"), "");
 }
 
+TEST(ConfigTest, BackendTls) {
+    auto plain = parse_config("", "");
+    EXPECT_EQ(plain->backend.sslmode, SslMode::disable);  // as before TLS existed
+    EXPECT_EQ(plain->backend.sslrootcert, "");
+
+    for (auto [text, mode] : {std::pair{"disable", SslMode::disable},
+                              {"prefer", SslMode::prefer},
+                              {"require", SslMode::require},
+                              {"verify-ca", SslMode::verify_ca},
+                              {"verify-full", SslMode::verify_full}}) {
+        std::string toml = std::string("[backend]\nsslmode = \"") + text + "\"\n";
+        if (mode == SslMode::verify_ca || mode == SslMode::verify_full)
+            toml += "sslrootcert = \"/etc/pgtenant/ca.pem\"\n";
+        auto c = parse_config(toml, "");
+        EXPECT_EQ(c->backend.sslmode, mode) << text;
+        EXPECT_EQ(to_string(mode), text);
+    }
+    expect_error("[backend]\nsslmode = \"on\"\n",
+                 "backend.sslmode: must be one of disable|prefer|require|verify-ca|verify-full");
+    expect_error("[backend]\nsslmode = \"allow\"\n", "backend.sslmode: \"allow\" is not supported");
+    expect_error("[backend]\nsslmode = 1\n", "backend.sslmode: expected a string");
+    // verify-* cannot verify against nothing.
+    expect_error("[backend]\nsslmode = \"verify-ca\"\n", "backend.sslrootcert: is required");
+    expect_error("[backend]\nsslmode = \"verify-full\"\n", "backend.sslrootcert: is required");
+    // Certificates for a plain connection are a mistake, not something to ignore.
+    expect_error("[backend]\nsslrootcert = \"ca.pem\"\n", "backend.sslrootcert: is set but");
+    expect_error("[backend]\nsslcert = \"c.pem\"\nsslkey = \"k.pem\"\n",
+                 "backend.sslcert: is set but");
+    // A client certificate needs its key and vice versa.
+    expect_error("[backend]\nsslmode = \"require\"\nsslcert = \"c.pem\"\n", "backend.sslkey:");
+    expect_error("[backend]\nsslmode = \"require\"\nsslkey = \"k.pem\"\n", "backend.sslcert:");
+    expect_error("[backend]\nsslmode = \"require\"\nsslcompression = true\n",
+                 "backend.sslcompression: unknown key");
+
+    // Relative paths are relative to the config file, like every other path.
+    auto c = parse_config(
+        "[backend]\nsslmode = \"verify-full\"\nsslrootcert = \"tls/ca.pem\"\n"
+        "sslcert = \"tls/client.pem\"\nsslkey = \"/abs/client.key\"\n",
+        "/srv/pgtenant");
+    EXPECT_EQ(c->backend.sslrootcert, "/srv/pgtenant/tls/ca.pem");
+    EXPECT_EQ(c->backend.sslcert, "/srv/pgtenant/tls/client.pem");
+    EXPECT_EQ(c->backend.sslkey, "/abs/client.key");
+    // require with a CA: allowed (the chain is then checked, as libpq does).
+    EXPECT_EQ(error_of("[backend]\nsslmode = \"require\"\nsslrootcert = \"ca.pem\"\n"), "");
+}
+
 TEST(ConfigTest, Enums) {
     expect_error("[pool]\nmode = \"statement\"\n", "pool.mode: must be one of transaction|session");
     expect_error("[server]\nlog_level = \"verbose\"\n", "server.log_level: must be one of");
@@ -275,6 +322,7 @@ TEST(ConfigTest, ExampleConfigLoads) {
     EXPECT_EQ(c->server.listen_port, 6432);
     EXPECT_EQ(c->pool.default_mode, PoolMode::transaction);
     EXPECT_EQ(c->tenant.setting, "app.current_practice_id");
+    EXPECT_EQ(c->backend.sslmode, SslMode::disable);
 }
 
 }  // namespace

@@ -96,6 +96,13 @@ TEST(Builders, CancelRequest) {
     EXPECT_EQ(out, raw({0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e, 1, 2, 3, 4, 0xff, 0xff, 0xff, 0xfe}));
 }
 
+TEST(Builders, SslRequest) {
+    std::string out;
+    build::ssl_request(out);
+    // 80877103 = 0x04D2162F
+    EXPECT_EQ(out, raw({0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}));
+}
+
 TEST(Builders, PasswordAndSaslMessages) {
     std::string out;
     build::password(out, "secret");
@@ -145,6 +152,19 @@ TEST(Builders, SessionMessages) {
     out.clear();
     build::command_complete(out, "SELECT 1");
     EXPECT_EQ(out, raw({'C', 0, 0, 0, 13}) + "SELECT 1" + raw({0}));
+}
+
+TEST(Builders, NegotiateProtocolVersion) {
+    // 'v', length, newest supported version (3.0 as the whole code 0x00030000, as PostgreSQL
+    // sends it), the number of unrecognised options, their names.
+    std::string out;
+    build::negotiate_protocol_version(out, 0x00030000, {"_pq_.foo", "_pq_.b"});
+    EXPECT_EQ(out, raw({'v', 0, 0, 0, 28, 0, 3, 0, 0, 0, 0, 0, 2}) + "_pq_.foo" + raw({0}) +
+                       "_pq_.b" + raw({0}));
+
+    out.clear();
+    build::negotiate_protocol_version(out, 0x00030000, {});
+    EXPECT_EQ(out, raw({'v', 0, 0, 0, 12, 0, 3, 0, 0, 0, 0, 0, 0}));
 }
 
 }  // namespace

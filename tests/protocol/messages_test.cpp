@@ -122,8 +122,55 @@ TEST(DecodeStartup, ProtocolVersions) {
     EXPECT_EQ(v31->kind, StartupKind::startup);
     EXPECT_EQ(v31->code, 0x00030001);
     ASSERT_NE(v31->startup.find("user"), nullptr);
+    EXPECT_EQ(v31->minor_version(), 1);
+    EXPECT_TRUE(v31->needs_negotiation());
     // Still malformed when the parameter list is.
     EXPECT_FALSE(decode_startup(be32(0x00030001) + cstr("user")));
+
+    auto v30 = decode_startup(be32(kProtocolV3) + cstr("user") + cstr("alice") + cstr(""));
+    ASSERT_TRUE(v30);
+    EXPECT_FALSE(v30->needs_negotiation());
+    auto v3max = decode_startup(be32(0x0003ffff) + cstr("user") + cstr("alice") + cstr(""));
+    ASSERT_TRUE(v3max);
+    EXPECT_EQ(v3max->kind, StartupKind::startup);
+    EXPECT_EQ(v3max->minor_version(), 0xffff);
+    EXPECT_TRUE(v3max->needs_negotiation());
+    // Other kinds never negotiate.
+    EXPECT_FALSE(decode_startup(be32(0x00020000))->needs_negotiation());
+    EXPECT_FALSE(decode_startup(be32(kSslRequestCode))->needs_negotiation());
+}
+
+TEST(DecodeStartup, ProtocolOptionsAreNotParameters) {
+    // "_pq_." names are protocol extensions: kept apart from the parameters (which become
+    // session settings and go to the server), in the order sent, values dropped.
+    auto p = decode_startup(be32(kProtocolV3) + cstr("user") + cstr("alice") + cstr("_pq_.foo") +
+                            cstr("1") + cstr("application_name") + cstr("app") + cstr("_pq_.bar") +
+                            cstr("") + cstr(""));
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->kind, StartupKind::startup);
+    ASSERT_EQ(p->startup.params.size(), 2u);
+    EXPECT_EQ(p->startup.params[0].first, "user");
+    EXPECT_EQ(p->startup.params[1].first, "application_name");
+    EXPECT_EQ(p->startup.find("_pq_.foo"), nullptr);
+    EXPECT_EQ(p->startup.protocol_options, (std::vector<std::string>{"_pq_.foo", "_pq_.bar"}));
+    EXPECT_TRUE(p->needs_negotiation());
+
+    // The prefix is case-sensitive, as in PostgreSQL: "_PQ_.x" is an ordinary (bad) setting.
+    auto upper = decode_startup(be32(kProtocolV3) + cstr("_PQ_.x") + cstr("1") + cstr(""));
+    ASSERT_TRUE(upper);
+    EXPECT_TRUE(upper->startup.protocol_options.empty());
+    EXPECT_NE(upper->startup.find("_PQ_.x"), nullptr);
+    // "_pq_." alone is still a protocol option (PostgreSQL checks only the prefix).
+    auto bare = decode_startup(be32(kProtocolV3) + cstr("_pq_.") + cstr("") + cstr(""));
+    ASSERT_TRUE(bare);
+    EXPECT_EQ(bare->startup.protocol_options, std::vector<std::string>{"_pq_."});
+
+    // Duplicates are malformed among protocol options too.
+    EXPECT_FALSE(decode_startup(be32(kProtocolV3) + cstr("_pq_.a") + cstr("1") + cstr("_pq_.a") +
+                                cstr("2") + cstr("")));
+    // A protocol option without its value or terminator is malformed.
+    EXPECT_FALSE(decode_startup(be32(kProtocolV3) + cstr("_pq_.a")));
+    EXPECT_FALSE(decode_startup(be32(kProtocolV3) + cstr("_pq_.a") + cstr("1")));
 }
 
 // --- frontend messages ---

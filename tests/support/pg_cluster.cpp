@@ -95,9 +95,20 @@ void PgCluster::init_data_dir(const PgClusterOptions& options) {
                              "--locale=C", "--no-sync"}),
                 opts);
     // Superuser only over the socket; everyone over TCP must pass SCRAM.
-    write_file(data / "pg_hba.conf",
-               "local all all trust\n"
-               "host all all 127.0.0.1/32 scram-sha-256\n");
+    std::string hba =
+        "local all all trust\n"
+        "host all all 127.0.0.1/32 scram-sha-256\n";
+    if (!options.hba_lines.empty()) {
+        hba.clear();
+        for (const auto& line : options.hba_lines) hba += line + "\n";
+    }
+    write_file(data / "pg_hba.conf", hba);
+    for (const auto& [name, contents] : options.data_files) {
+        write_file(data / name, contents);
+        chown_to_postgres(data / name);
+        std::filesystem::permissions(
+            data / name, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    }
     std::string conf =
         "\n# pgtenant test harness\n"
         "listen_addresses = '127.0.0.1'\n"

@@ -21,6 +21,12 @@ struct PgClusterOptions {
     bool load_demo = true;  // config/demo_schema.sql + demo_data.sql
     int max_connections = 300;
     std::vector<std::string> extra_settings;  // postgresql.conf lines
+    // pg_hba.conf lines replacing the harness's own (superuser over the socket with trust,
+    // everyone over TCP with SCRAM) when not empty; keep a "local all all trust" line.
+    std::vector<std::string> hba_lines;
+    // Files written into the data directory before the start, owned by postgres and mode 0600
+    // (name -> contents): server certificates and keys for ssl = on.
+    std::map<std::string, std::string> data_files;
 };
 
 class PgCluster {

@@ -142,11 +142,12 @@ void Pgtenant::write_config(const PgCluster& cluster) {
       << "workers = " << options_.workers << "\n"
       << "log_level = " << toml_string(options_.log_level) << "\n"
       << extra("server") << "\n[backend]\n"
-      << "host = \"127.0.0.1\"\n"
+      << "host = " << toml_string(options_.backend_host) << "\n"
       << "port = " << (options_.backend_port ? options_.backend_port : cluster.port()) << "\n"
       << "database = \"postgres\"\n"
-      << "user = \"pgtenant_pool\"\n"
-      << "password = " << toml_string(cluster.pool_password()) << "\n"
+      << "user = " << toml_string(options_.backend_user) << "\n"
+      << "password = " << toml_string(options_.backend_password.value_or(cluster.pool_password()))
+      << "\n"
       << extra("backend") << "\n[pool]\n"
       << "size = " << options_.pool_size << "\n"
       << "min_idle = " << options_.min_idle << "\n"
@@ -166,7 +167,9 @@ bool Pgtenant::try_start() {
     std::string binary = other ? other : PGTENANT_BINARY;
     std::string config = (dir_.path() / "pgtenant.toml").string();
     std::string log_path = (dir_.path() / "pgtenant.log").string();
-    std::vector<char*> argv{binary.data(), const_cast<char*>("--config"), config.data(), nullptr};
+    std::vector<char*> argv{binary.data(), const_cast<char*>("--config"), config.data()};
+    for (auto& arg : options_.args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
     std::vector<std::string> env = merged_environment(options_.env);
     std::vector<char*> envp;
     for (auto& e : env) envp.push_back(e.data());

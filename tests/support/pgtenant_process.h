@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,13 @@ struct PgtenantOptions {
     uint16_t backend_port = 0;
     // RLIMIT_NOFILE (soft and hard) pgtenant starts with; 0 inherits the test's.
     int nofile_limit = 0;
+    // backend.host and backend.user; the password is the cluster's pool password unless
+    // backend_password is set ("" for a role that logs in by certificate).
+    std::string backend_host = "127.0.0.1";
+    std::string backend_user = "pgtenant_pool";
+    std::optional<std::string> backend_password;
+    // Extra command-line arguments (e.g. --allow-unsafe-database).
+    std::vector<std::string> args;
 };
 
 // VmRSS of a process in KiB (-1 if unreadable).
