@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # pgtenant developer entry point. See README.md.
 #   ./run.sh demo    install what is missing, build, start the embedded demo
-#   ./run.sh test    install what is missing, build, run every test (ctest), then the
-#                    relay/pool/shutdown suites again under ASan+UBSan (./build-asan)
-#   ./run.sh sanitized  only the ASan+UBSan stage
+#   ./run.sh test    install what is missing, build, run every test (ctest)
+#   ./run.sh sanitized  the relay/pool/shutdown suites under ASan+UBSan (./build-asan)
 #   ./run.sh deps    only install missing Debian packages
 #   ./run.sh build   only build (into ./build)
 #   ./run.sh bench   run the benchmark suite (see bench/README.md)
@@ -82,9 +81,8 @@ case "$cmd" in
   build) deps; build ;;
   test)
     deps; build
-    (cd "$BUILD" && ctest --output-on-failure -j"$(nproc)" "$@")
-    # With arguments (a subset, e.g. -R x), only that subset in the plain build.
-    if [ $# -eq 0 ]; then sanitized; fi
+    cd "$BUILD"
+    ctest --output-on-failure -j"$(nproc)" "$@"
     ;;
   sanitized) deps; sanitized ;;
   demo) deps; build; exec "$ROOT/config/demo.sh" "$BUILD/proxy/pgtenant" "$@" ;;
