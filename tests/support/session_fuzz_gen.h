@@ -48,8 +48,10 @@ std::string describe(const Step& s);
 
 class Generator {
   public:
-    // `tag` names the sequence in markers and tokens (e.g. "c1s5").
-    Generator(uint64_t seed, std::string tag);
+    // `tag` names the sequence in markers and tokens (e.g. "c1s5"). Without `known_bugs`, the
+    // generator leaves out the inputs of the pgtenant bugs it found (session_fuzz_test.cpp
+    // lists them), so that a run finds new ones.
+    Generator(uint64_t seed, std::string tag, bool known_bugs = false);
 
     // The next step, given the transaction status PostgreSQL reported last ('I', 'T', 'E').
     // After a hostile, vanish or finish step the sequence is over.
@@ -78,12 +80,13 @@ class Generator {
 
     std::mt19937_64 rng_;
     std::string tag_;
+    bool known_bugs_;
     int counter_ = 0;
     int steps_ = 0;
     int length_;
-    // Named statements parsed so far and their parameter counts (whether the Parse succeeded
-    // is PostgreSQL's business: the oracle compares).
-    std::vector<std::pair<std::string, int>> named_;
+    // Named statements parsed so far and the parameters they were first bound with (whether
+    // the Parse succeeded is PostgreSQL's business: the oracle compares).
+    std::vector<std::pair<std::string, std::vector<std::string>>> named_;
     // Whether PostgreSQL may still hold an unnamed statement from an earlier step: pgtenant's
     // unnamed statement lives only until the next Sync (README), PostgreSQL's until the next
     // Parse or simple Query, so a Bind of the unnamed statement without a Parse before it in
