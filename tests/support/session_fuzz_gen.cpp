@@ -404,9 +404,7 @@ void Generator::extended_unit(Step& s, bool valid) {
     s.msgs.push_back({'E', portal, "", {}, max_rows});
     if (max_rows && chance(60)) s.msgs.push_back({'E', portal});
     if (!portal.empty() && chance(50)) s.msgs.push_back({'C', "P", portal});
-    // Known bug E (session_fuzz_test.cpp): Close of a named statement then a Query in the same
-    // write gets 42P05 for pgtenant's own server-side name, and no ReadyForQuery.
-    if (!stmt.empty() && chance(15) && known_bugs_) {
+    if (!stmt.empty() && chance(15)) {
         s.msgs.push_back({'C', "S", stmt});
         std::erase_if(named_, [&](const auto& n) { return n.first == stmt; });
     }
