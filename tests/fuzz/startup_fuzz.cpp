@@ -54,7 +54,13 @@ void check_packet(std::string_view packet) {
     switch (p->kind) {
         case StartupKind::startup:
             FUZZ_CHECK((p->code >> 16) == 3);
-            if (p->code == protocol::kProtocolV3) {
+            // "_pq_." options are kept apart from the parameters (their values dropped): no
+            // parameter is one, every option is one, and a packet without any re-encodes.
+            for (const auto& [name, value] : p->startup.params)
+                FUZZ_CHECK(!name.starts_with(protocol::kProtocolOptionPrefix));
+            for (const auto& name : p->startup.protocol_options)
+                FUZZ_CHECK(name.starts_with(protocol::kProtocolOptionPrefix));
+            if (p->code == protocol::kProtocolV3 && p->startup.protocol_options.empty()) {
                 protocol::build::startup(again, p->startup.params);
                 FUZZ_CHECK(again == packet);
             }
