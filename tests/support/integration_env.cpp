@@ -1,8 +1,10 @@
 #include "tests/support/integration_env.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
 
 namespace pgtenant::testing {
 namespace {
@@ -17,8 +19,14 @@ void IntegrationEnv::SetUp() {
         proxy_ = std::make_unique<Pgtenant>(*cluster_, options_);
         // The same suite runs once more on the io_uring build (ctest's *_io_uring entries);
         // every other run must be on epoll, the default.
+        // (pgtenant accepts connections a moment before it logs that it listens.)
         const char* io = std::getenv("PGTENANT_IO");
         const bool uring = io && std::string(io) == "io_uring";
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (proxy_->log().find("worker thread") == std::string::npos &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
         ASSERT_NE(proxy_->log().find("worker thread"), std::string::npos) << proxy_->log();
         ASSERT_NE(proxy_->log().find(uring ? ", io_uring)" : ", epoll)"), std::string::npos)
             << proxy_->log();
