@@ -16,19 +16,13 @@
 #include <string>
 #include <system_error>
 
+#include "tests/support/net.h"
+
 namespace pgtenant::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kChunk = 16 * 1024;
-
-sockaddr_in loopback(uint16_t port) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return addr;
-}
 
 void set_nodelay(int fd) {
     int one = 1;

@@ -13,10 +13,6 @@
 #include <thread>
 
 namespace pgtenant::testing {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
 sockaddr_in loopback(uint16_t port) {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -24,6 +20,10 @@ sockaddr_in loopback(uint16_t port) {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     return addr;
 }
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
 
 int connect_once(uint16_t port) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -1,11 +1,16 @@
 #pragma once
 // Loopback networking for tests: free ports, waiting for a listener, and a raw TCP client for
 // sending bytes no well-behaved driver would send.
+#include <netinet/in.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
 
 namespace pgtenant::testing {
+
+// 127.0.0.1:port.
+sockaddr_in loopback(uint16_t port);
 
 // Asks the kernel for an unused 127.0.0.1 port. Another process may still grab it before we
 // bind, so callers retry their start-up on failure.
