@@ -63,7 +63,12 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
         if (!conn->tracker().idle()) continue;
         cancel_slot_->idle();
         if (conn->broken()) continue;  // wait for the server to close it (FATAL) or the client
-        if (releasable(*conn)) {       // the client's next segment did not start meanwhile
+        if (read_back_due(*conn)) {
+            append_read_back();
+            co_await flush_to_server();
+            continue;
+        }
+        if (releasable(*conn)) {  // the client's next segment did not start meanwhile
             hand_back();
             co_return;
         }
@@ -94,7 +99,7 @@ void Session::client_lost() {
 // being built: it can go back to the pool.
 bool Session::releasable(ServerConnection& conn) const {
     return server_.get() == &conn && conn.tracker().idle() && !conn.broken() && ready_seen_ &&
-           status_ == 'I' && !segment_open_ && !session_pooling_;
+           status_ == 'I' && !segment_open_ && !session_pooling_ && !settings_.has_unsettled();
 }
 
 // Handles every whole (or streamable) message in the connection's buffer.
@@ -149,24 +154,16 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
     settle(conn, reply, tag, bytes.substr(5));
     switch (reply.verdict) {
         case Verdict::drop:
+            on_probe_reply(conn, reply, tag, bytes.substr(5));
             break;
         case Verdict::forward:
             if (tag == 'Z') {
                 status_ = bytes.size() > 5 ? bytes[5] : 'I';
-                needs_binding_ = status_ == 'I';
-                if (!segment_error_ && !pending_sets_.empty()) apply_session_sets(conn);
-                pending_sets_.clear();
-                segment_error_ = false;
+                if (status_ == 'I') needs_binding_ = true;  // the next transaction is unbound
             } else if (tag == 'S') {
-                // Track settings the client changed (SET of reported settings); ours are
-                // already recorded on the connection.
-                if (auto p = protocol::decode_parameter_status(bytes.substr(5)); p && !ours) {
-                    auto name = lower(p->name);
-                    request_.params[name] = std::string(p->value);
-                    conn.params()[name] = std::string(p->value);
-                }
+                forward_parameter_status(conn, ours, bytes, out);
+                break;
             } else if (tag == 'E') {
-                segment_error_ = true;
                 auto e = protocol::decode_error_fields(bytes.substr(5));
                 if (e && (e->severity() == "FATAL" || e->severity() == "PANIC")) {
                     // The server is about to close; the client keeps its connection to us.
@@ -240,8 +237,9 @@ void Session::server_lost(ServerConnection& conn, const protocol::Error& error, 
     }
     spdlog::warn("{} server connection {} lost: {}", prefix(), conn.id(), error.message);
     forget_tracked(conn);
-    pending_sets_.clear();
-    segment_error_ = false;
+    settings_.forget_transaction();
+    read_back_.reset();
+    probe_error_.reset();
     passthrough_left_ = 0;
     status_ = 'I';
     needs_binding_ = true;
