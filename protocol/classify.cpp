@@ -100,9 +100,8 @@ bool may_be_snapshot_free(std::string_view sql) {
     std::string word;
     while (i < sql.size() && word.size() < 10 && std::isalpha(static_cast<unsigned char>(sql[i])))
         word += ascii_lower(sql[i++]);
-    static constexpr std::array<std::string_view, 11> kSetupWords = {
-        "begin", "start",  "set",     "reset", "show", "savepoint",
-        "release", "commit", "rollback", "end", "abort"};
+    static constexpr std::array<std::string_view, 9> kSetupWords = {
+        "begin", "start", "set", "reset", "show", "commit", "rollback", "end", "abort"};
     return std::find(kSetupWords.begin(), kSetupWords.end(), word) != kSetupWords.end();
 }
 
@@ -311,8 +310,12 @@ private:
     }
 
     void finish_statement() {
-        const bool setup = facts_.type == "TransactionStmt" || facts_.type == "VariableSetStmt" ||
-                           facts_.type == "VariableShowStmt";
+        // A savepoint opens a subtransaction: a binding after it would end at its rollback.
+        const bool savepoint = facts_.kind == "TRANS_STMT_SAVEPOINT" ||
+                               facts_.kind == "TRANS_STMT_RELEASE" ||
+                               facts_.kind == "TRANS_STMT_ROLLBACK_TO";
+        const bool setup = (facts_.type == "TransactionStmt" && !savepoint) ||
+                           facts_.type == "VariableSetStmt" || facts_.type == "VariableShowStmt";
         result.snapshot_free = (result.statement_count == 1 || result.snapshot_free) && setup;
         auto [command, not_in_pipeline] = judge(facts_);
         if (command.empty()) return;

@@ -26,8 +26,9 @@ struct Classification {
     // a NUL byte or is over 1 MiB with a keyword. Treat it as ordinary; the server judges it.
     bool parse_error = false;
     int statement_count = 0;       // 0 when the pre-check skipped parsing
-    // Every statement is BEGIN/COMMIT/SAVEPOINT-like, SET/RESET or SHOW: none takes a snapshot,
-    // so SET TRANSACTION ISOLATION LEVEL may still follow them in their transaction.
+    // Every statement is BEGIN/START/COMMIT/ROLLBACK-like (not a savepoint), SET/RESET or SHOW:
+    // none takes a snapshot, so SET TRANSACTION ISOLATION LEVEL may still follow them in their
+    // transaction.
     bool snapshot_free = false;
     SettingWrites settings;        // SET / RESET / set_config() the text contains
     std::string command;           // e.g. "VACUUM", for error messages; empty if ordinary
@@ -38,7 +39,7 @@ struct Classification {
 bool may_begin_block(std::string_view sql);
 
 // Whether `sql` may consist only of statements that take no snapshot (its first word is BEGIN,
-// START, SET, RESET, SHOW, SAVEPOINT, RELEASE, COMMIT, ROLLBACK, END or ABORT): only then is
+// START, SET, RESET, SHOW, COMMIT, ROLLBACK, END or ABORT): only then is
 // parsing it for Classification::snapshot_free worth it.
 bool may_be_snapshot_free(std::string_view sql);
 

@@ -30,7 +30,8 @@ inline constexpr std::string_view kNoneStatement = "pgtenant_none";  // never ex
 inline constexpr std::string_view kBindSealedStatement = "pgtenant_bind_sealed";
 inline constexpr std::string_view kReadStatement = "pgtenant_read";  // settings' values
 inline constexpr int kPgtenantStatementCount = 5;
-// The binding's portal: named, so that a client's Execute of the unnamed portal never runs it.
+// The binding's portal: named, so that a client's Execute of the unnamed portal never runs it
+// (and closed at once).
 inline constexpr std::string_view kBindPortal = "pgtenant_bind";
 // Appends Parse messages for pgtenant's statements (no Sync).
 void append_pgtenant_statements(std::string& out);

@@ -68,7 +68,8 @@ class Session : public std::enable_shared_from_this<Session> {
     awaitable<bool> begin_segment(char tag);
 
     // --- the practice binding and the client's settings (session_binding.cpp) ---
-    awaitable<bool> prepare_connection(char tag);
+    void prepare_for_practice(ServerConnection& conn);
+    awaitable<bool> apply_settings(char tag);
     void restore_own_statements(ServerConnection& conn);
     void append_binding();
     const std::string& context_token(ServerConnection& conn);
@@ -107,6 +108,7 @@ class Session : public std::enable_shared_from_this<Session> {
     void close_on_server(const std::string& server_name);
     bool unnamed_ready(char tag, std::string_view msg);
     void forget_unnamed();
+    void parse_unnamed(protocol::Origin origin);
 
     // --- requests with bookkeeping, settled by their replies (session_tracked.cpp) ---
     struct Tracked;
@@ -155,7 +157,6 @@ class Session : public std::enable_shared_from_this<Session> {
             use,       // the client's Bind/Describe of server_name: 0A000 means broken here
             refusal,   // a substitute: the client gets `refusal` instead of the server's error
             close,     // closes server_name: if skipped, the statement is still there
-            unnamed,   // prepares the client's unnamed statement (generation client_id)
         };
         Kind kind;
         std::string server_name;
@@ -178,7 +179,8 @@ class Session : public std::enable_shared_from_this<Session> {
     };
     std::unique_ptr<ShapeCheck> shape_check_;
     ClientSettings settings_;         // the client's session settings
-    SessionParams told_;              // reported settings as the client was last told them
+    // Reported settings the client was told values of its own for (at login, or forwarded).
+    SessionParams told_;
     protocol::SettingWrites writes_;  // what the statement being handled writes
     // Settings being read back from the server connection, once a transaction wrote them.
     struct ReadBack {
@@ -205,14 +207,16 @@ class Session : public std::enable_shared_from_this<Session> {
     bool server_writing_ = false;               // a write to the server is under way
     // The client's unnamed statement, as PostgreSQL keeps it for the session until the next
     // unnamed Parse or simple Query; prepared again wherever the client uses it.
+    // Its storage is kept for the next one (drivers parse one per statement).
     struct UnnamedStatement {
+        bool exists = false;
         std::string query;
         std::vector<int32_t> param_types;
         uint64_t generation = 0;
         Binding binding = Binding::before;  // where a Bind of it puts the binding
+        protocol::Cookie parse = 0;         // of its latest Parse, which may fail
     };
-    std::optional<UnnamedStatement> unnamed_;
-    uint64_t unnamed_generation_ = 0;
+    UnnamedStatement unnamed_;
     Binding parse_binding_ = Binding::before;  // that of the Parse being handled
     bool discards_statements_ = false;  // the message being handled may DEALLOCATE ALL
     bool skip_until_sync_ = false;              // client-side: an error ended this segment

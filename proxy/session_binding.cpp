@@ -35,12 +35,9 @@ std::string text_array(const std::vector<std::string>& names) {
 }
 }  // namespace
 
-// A transaction is about to begin on the leased connection: bring it to this practice (a hygiene
-// reset when it served another one) and to this client's settings. Settings that differ cost a
-// round trip: the client's work must not run where they failed to apply. False when the
-// client's message was answered with an error instead (and the session may have to end).
-awaitable<bool> Session::prepare_connection(char tag) {
-    auto& conn = *server_;
+// A transaction is about to begin on `conn`: bring it to this practice (a hygiene reset when it
+// served another one), in the same write as the client's first message.
+void Session::prepare_for_practice(ServerConnection& conn) {
     auto& tracker = conn.tracker();
     const std::size_t before = to_server_.size();
     if (conn.own_statements_lost()) restore_own_statements(conn);
@@ -65,8 +62,16 @@ awaitable<bool> Session::prepare_connection(char tag) {
         build::sync(to_server_);
         tracker.sent(Request::sync, Origin::injected);
     }
+}
+
+// The leased connection's settings differ from this client's: apply them before its transaction
+// begins. That costs a round trip: the client's work must not run where they failed to apply.
+// False when the client's message was answered with an error instead (and the session may have
+// to end).
+awaitable<bool> Session::apply_settings(char tag) {
+    auto& conn = *server_;
+    auto& tracker = conn.tracker();
     auto changes = settings_.changes_for(conn.params());
-    if (changes.empty()) co_return true;
     for (const auto& c : changes) {
         if (c.value) {
             build::bind(to_server_, kSetStatement, {c.name, *c.value});
@@ -130,8 +135,10 @@ void Session::append_binding() {
                       std::initializer_list<std::optional<std::string_view>> args) {
         build::bind_portal(to_server_, kBindPortal, statement, args);
         build::execute(to_server_, kBindPortal);
+        build::close(to_server_, 'P', kBindPortal);  // not left in the client's pg_cursors
         conn.tracker().sent(Request::bind, Origin::injected);
         conn.tracker().sent(Request::execute, Origin::injected);
+        conn.tracker().sent(Request::close, Origin::injected);
     };
     if (app_.config->tenant.mode == config::TenantMode::sealed) {
         inject(kBindSealedStatement, {app_.config->tenant.setting, practice_, context_token(conn)});
@@ -206,7 +213,7 @@ void Session::forward_parameter_status(ServerConnection& conn, bool ours, std::s
         auto told = told_.find(std::string(p->name));
         if (own == settings_.values().end() || own->second != value ||
             (told != told_.end() && told->second == value))
-            return;
+            return;  // not the client's own value, or nothing new to the client
     } else if (!session_pooling_) {
         settings_.reported(name, value, conn.params());
     }

@@ -387,7 +387,7 @@ Session::Binding Session::binding_for_bind(std::string_view msg) {
     auto name = reader.cstring();
     if (!reader.ok()) return Binding::before;
     if (name.empty()) {
-        return unnamed_ ? unnamed_->binding : Binding::before;
+        return unnamed_.exists ? unnamed_.binding : Binding::before;
     }
     const auto* s = statements_.find(name);
     if (!s) return Binding::before;
@@ -435,7 +435,10 @@ awaitable<bool> Session::begin_segment(char tag) {
     segment_open_ = true;
     borrow_storage(to_server_);
     // No transaction block is open: the connection becomes this client's before one begins.
-    if (status_ == 'I') co_return co_await prepare_connection(tag);
+    if (status_ == 'I') {
+        prepare_for_practice(*server_);
+        if (!settings_.held_by(server_->params())) co_return co_await apply_settings(tag);
+    }
     co_return true;
 }
 

@@ -245,9 +245,12 @@ awaitable<bool> Session::send_welcome() {
     build::auth_ok(out);
     for (auto& [name, value] : params) {
         auto own = settings_.values().find(lower(name));
-        const auto& told = own != settings_.values().end() ? own->second : value;
-        build::parameter_status(out, name, told);
-        told_[name] = told;
+        if (own != settings_.values().end()) {
+            build::parameter_status(out, name, own->second);
+            told_[name] = own->second;
+        } else {
+            build::parameter_status(out, name, value);
+        }
     }
     cancel_slot_ = std::make_shared<CancelSlot>();
     auto keys = app_.cancels.add(cancel_slot_);

@@ -34,11 +34,13 @@ awaitable<void> Session::send_client_message(char tag, std::string_view msg) {
                 auto p = protocol::decode_parse(body);
                 if (!p) break;
                 if (p->name.empty()) {
-                    unnamed_ = UnnamedStatement{std::string(p->query), p->param_types,
-                                                ++unnamed_generation_, parse_binding_};
-                    server_->unnamed_owner() = {id_, unnamed_generation_};
+                    unnamed_.exists = true;
+                    unnamed_.query.assign(p->query);
+                    unnamed_.param_types.assign(p->param_types.begin(), p->param_types.end());
+                    unnamed_.binding = parse_binding_;
+                    ++unnamed_.generation;
                     to_server_.append(msg);
-                    send_tracked(r, Origin::client, {Tracked::Kind::unnamed, {}, {}, unnamed_generation_});
+                    parse_unnamed(Origin::client);
                     co_return;
                 }
                 // Always prepared afresh, even when this connection has a copy: the client's
@@ -198,19 +200,26 @@ awaitable<Session::ShapeCheck> Session::current_shape(protocol::Cookie describe)
 // (another client's may be there). False when the client has none: the server is made to fail
 // the message as PostgreSQL would.
 bool Session::unnamed_ready(char tag, std::string_view msg) {
-    if (!unnamed_) {
+    if (!unnamed_.exists) {
         refuse_via_server(tag, msg, errors::unnamed_statement_missing());
         return false;
     }
-    if (server_->unnamed_owner() == std::pair(id_, unnamed_->generation)) return true;
-    build::parse(to_server_, {}, unnamed_->query, unnamed_->param_types);
-    send_tracked(Request::parse, Origin::hidden, {Tracked::Kind::unnamed, {}, {}, unnamed_->generation});
-    server_->unnamed_owner() = {id_, unnamed_->generation};
+    if (server_->unnamed_owner() == std::pair(id_, unnamed_.generation)) return true;
+    build::parse(to_server_, {}, unnamed_.query, unnamed_.param_types);
+    parse_unnamed(Origin::hidden);
     return true;
 }
 
+// Records the Parse of the client's unnamed statement just appended (the client's own, or
+// pgtenant's on its behalf): this connection holds it, unless the Parse fails.
+void Session::parse_unnamed(Origin origin) {
+    unnamed_.parse = next_cookie();
+    server_->tracker().sent(Request::parse, origin, unnamed_.parse);
+    server_->unnamed_owner() = {id_, unnamed_.generation};
+}
+
 void Session::forget_unnamed() {
-    unnamed_.reset();
+    unnamed_.exists = false;
     if (server_) server_->unnamed_owner() = {0, 0};
 }
 

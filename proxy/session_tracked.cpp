@@ -34,6 +34,11 @@ void Session::settle(ServerConnection& conn, const protocol::ReplyTracker::Reply
         }
     }
     for (Cookie cookie : conn.tracker().failed()) {
+        if (cookie == unnamed_.parse) {
+            // Failed: PostgreSQL dropped the old one first, so the client has none.
+            unnamed_.exists = false;
+            conn.unnamed_owner() = {0, 0};
+        }
         auto it = tracked_.find(cookie);
         if (it == tracked_.end()) continue;
         const Tracked& t = it->second;
@@ -55,11 +60,6 @@ void Session::settle(ServerConnection& conn, const protocol::ReplyTracker::Reply
                     auto e = protocol::decode_error_fields(body);
                     if (e && e->sqlstate() == "0A000") conn.statements().mark_broken(t.server_name);
                 }
-                break;
-            case Tracked::Kind::unnamed:
-                // Failed: PostgreSQL dropped the old one first, so the client has none.
-                if (conn.unnamed_owner() == std::pair(id_, t.client_id)) conn.unnamed_owner() = {0, 0};
-                if (unnamed_ && unnamed_->generation == t.client_id) unnamed_.reset();
                 break;
             case Tracked::Kind::close:
                 conn.statements().mark_broken(t.server_name);  // skipped: still there

@@ -40,6 +40,7 @@ class ClientSettings {
     const SessionParams& values() const { return values_; }
     const SessionParams& startup() const { return startup_; }
 
+    bool held_by(const HeldSettings& held) const { return held == values_; }
     // What to run on a connection that holds `held` so that it holds this client's settings.
     std::vector<SettingChange> changes_for(const HeldSettings& held) const;
     // The changes ran and committed: `held` is now this client's.

@@ -300,14 +300,16 @@ TEST(ClassifyTest, SnapshotFreeStatements) {
     for (const char* sql :
          {"BEGIN", "begin isolation level repeatable read", "START TRANSACTION READ ONLY",
           "  /* x */ BEGIN; SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", "SET LOCAL work_mem = 64",
-          "-- c\nSET TimeZone = 'UTC'", "RESET ALL", "SHOW TimeZone", "SAVEPOINT a",
-          "RELEASE SAVEPOINT a", "COMMIT", "ROLLBACK TO SAVEPOINT a", "END", "abort",
+          "-- c\nSET TimeZone = 'UTC'", "RESET ALL", "SHOW TimeZone", "COMMIT", "END", "abort",
+          "ROLLBACK", "COMMIT AND CHAIN",
           "set session characteristics as transaction isolation level serializable"}) {
         ASSERT_TRUE(may_be_snapshot_free(sql)) << sql;
         EXPECT_TRUE(c.classify(sql, true).snapshot_free) << sql;
     }
-    for (const char* sql : {"BEGIN; SELECT 1", "SET x.y = 1; SELECT 1", "SELECT 1",
-                            "begin_work()", "START", "SHOW x; VACUUM"}) {
+    // A binding inside a savepoint would end when it is rolled back to.
+    for (const char* sql : {"BEGIN; SELECT 1", "SET x.y = 1; SELECT 1", "SELECT 1", "begin_work()",
+                            "START", "SHOW x; VACUUM", "BEGIN; SAVEPOINT a", "ROLLBACK TO SAVEPOINT a",
+                            "RELEASE a", "SAVEPOINT a"}) {
         EXPECT_FALSE(c.classify(sql, may_be_snapshot_free(sql)).snapshot_free) << sql;
     }
     for (const char* sql : {"SELECT 1", "  (SELECT 1)", "INSERT INTO t VALUES (1)", "", "/* x",
