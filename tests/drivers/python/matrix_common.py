@@ -171,8 +171,8 @@ class Ctx:
     def set_session(self):
         self.drv.session_sql(self.c, set_statements(self.settings))
 
-    def probe(self, t, settings=None, what=""):
-        row = [str(v) for v in self.execute(PROBE_SQL)[0]]
+    def probe(self, t, settings=None, what="", sql=PROBE_SQL):
+        row = [str(v) for v in self.execute(sql)[0]]
         for f, (got, exp) in enumerate(zip(row, expected_probe(settings or self.settings))):
             FAILURES.check(got == exp, f"{self.scenario}: wrong {PROBE_FIELDS[f]}",
                            f"{self.where(t, what)}: got {got!r}{whose(f, got)}, expected {exp!r}")

@@ -4,7 +4,8 @@ Ctx; ctx.drv is the driver adapter:
   session_sql(c, [sql, ...])           statements outside any transaction, as the driver's
                                        applications run them (autocommit or commit after)
   tx(c) / savepoint(c)                 context managers; Rollback inside rolls back on purpose
-  copy_in(c, sql, rows) / copy_out(c, sql) -> [line, ...]
+  copy_in(c, table, columns, rows)     COPY table (columns) FROM STDIN, text format
+  copy_out(c, query) -> [line, ...]    COPY (query) TO STDOUT, text format
   sqlstate(exc)
 """
 import threading
@@ -114,7 +115,7 @@ def errors(ctx):
 
         def failing(t=t):
             ctx.insert(t)
-            ctx.execute("SELECT 1 / (%s - %s)", (r, r))
+            ctx.execute("SELECT 1 / (%s::int - %s::int)", (r, r))
         try:
             with drv.tx(ctx.c):
                 failing()
@@ -128,7 +129,7 @@ def errors(ctx):
             try:
                 with drv.savepoint(ctx.c):
                     ctx.insert(t + 100)
-                    ctx.execute("SELECT 1 / (%s - %s)", (r, r))
+                    ctx.execute("SELECT 1 / (%s::int - %s::int)", (r, r))
                 FAILURES.add("errors: division by zero not raised", ctx.where(t))
             except Exception as e:
                 if drv.sqlstate(e) != "22012":
@@ -176,7 +177,7 @@ def copy(ctx):
     for r in range(rounds):
         def body(r=r):
             ctx.probe(r)
-            ctx.drv.copy_in(ctx.c, "COPY matrix_copy_in (run, conn, txn, local_ts) FROM STDIN",
+            ctx.drv.copy_in(ctx.c, "matrix_copy_in", ["run", "conn", "txn", "local_ts"],
                             [(ctx.run, ctx.i, r * 10 + k, "2024-01-15 12:00:00") for k in range(3)])
             ctx.execute("INSERT INTO matrix_rows (practice_id, run, scenario, conn, txn, local_ts, note) "
                         "SELECT %s, run, 'copy', conn, txn, local_ts, %s FROM matrix_copy_in "
@@ -195,8 +196,8 @@ def copy(ctx):
 
     def copy_out():
         with ctx.drv.tx(ctx.c):
-            lines.extend(ctx.drv.copy_out(ctx.c, "COPY (SELECT local_ts FROM matrix_rows WHERE run = "
-                                          f"'{ctx.run}' AND conn = {ctx.i} AND scenario = 'copy') TO STDOUT"))
+            lines.extend(ctx.drv.copy_out(ctx.c, "SELECT local_ts FROM matrix_rows WHERE run = "
+                                          f"'{ctx.run}' AND conn = {ctx.i} AND scenario = 'copy'"))
     ctx.attempt("copy out", copy_out)
     want = "2024-01-15 12:00:00" + render(zone)[len("2024-01-15 12:00:00"):]  # its own offset
     FAILURES.check(len(lines) == ctx.committed, "copy: COPY TO row count",

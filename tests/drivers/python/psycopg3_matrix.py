@@ -53,12 +53,14 @@ class Psycopg3:
     def savepoint(self, c):
         return c.transaction()
 
-    def copy_in(self, c, sql, rows):
+    def copy_in(self, c, table, columns, rows):
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
         with c.cursor() as cur, cur.copy(sql) as cp:
             for row in rows:
                 cp.write_row(row)
 
-    def copy_out(self, c, sql):
+    def copy_out(self, c, query):
+        sql = f"COPY ({query}) TO STDOUT"
         data = bytearray()
         with c.cursor() as cur, cur.copy(sql) as cp:
             for chunk in cp:
