@@ -9,8 +9,12 @@ const auto* const kEnv = register_integration_env(driver_matrix_options());
 
 class AsyncpgMatrix : public DriverMatrixTest {
   protected:
-    void direct(const std::string& scenario) { expect_scenario_passes(python_program("asyncpg"), scenario, true); }
-    void proxied(const std::string& scenario) { expect_scenario_passes(python_program("asyncpg"), scenario, false); }
+    void direct(const std::string& scenario) {
+        expect_scenario_passes(python_program("asyncpg"), scenario, true);
+    }
+    void proxied(const std::string& scenario) {
+        expect_scenario_passes(python_program("asyncpg"), scenario, false);
+    }
 };
 
 TEST_F(AsyncpgMatrix, SettingsDirect) { direct("settings"); }

@@ -10,8 +10,12 @@ const auto* const kEnv = register_integration_env(driver_matrix_options());
 
 class Psycopg2Matrix : public DriverMatrixTest {
   protected:
-    void direct(const std::string& scenario) { expect_scenario_passes(python_program("psycopg2"), scenario, true); }
-    void proxied(const std::string& scenario) { expect_scenario_passes(python_program("psycopg2"), scenario, false); }
+    void direct(const std::string& scenario) {
+        expect_scenario_passes(python_program("psycopg2"), scenario, true);
+    }
+    void proxied(const std::string& scenario) {
+        expect_scenario_passes(python_program("psycopg2"), scenario, false);
+    }
 };
 
 TEST_F(Psycopg2Matrix, SettingsDirect) { direct("settings"); }

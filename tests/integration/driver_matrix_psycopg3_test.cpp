@@ -9,8 +9,12 @@ const auto* const kEnv = register_integration_env(driver_matrix_options());
 
 class Psycopg3Matrix : public DriverMatrixTest {
   protected:
-    void direct(const std::string& scenario) { expect_scenario_passes(python_program("psycopg3"), scenario, true); }
-    void proxied(const std::string& scenario) { expect_scenario_passes(python_program("psycopg3"), scenario, false); }
+    void direct(const std::string& scenario) {
+        expect_scenario_passes(python_program("psycopg3"), scenario, true);
+    }
+    void proxied(const std::string& scenario) {
+        expect_scenario_passes(python_program("psycopg3"), scenario, false);
+    }
 };
 
 TEST_F(Psycopg3Matrix, SettingsDirect) { direct("settings"); }

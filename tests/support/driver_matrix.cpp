@@ -22,7 +22,8 @@ PgtenantOptions driver_matrix_options() {
 
 DriverProgram python_program(const std::string& name) {
     // Debian's interpreter: python3-psycopg & co. are installed for it, not for a pyenv in PATH.
-    return {name, {"/usr/bin/python3", kSource + "/tests/drivers/python/" + name + "_matrix.py"},
+    return {name,
+            {"/usr/bin/python3", kSource + "/tests/drivers/python/" + name + "_matrix.py"},
             kSource + "/tests/drivers/python"};
 }
 
@@ -34,7 +35,8 @@ DriverProgram jdbc_program() {
 }
 
 DriverProgram node_program(const std::string& name, const std::string& file) {
-    return {name, {"node", kSource + "/tests/drivers/node/" + file}, kSource + "/tests/drivers/node"};
+    return {
+        name, {"node", kSource + "/tests/drivers/node/" + file}, kSource + "/tests/drivers/node"};
 }
 
 void DriverMatrixTest::SetUpTestSuite() {

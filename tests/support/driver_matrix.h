@@ -22,9 +22,10 @@ struct DriverProgram {
     std::string cwd;
 };
 
-DriverProgram python_program(const std::string& name);       // tests/drivers/python/<name>_matrix.py
-DriverProgram jdbc_program();                                // tests/drivers/jdbc/JdbcMatrix.java
-DriverProgram node_program(const std::string& name, const std::string& file);  // tests/drivers/node/<file>
+DriverProgram python_program(const std::string& name);  // tests/drivers/python/<name>_matrix.py
+DriverProgram jdbc_program();                           // tests/drivers/jdbc/JdbcMatrix.java
+DriverProgram node_program(const std::string& name,
+                           const std::string& file);  // tests/drivers/node/<file>
 
 class DriverMatrixTest : public ProxyTest {
   protected:
@@ -32,10 +33,12 @@ class DriverMatrixTest : public ProxyTest {
     static void SetUpTestSuite();
 
     // Runs one scenario of `program` through pgtenant, or straight against PostgreSQL.
-    CommandResult run_scenario(const DriverProgram& program, const std::string& scenario, bool direct);
+    CommandResult run_scenario(const DriverProgram& program, const std::string& scenario,
+                               bool direct);
 
     // Runs it and expects the program's verdict "OK" with exit status 0.
-    void expect_scenario_passes(const DriverProgram& program, const std::string& scenario, bool direct);
+    void expect_scenario_passes(const DriverProgram& program, const std::string& scenario,
+                                bool direct);
 };
 
 }  // namespace pgtenant::testing
