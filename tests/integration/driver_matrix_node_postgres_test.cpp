@@ -18,31 +18,19 @@ class NodePostgresMatrix : public DriverMatrixTest {
 };
 
 TEST_F(NodePostgresMatrix, SettingsDirect) { direct("settings"); }
-// issue 15 bug: session settings re-applied inside the client's transaction are reverted by its
-// ROLLBACK and recorded as the client's own, so later transactions run with Etc/UTC or another
-// client's TimeZone/DateStyle.
-TEST_F(NodePostgresMatrix, DISABLED_SettingsThroughPgtenant) { proxied("settings"); }
+TEST_F(NodePostgresMatrix, SettingsThroughPgtenant) { proxied("settings"); }
 
 TEST_F(NodePostgresMatrix, SetRollbackDirect) { direct("set_rollback"); }
-// issue 15 bug: a SET in a rolled-back transaction or savepoint stays recorded (statement_timeout
-// 99s sticks), and ROLLBACK reverts re-applied settings: wrong or another client's
-// TimeZone/DateStyle.
-TEST_F(NodePostgresMatrix, DISABLED_SetRollbackThroughPgtenant) { proxied("set_rollback"); }
+TEST_F(NodePostgresMatrix, SetRollbackThroughPgtenant) { proxied("set_rollback"); }
 
 TEST_F(NodePostgresMatrix, ErrorsDirect) { direct("errors"); }
-// issue 15 bug: after an error and ROLLBACK the client's settings are lost or another client's
-// (TimeZone Etc/UTC, DateStyle of connection 1).
-TEST_F(NodePostgresMatrix, DISABLED_ErrorsThroughPgtenant) { proxied("errors"); }
+TEST_F(NodePostgresMatrix, ErrorsThroughPgtenant) { proxied("errors"); }
 
 TEST_F(NodePostgresMatrix, DdlDirect) { direct("ddl"); }
-// issue 15 bug: the transaction that fails with 0A000 after the ALTER is rolled back, and from then
-// on the client runs with Etc/UTC or another client's settings.
-TEST_F(NodePostgresMatrix, DISABLED_DdlThroughPgtenant) { proxied("ddl"); }
+TEST_F(NodePostgresMatrix, DdlThroughPgtenant) { proxied("ddl"); }
 
 TEST_F(NodePostgresMatrix, PreparedDirect) { direct("prepared"); }
-// issue 15 bug: settings lost or another client's after the rolled-back transactions (every 4th),
-// with the driver's default prepared statements.
-TEST_F(NodePostgresMatrix, DISABLED_PreparedThroughPgtenant) { proxied("prepared"); }
+TEST_F(NodePostgresMatrix, PreparedThroughPgtenant) { proxied("prepared"); }
 
 }  // namespace
 }  // namespace pgtenant::testing

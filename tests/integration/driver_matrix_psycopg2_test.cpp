@@ -19,26 +19,16 @@ class Psycopg2Matrix : public DriverMatrixTest {
 };
 
 TEST_F(Psycopg2Matrix, SettingsDirect) { direct("settings"); }
-// issue 15 bug: session settings re-applied inside the client's transaction are reverted by its
-// ROLLBACK and recorded as the client's own, so later transactions run with Etc/UTC or another
-// client's TimeZone/DateStyle.
-TEST_F(Psycopg2Matrix, DISABLED_SettingsThroughPgtenant) { proxied("settings"); }
+TEST_F(Psycopg2Matrix, SettingsThroughPgtenant) { proxied("settings"); }
 
 TEST_F(Psycopg2Matrix, SetRollbackDirect) { direct("set_rollback"); }
-// issue 15 bug: a SET in a rolled-back transaction or savepoint stays recorded (statement_timeout
-// 99s sticks), and ROLLBACK reverts re-applied settings: wrong or another client's
-// TimeZone/DateStyle.
-TEST_F(Psycopg2Matrix, DISABLED_SetRollbackThroughPgtenant) { proxied("set_rollback"); }
+TEST_F(Psycopg2Matrix, SetRollbackThroughPgtenant) { proxied("set_rollback"); }
 
 TEST_F(Psycopg2Matrix, ErrorsDirect) { direct("errors"); }
-// issue 15 bug: after an error and ROLLBACK the client's settings are lost or another client's
-// (TimeZone Etc/UTC, DateStyle of connection 1).
-TEST_F(Psycopg2Matrix, DISABLED_ErrorsThroughPgtenant) { proxied("errors"); }
+TEST_F(Psycopg2Matrix, ErrorsThroughPgtenant) { proxied("errors"); }
 
 TEST_F(Psycopg2Matrix, CopyDirect) { direct("copy"); }
-// issue 15 bug: settings lost after a rolled-back transaction, so COPY FROM reads zone-less
-// timestamps and COPY TO prints them in Etc/UTC or another client's zone.
-TEST_F(Psycopg2Matrix, DISABLED_CopyThroughPgtenant) { proxied("copy"); }
+TEST_F(Psycopg2Matrix, CopyThroughPgtenant) { proxied("copy"); }
 
 TEST_F(Psycopg2Matrix, DdlDirect) { direct("ddl"); }
 TEST_F(Psycopg2Matrix, DdlThroughPgtenant) { proxied("ddl"); }
