@@ -133,6 +133,10 @@ Error statement_missing(std::string_view name) {
     return {"ERROR", "26000", fmt::format("prepared statement \"{}\" does not exist", name)};
 }
 
+Error statement_exists(std::string_view name) {
+    return {"ERROR", "42P05", fmt::format("prepared statement \"{}\" already exists", name)};
+}
+
 Error unnamed_statement_missing() {
     return {"ERROR", "26000", "unnamed prepared statement does not exist"};
 }

@@ -50,6 +50,7 @@ Error binding_failed(std::string_view server_message);       // 08P01
 // PostgreSQL's own errors, word for word: where pgtenant answers in the server's stead.
 Error unnamed_statement_missing();                           // 26000
 Error statement_missing(std::string_view name);              // 26000
+Error statement_exists(std::string_view name);               // 42P05
 Error in_failed_transaction();                               // 25P02
 // A prepared statement whose result columns changed since the client prepared it
 // (pgtenant re-prepared it on another connection).

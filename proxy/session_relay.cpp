@@ -19,6 +19,11 @@ using Verdict = protocol::ReplyTracker::Verdict;
 namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 
+bool in_failed_block(std::string_view error_message) {
+    auto e = protocol::decode_error_fields(error_message.substr(5));
+    return e && e->sqlstate() == "25P02";
+}
+
 // Messages pgtenant reads, not only forwards (a Describe's: a statement's result shape).
 bool needs_whole(char tag) {
     return tag == 'Z' || tag == 'E' || tag == 'S' || tag == 'T' || tag == 't';
@@ -149,8 +154,10 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
     const bool ours = tracker.front_injected();
     const auto reply = tracker.on_reply(tag);
     std::string replacement;
-    const bool replaced =
-        reply.verdict == Verdict::substitute_error && take_refusal(reply.cookie, replacement);
+    // In a failed transaction PostgreSQL answers 25P02 before it looks at anything pgtenant
+    // would refuse: the server's answer to the substitute is the client's then.
+    const bool replaced = reply.verdict == Verdict::substitute_error && !in_failed_block(bytes) &&
+                          take_refusal(reply.cookie, replacement);
     settle(conn, reply, tag, bytes.substr(5));
     switch (reply.verdict) {
         case Verdict::drop:

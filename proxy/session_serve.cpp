@@ -232,17 +232,6 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         binding = classify_statement(tag, *text, refusal);
         parse_binding_ = binding;
         segment_may_begin_ = segment_may_begin_ || protocol::may_begin_block(*text);
-        if (tag == 'P' && !refusal) {
-            auto name = protocol::decode_parse(msg.substr(5))->name;
-            if (!name.empty() && statements_.find(name)) {
-                // In a failed transaction PostgreSQL refuses the Parse before looking at names.
-                refusal = status_ == 'E' ? errors::in_failed_transaction()
-                                         : protocol::Error{"ERROR", "42P05",
-                                                           fmt::format("prepared statement \"{}\" "
-                                                                       "already exists",
-                                                                       name)};
-            }
-        }
     } else if (tag == 'B') {
         binding = binding_for_bind(msg);
     }

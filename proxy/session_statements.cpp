@@ -43,6 +43,17 @@ awaitable<void> Session::send_client_message(char tag, std::string_view msg) {
                     parse_unnamed(Origin::client);
                     co_return;
                 }
+                if (statements_.find(p->name)) {
+                    // The name is taken. PostgreSQL checks the text first (syntax, 25P02 in a
+                    // failed transaction, analysis) and the name last: the server checks the
+                    // text under a name nobody uses, then the client gets 42P05.
+                    build::parse(to_server_, kNoneStatement, p->query, p->param_types);
+                    tracker.sent(Request::parse, Origin::hidden);
+                    build::close(to_server_, 'S', kNoneStatement);
+                    tracker.sent(Request::close, Origin::injected);
+                    refuse_via_server(tag, msg, errors::statement_exists(p->name));
+                    co_return;
+                }
                 // Always prepared afresh, even when this connection has a copy: the client's
                 // statement gets today's shape, as on PostgreSQL, whatever DDL ran since.
                 const auto& s = statements_.add(std::string(p->name), p->query, p->param_types);

@@ -234,8 +234,11 @@ std::string Generator::multi_statement(char status) {
     std::string out;
     for (int i = 0; i < n; ++i) {
         std::string st = statement(status, false);
+        // A documented limit (README, "Transaction pooling limits"): pgtenant binds a
+        // multi-statement Query in front of it, so an isolation level set by a statement in it
+        // comes too late.
         while (st.empty() || st == ";" || st == " " || st.rfind("--", 0) == 0 ||
-               st.rfind("COPY", 0) == 0)
+               st.rfind("COPY", 0) == 0 || st.find("ISOLATION") != std::string::npos)
             st = statement(status, false);
         out += (i ? "; " : "") + st;
         // A statement that is only a comment would swallow the rest of the string.
@@ -357,8 +360,11 @@ void Generator::extended_unit(Step& s, bool valid) {
                 }
                 [[fallthrough]];
             default:
-                // The unnamed portal, maybe never bound: 34000, never pgtenant's binding portal.
-                s.msgs.push_back({'E', chance(50) ? "" : "noportal_fz"});
+                // A portal never bound: 34000. Not the unnamed one: PostgreSQL 15.18 itself
+                // crashes (SIGSEGV, every session lost) on an Execute of the unnamed portal in
+                // the transaction after a Bind to it failed, through pgtenant or not. (pgtenant's
+                // own binding portal is never the unnamed one: session_state_test.)
+                s.msgs.push_back({'E', "noportal_fz"});
                 return;
         }
     }
