@@ -15,7 +15,7 @@ PACKAGES=(
   build-essential cmake pkg-config ccache
   libboost1.81-dev libssl-dev libpq-dev postgresql-client postgresql-15 postgresql-contrib postgresql-server-dev-15
   libspdlog-dev libfmt-dev libtomlplusplus-dev libpg-query-dev libgtest-dev libgmock-dev liburing-dev
-  pgbouncer python3-psycopg python3-matplotlib openssl
+  pgbouncer python3-psycopg python3-psycopg2 python3-asyncpg python3-matplotlib openssl
   libpostgresql-jdbc-java
   clang libclang-rt-14-dev
 )

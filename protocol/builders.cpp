@@ -63,10 +63,10 @@ bool rebind(std::string& out, std::string_view body, std::string_view statement)
     return true;
 }
 
-void bind(std::string& out, std::string_view statement,
-          std::initializer_list<std::optional<std::string_view>> params) {
+void bind_portal(std::string& out, std::string_view portal, std::string_view statement,
+                 std::initializer_list<std::optional<std::string_view>> params) {
     MessageWriter w(out);
-    w.begin('B').cstring("").cstring(statement).int16(0);
+    w.begin('B').cstring(portal).cstring(statement).int16(0);
     w.int16(static_cast<int16_t>(params.size()));
     for (const auto& p : params) {
         if (!p) {

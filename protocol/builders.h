@@ -24,9 +24,14 @@ void describe(std::string& out, char kind, std::string_view name);  // kind 'S' 
 void close(std::string& out, char kind, std::string_view name);
 // A Bind identical to `body` (a Bind message body) but naming `statement`; nullopt if malformed.
 bool rebind(std::string& out, std::string_view body, std::string_view statement);
-// Bind of `statement` to the unnamed portal with text parameters (nullopt = NULL), text results.
-void bind(std::string& out, std::string_view statement,
-          std::initializer_list<std::optional<std::string_view>> params);
+// Bind of `statement` to `portal` with text parameters (nullopt = NULL), text results.
+void bind_portal(std::string& out, std::string_view portal, std::string_view statement,
+                 std::initializer_list<std::optional<std::string_view>> params);
+// The same, to the unnamed portal.
+inline void bind(std::string& out, std::string_view statement,
+                 std::initializer_list<std::optional<std::string_view>> params) {
+    bind_portal(out, {}, statement, params);
+}
 void execute(std::string& out, std::string_view portal = {}, int32_t max_rows = 0);
 void sync(std::string& out);
 void flush(std::string& out);

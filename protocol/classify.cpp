@@ -5,9 +5,12 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <array>
 #include <bit>
+#include <cctype>
 #include <exception>
+#include <string>
 #include <vector>
 
 #include <boost/json/basic_parser_impl.hpp>
@@ -78,6 +81,30 @@ bool may_begin_block(std::string_view sql) {
     return false;
 }
 
+bool may_be_snapshot_free(std::string_view sql) {
+    std::size_t i = 0;
+    while (i < sql.size()) {  // skip blanks and comments before the first word
+        const char c = sql[i];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == ';') {
+            ++i;
+        } else if (sql.substr(i, 2) == "--") {
+            i = sql.find('\n', i);
+        } else if (sql.substr(i, 2) == "/*") {
+            i = sql.find("*/", i);
+            if (i != std::string_view::npos) i += 2;
+        } else {
+            break;
+        }
+        if (i == std::string_view::npos) return false;
+    }
+    std::string word;
+    while (i < sql.size() && word.size() < 10 && std::isalpha(static_cast<unsigned char>(sql[i])))
+        word += ascii_lower(sql[i++]);
+    static constexpr std::array<std::string_view, 9> kSetupWords = {
+        "begin", "start", "set", "reset", "show", "commit", "rollback", "end", "abort"};
+    return std::find(kSetupWords.begin(), kSetupWords.end(), word) != kSetupWords.end();
+}
+
 namespace {
 
 // What one top-level statement tells us, gathered while streaming its JSON.
@@ -88,6 +115,7 @@ struct StatementFacts {
     bool concurrent = false;  // IndexStmt/DropStmt.concurrent, ALTER TABLE ... DETACH CONCURRENTLY
     bool has_relation = false;
     bool has_name = false;
+    std::string name;  // its "name" field (DEALLOCATE name)
     bool tablespace_option = false;  // ALTER DATABASE ... SET TABLESPACE
     // The DefElem being read (REINDEX params, ALTER DATABASE options).
     std::string defname;
@@ -149,7 +177,11 @@ public:
     Classification result;
 
     bool on_document_begin(boost::json::error_code&) { return true; }
-    bool on_document_end(boost::json::error_code&) { return true; }
+    bool on_document_end(boost::json::error_code&) {
+        if (result.statement_count == 1 && facts_.type == "DeallocateStmt" && facts_.has_name)
+            result.deallocate_name = facts_.name;
+        return true;
+    }
     bool on_object_begin(boost::json::error_code&) { return open(false); }
     bool on_object_end(std::size_t, boost::json::error_code&) { return close(); }
     bool on_array_begin(boost::json::error_code&) { return open(true); }
@@ -269,12 +301,22 @@ private:
 
     void on_scalar_string(const std::string& f, const std::string& value) {
         if (f == "kind" || f == "target") facts_.kind = value;
-        if (f == "name") facts_.has_name = true;
+        if (f == "name") {
+            facts_.has_name = true;
+            facts_.name = value;
+        }
         if (f == "params.[].DefElem.defname" || f == "options.[].DefElem.defname") facts_.defname = value;
         if (f == "params.[].DefElem.arg.String.sval") facts_.def_value = !is_false_word(value);
     }
 
     void finish_statement() {
+        // A savepoint opens a subtransaction: a binding after it would end at its rollback.
+        const bool savepoint = facts_.kind == "TRANS_STMT_SAVEPOINT" ||
+                               facts_.kind == "TRANS_STMT_RELEASE" ||
+                               facts_.kind == "TRANS_STMT_ROLLBACK_TO";
+        const bool setup = (facts_.type == "TransactionStmt" && !savepoint) ||
+                           facts_.type == "VariableSetStmt" || facts_.type == "VariableShowStmt";
+        result.snapshot_free = (result.statement_count == 1 || result.snapshot_free) && setup;
         auto [command, not_in_pipeline] = judge(facts_);
         if (command.empty()) return;
         if (result.command.empty()) result.command = command;
@@ -282,6 +324,7 @@ private:
         result.discard_all = result.discard_all || command == "DISCARD ALL";
         result.deallocate_all = result.deallocate_all || command == "DEALLOCATE ALL";
     }
+
 
     std::vector<std::string> path_;
     std::vector<bool> in_array_;
@@ -385,8 +428,8 @@ bool StatementClassifier::may_need_parse(std::string_view sql) {
 
 std::span<const std::string_view> StatementClassifier::prefilter_words() { return kKeywords; }
 
-Classification StatementClassifier::classify(std::string_view sql) {
-    if (!may_need_parse(sql)) return {};
+Classification StatementClassifier::classify(std::string_view sql, bool parse_always) {
+    if (!parse_always && !may_need_parse(sql)) return {};
     const bool cacheable = capacity_ > 0 && sql.size() <= kMaxCachedBytes;
     if (cacheable) {
         std::lock_guard lock(mu_);

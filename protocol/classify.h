@@ -21,10 +21,15 @@ struct Classification {
     bool not_in_pipeline = false;
     bool discard_all = false;      // DISCARD ALL
     bool deallocate_all = false;   // DEALLOCATE ALL / DEALLOCATE PREPARE ALL
+    std::string deallocate_name;   // the statement is DEALLOCATE <name>, alone
     // libpg_query could not parse it (the server will say why), or it was not parsed: it holds
     // a NUL byte or is over 1 MiB with a keyword. Treat it as ordinary; the server judges it.
     bool parse_error = false;
     int statement_count = 0;       // 0 when the pre-check skipped parsing
+    // Every statement is BEGIN/START/COMMIT/ROLLBACK-like (not a savepoint), SET/RESET or SHOW:
+    // none takes a snapshot, so SET TRANSACTION ISOLATION LEVEL may still follow them in their
+    // transaction.
+    bool snapshot_free = false;
     SettingWrites settings;        // SET / RESET / set_config() the text contains
     std::string command;           // e.g. "VACUUM", for error messages; empty if ordinary
 };
@@ -33,11 +38,17 @@ struct Classification {
 // A cheap search that may say yes wrongly (a DO block, a string), never no wrongly.
 bool may_begin_block(std::string_view sql);
 
+// Whether `sql` may consist only of statements that take no snapshot (its first word is BEGIN,
+// START, SET, RESET, SHOW, COMMIT, ROLLBACK, END or ABORT): only then is
+// parsing it for Classification::snapshot_free worth it.
+bool may_be_snapshot_free(std::string_view sql);
+
 // Thread-safe; results are cached by query text in a bounded LRU.
 class StatementClassifier {
 public:
     explicit StatementClassifier(std::size_t cache_entries = 4096);
-    Classification classify(std::string_view sql);
+    // `parse_always`: parse even when the pre-check finds nothing to refuse or track.
+    Classification classify(std::string_view sql, bool parse_always = false);
 
     // The pre-check alone: false means no statement in `sql` can be anything but ordinary.
     // True when `sql` contains one of prefilter_words(), in any ASCII case.

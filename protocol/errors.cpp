@@ -124,6 +124,23 @@ Error binding_failed(std::string_view server_message) {
                             server_message));
 }
 
+Error in_failed_transaction() {
+    return {"ERROR", "25P02",
+            "current transaction is aborted, commands ignored until end of transaction block"};
+}
+
+Error statement_missing(std::string_view name) {
+    return {"ERROR", "26000", fmt::format("prepared statement \"{}\" does not exist", name)};
+}
+
+Error statement_exists(std::string_view name) {
+    return {"ERROR", "42P05", fmt::format("prepared statement \"{}\" already exists", name)};
+}
+
+Error unnamed_statement_missing() {
+    return {"ERROR", "26000", "unnamed prepared statement does not exist"};
+}
+
 Error cached_plan_changed() {
     Error e = make("0A000", "cached plan must not change result type");
     e.file = "plancache.c";

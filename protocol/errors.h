@@ -47,8 +47,13 @@ Error cannot_connect_now(std::string_view why);              // 57P03
 Error shutting_down();                                       // 57P01
 Error server_connection_lost(std::string_view why);          // 08006
 Error binding_failed(std::string_view server_message);       // 08P01
-// PostgreSQL's own error, word for word, for a prepared statement whose result columns
-// changed since the client prepared it (pgtenant re-prepared it on another connection).
+// PostgreSQL's own errors, word for word: where pgtenant answers in the server's stead.
+Error unnamed_statement_missing();                           // 26000
+Error statement_missing(std::string_view name);              // 26000
+Error statement_exists(std::string_view name);               // 42P05
+Error in_failed_transaction();                               // 25P02
+// A prepared statement whose result columns changed since the client prepared it
+// (pgtenant re-prepared it on another connection).
 Error cached_plan_changed();                                 // 0A000
 
 }  // namespace errors

@@ -111,6 +111,22 @@ std::optional<ParameterStatus> decode_parameter_status(std::string_view body) {
     return p;
 }
 
+std::optional<DataRow> decode_data_row(std::string_view body) {
+    MessageReader r(body);
+    const int16_t columns = r.int16();
+    if (!r.ok() || columns < 0) return std::nullopt;
+    DataRow row;
+    row.reserve(static_cast<std::size_t>(columns));
+    for (int16_t i = 0; i < columns; ++i) {
+        const int32_t size = r.int32();
+        if (size < -1) return std::nullopt;
+        row.push_back(size == -1 ? std::nullopt
+                                 : std::optional(r.bytes(static_cast<std::size_t>(size))));
+    }
+    if (!r.ok() || !r.at_end()) return std::nullopt;
+    return row;
+}
+
 std::optional<BackendKeyData> decode_backend_key_data(std::string_view body) {
     MessageReader r(body);
     BackendKeyData k;

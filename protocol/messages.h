@@ -82,6 +82,10 @@ struct ParameterStatus {
 };
 std::optional<ParameterStatus> decode_parameter_status(std::string_view body);
 
+// DataRow: each column's value, nullopt for NULL.
+using DataRow = std::vector<std::optional<std::string_view>>;
+std::optional<DataRow> decode_data_row(std::string_view body);
+
 struct BackendKeyData {
     int32_t pid = 0;
     int32_t key = 0;

@@ -53,7 +53,7 @@ bool ReplyTracker::front(Request& r) const {
 std::deque<Request> ReplyTracker::abandon() {
     std::deque<Request> out;
     queue_.for_each([&](const Entry& e) {
-        if (e.origin != Origin::injected) out.push_back(e.request);
+        if (e.origin != Origin::injected && e.origin != Origin::probe) out.push_back(e.request);
     });
     queue_.clear();
     skipping_ = false;
@@ -78,10 +78,12 @@ ReplyTracker::Reply ReplyTracker::on_reply(char tag) {
 
 // The verdict for `tag` as a reply to `front`; pops what it completes.
 ReplyTracker::Verdict ReplyTracker::classify(const Entry& front, char tag) {
-    const bool ours = front.origin == Origin::injected || front.origin == Origin::hidden;
+    const bool ours = front.origin == Origin::injected || front.origin == Origin::hidden ||
+                      front.origin == Origin::probe;
     const Verdict pass = ours ? Verdict::drop : Verdict::forward;
     const Verdict on_error = front.origin == Origin::injected     ? Verdict::injected_error
                              : front.origin == Origin::substitute ? Verdict::substitute_error
+                             : front.origin == Origin::probe      ? Verdict::drop
                                                                   : Verdict::forward;
     if (tag == 'E' && front.origin == Origin::injected) return Verdict::injected_error;
     switch (front.request) {

@@ -29,9 +29,11 @@ bool request_for_tag(char tag, Request& out);
 // Who a request is for: the client's own; pgtenant's injected ones (replies dropped, a failure
 // is pgtenant's problem); hidden ones pgtenant sends on the client's behalf (success replies
 // dropped, an error is the client's, e.g. re-preparing its statement on another connection);
-// or a substitute pgtenant sent in place of a refused client message to make the server fail
-// it (its error is replaced by pgtenant's own).
-enum class Origin : uint8_t { client, injected, hidden, substitute };
+// a substitute pgtenant sent in place of a refused client message to make the server fail
+// it (its error is replaced by pgtenant's own); or a probe: pgtenant's own, whose replies and
+// errors alike are pgtenant's business (reading settings back, which fails harmlessly inside a
+// failed transaction).
+enum class Origin : uint8_t { client, injected, hidden, substitute, probe };
 
 // The sender's own tag for one request (0: none), handed back with each reply to it and when
 // the request ends unanswered. Opaque to the tracker: it lets the sender keep per-request
@@ -43,7 +45,7 @@ class ReplyTracker {
 public:
     enum class Verdict : uint8_t {
         forward,           // send to the client
-        drop,              // reply to an injected request: swallow
+        drop,              // reply to an injected request (or a probe's error): swallow
         injected_error,    // an injected request failed: nothing was consumed; the session
                            // must abandon this server connection
         substitute_error,  // the expected failure of a substitute: send pgtenant's error instead
@@ -81,7 +83,10 @@ public:
     // Has the client already received an error for the request at the front?
     bool front_errored() const { return front_errored_; }
     // Is the front request one of pgtenant's own (its side effects are not the client's)?
-    bool front_injected() const { return !queue_.empty() && queue_.front().origin == Origin::injected; }
+    bool front_injected() const {
+        return !queue_.empty() &&
+               (queue_.front().origin == Origin::injected || queue_.front().origin == Origin::probe);
+    }
 
 private:
     struct Entry {

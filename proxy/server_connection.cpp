@@ -218,6 +218,9 @@ void append_pgtenant_statements(std::string& out) {
     build::parse(out, kResetStatement,
                  "SELECT pg_catalog.set_config(name, reset_val, false) FROM pg_catalog.pg_settings "
                  "WHERE pg_catalog.lower(name) = pg_catalog.lower($1)");
+    build::parse(out, kReadStatement,
+                 "SELECT pg_catalog.current_setting(n, true) "
+                 "FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(n, i) ORDER BY i");
 }
 
 awaitable<std::string> ServerConnection::prepare_statements() {

@@ -26,10 +26,13 @@ inline constexpr std::string_view kResetStatement = "pgtenant_reset";
 
 // PostgreSQL never sends a message larger than 1 GiB; anything claiming more is corrupt.
 inline constexpr std::size_t kMaxServerMessage = std::size_t{1} << 30;
-inline constexpr std::string_view kNoopStatement = "pgtenant_noop";  // re-created as ""
 inline constexpr std::string_view kNoneStatement = "pgtenant_none";  // never exists
 inline constexpr std::string_view kBindSealedStatement = "pgtenant_bind_sealed";
-inline constexpr int kPgtenantStatementCount = 4;
+inline constexpr std::string_view kReadStatement = "pgtenant_read";  // settings' values
+inline constexpr int kPgtenantStatementCount = 5;
+// The binding's portal: named, so that a client's Execute of the unnamed portal never runs it
+// (and closed at once).
+inline constexpr std::string_view kBindPortal = "pgtenant_bind";
 // Appends Parse messages for pgtenant's statements (no Sync).
 void append_pgtenant_statements(std::string& out);
 
@@ -82,6 +85,12 @@ class ServerConnection {
     SessionParams& params() { return params_; }
     // The practice whose transaction ran here last (for affinity and hygiene).
     std::string& last_practice() { return last_practice_; }
+    // Whose unnamed statement the server holds: (session id, that session's generation of it);
+    // {0, 0} for none known. A client may use only its own.
+    std::pair<uint64_t, uint64_t>& unnamed_owner() { return unnamed_owner_; }
+    // A client's DEALLOCATE ALL or DISCARD ALL ran here: pgtenant's own statements may be gone
+    // and are prepared again before their next use.
+    bool& own_statements_lost() { return own_statements_lost_; }
     // ParameterStatus values the server reported at login (server_version, ...).
     const std::vector<std::pair<std::string, std::string>>& startup_params() const {
         return startup_params_;
@@ -133,6 +142,8 @@ class ServerConnection {
     SessionParams params_;
     ServerStatements statements_;
     std::string last_practice_;
+    std::pair<uint64_t, uint64_t> unnamed_owner_{0, 0};
+    bool own_statements_lost_ = false;
     ContextToken context_token_;
     std::vector<std::pair<std::string, std::string>> startup_params_;
     int32_t pid_ = 0, key_ = 0;

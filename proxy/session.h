@@ -18,6 +18,7 @@
 #include "proxy/client_stream.h"
 #include "proxy/io.h"
 #include "proxy/session/aborted_transaction.h"
+#include "proxy/session/settings.h"
 #include "proxy/statements.h"
 
 namespace pgtenant::proxy {
@@ -54,13 +55,30 @@ class Session : public std::enable_shared_from_this<Session> {
     void end_large_message();
     awaitable<bool> handle_client_message(std::string_view msg);
     awaitable<bool> refuse_violation(std::string message);
-    bool classify_statement(char tag, std::string_view sql, std::optional<protocol::Error>& refusal,
-                            bool& resets_all);
+    // How a statement's transaction is bound to the practice (DESIGN §3.2).
+    enum class Binding : uint8_t {
+        before,    // the binding goes in front of it
+        deferred,  // it takes no snapshot: the binding waits for the next statement that does
+        never,     // it must run outside a pipeline: no binding in front of it
+    };
+    Binding classify_statement(char tag, std::string_view sql,
+                               std::optional<protocol::Error>& refusal);
+    Binding binding_for_bind(std::string_view msg);
     awaitable<bool> answer_aborted(std::string_view msg);
-    awaitable<bool> begin_segment(char tag, bool bind_transaction);
+    awaitable<bool> begin_segment(char tag);
+
+    // --- the practice binding and the client's settings (session_binding.cpp) ---
+    void prepare_for_practice(ServerConnection& conn);
+    awaitable<bool> apply_settings(char tag);
+    void restore_own_statements(ServerConnection& conn);
     void append_binding();
-    void apply_session_sets(ServerConnection& conn);
     const std::string& context_token(ServerConnection& conn);
+    bool read_back_due(ServerConnection& conn) const;
+    void append_read_back();
+    void on_probe_reply(ServerConnection& conn, const protocol::ReplyTracker::Reply& reply,
+                        char tag, std::string_view body);
+    void forward_parameter_status(ServerConnection& conn, bool ours, std::string_view bytes,
+                                  std::string& out);
     // `preamble`: replies PostgreSQL sends before such an error (a Describe's parameters).
     void refuse_via_server(char tag, std::string_view msg, protocol::Error refusal,
                            std::string preamble = {});
@@ -88,12 +106,16 @@ class Session : public std::enable_shared_from_this<Session> {
     struct ShapeCheck;
     awaitable<ShapeCheck> current_shape(protocol::Cookie describe);
     void close_on_server(const std::string& server_name);
+    bool unnamed_ready(char tag, std::string_view msg);
+    void forget_unnamed();
+    void parse_unnamed(protocol::Origin origin);
 
     // --- requests with bookkeeping, settled by their replies (session_tracked.cpp) ---
     struct Tracked;
     // Sends nothing itself: records the request just appended to to_server_. Returns its
     // cookie, or 0 when the server will ignore it (it skips to the next Sync).
     protocol::Cookie send_tracked(protocol::Request r, protocol::Origin origin, Tracked t);
+    protocol::Cookie next_cookie();
     void settle(ServerConnection& conn, const protocol::ReplyTracker::Reply& reply, char tag,
                 std::string_view body);
     void learn_shape(ServerConnection& conn, const Tracked& t, protocol::Cookie cookie,
@@ -134,6 +156,7 @@ class Session : public std::enable_shared_from_this<Session> {
             describe,  // learns server_name's shape (and the client statement's, if unknown)
             use,       // the client's Bind/Describe of server_name: 0A000 means broken here
             refusal,   // a substitute: the client gets `refusal` instead of the server's error
+            close,     // closes server_name: if skipped, the statement is still there
         };
         Kind kind;
         std::string server_name;
@@ -155,10 +178,19 @@ class Session : public std::enable_shared_from_this<Session> {
         std::string parameters;                   // its ParameterDescription message
     };
     std::unique_ptr<ShapeCheck> shape_check_;
-    std::vector<protocol::SessionSet> statement_sets_;  // SETs of the statement being handled
-    std::vector<protocol::SessionSet> pending_sets_;    // SETs sent, applied when they succeed
-    bool segment_error_ = false;                        // the client got an error this segment
-    SessionParams startup_params_;                      // what DISCARD ALL returns to
+    ClientSettings settings_;         // the client's session settings
+    // Reported settings the client was told values of its own for (at login, or forwarded).
+    SessionParams told_;
+    protocol::SettingWrites writes_;  // what the statement being handled writes
+    // Settings being read back from the server connection, once a transaction wrote them.
+    struct ReadBack {
+        std::vector<std::string> names;
+        std::vector<std::optional<std::string>> values;
+        protocol::Cookie rows = 0;  // the Execute's cookie
+        protocol::Cookie done = 0;  // the Sync's
+    };
+    std::unique_ptr<ReadBack> read_back_;
+    std::unique_ptr<protocol::Error> probe_error_;  // a probe's error, while one is awaited
     bool session_pooling_ = false;
     std::shared_ptr<CancelSlot> cancel_slot_;
     int32_t cancel_pid_ = 0;
@@ -171,7 +203,22 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string writing_;                       // bytes being written to the server
     std::string emulated_;                      // replies pgtenant answers itself
     bool segment_open_ = false;                 // a segment started and its end not yet sent
-    bool needs_binding_ = true;                 // next segment starts a transaction
+    bool needs_binding_ = true;                 // the transaction is not bound yet
+    bool server_writing_ = false;               // a write to the server is under way
+    // The client's unnamed statement, as PostgreSQL keeps it for the session until the next
+    // unnamed Parse or simple Query; prepared again wherever the client uses it.
+    // Its storage is kept for the next one (drivers parse one per statement).
+    struct UnnamedStatement {
+        bool exists = false;
+        std::string query;
+        std::vector<int32_t> param_types;
+        uint64_t generation = 0;
+        Binding binding = Binding::before;  // where a Bind of it puts the binding
+        protocol::Cookie parse = 0;         // of its latest Parse, which may fail
+    };
+    UnnamedStatement unnamed_;
+    Binding parse_binding_ = Binding::before;  // that of the Parse being handled
+    bool discards_statements_ = false;  // the message being handled may DEALLOCATE ALL
     bool skip_until_sync_ = false;              // client-side: an error ended this segment
     bool segment_may_begin_ = false;            // a statement of this segment may be BEGIN
     bool client_gone_ = false;                  // a write to the client failed

@@ -19,6 +19,11 @@ using Verdict = protocol::ReplyTracker::Verdict;
 namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 
+bool in_failed_block(std::string_view error_message) {
+    auto e = protocol::decode_error_fields(error_message.substr(5));
+    return e && e->sqlstate() == "25P02";
+}
+
 // Messages pgtenant reads, not only forwards (a Describe's: a statement's result shape).
 bool needs_whole(char tag) {
     return tag == 'Z' || tag == 'E' || tag == 'S' || tag == 'T' || tag == 't';
@@ -63,7 +68,12 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
         if (!conn->tracker().idle()) continue;
         cancel_slot_->idle();
         if (conn->broken()) continue;  // wait for the server to close it (FATAL) or the client
-        if (releasable(*conn)) {       // the client's next segment did not start meanwhile
+        if (read_back_due(*conn)) {
+            append_read_back();
+            co_await flush_to_server();
+            continue;
+        }
+        if (releasable(*conn)) {  // the client's next segment did not start meanwhile
             hand_back();
             co_return;
         }
@@ -94,7 +104,7 @@ void Session::client_lost() {
 // being built: it can go back to the pool.
 bool Session::releasable(ServerConnection& conn) const {
     return server_.get() == &conn && conn.tracker().idle() && !conn.broken() && ready_seen_ &&
-           status_ == 'I' && !segment_open_ && !session_pooling_;
+           status_ == 'I' && !segment_open_ && !session_pooling_ && !settings_.has_unsettled();
 }
 
 // Handles every whole (or streamable) message in the connection's buffer.
@@ -144,29 +154,23 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
     const bool ours = tracker.front_injected();
     const auto reply = tracker.on_reply(tag);
     std::string replacement;
-    const bool replaced =
-        reply.verdict == Verdict::substitute_error && take_refusal(reply.cookie, replacement);
+    // In a failed transaction PostgreSQL answers 25P02 before it looks at anything pgtenant
+    // would refuse: the server's answer to the substitute is the client's then.
+    const bool replaced = reply.verdict == Verdict::substitute_error && !in_failed_block(bytes) &&
+                          take_refusal(reply.cookie, replacement);
     settle(conn, reply, tag, bytes.substr(5));
     switch (reply.verdict) {
         case Verdict::drop:
+            on_probe_reply(conn, reply, tag, bytes.substr(5));
             break;
         case Verdict::forward:
             if (tag == 'Z') {
                 status_ = bytes.size() > 5 ? bytes[5] : 'I';
-                needs_binding_ = status_ == 'I';
-                if (!segment_error_ && !pending_sets_.empty()) apply_session_sets(conn);
-                pending_sets_.clear();
-                segment_error_ = false;
+                if (status_ == 'I') needs_binding_ = true;  // the next transaction is unbound
             } else if (tag == 'S') {
-                // Track settings the client changed (SET of reported settings); ours are
-                // already recorded on the connection.
-                if (auto p = protocol::decode_parameter_status(bytes.substr(5)); p && !ours) {
-                    auto name = lower(p->name);
-                    request_.params[name] = std::string(p->value);
-                    conn.params()[name] = std::string(p->value);
-                }
+                forward_parameter_status(conn, ours, bytes, out);
+                break;
             } else if (tag == 'E') {
-                segment_error_ = true;
                 auto e = protocol::decode_error_fields(bytes.substr(5));
                 if (e && (e->severity() == "FATAL" || e->severity() == "PANIC")) {
                     // The server is about to close; the client keeps its connection to us.
@@ -240,8 +244,9 @@ void Session::server_lost(ServerConnection& conn, const protocol::Error& error, 
     }
     spdlog::warn("{} server connection {} lost: {}", prefix(), conn.id(), error.message);
     forget_tracked(conn);
-    pending_sets_.clear();
-    segment_error_ = false;
+    settings_.forget_transaction();
+    read_back_.reset();
+    probe_error_.reset();
     passthrough_left_ = 0;
     status_ = 'I';
     needs_binding_ = true;

@@ -19,9 +19,12 @@ using protocol::Origin;
 using protocol::Request;
 
 namespace {
-// A statement the server must reject with a syntax error: the vehicle for pgtenant's own
-// refusals while a server connection is in use, so transaction state stays the server's.
-constexpr std::string_view kRefusedText = "pgtenant refused this statement";
+// A statement the server must reject (at parse analysis, so a Parse of it fails too): the
+// vehicle for pgtenant's own refusals while a server connection is in use, so transaction state
+// stays the server's. It names pgtenant in the server's log, where it shows as an error; no
+// role can create a relation in pg_catalog to make it succeed.
+constexpr std::string_view kRefusedText =
+    "SELECT FROM pg_catalog.\"pgtenant refused this statement (reason in pgtenant log)\"";
 
 bool ends_segment(char tag) { return tag == 'Q' || tag == 'S' || tag == 'F'; }
 
@@ -208,9 +211,9 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     }
 
     std::optional<protocol::Error> refusal;
-    bool bind_transaction = true;
-    bool resets_all = false;
-    statement_sets_.clear();
+    Binding binding = Binding::deferred;  // what starts no statement needs no binding
+    writes_ = {};
+    discards_statements_ = false;
     if (tag == 'F') {
         // The fast-path interface calls any function by oid, out of sight of the statement
         // guard (set_config among them); drivers use it only for large objects.
@@ -226,17 +229,14 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
             co_return co_await refuse_violation(tag == 'Q' ? "malformed Query message"
                                                            : "malformed Parse message");
         }
-        bind_transaction = classify_statement(tag, *text, refusal, resets_all);
+        binding = classify_statement(tag, *text, refusal);
+        parse_binding_ = binding;
         segment_may_begin_ = segment_may_begin_ || protocol::may_begin_block(*text);
-        if (tag == 'P' && !refusal) {
-            auto name = protocol::decode_parse(msg.substr(5))->name;
-            if (!name.empty() && statements_.find(name)) {
-                refusal =
-                    protocol::Error{"ERROR", "42P05",
-                                    fmt::format("prepared statement \"{}\" already exists", name)};
-            }
-        }
+    } else if (tag == 'B') {
+        binding = binding_for_bind(msg);
     }
+    // A simple Query ends the unnamed statement, wherever it is answered.
+    if (tag == 'Q') forget_unnamed();
 
     if (!emulated_.empty()) co_return co_await flush_local();
     if (!server_ && !segment_open_ && (refusal || tag == 'S')) {
@@ -249,21 +249,24 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         co_return co_await flush_local();
     }
     if (!segment_open_) {
-        if (!co_await begin_segment(tag, bind_transaction && !refusal)) co_return true;
+        if (!co_await begin_segment(tag)) co_return !client_gone_;
     }
     if (refusal) {
         refuse_via_server(tag, msg, std::move(*refusal));
     } else {
+        if (needs_binding_ && binding == Binding::before && status_ != 'E') {
+            append_binding();
+            needs_binding_ = false;
+        }
         co_await send_client_message(tag, msg);
         if (!server_) co_return true;  // lost meanwhile: the client has its error
-        if (!session_pooling_) {
-            for (auto& set : statement_sets_) pending_sets_.push_back(std::move(set));
-        }
-        if (resets_all) {
-            // RESET ALL returns the connection to the role's defaults; the client's own
-            // startup settings are applied again at its next transaction.
-            server_->params().clear();
-            request_.params = startup_params_;
+        if (!session_pooling_) settings_.note_writes(writes_);
+        if (discards_statements_) {
+            // The server runs the client's DEALLOCATE ALL / DISCARD ALL (or fails it where
+            // PostgreSQL does): what it held is uncertain now, the client's statements are gone.
+            server_->statements().mark_all_broken();
+            server_->own_statements_lost() = true;
+            if (status_ != 'E') statements_.clear();  // the unnamed one is not among them
         }
     }
     if (ends_segment(tag)) {
@@ -273,41 +276,60 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     co_return true;
 }
 
-// Decides how a statement is handled: returns false when it must run without the binding
-// (commands that refuse to run in a pipeline); sets `refusal` when pgtenant refuses it.
-bool Session::classify_statement(char tag, std::string_view sql,
-                                 std::optional<protocol::Error>& refusal, bool& resets_all) {
-    auto c = app_.classifier.classify(sql);
+// Decides how a statement is handled: where its transaction's binding goes, and `refusal` when
+// pgtenant refuses it. Sets writes_.
+Session::Binding Session::classify_statement(char tag, std::string_view sql,
+                                             std::optional<protocol::Error>& refusal) {
+    // Parsed to learn whether it takes a snapshot only while that matters.
+    auto c = app_.classifier.classify(sql, needs_binding_ && protocol::may_be_snapshot_free(sql));
     // The statement guard: mistakes become visible errors. (Enforcement against a hostile
     // client is the sealed context's job: no text check can see every way to call a function.)
     for (const auto& name : c.settings.names) {
         if (is_reserved_setting(name, app_.config->tenant.setting)) {
             refusal = errors::refused_by_policy(fmt::format(
                 "the setting \"{}\" is reserved; the practice comes only from the login", name));
-            return true;
+            return Binding::before;
         }
     }
     if (c.settings.alters_defaults) {
         refusal = errors::refused_by_policy(
             "ALTER ROLE / ALTER DATABASE ... SET changes the defaults of every practice's "
             "sessions");
-        return true;
+        return Binding::before;
     }
     if (c.settings.computed_name) {
         refusal = errors::refused_by_policy(
             "set_config() with a setting name that is not a string constant cannot be checked",
             "Write the setting name as a literal, e.g. set_config('search_path', $1, false).");
-        return true;
+        return Binding::before;
     }
-    resets_all = c.settings.reset_all;
-    statement_sets_ = c.settings.session_sets;
+    writes_ = std::move(c.settings);
+    if (!c.deallocate_name.empty() && !session_pooling_) {
+        // DEALLOCATE of a protocol-level statement (psycopg 3 deallocates its own so): the
+        // client's statement is forgotten; its server copies stay for other clients. (SQL-level
+        // PREPARE is refused below, so no other statement of that name can exist.)
+        const bool known = statements_.find(c.deallocate_name) != nullptr;
+        if (status_ == 'E') {
+            refusal = errors::in_failed_transaction();
+        } else if (!known) {
+            refusal = errors::statement_missing(c.deallocate_name);
+        } else if (tag == 'Q' && !segment_open_) {
+            statements_.remove(c.deallocate_name);
+            build::command_complete(emulated_, "DEALLOCATE");
+            build::ready_for_query(emulated_, server_ ? status_ : 'I');
+        } else {
+            refusal = errors::not_supported_in_pooling(
+                "DEALLOCATE of a protocol-level statement other than on its own in a simple query");
+        }
+        return Binding::before;
+    }
     if (c.settings.sql_prepared && !session_pooling_) {
         refusal = errors::not_supported_in_pooling(
             "SQL-level PREPARE, EXECUTE and DEALLOCATE keep statements in one server session",
             "Use protocol-level prepared statements (PQprepare, your driver's server-side "
             "prepare), "
             "which pgtenant carries across connections, or a login with pool_mode = \"session\".");
-        return true;
+        return Binding::before;
     }
     if (c.not_in_pipeline) {
         if (!app_.config->tenant.allow_maintenance) {
@@ -316,25 +338,53 @@ bool Session::classify_statement(char tag, std::string_view sql,
                             c.command),
                 "An administrator can run it directly on the database, or set "
                 "tenant.allow_maintenance = true.");
-            return true;
+            return Binding::before;
         }
-        return false;
+        return Binding::never;
     }
     if (c.discard_all || c.deallocate_all) {
         const char* what = c.discard_all ? "DISCARD ALL" : "DEALLOCATE ALL";
-        // Outside a transaction, on its own, it is emulated: the client's session state lives
-        // in pgtenant, not on any one server connection.
-        if (tag == 'Q' && c.statement_count == 1 && !server_ && !segment_open_) {
-            if (c.discard_all) request_.params = startup_params_;
+        // On its own in a simple Query, it is answered here (nothing is outstanding on the
+        // server when a Query is handled): the client's session state lives in pgtenant, not on
+        // any one server connection. DISCARD ALL only outside a transaction block, as on
+        // PostgreSQL.
+        const bool here = tag == 'Q' && c.statement_count == 1 && !segment_open_ &&
+                          !session_pooling_ &&
+                          (!server_ || status_ == 'I' || (c.deallocate_all && status_ == 'T'));
+        if (here) {
+            if (c.discard_all) settings_.reset_all();
             statements_.clear();
             build::command_complete(emulated_, what);
-            build::ready_for_query(emulated_, 'I');
-            return true;
+            build::ready_for_query(emulated_, server_ ? status_ : 'I');
+            return Binding::before;
         }
-        refusal = errors::not_supported_in_pooling(
-            fmt::format("{} can only be sent on its own, outside a transaction block", what));
+        // Anywhere else the server runs it, and refuses it where PostgreSQL does.
+        discards_statements_ = true;
+        if (c.discard_all) {
+            writes_.reset_all = true;  // DISCARD ALL resets every setting
+            return Binding::never;     // it may not run in a pipeline
+        }
     }
-    return true;
+    return c.snapshot_free ? Binding::deferred : Binding::before;
+}
+
+// Where a Bind's statement puts the binding, as the statement's text says. Sets writes_ (a
+// statement prepared in an earlier transaction writes its settings in this one).
+Session::Binding Session::binding_for_bind(std::string_view msg) {
+    protocol::MessageReader reader(msg.substr(5));
+    reader.cstring();
+    auto name = reader.cstring();
+    if (!reader.ok()) return Binding::before;
+    if (name.empty()) {
+        return unnamed_.exists ? unnamed_.binding : Binding::before;
+    }
+    const auto* s = statements_.find(name);
+    if (!s) return Binding::before;
+    auto c = app_.classifier.classify(s->query, protocol::may_be_snapshot_free(s->query));
+    writes_ = std::move(c.settings);
+    discards_statements_ = c.discard_all || c.deallocate_all;
+    if (c.discard_all || c.not_in_pipeline) return Binding::never;  // allowed, or not prepared
+    return c.snapshot_free ? Binding::deferred : Binding::before;
 }
 
 // Answers a client whose transaction block died with its server connection.
@@ -344,7 +394,7 @@ awaitable<bool> Session::answer_aborted(std::string_view msg) {
     co_return co_await flush_local();
 }
 
-awaitable<bool> Session::begin_segment(char tag, bool bind_transaction) {
+awaitable<bool> Session::begin_segment(char tag) {
     if (!server_) {
         // The previous reply may still be on its way (the relay hands the connection on
         // before writing it): take no connection while this client is not reading.
@@ -373,9 +423,10 @@ awaitable<bool> Session::begin_segment(char tag, bool bind_transaction) {
     }
     segment_open_ = true;
     borrow_storage(to_server_);
-    if (needs_binding_ && bind_transaction) {
-        append_binding();
-        needs_binding_ = false;
+    // No transaction block is open: the connection becomes this client's before one begins.
+    if (status_ == 'I') {
+        prepare_for_practice(*server_);
+        if (!settings_.held_by(server_->params())) co_return co_await apply_settings(tag);
     }
     co_return true;
 }
@@ -425,24 +476,33 @@ awaitable<bool> Session::flush_local() {
     co_return co_await write_client(out);
 }
 
+// Writes what is pending for the server. The serve loop and the relay (reading settings back)
+// both send; while one writes, the other's bytes wait in to_server_ and go in the same loop.
 awaitable<bool> Session::flush_to_server() {
-    if (to_server_.empty()) co_return true;
-    auto conn = server_.shared();
-    if (!conn) {
-        to_server_.clear();
-        co_return true;
+    if (server_writing_) co_return true;
+    server_writing_ = true;
+    bool ok = true;
+    while (!to_server_.empty()) {
+        auto conn = server_.shared();
+        if (!conn) {
+            to_server_.clear();
+            break;
+        }
+        std::swap(to_server_, writing_);
+        if (!conn->tracker().idle()) cancel_slot_->running_on(conn->pid(), conn->key());
+        auto ec = co_await conn->write_all(writing_);
+        writing_.clear();
+        if (ec) {
+            // The relay notices the loss on its read and answers the client.
+            conn->mark_broken();
+            error_code ignored;
+            conn->socket().shutdown(tcp::socket::shutdown_both, ignored);
+            ok = false;
+            break;
+        }
     }
-    std::swap(to_server_, writing_);
-    if (!conn->tracker().idle()) cancel_slot_->running_on(conn->pid(), conn->key());
-    auto ec = co_await conn->write_all(writing_);
-    writing_.clear();
-    if (ec) {
-        // The relay notices the loss on its read and answers the client.
-        conn->mark_broken();
-        error_code ignored;
-        conn->socket().shutdown(tcp::socket::shutdown_both, ignored);
-    }
-    co_return !ec;
+    server_writing_ = false;
+    co_return ok;
 }
 
 awaitable<void> Session::wait_segment_done() {

@@ -144,7 +144,7 @@ awaitable<Session::StartupOutcome> Session::startup() {
             co_return StartupOutcome::done;
         }
         user_ = request_.user;
-        startup_params_ = request_.params;
+        settings_ = ClientSettings(request_.params);
         co_return StartupOutcome::proceed;
     }
 }
@@ -244,8 +244,13 @@ awaitable<bool> Session::send_welcome() {
     std::string out;
     build::auth_ok(out);
     for (auto& [name, value] : params) {
-        auto own = request_.params.find(lower(name));
-        build::parameter_status(out, name, own != request_.params.end() ? own->second : value);
+        auto own = settings_.values().find(lower(name));
+        if (own != settings_.values().end()) {
+            build::parameter_status(out, name, own->second);
+            told_[name] = own->second;
+        } else {
+            build::parameter_status(out, name, value);
+        }
     }
     cancel_slot_ = std::make_shared<CancelSlot>();
     auto keys = app_.cancels.add(cancel_slot_);

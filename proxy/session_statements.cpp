@@ -32,7 +32,28 @@ awaitable<void> Session::send_client_message(char tag, std::string_view msg) {
         switch (tag) {
             case 'P': {
                 auto p = protocol::decode_parse(body);
-                if (!p || p->name.empty()) break;  // the unnamed statement is the client's own
+                if (!p) break;
+                if (p->name.empty()) {
+                    unnamed_.exists = true;
+                    unnamed_.query.assign(p->query);
+                    unnamed_.param_types.assign(p->param_types.begin(), p->param_types.end());
+                    unnamed_.binding = parse_binding_;
+                    ++unnamed_.generation;
+                    to_server_.append(msg);
+                    parse_unnamed(Origin::client);
+                    co_return;
+                }
+                if (statements_.find(p->name)) {
+                    // The name is taken. PostgreSQL checks the text first (syntax, 25P02 in a
+                    // failed transaction, analysis) and the name last: the server checks the
+                    // text under a name nobody uses, then the client gets 42P05.
+                    build::parse(to_server_, kNoneStatement, p->query, p->param_types);
+                    tracker.sent(Request::parse, Origin::hidden);
+                    build::close(to_server_, 'S', kNoneStatement);
+                    tracker.sent(Request::close, Origin::injected);
+                    refuse_via_server(tag, msg, errors::statement_exists(p->name));
+                    co_return;
+                }
                 // Always prepared afresh, even when this connection has a copy: the client's
                 // statement gets today's shape, as on PostgreSQL, whatever DDL ran since.
                 const auto& s = statements_.add(std::string(p->name), p->query, p->param_types);
@@ -43,6 +64,7 @@ awaitable<void> Session::send_client_message(char tag, std::string_view msg) {
                 protocol::MessageReader reader(body);
                 reader.cstring();
                 auto name = reader.cstring();
+                if (reader.ok() && name.empty() && !unnamed_ready(tag, msg)) co_return;
                 const auto* s = reader.ok() && !name.empty() ? statements_.find(name) : nullptr;
                 if (!s) break;
                 segment_may_begin_ = segment_may_begin_ || s->may_begin;
@@ -54,7 +76,15 @@ awaitable<void> Session::send_client_message(char tag, std::string_view msg) {
                 protocol::MessageReader reader(body);
                 char kind = static_cast<char>(reader.byte());
                 auto name = reader.cstring();
-                if (!reader.ok() || kind != 'S' || name.empty()) break;
+                if (!reader.ok() || kind != 'S') break;
+                if (name.empty()) {
+                    if (tag == 'C') {
+                        forget_unnamed();
+                    } else if (!unnamed_ready(tag, msg)) {
+                        co_return;
+                    }
+                    break;
+                }
                 if (tag == 'C') {
                     // The server copy stays for other clients; the client gets its CloseComplete.
                     statements_.remove(name);
@@ -177,9 +207,37 @@ awaitable<Session::ShapeCheck> Session::current_shape(protocol::Cookie describe)
     co_return result;
 }
 
+// Before a Bind or Describe of the unnamed statement: the connection must hold the client's own
+// (another client's may be there). False when the client has none: the server is made to fail
+// the message as PostgreSQL would.
+bool Session::unnamed_ready(char tag, std::string_view msg) {
+    if (!unnamed_.exists) {
+        refuse_via_server(tag, msg, errors::unnamed_statement_missing());
+        return false;
+    }
+    if (server_->unnamed_owner() == std::pair(id_, unnamed_.generation)) return true;
+    build::parse(to_server_, {}, unnamed_.query, unnamed_.param_types);
+    parse_unnamed(Origin::hidden);
+    return true;
+}
+
+// Records the Parse of the client's unnamed statement just appended (the client's own, or
+// pgtenant's on its behalf): this connection holds it, unless the Parse fails.
+void Session::parse_unnamed(Origin origin) {
+    unnamed_.parse = next_cookie();
+    server_->tracker().sent(Request::parse, origin, unnamed_.parse);
+    server_->unnamed_owner() = {id_, unnamed_.generation};
+}
+
+void Session::forget_unnamed() {
+    unnamed_.exists = false;
+    if (server_) server_->unnamed_owner() = {0, 0};
+}
+
 void Session::close_on_server(const std::string& server_name) {
     build::close(to_server_, 'S', server_name);
-    server_->tracker().sent(Request::close, Origin::injected);
+    if (!send_tracked(Request::close, Origin::injected, {Tracked::Kind::close, server_name}))
+        server_->statements().mark_broken(server_name);  // the server skips it
 }
 
 }  // namespace pgtenant::proxy

@@ -9,11 +9,16 @@ namespace pgtenant::proxy {
 
 using protocol::Cookie;
 
-Cookie Session::send_tracked(protocol::Request r, protocol::Origin origin, Tracked t) {
+Cookie Session::next_cookie() {
     if (++last_cookie_ == 0) ++last_cookie_;  // 0 means "none" to the tracker
-    if (!server_->tracker().sent(r, origin, last_cookie_)) return 0;
-    tracked_.emplace(last_cookie_, std::move(t));
     return last_cookie_;
+}
+
+Cookie Session::send_tracked(protocol::Request r, protocol::Origin origin, Tracked t) {
+    const Cookie cookie = next_cookie();
+    if (!server_->tracker().sent(r, origin, cookie)) return 0;
+    tracked_.emplace(cookie, std::move(t));
+    return cookie;
 }
 
 void Session::settle(ServerConnection& conn, const protocol::ReplyTracker::Reply& reply, char tag,
@@ -29,13 +34,19 @@ void Session::settle(ServerConnection& conn, const protocol::ReplyTracker::Reply
         }
     }
     for (Cookie cookie : conn.tracker().failed()) {
+        if (cookie == unnamed_.parse) {
+            // Failed: PostgreSQL dropped the old one first, so the client has none.
+            unnamed_.exists = false;
+            conn.unnamed_owner() = {0, 0};
+        }
         auto it = tracked_.find(cookie);
         if (it == tracked_.end()) continue;
         const Tracked& t = it->second;
         switch (t.kind) {
             case Tracked::Kind::parse:
-                // Failed or skipped: the statement does not exist on the server.
-                conn.statements().erase(t.server_name);
+                // Failed, or skipped after an error together with the Close before it: an
+                // earlier copy may still be there. Either way the client's statement is not.
+                conn.statements().mark_broken(t.server_name);
                 if (!t.client_name.empty()) statements_.remove(t.client_name, t.client_id);
                 break;
             case Tracked::Kind::describe:
@@ -49,6 +60,9 @@ void Session::settle(ServerConnection& conn, const protocol::ReplyTracker::Reply
                     auto e = protocol::decode_error_fields(body);
                     if (e && e->sqlstate() == "0A000") conn.statements().mark_broken(t.server_name);
                 }
+                break;
+            case Tracked::Kind::close:
+                conn.statements().mark_broken(t.server_name);  // skipped: still there
                 break;
             case Tracked::Kind::refusal:
                 break;

@@ -78,7 +78,16 @@ void ServerStatements::add(const std::string& name, std::vector<std::string>& cl
 }
 
 void ServerStatements::mark_broken(const std::string& name) {
-    if (auto it = index_.find(name); it != index_.end()) it->second.broken = true;
+    if (auto it = index_.find(name); it != index_.end()) {
+        it->second.broken = true;
+        return;
+    }
+    lru_.push_front(name);
+    index_.emplace(name, Entry{lru_.begin(), std::nullopt, true});
+}
+
+void ServerStatements::mark_all_broken() {
+    for (auto& [name, entry] : index_) entry.broken = true;
 }
 
 void ServerStatements::erase(const std::string& name) {

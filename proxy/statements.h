@@ -71,9 +71,13 @@ public:
     // closed on the server before the Parse: an earlier copy of `name` (broken or outdated),
     // and the least recently used statement when over capacity.
     void add(const std::string& name, std::vector<std::string>& close_first);
-    // The server failed it with 0A000 (its result type changed): still there, never usable.
+    // It may still exist on the server but must not be used: the server failed it with 0A000
+    // (its result type changed), or its Parse or a Close of it failed or was skipped after an
+    // error. The next add() closes it first.
     void mark_broken(const std::string& name);
     void erase(const std::string& name);
+    // A DEALLOCATE ALL may or may not have run: each must be closed before it is prepared again.
+    void mark_all_broken();
     void clear();
     std::size_t size() const { return index_.size(); }
 

@@ -63,15 +63,6 @@ bool is_rollback(std::string_view sql) {
     return one_of(next_word(sql, i), {"rollback", "abort"});
 }
 
-protocol::Error in_failed_block() {
-    return {"ERROR",
-            "25P02",
-            "current transaction is aborted, commands ignored until end of transaction block",
-            "",
-            "",
-            "",
-            ""};
-}
 
 }  // namespace
 
@@ -93,7 +84,7 @@ bool AbortedTransaction::ends_block(std::string_view sql) {
 }
 
 void AbortedTransaction::fail(std::string& out) {
-    protocol::encode_error(out, cause_reported_ ? in_failed_block() : cause_);
+    protocol::encode_error(out, cause_reported_ ? protocol::errors::in_failed_transaction() : cause_);
     cause_reported_ = true;
 }
 

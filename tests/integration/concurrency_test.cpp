@@ -235,6 +235,10 @@ TEST_F(ConcurrencyTest, WaitingClientTakesAnIdleConnectionOfAnotherWorker) {
 // with some room for allocator noise): each of 400 clients logs in, runs a statement, and
 // idles; pgtenant's RSS may grow by no more than 6 KiB per client.
 TEST_F(ConcurrencyTest, IdleClientsCostLittleMemory) {
+#ifdef PGTENANT_SANITIZED
+    GTEST_SKIP() << "memory per client needs the plain build: the " PGTENANT_SANITIZED
+                    " sanitizer's redzones and quarantine multiply it";
+#endif
     constexpr int kIdle = 400;
     Pgtenant own(env().cluster());  // a fresh process: no heap left over from other cases
     own.connect_as(demo::kAlice);   // the first login's one-time allocations are not per client

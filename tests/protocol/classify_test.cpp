@@ -292,5 +292,41 @@ TEST(ClassifyTest, ConcurrentUse) {
     for (int t = 0; t < 4; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
 }
 
+
+// Statements that take no snapshot may open a transaction ahead of its binding, so that
+// BEGIN ISOLATION LEVEL / SET TRANSACTION still work (issue 15).
+TEST(ClassifyTest, SnapshotFreeStatements) {
+    StatementClassifier c;
+    for (const char* sql :
+         {"BEGIN", "begin isolation level repeatable read", "START TRANSACTION READ ONLY",
+          "  /* x */ BEGIN; SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", "SET LOCAL work_mem = 64",
+          "-- c\nSET TimeZone = 'UTC'", "RESET ALL", "SHOW TimeZone", "COMMIT", "END", "abort",
+          "ROLLBACK", "COMMIT AND CHAIN",
+          "set session characteristics as transaction isolation level serializable"}) {
+        ASSERT_TRUE(may_be_snapshot_free(sql)) << sql;
+        EXPECT_TRUE(c.classify(sql, true).snapshot_free) << sql;
+    }
+    // A binding inside a savepoint would end when it is rolled back to.
+    for (const char* sql : {"BEGIN; SELECT 1", "SET x.y = 1; SELECT 1", "SELECT 1", "begin_work()",
+                            "START", "SHOW x; VACUUM", "BEGIN; SAVEPOINT a", "ROLLBACK TO SAVEPOINT a",
+                            "RELEASE a", "SAVEPOINT a"}) {
+        EXPECT_FALSE(c.classify(sql, may_be_snapshot_free(sql)).snapshot_free) << sql;
+    }
+    for (const char* sql : {"SELECT 1", "  (SELECT 1)", "INSERT INTO t VALUES (1)", "", "/* x",
+                            "-- only a comment", "WITH x AS (SELECT 1) SELECT * FROM x"}) {
+        EXPECT_FALSE(may_be_snapshot_free(sql)) << sql;
+    }
+}
+
+
+TEST(ClassifyTest, DeallocateOfANamedStatement) {
+    StatementClassifier c;
+    EXPECT_EQ(c.classify("DEALLOCATE _pg3_0").deallocate_name, "_pg3_0");
+    EXPECT_EQ(c.classify("deallocate prepare \"S_1\"").deallocate_name, "S_1");
+    EXPECT_EQ(c.classify("DEALLOCATE ALL").deallocate_name, "");
+    EXPECT_EQ(c.classify("DEALLOCATE a; SELECT 1").deallocate_name, "");
+    EXPECT_EQ(c.classify("PREPARE a AS SELECT 1").deallocate_name, "");
+}
+
 }  // namespace
 }  // namespace pgtenant::protocol

@@ -321,6 +321,23 @@ TEST(SplitSaslMechanisms, ListsAndMalformedLists) {
     EXPECT_EQ(split_sasl_mechanisms(cstr("A") + cstr("") + cstr("B")).size(), 1u);
 }
 
+TEST(DecodeDataRow, ValuesNullsAndMalformed) {
+    using test::be16;
+    using test::be32;
+    const std::string body = be16(3) + be32(2) + "ab" + be32(0xffffffff) + be32(0);
+    auto row = decode_data_row(body);
+    ASSERT_TRUE(row);
+    ASSERT_EQ(row->size(), 3u);
+    EXPECT_EQ(*(*row)[0], "ab");
+    EXPECT_FALSE((*row)[1]);
+    EXPECT_EQ(*(*row)[2], "");
+    expect_every_prefix_rejected(body, decode_data_row);
+    EXPECT_FALSE(decode_data_row(body + "x"));
+    EXPECT_FALSE(decode_data_row(be16(1) + be32(0xfffffffe)));  // -2: no such length
+    EXPECT_FALSE(decode_data_row(be16(0xffff)));
+    EXPECT_TRUE(decode_data_row(be16(0)));
+}
+
 TEST(DecodeParameterStatus, RoundTripAndMalformed) {
     std::string msg;
     build::parameter_status(msg, "client_encoding", "UTF8");

@@ -76,9 +76,16 @@ TEST(ServerStatements, BrokenCopiesAreClosedBeforeTheyArePreparedAgain) {
     EXPECT_EQ(s.size(), 1u);  // still there, holding its place
     EXPECT_EQ(add(s, "a"), Names{"a"});
     EXPECT_TRUE(s.has("a"));
-    s.mark_broken("never added");  // nothing to mark
-    EXPECT_EQ(s.size(), 1u);
-    EXPECT_FALSE(s.shape("never added"));
+    // Not known to be there, but maybe (its Close was skipped): closed before a Parse too.
+    s.mark_broken("skipped close");
+    EXPECT_EQ(s.size(), 2u);
+    EXPECT_FALSE(s.has("skipped close"));
+    EXPECT_FALSE(s.shape("skipped close"));
+    EXPECT_EQ(add(s, "skipped close"), Names{"skipped close"});
+    // After a client's DEALLOCATE ALL, which may or may not have run: all of them.
+    s.mark_all_broken();
+    EXPECT_FALSE(s.has("a"));
+    EXPECT_EQ(add(s, "a"), Names{"a"});
 }
 
 TEST(ClientStatements, ShapeIsLearnedOnceAndOnlyForTheSameStatement) {
