@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # pgtenant developer entry point. See README.md.
 #   ./run.sh demo    install what is missing, build, start the embedded demo
-#   ./run.sh test    install what is missing, build, run every test (ctest)
-#   ./run.sh sanitized  the relay/pool/shutdown suites under ASan+UBSan (./build-asan)
+#   ./run.sh test    install what is missing, build, run every test (ctest), then the
+#                    relay/pool/session suites again under ASan+UBSan (./run.sh sanitized)
+#   ./run.sh sanitized  only the relay/pool/session suites under ASan+UBSan (./build-asan)
 #   ./run.sh deps    only install missing Debian packages
 #   ./run.sh build   only build (into ./build)
 #   ./run.sh bench   run the benchmark suite (see bench/README.md)
@@ -60,7 +61,7 @@ build() {
 # The suites that drive the relay, the pool, lost connections and shutdown hardest, again with
 # AddressSanitizer and UndefinedBehaviorSanitizer, on both I/O builds (tests/integration/
 # CMakeLists.txt gives each an *_io_uring twin in this build), plus the proxy's unit tests.
-SANITIZED_SUITES=(failures_test transactions_test concurrency_test malformed_test)
+SANITIZED_SUITES=(failures_test transactions_test concurrency_test malformed_test session_state_test)
 sanitized() {
   local dir=${PGTENANT_ASAN_BUILD_DIR:-$ROOT/build-asan}
   cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPGTENANT_SANITIZE=ON $(launcher) >/dev/null
@@ -81,8 +82,8 @@ case "$cmd" in
   build) deps; build ;;
   test)
     deps; build
-    cd "$BUILD"
-    ctest --output-on-failure -j"$(nproc)" "$@"
+    (cd "$BUILD" && ctest --output-on-failure -j"$(nproc)" "$@")
+    sanitized
     ;;
   sanitized) deps; sanitized ;;
   demo) deps; build; exec "$ROOT/config/demo.sh" "$BUILD/proxy/pgtenant" "$@" ;;
