@@ -18,7 +18,7 @@
 #include "auth/scram.h"
 #include "config/config.h"
 #include "proxy/backend_tls.h"
-#include "proxy/check.h"
+#include "proxy/check/check.h"
 #include "proxy/io_backend.h"
 #include "proxy/server.h"
 #include "pgtenant_version.h"

@@ -14,7 +14,7 @@
 
 #include "protocol/errors.h"
 #include "proxy/io_backend.h"
-#include "proxy/session.h"
+#include "proxy/session/session.h"
 
 namespace pgtenant::proxy {
 

@@ -1,5 +1,5 @@
 // Fuzz target: what a logged-in client sends, read the way the session reads it
-// (proxy/session_serve.cpp, session_statements.cpp, session_startup.cpp): frames cut with the
+// (proxy/session/serve.cpp, statements.cpp, startup.cpp): frames cut with the
 // session's cap, then per tag
 //   'Q' Query and 'p' PasswordMessage (MD5 answer): decode_query
 //   'P' Parse: decode_parse, and the client's named statement recorded (ClientStatements)

@@ -1,5 +1,5 @@
 // Fuzz target: the first bytes a client sends, taken the way the session takes them
-// (proxy/session_startup.cpp): peek_startup with the session's cap, decode_startup of the
+// (proxy/session/startup.cpp): peek_startup with the session's cap, decode_startup of the
 // packet, and for a StartupMessage the startup parameters' policy (parse_startup_request).
 //
 // Input: the raw bytes of a connection's start, length word first. Checked besides "no crash":

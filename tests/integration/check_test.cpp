@@ -1,7 +1,7 @@
 // `pgtenant check` (DESIGN 3.6): each case plants one misconfiguration as the superuser, runs
 // the checks as the pool role, expects the finding, and undoes the plant (so order does not
 // matter). The demo schema itself must report no critical finding.
-#include "proxy/check.h"
+#include "proxy/check/check.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // The libpq side of `pgtenant check`: one blocking connection, parameterised catalog queries.
-#include "proxy/check_db.h"
+#include "proxy/check/db.h"
 
 #include <libpq-fe.h>
 

@@ -3,7 +3,7 @@
 // an error ended unanswered, to settle(). Nothing here does I/O.
 #include "protocol/messages.h"
 #include "protocol/wire.h"
-#include "proxy/session.h"
+#include "proxy/session/session.h"
 
 namespace pgtenant::proxy {
 

@@ -1,5 +1,5 @@
 // Checks about the pool role itself: attributes, memberships, persisted settings, ownership.
-#include "proxy/check_db.h"
+#include "proxy/check/db.h"
 
 namespace pgtenant::proxy::check_detail {
 void check_role_attributes(CheckContext& ctx, Findings& out, bool startup_only) {

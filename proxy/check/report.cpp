@@ -5,7 +5,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "proxy/check_db.h"
+#include "proxy/check/db.h"
 
 namespace pgtenant::proxy {
 namespace {

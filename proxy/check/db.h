@@ -1,10 +1,10 @@
 #pragma once
 // Internals shared by the check_*.cpp files: a minimal libpq wrapper (libpq itself stays in
-// check_db.cpp) and the facts every check needs (pool role, tenant tables).
+// db.cpp) and the facts every check needs (pool role, tenant tables).
 #include <string>
 #include <vector>
 
-#include "proxy/check.h"
+#include "proxy/check/check.h"
 
 struct pg_conn;  // libpq's PGconn
 

@@ -1,6 +1,6 @@
 // Checks on tenant tables (tables and partitions carrying the tenant column): RLS enabled and
 // forced, policies that use the tenant context, dangerous table privileges.
-#include "proxy/check_db.h"
+#include "proxy/check/db.h"
 
 namespace pgtenant::proxy::check_detail {
 namespace {

@@ -8,7 +8,7 @@
 #include "protocol/frame.h"
 #include "protocol/messages.h"
 #include "protocol/wire.h"
-#include "proxy/session.h"
+#include "proxy/session/session.h"
 
 namespace pgtenant::proxy {
 

@@ -4,7 +4,7 @@
 #include "auth/scram.h"
 #include "protocol/builders.h"
 #include "protocol/messages.h"
-#include "proxy/session.h"
+#include "proxy/session/session.h"
 
 namespace pgtenant::proxy {
 

@@ -35,7 +35,7 @@ class Session : public std::enable_shared_from_this<Session> {
   private:
     enum class StartupOutcome { proceed, done };
 
-    // --- startup and authentication (session_startup.cpp) ---
+    // --- startup and authentication (startup.cpp) ---
     awaitable<bool> login();
     awaitable<StartupOutcome> startup();
     awaitable<bool> negotiate_protocol(const std::vector<std::string>& unrecognised);
@@ -46,7 +46,7 @@ class Session : public std::enable_shared_from_this<Session> {
     awaitable<bool> send_welcome();
     awaitable<void> refuse(const protocol::Error& e);  // send a FATAL error and stop
 
-    // --- serving (session_serve.cpp) ---
+    // --- serving (serve.cpp) ---
     awaitable<void> serve();
     void release_idle_memory();
     awaitable<void> refuse_framing(bool too_long, std::size_t size);
@@ -67,7 +67,7 @@ class Session : public std::enable_shared_from_this<Session> {
     awaitable<bool> answer_aborted(std::string_view msg);
     awaitable<bool> begin_segment(char tag);
 
-    // --- the practice binding and the client's settings (session_binding.cpp) ---
+    // --- the practice binding and the client's settings (binding.cpp) ---
     void prepare_for_practice(ServerConnection& conn);
     awaitable<bool> apply_settings(char tag);
     void restore_own_statements(ServerConnection& conn);
@@ -92,7 +92,7 @@ class Session : public std::enable_shared_from_this<Session> {
     void hold(Lease lease);
     Lease let_go();
 
-    // --- named prepared statements (session_statements.cpp) ---
+    // --- named prepared statements (statements.cpp) ---
     awaitable<void> send_client_message(char tag, std::string_view msg);
     awaitable<void> use_statement(char tag, std::string_view msg, std::string_view name);
     bool shape_matters(const PreparedStatement& s) const;
@@ -110,7 +110,7 @@ class Session : public std::enable_shared_from_this<Session> {
     void forget_unnamed();
     void parse_unnamed(protocol::Origin origin);
 
-    // --- requests with bookkeeping, settled by their replies (session_tracked.cpp) ---
+    // --- requests with bookkeeping, settled by their replies (tracked.cpp) ---
     struct Tracked;
     // Sends nothing itself: records the request just appended to to_server_. Returns its
     // cookie, or 0 when the server will ignore it (it skips to the next Sync).
@@ -124,7 +124,7 @@ class Session : public std::enable_shared_from_this<Session> {
     bool take_refusal(protocol::Cookie cookie, std::string& out);
     void forget_tracked(ServerConnection& conn);
 
-    // --- relaying server replies (session_relay.cpp) ---
+    // --- relaying server replies (relay.cpp) ---
     awaitable<void> relay(std::shared_ptr<ServerConnection> conn);
     bool relay_messages(ServerConnection& conn, std::string& out);
     void relay_complete(ServerConnection& conn, char tag, std::string_view bytes, std::string& out);

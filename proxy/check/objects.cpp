@@ -1,6 +1,6 @@
 // Checks on objects built over tenant tables: views and materialized views, foreign keys and
 // unique indexes that span practices.
-#include "proxy/check_db.h"
+#include "proxy/check/db.h"
 
 namespace pgtenant::proxy::check_detail {
 

@@ -2,7 +2,7 @@
 // SECURITY DEFINER functions, backend-signalling and large-object functions, statistics views.
 #include <set>
 
-#include "proxy/check_db.h"
+#include "proxy/check/db.h"
 
 namespace pgtenant::proxy::check_detail {
 

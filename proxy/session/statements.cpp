@@ -12,7 +12,7 @@
 
 #include "protocol/builders.h"
 #include "protocol/wire.h"
-#include "proxy/session.h"
+#include "proxy/session/session.h"
 
 namespace pgtenant::proxy {
 

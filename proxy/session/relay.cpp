@@ -7,7 +7,7 @@
 #include "protocol/builders.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
-#include "proxy/session.h"
+#include "proxy/session/session.h"
 
 namespace pgtenant::proxy {
 

@@ -1,6 +1,6 @@
 // Checks on the server and the deployment mode: minor versions with known row-level security
 // fixes, compat mode, the sealed verifier (callable, and in C).
-#include "proxy/check_db.h"
+#include "proxy/check/db.h"
 
 namespace pgtenant::proxy::check_detail {
 namespace {
