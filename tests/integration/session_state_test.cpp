@@ -27,6 +27,13 @@ class SessionStateTest : public ProxyTest {
         return query(c, "SHOW " + name).at(0).at(0);
     }
     void exec(PGconn* c, const std::string& sql) { ASSERT_EQ(sqlstate_of(c, sql), "") << sql; }
+    // A protocol-level prepared statement (PQprepare).
+    static bool prepare(PGconn* c, const char* name, const char* sql) {
+        PGresult* r = PQprepare(c, name, sql, 0, nullptr);
+        const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        return ok;
+    }
 };
 
 // The issue's reproduction: with one server connection, BEGIN; SELECT 1; ROLLBACK was enough for
@@ -54,11 +61,10 @@ TEST_F(SessionStateTest, RollbackNeverRevertsOrLeaksAnotherClientsSettings) {
         EXPECT_EQ(show(bob.get(), "statement_timeout"), "42s");
         EXPECT_NE(show(bob.get(), "DateStyle"), "SQL, DMY");
         // Timestamps come back in the client's own zone.
-        EXPECT_EQ(
-            query(alice.get(), "SELECT extract(hour FROM '2026-06-01 12:00+00'::timestamptz)")
-                .at(0)
-                .at(0),
-            "8");
+        EXPECT_EQ(query(alice.get(), "SELECT extract(hour FROM '2026-06-01 12:00+00'::timestamptz)")
+                      .at(0)
+                      .at(0),
+                  "8");
     }
     EXPECT_STREQ(PQparameterStatus(alice.get(), "TimeZone"), "America/New_York");
     EXPECT_STREQ(PQparameterStatus(bob.get(), "TimeZone"), "Australia/Adelaide");
@@ -166,8 +172,7 @@ TEST_F(SessionStateTest, UnnamedStatementsAreNeverShared) {
     auto alice = env().connect_as(demo::kAlice);
     auto bob = env().connect_as(demo::kBob);
     WireClient bob_wire(std::move(bob));
-    ASSERT_EQ(PQresultStatus(PQprepare(alice.get(), "", "SELECT 'alice''s own'", 0, nullptr)),
-              PGRES_COMMAND_OK);
+    ASSERT_TRUE(prepare(alice.get(), "", "SELECT 'alice''s own'"));
     auto replies = bob_wire.exchange(wire::bind("", "") + wire::execute() + wire::sync());
     ASSERT_EQ(WireClient::tags(replies), "EZ");
     EXPECT_NE(replies[0].find("26000"), std::string::npos);
@@ -191,7 +196,6 @@ TEST_F(SessionStateTest, UnnamedStatementsAreNeverShared) {
     EXPECT_NE(replies[0].find("34000"), std::string::npos);
 }
 
-
 // psycopg 3 sends DEALLOCATE ALL over the extended protocol after a nested transaction rolls
 // back, and DEALLOCATE <name> for its own statements; both must work as on PostgreSQL, in and
 // out of transactions, and what the outer transaction did must commit (issue 15).
@@ -201,7 +205,7 @@ TEST_F(SessionStateTest, DeallocateAndDiscardWorkAsOnPostgres) {
     auto su = env().superuser();
     exec(su.get(), "CREATE TABLE IF NOT EXISTS dealloc_marks (note text)");
     exec(su.get(), "GRANT SELECT, INSERT ON dealloc_marks TO PUBLIC");
-    ASSERT_EQ(PQresultStatus(PQprepare(alice.get(), "s1", "SELECT 1", 0, nullptr)), PGRES_COMMAND_OK);
+    ASSERT_TRUE(prepare(alice.get(), "s1", "SELECT 1"));
     exec(alice.get(), "BEGIN");
     exec(alice.get(), "INSERT INTO dealloc_marks VALUES ('outer')");
     exec(alice.get(), "SAVEPOINT inner_tx");
@@ -209,8 +213,9 @@ TEST_F(SessionStateTest, DeallocateAndDiscardWorkAsOnPostgres) {
     exec(alice.get(), "ROLLBACK TO SAVEPOINT inner_tx");
     ASSERT_EQ(run_params(alice.get(), "DEALLOCATE ALL", {}).sqlstate, "");
     exec(alice.get(), "COMMIT");
-    EXPECT_EQ(query(su.get(), "SELECT count(*) FROM dealloc_marks WHERE note = 'outer'").at(0).at(0),
-              "1");
+    EXPECT_EQ(
+        query(su.get(), "SELECT count(*) FROM dealloc_marks WHERE note = 'outer'").at(0).at(0),
+        "1");
     auto gone = PQexecPrepared(alice.get(), "s1", 0, nullptr, nullptr, nullptr, 0);
     EXPECT_STREQ(PQresultErrorField(gone, PG_DIAG_SQLSTATE), "26000");
     PQclear(gone);
@@ -219,8 +224,7 @@ TEST_F(SessionStateTest, DeallocateAndDiscardWorkAsOnPostgres) {
         EXPECT_EQ(query(c, "SELECT count(DISTINCT practice_id) FROM patients").at(0).at(0), "1");
     }
     // DEALLOCATE <name> of a protocol-level statement, in and out of a transaction.
-    ASSERT_EQ(PQresultStatus(PQprepare(alice.get(), "_pg3_0", "SELECT 2", 0, nullptr)),
-              PGRES_COMMAND_OK);
+    ASSERT_TRUE(prepare(alice.get(), "_pg3_0", "SELECT 2"));
     exec(alice.get(), "BEGIN");
     exec(alice.get(), "DEALLOCATE _pg3_0");
     exec(alice.get(), "COMMIT");
