@@ -100,6 +100,14 @@ std::string normalise(const std::string& msg, Transcript& t) {
 }
 
 // The message text of an error is not compared; everything before " (" is.
+// Known, documented difference (session_fuzz_test.cpp): in a failed transaction, a Bind of a
+// statement pgtenant must first prepare on the current server connection gets that Parse's
+// 25P02, where PostgreSQL checks the Bind's parameter count (08P01) first.
+bool known_difference(const std::string& direct_item, const std::string& proxy_item) {
+    return direct_item.rfind("E:ERROR 08P01 (bind message supplies", 0) == 0 &&
+           proxy_item.rfind("E:ERROR 25P02 ", 0) == 0;
+}
+
 std::string comparable(const std::string& item) {
     if (item.rfind("E:", 0) != 0) return item;
     return item.substr(0, item.find(" ("));
@@ -174,6 +182,11 @@ std::string compare(const Transcript& direct, const Transcript& proxy) {
     for (std::size_t i = 0; i <= n; ++i) {
         const std::string d = i < direct.items.size() ? comparable(direct.items[i]) : "<end>";
         const std::string p = i < proxy.items.size() ? comparable(proxy.items[i]) : "<end>";
+        if (d != p && i < direct.items.size() && i < proxy.items.size() &&
+            known_difference(direct.items[i], proxy.items[i])) {
+            // The rest of the failed batch is skipped either way: compare where both end.
+            if (direct.status == proxy.status && direct.closed == proxy.closed) return {};
+        }
         if (d != p)
             return "reply #" + std::to_string(i + 1) + " differs: PostgreSQL " + d + ", pgtenant " +
                    p + "\n      PostgreSQL directly:\n" + direct.text() +
