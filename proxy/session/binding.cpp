@@ -33,6 +33,13 @@ std::string text_array(const std::vector<std::string>& names) {
     }
     return out + "}";
 }
+
+// Parses of pgtenant's own statements, as injected requests.
+void append_own_statements(std::string& out, protocol::ReplyTracker& tracker) {
+    append_pgtenant_statements(out);
+    for (int i = 0; i < kPgtenantStatementCount; ++i)
+        tracker.sent(Request::parse, Origin::injected);
+}
 }  // namespace
 
 // A transaction is about to begin on `conn`: bring it to this practice (a hygiene reset when it
@@ -46,9 +53,7 @@ void Session::prepare_for_practice(ServerConnection& conn) {
             // DEALLOCATE ALL in the reset drops pgtenant's statements too: prepare them again.
             build::query(to_server_, kPracticeSwitchReset);
             tracker.sent(Request::query, Origin::injected);
-            append_pgtenant_statements(to_server_);
-            for (int i = 0; i < kPgtenantStatementCount; ++i)
-                tracker.sent(Request::parse, Origin::injected);
+            append_own_statements(to_server_, tracker);
             conn.params().clear();
             conn.statements().clear();
             conn.unnamed_owner() = {0, 0};
@@ -115,14 +120,12 @@ awaitable<bool> Session::apply_settings(char tag) {
 // After a client's DEALLOCATE ALL or DISCARD ALL: pgtenant's statements, closed (a Close of a
 // statement that is gone is no error) and prepared again, in the same write as their next use.
 void Session::restore_own_statements(ServerConnection& conn) {
-    for (auto name : {kBindStatement, kBindSealedStatement, kSetStatement, kResetStatement,
-                      kReadStatement}) {
+    for (auto name :
+         {kBindStatement, kBindSealedStatement, kSetStatement, kResetStatement, kReadStatement}) {
         build::close(to_server_, 'S', name);
         conn.tracker().sent(Request::close, Origin::injected);
     }
-    append_pgtenant_statements(to_server_);
-    for (int i = 0; i < kPgtenantStatementCount; ++i)
-        conn.tracker().sent(Request::parse, Origin::injected);
+    append_own_statements(to_server_, conn.tracker());
     conn.own_statements_lost() = false;
 }
 
@@ -174,9 +177,9 @@ void Session::on_probe_reply(ServerConnection& conn, const protocol::ReplyTracke
     if (tag == 'E' && reply.verdict == protocol::ReplyTracker::Verdict::drop) {
         if (!probe_error_) {
             auto e = protocol::decode_error_fields(body);
-            probe_error_ = std::make_unique<protocol::Error>(protocol::Error{
-                "ERROR", e ? std::string(e->sqlstate()) : "XX000",
-                e ? std::string(e->message()) : "malformed error"});
+            probe_error_ = std::make_unique<protocol::Error>(
+                protocol::Error{"ERROR", e ? std::string(e->sqlstate()) : "XX000",
+                                e ? std::string(e->message()) : "malformed error"});
         }
         return;
     }
