@@ -3,6 +3,7 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
+#include <toml++/toml.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -12,8 +13,6 @@
 #include <initializer_list>
 #include <sstream>
 #include <string_view>
-
-#include <toml++/toml.h>
 
 namespace pgtenant::config {
 namespace {
@@ -29,7 +28,7 @@ constexpr int64_t kHourMs = 60 * 60 * 1000;
 // One [section] of the file: typed getters that leave the default in place when the key is
 // absent, and a check that refuses keys we do not know (typos must not be silently ignored).
 class Section {
-public:
+  public:
     Section(const toml::table* table, std::string name) : table_(table), name_(std::move(name)) {}
 
     void expect_only(std::initializer_list<std::string_view> known) const {
@@ -75,15 +74,15 @@ public:
 
     int64_t in_range(std::string_view key, int64_t v, int64_t lo, int64_t hi) const {
         if (v < lo || v > hi) {
-            fail(full(key), "must be between " + std::to_string(lo) + " and " +
-                                std::to_string(hi) + " (got " + std::to_string(v) + ")");
+            fail(full(key), "must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
+                                " (got " + std::to_string(v) + ")");
         }
         return v;
     }
 
     std::string full(std::string_view key) const { return name_ + "." + std::string(key); }
 
-private:
+  private:
     const toml::node* find(std::string_view key) const {
         return table_ == nullptr ? nullptr : table_->get(key);
     }
@@ -109,7 +108,8 @@ void require_one_of(const Section& s, std::string_view key, const std::string& v
 
 bool is_ip_literal(const std::string& addr) {
     unsigned char buf[16];
-    return inet_pton(AF_INET, addr.c_str(), buf) == 1 || inet_pton(AF_INET6, addr.c_str(), buf) == 1;
+    return inet_pton(AF_INET, addr.c_str(), buf) == 1 ||
+           inet_pton(AF_INET6, addr.c_str(), buf) == 1;
 }
 
 // A custom GUC name as PostgreSQL accepts it unquoted: identifier parts joined by dots, at least
@@ -119,7 +119,8 @@ bool is_custom_guc_name(std::string_view name) {
     std::size_t start = 0;
     while (true) {
         std::size_t dot = name.find('.', start);
-        std::string_view part = name.substr(start, dot == std::string_view::npos ? dot : dot - start);
+        std::string_view part =
+            name.substr(start, dot == std::string_view::npos ? dot : dot - start);
         if (part.empty() || !(part[0] == '_' || (part[0] >= 'a' && part[0] <= 'z'))) return false;
         for (char c : part) {
             if (!(c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
@@ -138,8 +139,8 @@ std::string resolve(const std::string& path, const std::string& base_dir) {
 
 void read_server(const Section& s, ServerConfig& c) {
     s.expect_only({"listen_addr", "listen_port", "workers", "max_client_conn", "max_message_bytes",
-                   "message_memory_bytes", "message_timeout_ms", "tls_cert", "tls_key",
-                   "tls_required", "log_level"});
+                   "message_memory_bytes", "message_timeout_ms", "login_timeout_ms", "tls_cert",
+                   "tls_key", "tls_required", "log_level"});
     s.get("listen_addr", c.listen_addr);
     s.get("listen_port", c.listen_port, 1, 65535);
     s.get("workers", c.workers, 1, 64);
@@ -147,6 +148,7 @@ void read_server(const Section& s, ServerConfig& c) {
     s.get("max_message_bytes", c.max_message_bytes, int64_t{1} << 10, int64_t{1} << 30);
     s.get("message_memory_bytes", c.message_memory_bytes, int64_t{1} << 10, int64_t{1} << 40);
     s.get_ms("message_timeout_ms", c.message_timeout);
+    s.get_ms("login_timeout_ms", c.login_timeout);
     if (c.message_memory_bytes < c.max_message_bytes) {
         fail(s.full("message_memory_bytes"),
              "must be at least server.max_message_bytes, or a message of that size could never "
@@ -158,8 +160,8 @@ void read_server(const Section& s, ServerConfig& c) {
     s.get("log_level", c.log_level);
 
     if (c.listen_addr != "localhost" && !is_ip_literal(c.listen_addr)) {
-        fail(s.full("listen_addr"), "must be an IPv4 or IPv6 address or \"localhost\" (got \"" +
-                                        c.listen_addr + "\")");
+        fail(s.full("listen_addr"),
+             "must be an IPv4 or IPv6 address or \"localhost\" (got \"" + c.listen_addr + "\")");
     }
     if (c.tls_cert.empty() != c.tls_key.empty()) {
         fail(s.full(c.tls_cert.empty() ? "tls_cert" : "tls_key"),
@@ -244,7 +246,8 @@ void read_pool(const Section& s, PoolConfig& c) {
 }
 
 void read_tenant(const Section& s, TenantConfig& c) {
-    s.expect_only({"users_file", "setting", "allow_maintenance", "mode", "key_file", "token_lifetime_s"});
+    s.expect_only(
+        {"users_file", "setting", "allow_maintenance", "mode", "key_file", "token_lifetime_s"});
     s.get("users_file", c.users_file);
     s.get("setting", c.setting);
     s.get("allow_maintenance", c.allow_maintenance);
@@ -257,7 +260,8 @@ void read_tenant(const Section& s, TenantConfig& c) {
     s.get("token_lifetime_s", lifetime, 60, 86400);
     c.token_lifetime = std::chrono::seconds(lifetime);
     if (c.mode == TenantMode::sealed && c.key_file.empty()) {
-        fail(s.full("key_file"), "is required when tenant.mode = \"sealed\" (create one with pgtenant keygen)");
+        fail(s.full("key_file"),
+             "is required when tenant.mode = \"sealed\" (create one with pgtenant keygen)");
     }
     require_nonempty(s, "users_file", c.users_file);
     if (!is_custom_guc_name(c.setting)) {
@@ -301,7 +305,8 @@ std::shared_ptr<const Config> parse_impl(std::string_view text, const std::strin
     read_tenant(Section(section_table(root, "tenant"), "tenant"), config->tenant);
 
     config->tenant.users_file = resolve(config->tenant.users_file, base_dir);
-    if (!config->tenant.key_file.empty()) config->tenant.key_file = resolve(config->tenant.key_file, base_dir);
+    if (!config->tenant.key_file.empty())
+        config->tenant.key_file = resolve(config->tenant.key_file, base_dir);
     config->server.tls_cert = resolve(config->server.tls_cert, base_dir);
     config->server.tls_key = resolve(config->server.tls_key, base_dir);
     auto& backend = config->backend;
@@ -329,7 +334,8 @@ std::string_view to_string(SslMode mode) {
     return "disable";
 }
 
-std::shared_ptr<const Config> parse_config(std::string_view toml_text, const std::string& base_dir) {
+std::shared_ptr<const Config> parse_config(std::string_view toml_text,
+                                           const std::string& base_dir) {
     return parse_impl(toml_text, base_dir, "<config>");
 }
 

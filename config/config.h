@@ -21,17 +21,19 @@ enum class TenantMode { compat, sealed };
 struct ServerConfig {
     std::string listen_addr = "127.0.0.1";
     uint16_t listen_port = 6432;
-    int workers = 1;                        // io_context threads (restart to change)
-    int max_client_conn = 10000;            // 53300 beyond this
+    int workers = 1;                            // io_context threads (restart to change)
+    int max_client_conn = 10000;                // 53300 beyond this
     std::size_t max_message_bytes = 64u << 20;  // client frames larger than this are refused
     // Client messages larger than a receive buffer (16 KiB) still arriving: memory they may hold
     // together, and the time each may take to arrive in full.
     std::size_t message_memory_bytes = 256u << 20;
     std::chrono::milliseconds message_timeout{30000};
-    std::string tls_cert;                   // PEM; empty = no TLS (SSLRequest answered 'N')
-    std::string tls_key;                    // PEM
-    bool tls_required = false;              // refuse clients that do not ask for TLS
-    std::string log_level = "info";         // trace|debug|info|warn|error|critical|off
+    // From connect to the end of authentication (PostgreSQL's authentication_timeout).
+    std::chrono::milliseconds login_timeout{60000};
+    std::string tls_cert;            // PEM; empty = no TLS (SSLRequest answered 'N')
+    std::string tls_key;             // PEM
+    bool tls_required = false;       // refuse clients that do not ask for TLS
+    std::string log_level = "info";  // trace|debug|info|warn|error|critical|off
 };
 
 // TLS to PostgreSQL, as libpq's sslmode. prefer: TLS when the server offers it, else plain;
@@ -44,19 +46,19 @@ struct BackendConfig {
     std::string host = "127.0.0.1";
     uint16_t port = 5432;
     std::string database = "postgres";
-    std::string user = "pgtenant_pool";     // the pool role: LOGIN, no SUPERUSER, no BYPASSRLS
-    std::string password;                   // used for SCRAM-SHA-256 or MD5; empty for trust
-    std::string password_env;               // if set, password is read from this env variable
+    std::string user = "pgtenant_pool";  // the pool role: LOGIN, no SUPERUSER, no BYPASSRLS
+    std::string password;                // used for SCRAM-SHA-256 or MD5; empty for trust
+    std::string password_env;            // if set, password is read from this env variable
     std::chrono::milliseconds connect_timeout{5000};
     SslMode sslmode = SslMode::disable;
-    std::string sslrootcert;                // CA file (PEM); empty: certificate not checked
-    std::string sslcert;                    // client certificate (PEM), with sslkey
-    std::string sslkey;                     // its private key: mode 0600 (0640 if root-owned)
+    std::string sslrootcert;  // CA file (PEM); empty: certificate not checked
+    std::string sslcert;      // client certificate (PEM), with sslkey
+    std::string sslkey;       // its private key: mode 0600 (0640 if root-owned)
 };
 
 struct PoolConfig {
-    int size = 20;                          // backend connections shared by all practices
-    int min_idle = 0;                       // opened at start and kept open
+    int size = 20;                                  // backend connections shared by all practices
+    int min_idle = 0;                               // opened at start and kept open
     std::chrono::milliseconds wait_timeout{5000};   // 53400 when no backend frees up in time
     PoolMode default_mode = PoolMode::transaction;  // per-login override in the users file
 };
@@ -64,9 +66,9 @@ struct PoolConfig {
 struct TenantConfig {
     std::string users_file = "users.toml";  // relative to the config file's directory
     std::string setting = "app.current_practice_id";
-    bool allow_maintenance = false;         // VACUUM, CREATE DATABASE, ... from practice logins
+    bool allow_maintenance = false;  // VACUUM, CREATE DATABASE, ... from practice logins
     TenantMode mode = TenantMode::compat;
-    std::string key_file;                   // sealed mode: "<kid> <64 hex>" lines, first signs
+    std::string key_file;                       // sealed mode: "<kid> <64 hex>" lines, first signs
     std::chrono::seconds token_lifetime{3600};  // sealed mode: how long one token is valid
 };
 
@@ -75,13 +77,13 @@ struct Config {
     BackendConfig backend;
     PoolConfig pool;
     TenantConfig tenant;
-    std::string source_path;                // the file this was loaded from
+    std::string source_path;  // the file this was loaded from
 };
 
 // Thrown for any invalid configuration; what() names the offending key, e.g.
 // "pool.size: must be between 1 and 10000 (got 0)".
 class ConfigError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 

@@ -45,6 +45,9 @@ Error auth_failed(std::string_view user) {
 }
 
 Error auth_rejected(std::string_view why) { return make("28000", std::string(why), {}, "FATAL"); }
+Error authentication_timeout() {
+    return make("57014", "canceling authentication due to timeout", {}, "FATAL");
+}
 
 Error protocol_violation(std::string_view why) {
     return make("08P01", fmt::format("protocol violation: {}", why), {}, "FATAL");
@@ -67,7 +70,8 @@ Error not_supported_in_pooling(std::string_view why, std::string_view hint) {
 
 Error out_of_descriptors() {
     return make("53300", "too many client connections: pgtenant is out of file descriptors",
-                "Raise pgtenant's open-files limit (ulimit -n, LimitNOFILE) or lower server.max_client_conn.",
+                "Raise pgtenant's open-files limit (ulimit -n, LimitNOFILE) or lower "
+                "server.max_client_conn.",
                 "FATAL");
 }
 
@@ -96,10 +100,9 @@ Error too_many_connections(int limit) {
 }
 
 Error pool_wait_timeout(long ms) {
-    return make("53400",
-                fmt::format("no server connection became free within {} ms; every pooled "
-                            "connection is busy (pool.size, pool.wait_timeout_ms)",
-                            ms));
+    return make("53400", fmt::format("no server connection became free within {} ms; every pooled "
+                                     "connection is busy (pool.size, pool.wait_timeout_ms)",
+                                     ms));
 }
 
 Error cannot_connect_now(std::string_view why) {

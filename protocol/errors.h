@@ -29,32 +29,33 @@ void encode_error_fields(std::string& out, const ErrorFields& f);
 
 namespace errors {
 
-Error auth_failed(std::string_view user);                    // 28P01
-Error auth_rejected(std::string_view why);                   // 28000
-Error protocol_violation(std::string_view why);              // 08P01
-Error unsupported_protocol(int32_t code);                    // 0A000
-Error refused_by_policy(std::string_view why, std::string_view hint = {});  // 42501
+Error auth_failed(std::string_view user);                                          // 28P01
+Error auth_rejected(std::string_view why);                                         // 28000
+Error authentication_timeout();                                                    // 57014, FATAL
+Error protocol_violation(std::string_view why);                                    // 08P01
+Error unsupported_protocol(int32_t code);                                          // 0A000
+Error refused_by_policy(std::string_view why, std::string_view hint = {});         // 42501
 Error not_supported_in_pooling(std::string_view why, std::string_view hint = {});  // 0A000
-Error too_many_connections(int limit);                       // 53300
+Error too_many_connections(int limit);                                             // 53300
 // A client message that may not be held now: every byte of server.message_memory_bytes is taken
 // by other partly received messages.
 Error message_memory_exhausted(std::size_t size, std::size_t budget);  // 53200
 // A client message that did not arrive in full within server.message_timeout_ms.
-Error message_too_slow(std::size_t size, long ms);           // 08P01
-Error out_of_descriptors();                                  // 53300
-Error pool_wait_timeout(long ms);                            // 53400
-Error cannot_connect_now(std::string_view why);              // 57P03
-Error shutting_down();                                       // 57P01
-Error server_connection_lost(std::string_view why);          // 08006
-Error binding_failed(std::string_view server_message);       // 08P01
+Error message_too_slow(std::size_t size, long ms);      // 08P01
+Error out_of_descriptors();                             // 53300
+Error pool_wait_timeout(long ms);                       // 53400
+Error cannot_connect_now(std::string_view why);         // 57P03
+Error shutting_down();                                  // 57P01
+Error server_connection_lost(std::string_view why);     // 08006
+Error binding_failed(std::string_view server_message);  // 08P01
 // PostgreSQL's own errors, word for word: where pgtenant answers in the server's stead.
-Error unnamed_statement_missing();                           // 26000
-Error statement_missing(std::string_view name);              // 26000
-Error statement_exists(std::string_view name);               // 42P05
-Error in_failed_transaction();                               // 25P02
+Error unnamed_statement_missing();               // 26000
+Error statement_missing(std::string_view name);  // 26000
+Error statement_exists(std::string_view name);   // 42P05
+Error in_failed_transaction();                   // 25P02
 // A prepared statement whose result columns changed since the client prepared it
 // (pgtenant re-prepared it on another connection).
-Error cached_plan_changed();                                 // 0A000
+Error cached_plan_changed();  // 0A000
 
 }  // namespace errors
 }  // namespace pgtenant::protocol

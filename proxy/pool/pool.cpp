@@ -44,9 +44,10 @@ awaitable<std::shared_ptr<ServerConnection>> Pool::open_in_slot(int worker, std:
     ledger_.slot_freed();
     if (auto line = gate_.failed(std::chrono::steady_clock::now(), opened.error))
         spdlog::error("pool: {}", *line);
-    // The slot is free again: a client queued for one learns at once (from the gate, while
-    // PostgreSQL stays down) instead of at its wait_timeout.
-    if (auto waiter = ledger_.hand_over(nullptr, worker, std::chrono::steady_clock::now()))
+    // Every client queued for a slot learns at once (from the gate, while PostgreSQL stays
+    // down) instead of at its wait_timeout: waking only one left the others queued behind a
+    // slot no attempt would fill.
+    while (auto waiter = ledger_.hand_over(nullptr, worker, std::chrono::steady_clock::now()))
         wake(waiter, worker);
     error = std::move(opened.error);
     co_return nullptr;

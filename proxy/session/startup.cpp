@@ -15,7 +15,6 @@ using namespace asio::experimental::awaitable_operators;
 namespace {
 constexpr std::size_t kMaxStartupPacket = 10000;  // as the server's own limit
 constexpr std::size_t kMaxAuthMessage = 10000;
-constexpr auto kLoginTimeout = std::chrono::seconds(15);
 }  // namespace
 
 Session::Session(App& app, tcp::socket socket, int worker)
@@ -61,14 +60,15 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
 // Startup and authentication within the login deadline. A coroutine of its own so that its
 // frame (the timer among it) is gone while the session serves.
 awaitable<bool> Session::login() {
-    asio::steady_timer deadline(co_await asio::this_coro::executor, kLoginTimeout);
+    asio::steady_timer deadline(co_await asio::this_coro::executor,
+                                app_.config->server.login_timeout);
     auto steps = [&]() -> awaitable<bool> {
         if (co_await startup() == StartupOutcome::done) co_return false;
         co_return co_await authenticate();
     };
     auto result = co_await (steps() || deadline.async_wait(use_tuple));
     if (result.index() == 1) {
-        co_await refuse(errors::auth_rejected("the login did not complete within 15 seconds"));
+        co_await refuse(errors::authentication_timeout());
         co_return false;
     }
     co_return std::get<0>(result);
@@ -233,9 +233,15 @@ awaitable<bool> Session::send_welcome() {
         // No server connection has been opened yet: open one to learn what to report.
         auto acquired = co_await app_.pool->acquire(practice_, worker_);
         if (!acquired.lease) {
+            // As PostgreSQL's own refusals after authentication (a database that does not
+            // exist, a role's connection limit): AuthenticationOk, then the FATAL. Drivers
+            // are not ready for an error between SASLFinal and AuthenticationOk (postgres.js
+            // lost it as an unhandled rejection, which ends a Node process).
             auto e = pool_error(*acquired.error);
             e.severity = "FATAL";
-            co_await refuse(e);
+            std::string ok;
+            build::auth_ok(ok);
+            if (co_await write_client(ok)) co_await refuse(e);
             co_return false;
         }
         params = acquired.lease->startup_params();

@@ -95,11 +95,13 @@ TEST_F(AuthTest, HangingUpMidAuthenticationIsNotLoggedAsAWrongPassword) {
         ASSERT_EQ(wire::auth_request_code(s.read_message(5s)), 10);
     }  // closed here
     auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (env().proxy().log().find("walkaway") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    while (env().proxy().log().find("walkaway") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(20ms);
     const std::string log = env().proxy().log();
     EXPECT_NE(log.find("closed the connection during authentication"), std::string::npos) << log;
-    EXPECT_EQ(log.find("password authentication failed for user \"walkaway\""), std::string::npos) << log;
+    EXPECT_EQ(log.find("password authentication failed for user \"walkaway\""), std::string::npos)
+        << log;
     expect_serving();
 }
 
@@ -116,6 +118,36 @@ TEST_F(AuthTest, GarbageSaslResponseIsRejected) {
         EXPECT_EQ(reply[0], 'E') << "expected an ErrorResponse, got tag " << reply[0];
     }
     expect_serving();
+}
+
+// A client that stops answering mid-authentication is told, as by PostgreSQL's
+// authentication_timeout, after server.login_timeout_ms: 57014, FATAL, then the connection
+// closes.
+TEST_F(AuthTest, LoginTimeoutIsConfigurableAndAnswered57014) {
+    PgtenantOptions options;
+    options.tenant_mode = "compat";  // a sealed one would replace the shared proxy's key
+    options.extra_toml["server"].push_back("login_timeout_ms = 700");
+    Pgtenant proxy(env().cluster(), options);
+    auto s = RawSocket::connect(proxy.port());
+    const auto started = std::chrono::steady_clock::now();
+    s.send_all(wire::startup_message({{"user", demo::kAlice}, {"database", "postgres"}}));
+    ASSERT_EQ(wire::auth_request_code(s.read_message(5s)), 10);
+    auto reply = s.read_message(5s);  // nothing sent: the deadline passes
+    const auto waited = std::chrono::steady_clock::now() - started;
+    ASSERT_FALSE(reply.empty());
+    ASSERT_EQ(reply[0], 'E');
+    auto fields = wire::error_fields(reply);
+    EXPECT_EQ(fields['C'], "57014");
+    EXPECT_EQ(fields['S'], "FATAL");
+    EXPECT_EQ(fields['M'], "canceling authentication due to timeout");
+    EXPECT_GE(waited, 650ms);
+    EXPECT_LT(waited, 3s);
+    bool closed = false;
+    s.read_until_close(5s, &closed);
+    EXPECT_TRUE(closed);
+    // Logins that answer in time are unaffected.
+    auto conn = proxy.connect_as(demo::kAlice);
+    EXPECT_EQ(query(conn.get(), "SELECT 1").at(0).at(0), "1");
 }
 
 // ---- reserved startup parameters and options ----

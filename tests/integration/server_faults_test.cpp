@@ -287,6 +287,40 @@ TEST_F(FaultTest, PostgresDownAnswers57P03QuicklyWithoutFloodingTheLog) {
     expect_bystander_works(*proxy_);
 }
 
+// The first logins after a start with PostgreSQL down, all at once: each is refused with
+// 57P03 at once. Those queued for one of the pool's slots while the attempts in them failed
+// used to wait out pool.wait_timeout_ms (only one was told per failed attempt).
+TEST_F(FaultTest, FirstLoginsWhilePostgresIsDownAreAllRefusedAtOnce) {
+    PgtenantOptions options = small_pool();
+    options.wait_timeout_ms = 20000;
+    proxy_ = std::make_unique<Pgtenant>(env().cluster(), options);  // no server connection yet
+    auto& cluster = env().cluster();
+    cluster.stop("fast");
+    struct Restart {
+        PgCluster& cluster;
+        ~Restart() { cluster.start(); }
+    } restart{cluster};
+    constexpr int kClients = 24;
+    std::vector<ConnectOutcome> outcomes(kClients);
+    std::vector<long> took(kClients);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kClients; ++i) {
+        threads.emplace_back([&, i] {
+            const auto asked = Clock::now();
+            outcomes[static_cast<std::size_t>(i)] =
+                try_connect(proxy_->conninfo(i % 2 ? demo::kBob : demo::kAlice), 30s);
+            took[static_cast<std::size_t>(i)] = ms_since(asked);
+        });
+    }
+    for (auto& t : threads) t.join();
+    for (int i = 0; i < kClients; ++i) {
+        const auto& o = outcomes[static_cast<std::size_t>(i)];
+        EXPECT_FALSE(o.ok()) << "client " << i;
+        EXPECT_EQ(o.sqlstate, "57P03") << "client " << i << ": " << o.message;
+        EXPECT_LT(took[static_cast<std::size_t>(i)], 3000) << "client " << i << " waited";
+    }
+}
+
 // --- Out of file descriptors ---
 
 // pgtenant with 64 descriptors: clients beyond what fits get 53300 at once, the ones logged in
@@ -371,7 +405,7 @@ TEST_F(FaultTest, FiveThousandConnectionWave) {
     options.pool_size = 4;
     options.wait_timeout_ms = 30000;
     // A verifier of 16 iterations: 2,500 libpq logins at 4096 would cost this one test thread
-    // more than pgtenant's 15 s login timeout in PBKDF2 alone.
+    // more than pgtenant's default 60 s login timeout in PBKDF2 alone.
     const std::string wave_password = "wave-Secret-4";
     options.logins.push_back({"wave", demo::kPracticeA, wave_password, "",
                               auth::make_scram_verifier(wave_password, 16)});
