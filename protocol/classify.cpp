@@ -178,8 +178,11 @@ public:
 
     bool on_document_begin(boost::json::error_code&) { return true; }
     bool on_document_end(boost::json::error_code&) {
-        if (result.statement_count == 1 && facts_.type == "DeallocateStmt" && facts_.has_name)
-            result.deallocate_name = facts_.name;
+        if (result.statement_count == 1 && facts_.has_name) {
+            if (facts_.type == "DeallocateStmt") result.deallocate_name = facts_.name;
+            if (facts_.type == "PrepareStmt") result.prepare_name = facts_.name;
+            if (facts_.type == "ExecuteStmt") result.execute_name = facts_.name;
+        }
         return true;
     }
     bool on_object_begin(boost::json::error_code&) { return open(false); }

@@ -22,6 +22,8 @@ struct Classification {
     bool discard_all = false;      // DISCARD ALL
     bool deallocate_all = false;   // DEALLOCATE ALL / DEALLOCATE PREPARE ALL
     std::string deallocate_name;   // the statement is DEALLOCATE <name>, alone
+    std::string prepare_name;      // the statement is PREPARE <name> ..., alone
+    std::string execute_name;      // the statement is EXECUTE <name> ..., alone
     // libpg_query could not parse it (the server will say why), or it was not parsed: it holds
     // a NUL byte or is over 1 MiB with a keyword. Treat it as ordinary; the server judges it.
     bool parse_error = false;

@@ -26,13 +26,16 @@ const PreparedStatement* ClientStatements::find(std::string_view name) const {
 }
 
 const PreparedStatement& ClientStatements::add(const std::string& name, std::string_view query,
-                                               std::vector<int32_t> types) {
+                                               std::vector<int32_t> types, bool sql) {
+    // A SQL-level statement's text after its name ("AS SELECT ...") is never a statement a
+    // Parse could prepare: the two kinds never share a server name.
     PreparedStatement s{server_statement_name(query, types),
                         std::string(query),
                         std::move(types),
                         next_id_++,
                         std::nullopt,
-                        protocol::may_begin_block(query)};
+                        !sql && protocol::may_begin_block(query),
+                        sql};
     return map_.insert_or_assign(name, std::move(s)).first->second;
 }
 

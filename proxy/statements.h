@@ -30,6 +30,9 @@ struct PreparedStatement {
     uint64_t id = 0;                           // tells apart statements re-created under one name
     std::optional<protocol::RowShape> shape;  // when the client prepared it; unknown until described
     bool may_begin = false;  // protocol::may_begin_block(query): executing it may open a block
+    // Prepared by SQL (PREPARE name ...): `query` is the text after the name, "[(types)] AS
+    // body", and the server copy is made by PREPARE <server_name> with it.
+    bool sql = false;
 };
 
 std::string server_statement_name(std::string_view query, const std::vector<int32_t>& param_types);
@@ -38,7 +41,8 @@ std::string server_statement_name(std::string_view query, const std::vector<int3
 class ClientStatements {
 public:
     const PreparedStatement* find(std::string_view name) const;
-    const PreparedStatement& add(const std::string& name, std::string_view query, std::vector<int32_t> types);
+    const PreparedStatement& add(const std::string& name, std::string_view query,
+                                 std::vector<int32_t> types, bool sql = false);
     // Sets the shape of statement `name` if it is still statement `id` and has none yet.
     void learn_shape(std::string_view name, uint64_t id, protocol::RowShape shape);
     void remove(std::string_view name) {

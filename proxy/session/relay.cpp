@@ -156,8 +156,8 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
     std::string replacement;
     // In a failed transaction PostgreSQL answers 25P02 before it looks at anything pgtenant
     // would refuse: the server's answer to the substitute is the client's then.
-    const bool replaced = reply.verdict == Verdict::substitute_error && !in_failed_block(bytes) &&
-                          take_refusal(reply.cookie, replacement);
+    const bool replaced = reply.verdict == Verdict::substitute_error &&
+                          take_refusal(reply.cookie, in_failed_block(bytes), replacement);
     settle(conn, reply, tag, bytes.substr(5));
     switch (reply.verdict) {
         case Verdict::drop:

@@ -214,6 +214,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     Binding binding = Binding::deferred;  // what starts no statement needs no binding
     writes_ = {};
     discards_statements_ = false;
+    sql_prepared_.kind = SqlPrepared::Kind::none;
     if (tag == 'F') {
         // The fast-path interface calls any function by oid, out of sight of the statement
         // guard (set_config among them); drivers use it only for large objects.
@@ -251,8 +252,13 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     if (!segment_open_) {
         if (!co_await begin_segment(tag)) co_return !client_gone_;
     }
+    bool outranks_failed_block = false;
+    if (!refusal && sql_prepared_.kind == SqlPrepared::Kind::execute &&
+        !co_await sql_statement_ready(refusal, outranks_failed_block)) {
+        co_return !client_gone_;
+    }
     if (refusal) {
-        refuse_via_server(tag, msg, std::move(*refusal));
+        refuse_via_server(tag, msg, std::move(*refusal), {}, outranks_failed_block);
     } else {
         if (needs_binding_ && binding == Binding::before && status_ != 'E') {
             append_binding();
@@ -305,9 +311,9 @@ Session::Binding Session::classify_statement(char tag, std::string_view sql,
     }
     writes_ = std::move(c.settings);
     if (!c.deallocate_name.empty() && !session_pooling_) {
-        // DEALLOCATE of a protocol-level statement (psycopg 3 deallocates its own so): the
-        // client's statement is forgotten; its server copies stay for other clients. (SQL-level
-        // PREPARE is refused below, so no other statement of that name can exist.)
+        // DEALLOCATE of a prepared statement, protocol-level (psycopg 3 deallocates its own so)
+        // or SQL-level: the client's statement is forgotten; its server copies stay for other
+        // clients.
         const bool known = statements_.find(c.deallocate_name) != nullptr;
         if (status_ == 'E') {
             refusal = errors::in_failed_transaction();
@@ -324,11 +330,30 @@ Session::Binding Session::classify_statement(char tag, std::string_view sql,
         return Binding::before;
     }
     if (c.settings.sql_prepared && !session_pooling_) {
+        // Each alone in a simple Query, pgtenant keeps the client's SQL-level statements as it
+        // keeps protocol-level ones (sql_prepared.cpp).
+        if (tag == 'Q' && !c.prepare_name.empty()) {
+            if (statements_.find(c.prepare_name)) {
+                refusal = errors::statement_exists(c.prepare_name);
+            } else {
+                sql_prepared_ = {SqlPrepared::Kind::prepare, std::move(c.prepare_name)};
+            }
+            return Binding::before;
+        }
+        if (tag == 'Q' && !c.execute_name.empty()) {
+            if (!statements_.find(c.execute_name)) {
+                refusal = errors::statement_missing(c.execute_name);
+            } else {
+                sql_prepared_ = {SqlPrepared::Kind::execute, std::move(c.execute_name)};
+            }
+            return Binding::before;
+        }
         refusal = errors::not_supported_in_pooling(
-            "SQL-level PREPARE, EXECUTE and DEALLOCATE keep statements in one server session",
-            "Use protocol-level prepared statements (PQprepare, your driver's server-side "
-            "prepare), "
-            "which pgtenant carries across connections, or a login with pool_mode = \"session\".");
+            "SQL-level PREPARE, EXECUTE and DEALLOCATE are carried across server connections "
+            "only each alone in a simple query (not in a multi-statement query, the extended "
+            "protocol, EXPLAIN or CREATE TABLE AS)",
+            "Send each in a query of its own, use protocol-level prepared statements (PQprepare, "
+            "your driver's server-side prepare), or a login with pool_mode = \"session\".");
         return Binding::before;
     }
     if (c.not_in_pipeline) {
@@ -434,7 +459,7 @@ awaitable<bool> Session::begin_segment(char tag) {
 // Make the server fail in place of the refused message, so that transaction state and the
 // skip-to-Sync rule stay exactly the server's; the relay swaps in pgtenant's error.
 void Session::refuse_via_server(char tag, std::string_view msg, protocol::Error refusal,
-                                std::string preamble) {
+                                std::string preamble, bool outranks_failed_block) {
     spdlog::info("{} refused: {}", prefix(), refusal.message);
     Request r;
     if (tag == 'Q' || tag == 'F') {  // both are answered by an error, then ReadyForQuery
@@ -456,7 +481,8 @@ void Session::refuse_via_server(char tag, std::string_view msg, protocol::Error 
                   {},
                   {},
                   0,
-                  std::make_unique<Tracked::Refusal>(std::move(refusal), std::move(preamble))});
+                  std::make_unique<Tracked::Refusal>(std::move(refusal), std::move(preamble),
+                                                     outranks_failed_block)});
 }
 
 // Only called while no server connection is leased, so nothing else writes to the client.

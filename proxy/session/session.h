@@ -80,8 +80,10 @@ class Session : public std::enable_shared_from_this<Session> {
     void forward_parameter_status(ServerConnection& conn, bool ours, std::string_view bytes,
                                   std::string& out);
     // `preamble`: replies PostgreSQL sends before such an error (a Describe's parameters).
+    // `outranks_failed_block`: the client gets `refusal` even where the server answers 25P02
+    // (the error that failed the transaction is pgtenant's to tell).
     void refuse_via_server(char tag, std::string_view msg, protocol::Error refusal,
-                           std::string preamble = {});
+                           std::string preamble = {}, bool outranks_failed_block = false);
     void local_reply_error(char tag, const protocol::Error& e);
     awaitable<bool> flush_local();
     awaitable<bool> flush_to_server();
@@ -106,6 +108,11 @@ class Session : public std::enable_shared_from_this<Session> {
     struct ShapeCheck;
     awaitable<ShapeCheck> current_shape(protocol::Cookie describe);
     void close_on_server(const std::string& server_name);
+    void prepare_sql_on_server(const PreparedStatement& s, protocol::Origin origin);
+    // SQL-level PREPARE and EXECUTE, each alone in a simple Query (sql_prepared.cpp).
+    awaitable<bool> sql_statement_ready(std::optional<protocol::Error>& refusal,
+                                        bool& outranks_failed_block);
+    void forward_sql_prepared(std::string_view msg);
     bool unnamed_ready(char tag, std::string_view msg);
     void forget_unnamed();
     void parse_unnamed(protocol::Origin origin);
@@ -121,7 +128,8 @@ class Session : public std::enable_shared_from_this<Session> {
     void learn_shape(ServerConnection& conn, const Tracked& t, protocol::Cookie cookie,
                      std::optional<protocol::RowShape> shape);
     // Appends what the client gets instead of a substitute's failure; false if unknown.
-    bool take_refusal(protocol::Cookie cookie, std::string& out);
+    // `failed_block`: the server answered 25P02, which only some refusals outrank.
+    bool take_refusal(protocol::Cookie cookie, bool failed_block, std::string& out);
     void forget_tracked(ServerConnection& conn);
 
     // --- relaying server replies (relay.cpp) ---
@@ -165,6 +173,7 @@ class Session : public std::enable_shared_from_this<Session> {
         struct Refusal {
             protocol::Error error;
             std::string preamble;  // what precedes the error
+            bool outranks_failed_block = false;
         };
         std::unique_ptr<Refusal> refusal;
     };
@@ -219,6 +228,13 @@ class Session : public std::enable_shared_from_this<Session> {
     UnnamedStatement unnamed_;
     Binding parse_binding_ = Binding::before;  // that of the Parse being handled
     bool discards_statements_ = false;  // the message being handled may DEALLOCATE ALL
+    // The simple Query being handled is a SQL-level PREPARE or EXECUTE of statement `name`.
+    struct SqlPrepared {
+        enum class Kind : uint8_t { none, prepare, execute };
+        Kind kind = Kind::none;
+        std::string name;
+    };
+    SqlPrepared sql_prepared_;
     bool skip_until_sync_ = false;              // client-side: an error ended this segment
     bool segment_may_begin_ = false;            // a statement of this segment may be BEGIN
     bool client_gone_ = false;                  // a write to the client failed

@@ -29,6 +29,10 @@ awaitable<void> Session::send_client_message(char tag, std::string_view msg) {
     Request r;
     request_for_tag(tag, r);
     if (!tracker.skipping_to_sync()) {
+        if (tag == 'Q' && sql_prepared_.kind != SqlPrepared::Kind::none) {
+            forward_sql_prepared(msg);
+            co_return;
+        }
         switch (tag) {
             case 'P': {
                 auto p = protocol::decode_parse(body);
@@ -181,14 +185,19 @@ awaitable<Session::Readiness> Session::ready_on_server(std::string_view client_n
 // copy or least recently used statement must make room. Returns the Describe's cookie.
 protocol::Cookie Session::prepare_on_server(std::string_view client_name, const PreparedStatement& s,
                                             Origin origin) {
-    std::vector<std::string> close_first;
-    server_->statements().add(s.server_name, close_first);
-    for (const auto& name : close_first) close_on_server(name);
-    build::parse(to_server_, s.server_name, s.query, s.param_types);
-    // A client's Parse that fails leaves the client without the statement; a re-prepare that
-    // fails leaves it as PostgreSQL would: existing, and failing when used.
-    send_tracked(Request::parse, origin,
-                 {Tracked::Kind::parse, s.server_name, origin == Origin::client ? std::string(client_name) : "", s.id});
+    if (s.sql) {
+        prepare_sql_on_server(s, origin);
+    } else {
+        std::vector<std::string> close_first;
+        server_->statements().add(s.server_name, close_first);
+        for (const auto& name : close_first) close_on_server(name);
+        build::parse(to_server_, s.server_name, s.query, s.param_types);
+        // A client's Parse that fails leaves the client without the statement; a re-prepare
+        // that fails leaves it as PostgreSQL would: existing, and failing when used.
+        send_tracked(Request::parse, origin,
+                     {Tracked::Kind::parse, s.server_name,
+                      origin == Origin::client ? std::string(client_name) : "", s.id});
+    }
     build::describe(to_server_, 'S', s.server_name);
     return send_tracked(Request::describe, Origin::hidden,
                         {Tracked::Kind::describe, s.server_name, std::string(client_name), s.id});

@@ -85,9 +85,10 @@ void Session::learn_shape(ServerConnection& conn, const Tracked& t, Cookie cooki
     }
 }
 
-bool Session::take_refusal(Cookie cookie, std::string& out) {
+bool Session::take_refusal(Cookie cookie, bool failed_block, std::string& out) {
     auto it = tracked_.find(cookie);
     if (it == tracked_.end() || it->second.kind != Tracked::Kind::refusal) return false;
+    if (failed_block && !it->second.refusal->outranks_failed_block) return false;
     out.append(it->second.refusal->preamble);
     protocol::encode_error(out, it->second.refusal->error);
     return true;

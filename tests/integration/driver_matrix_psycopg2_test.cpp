@@ -34,8 +34,7 @@ TEST_F(Psycopg2Matrix, DdlDirect) { direct("ddl"); }
 TEST_F(Psycopg2Matrix, DdlThroughPgtenant) { proxied("ddl"); }
 
 TEST_F(Psycopg2Matrix, SqlPrepareDirect) { direct("sql_prepare"); }
-// issue 15 bug: SQL-level PREPARE/EXECUTE/DEALLOCATE refused with 0A000 in transaction pooling.
-TEST_F(Psycopg2Matrix, DISABLED_SqlPrepareThroughPgtenant) { proxied("sql_prepare"); }
+TEST_F(Psycopg2Matrix, SqlPrepareThroughPgtenant) { proxied("sql_prepare"); }
 
 }  // namespace
 }  // namespace pgtenant::testing

@@ -328,5 +328,18 @@ TEST(ClassifyTest, DeallocateOfANamedStatement) {
     EXPECT_EQ(c.classify("PREPARE a AS SELECT 1").deallocate_name, "");
 }
 
+TEST(ClassifyTest, SqlLevelPrepareAndExecuteAlone) {
+    StatementClassifier c;
+    EXPECT_EQ(c.classify("PREPARE q (int) AS SELECT $1").prepare_name, "q");
+    EXPECT_EQ(c.classify("prepare \"My Q\" AS SELECT 1").prepare_name, "My Q");
+    EXPECT_EQ(c.classify("EXECUTE Q (1, 'a')").execute_name, "q");
+    EXPECT_EQ(c.classify("EXECUTE q; SELECT 1").execute_name, "");
+    EXPECT_EQ(c.classify("PREPARE q AS SELECT 1; EXECUTE q").prepare_name, "");
+    EXPECT_EQ(c.classify("EXPLAIN EXECUTE q").execute_name, "");
+    EXPECT_EQ(c.classify("CREATE TABLE t AS EXECUTE q").execute_name, "");
+    EXPECT_EQ(c.classify("SELECT 1 AS name").prepare_name, "");
+    EXPECT_TRUE(c.classify("EXPLAIN EXECUTE q").settings.sql_prepared);
+}
+
 }  // namespace
 }  // namespace pgtenant::protocol

@@ -61,6 +61,7 @@ CommandResult DriverMatrixTest::run_scenario(const DriverProgram& program,
     opts.cwd = program.cwd;
     opts.timeout = std::chrono::seconds(90);  // the programs' own watchdogs fire at 50 s
     opts.env["PGTENANT_HOST"] = "127.0.0.1";
+    opts.env["PGTENANT_TARGET"] = direct ? "postgres" : "pgtenant";
     if (direct) {
         opts.env["PGTENANT_PORT"] = cluster_port;
         opts.env["PGTENANT_ALICE_USER"] = "matrix_alice";

@@ -1,0 +1,83 @@
+#include "protocol/sql_names.h"
+
+namespace pgtenant::protocol {
+
+namespace {
+
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+// As PostgreSQL's scanner: letters, '_' and every non-ASCII byte start an identifier; digits
+// and '$' may follow.
+bool ident_start(char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || u == '_' || u >= 0x80;
+}
+bool ident_char(char c) { return ident_start(c) || (c >= '0' && c <= '9') || c == '$'; }
+
+// Past whitespace and comments (-- to the end of the line, /* */ nested); npos if a comment
+// does not end.
+std::size_t skip_blank(std::string_view sql, std::size_t i) {
+    while (i < sql.size()) {
+        if (is_space(sql[i])) {
+            ++i;
+        } else if (sql.substr(i, 2) == "--") {
+            auto end = sql.find('\n', i);
+            i = end == std::string_view::npos ? sql.size() : end + 1;
+        } else if (sql.substr(i, 2) == "/*") {
+            int depth = 0;
+            do {
+                if (i + 1 >= sql.size()) return std::string_view::npos;
+                if (sql.substr(i, 2) == "/*") {
+                    ++depth;
+                    i += 2;
+                } else if (sql.substr(i, 2) == "*/") {
+                    --depth;
+                    i += 2;
+                } else {
+                    ++i;
+                }
+            } while (depth > 0);
+        } else {
+            break;
+        }
+    }
+    return i;
+}
+
+}  // namespace
+
+std::optional<TextSpan> statement_name_after(std::string_view sql, std::string_view keyword) {
+    std::size_t i = skip_blank(sql, 0);
+    if (i == std::string_view::npos || sql.size() - i < keyword.size()) return std::nullopt;
+    for (std::size_t k = 0; k < keyword.size(); ++k) {
+        char c = sql[i + k];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        if (c != keyword[k]) return std::nullopt;
+    }
+    i += keyword.size();
+    if (i < sql.size() && ident_char(sql[i])) return std::nullopt;  // PREPARED, EXECUTE_X
+    i = skip_blank(sql, i);
+    if (i == std::string_view::npos || i >= sql.size()) return std::nullopt;
+    const std::size_t start = i;
+    if (sql[i] == '"') {
+        for (++i; i < sql.size(); ++i) {
+            if (sql[i] != '"') continue;
+            if (i + 1 < sql.size() && sql[i + 1] == '"') {
+                ++i;  // a doubled quote is part of the name
+                continue;
+            }
+            return TextSpan{start, i + 1 - start};
+        }
+        return std::nullopt;
+    }
+    if (!ident_start(sql[i])) return std::nullopt;
+    // U&"name": a Unicode escape form, left to the caller to refuse.
+    if ((sql[i] == 'u' || sql[i] == 'U') && i + 1 < sql.size() && sql[i + 1] == '&')
+        return std::nullopt;
+    while (i < sql.size() && ident_char(sql[i])) ++i;
+    return TextSpan{start, i - start};
+}
+
+}  // namespace pgtenant::protocol

@@ -1,0 +1,121 @@
+// SQL-level prepared statements in transaction pooling: PREPARE, EXECUTE and DEALLOCATE sent
+// as SQL (psycopg2 applications, raw-SQL paths of ORMs) work as protocol-level ones do. The
+// client's names are its own; on the server a statement is named after its text ("pgt_<hash>"
+// of everything after the name), so PREPARE q ... runs there as PREPARE pgt_<hash> ..., and
+// EXECUTE q (...) as EXECUTE pgt_<hash> (...), prepared first on a connection that lacks it.
+// DEALLOCATE is answered by pgtenant (serve.cpp), as for protocol-level statements.
+//
+// Only each alone in a simple Query: anywhere else pgtenant cannot put the server name in
+// the text or the statement on the connection in time, and refuses (0A000).
+#include <spdlog/spdlog.h>
+
+#include "protocol/builders.h"
+#include "protocol/messages.h"
+#include "protocol/sql_names.h"
+#include "proxy/session/session.h"
+
+namespace pgtenant::proxy {
+
+namespace build = protocol::build;
+namespace errors = protocol::errors;
+using protocol::Origin;
+using protocol::Request;
+
+namespace {
+
+// `text` with the statement name at `span` replaced by `server_name`.
+std::string with_name(std::string_view text, protocol::TextSpan span,
+                      std::string_view server_name) {
+    std::string out;
+    out.reserve(text.size() + server_name.size());
+    out.append(text.substr(0, span.offset));
+    out.append(server_name);
+    out.append(text.substr(span.offset + span.length));
+    return out;
+}
+
+}  // namespace
+
+// The client's PREPARE or EXECUTE (sql_prepared_), as the server must run it.
+void Session::forward_sql_prepared(std::string_view msg) {
+    const bool prepare = sql_prepared_.kind == SqlPrepared::Kind::prepare;
+    const std::string_view text = protocol::decode_query(msg.substr(5)).value_or("");
+    auto span = protocol::statement_name_after(text, prepare ? "prepare" : "execute");
+    if (!span) {
+        refuse_via_server('Q', msg,
+                          errors::not_supported_in_pooling(
+                              "a prepared statement name written as U&\"...\" is not served",
+                              "Write the name plainly or in double quotes."));
+        return;
+    }
+    if (prepare) {
+        const auto& s =
+            statements_.add(sql_prepared_.name, text.substr(span->offset + span->length), {}, true);
+        std::vector<std::string> close_first;
+        server_->statements().add(s.server_name, close_first);
+        for (const auto& name : close_first) close_on_server(name);
+        build::query(to_server_, with_name(text, *span, s.server_name));
+        // Failed: the client has no such statement, as on PostgreSQL.
+        send_tracked(Request::query, Origin::client,
+                     {Tracked::Kind::parse, s.server_name, sql_prepared_.name, s.id});
+        return;
+    }
+    const std::string& server_name = statements_.find(sql_prepared_.name)->server_name;
+    build::query(to_server_, with_name(text, *span, server_name));
+    send_tracked(Request::query, Origin::client, {Tracked::Kind::use, server_name});
+}
+
+// Before an EXECUTE: the statement prepared on this connection, in a round trip of its own
+// (the EXECUTE's text must find it there). When that fails, `refusal` is the error the client
+// gets for its EXECUTE, as PostgreSQL would fail an EXECUTE whose statement no longer
+// prepares. False when the server connection was lost meanwhile (the client has its error).
+awaitable<bool> Session::sql_statement_ready(std::optional<protocol::Error>& refusal,
+                                             bool& outranks_failed_block) {
+    const PreparedStatement& s = *statements_.find(sql_prepared_.name);
+    if (ready_here(s)) co_return true;
+    const auto want = shape_matters(s) ? s.shape : std::nullopt;
+    const std::string server_name = s.server_name;
+    prepare_on_server({}, s, Origin::probe);
+    build::sync(to_server_);
+    server_->tracker().sent(Request::sync, Origin::probe);
+    probe_error_.reset();
+    auto* leased = server_.get();
+    co_await flush_to_server();
+    co_await wait_segment_done();
+    if (server_.get() != leased) {  // lost meanwhile
+        if (client_gone_ || aborted_) co_return false;
+        segment_open_ = false;
+        local_reply_error('Q', errors::server_connection_lost("while preparing a statement"));
+        co_await flush_local();
+        co_return false;
+    }
+    if (probe_error_) {
+        refusal = std::move(*probe_error_);
+        probe_error_.reset();
+        outranks_failed_block = true;  // the failure the server's 25P02 is about
+    } else if (auto now = server_->statements().shape(server_name); want && now && *now != *want) {
+        refusal = errors::cached_plan_changed();
+    }
+    co_return true;
+}
+
+// A server copy of SQL-level statement `s`: its PREPARE, run through the unnamed statement
+// and pgtenant's own portal (the client's unnamed statement is parsed again before its next
+// use). Failed, it leaves the statement broken here, as a failed Parse would.
+void Session::prepare_sql_on_server(const PreparedStatement& s, Origin origin) {
+    auto& tracker = server_->tracker();
+    std::vector<std::string> close_first;
+    server_->statements().add(s.server_name, close_first);
+    for (const auto& name : close_first) close_on_server(name);
+    build::parse(to_server_, {}, "PREPARE " + s.server_name + s.query);
+    tracker.sent(Request::parse, origin);
+    server_->unnamed_owner() = {0, 0};
+    build::bind_portal(to_server_, kBindPortal, {}, {});
+    tracker.sent(Request::bind, origin);
+    build::execute(to_server_, kBindPortal);
+    send_tracked(Request::execute, origin, {Tracked::Kind::parse, s.server_name});
+    build::close(to_server_, 'P', kBindPortal);
+    tracker.sent(Request::close, Origin::injected);
+}
+
+}  // namespace pgtenant::proxy
