@@ -60,9 +60,11 @@ file) belongs to one practice; pgtenant binds every transaction it runs for that
 before the client's first statement, so Row-Level Security policies that read that setting
 isolate practices even for applications that never set it themselves.
 
-Transaction pooling limits (as with any transaction pooler): session state does not survive
-between transactions unless the login uses pool_mode = "session" - temp tables, LISTEN,
-session advisory locks, SQL-level PREPARE, WITH HOLD cursors, SET of unreported settings.
+Transaction pooling: each client's settings (SET, RESET, set_config) and prepared statements
+(protocol-level, and SQL-level PREPARE/EXECUTE each sent as a query of its own) follow it from
+one server connection to the next. What lives only in one server session does not: temp
+tables, LISTEN, session advisory locks, WITH HOLD cursors - use pool_mode = "session" for
+such logins. The README lists every limit and why.
 
 Isolation modes (tenant.mode): compat binds the plain setting, which stops application bugs
 but not a client that calls set_config() itself; sealed also binds a signed token in

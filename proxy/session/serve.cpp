@@ -253,8 +253,8 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         if (!co_await begin_segment(tag)) co_return !client_gone_;
     }
     bool outranks_failed_block = false;
-    if (!refusal && sql_prepared_.kind == SqlPrepared::Kind::execute &&
-        !co_await sql_statement_ready(refusal, outranks_failed_block)) {
+    if (!refusal && sql_prepared_.kind != SqlPrepared::Kind::none &&
+        !co_await sql_prepared_checked(msg, refusal, outranks_failed_block)) {
         co_return !client_gone_;
     }
     if (refusal) {
@@ -333,11 +333,7 @@ Session::Binding Session::classify_statement(char tag, std::string_view sql,
         // Each alone in a simple Query, pgtenant keeps the client's SQL-level statements as it
         // keeps protocol-level ones (sql_prepared.cpp).
         if (tag == 'Q' && !c.prepare_name.empty()) {
-            if (statements_.find(c.prepare_name)) {
-                refusal = errors::statement_exists(c.prepare_name);
-            } else {
-                sql_prepared_ = {SqlPrepared::Kind::prepare, std::move(c.prepare_name)};
-            }
+            sql_prepared_ = {SqlPrepared::Kind::prepare, std::move(c.prepare_name)};
             return Binding::before;
         }
         if (tag == 'Q' && !c.execute_name.empty()) {

@@ -108,11 +108,14 @@ class Session : public std::enable_shared_from_this<Session> {
     struct ShapeCheck;
     awaitable<ShapeCheck> current_shape(protocol::Cookie describe);
     void close_on_server(const std::string& server_name);
-    void prepare_sql_on_server(const PreparedStatement& s, protocol::Origin origin);
     // SQL-level PREPARE and EXECUTE, each alone in a simple Query (sql_prepared.cpp).
-    awaitable<bool> sql_statement_ready(std::optional<protocol::Error>& refusal,
-                                        bool& outranks_failed_block);
+    awaitable<bool> sql_prepared_checked(std::string_view msg,
+                                         std::optional<protocol::Error>& refusal,
+                                         bool& outranks_failed_block);
     void forward_sql_prepared(std::string_view msg);
+    void prepare_sql_on_server(const PreparedStatement& s, protocol::Origin origin);
+    void append_sql_prepare(const std::string& server_name, std::string_view tail,
+                            protocol::Origin origin, bool tracked);
     bool unnamed_ready(char tag, std::string_view msg);
     void forget_unnamed();
     void parse_unnamed(protocol::Origin origin);
@@ -125,6 +128,8 @@ class Session : public std::enable_shared_from_this<Session> {
     protocol::Cookie next_cookie();
     void settle(ServerConnection& conn, const protocol::ReplyTracker::Reply& reply, char tag,
                 std::string_view body);
+    void settle_failed(ServerConnection& conn, protocol::Cookie cookie,
+                       const protocol::ReplyTracker::Reply& reply, char tag, std::string_view body);
     void learn_shape(ServerConnection& conn, const Tracked& t, protocol::Cookie cookie,
                      std::optional<protocol::RowShape> shape);
     // Appends what the client gets instead of a substitute's failure; false if unknown.
@@ -187,7 +192,7 @@ class Session : public std::enable_shared_from_this<Session> {
         std::string parameters;                   // its ParameterDescription message
     };
     std::unique_ptr<ShapeCheck> shape_check_;
-    ClientSettings settings_;         // the client's session settings
+    ClientSettings settings_;  // the client's session settings
     // Reported settings the client was told values of its own for (at login, or forwarded).
     SessionParams told_;
     protocol::SettingWrites writes_;  // what the statement being handled writes
@@ -207,13 +212,13 @@ class Session : public std::enable_shared_from_this<Session> {
     bool auth_abandoned_ = false;  // the client hung up mid-authentication
 
     // Serving state.
-    Lease server_;                              // leased server connection, if any
-    std::string to_server_;                     // bytes of the segment being built
-    std::string writing_;                       // bytes being written to the server
-    std::string emulated_;                      // replies pgtenant answers itself
-    bool segment_open_ = false;                 // a segment started and its end not yet sent
-    bool needs_binding_ = true;                 // the transaction is not bound yet
-    bool server_writing_ = false;               // a write to the server is under way
+    Lease server_;                 // leased server connection, if any
+    std::string to_server_;        // bytes of the segment being built
+    std::string writing_;          // bytes being written to the server
+    std::string emulated_;         // replies pgtenant answers itself
+    bool segment_open_ = false;    // a segment started and its end not yet sent
+    bool needs_binding_ = true;    // the transaction is not bound yet
+    bool server_writing_ = false;  // a write to the server is under way
     // The client's unnamed statement, as PostgreSQL keeps it for the session until the next
     // unnamed Parse or simple Query; prepared again wherever the client uses it.
     // Its storage is kept for the next one (drivers parse one per statement).
@@ -227,7 +232,7 @@ class Session : public std::enable_shared_from_this<Session> {
     };
     UnnamedStatement unnamed_;
     Binding parse_binding_ = Binding::before;  // that of the Parse being handled
-    bool discards_statements_ = false;  // the message being handled may DEALLOCATE ALL
+    bool discards_statements_ = false;         // the message being handled may DEALLOCATE ALL
     // The simple Query being handled is a SQL-level PREPARE or EXECUTE of statement `name`.
     struct SqlPrepared {
         enum class Kind : uint8_t { none, prepare, execute };
@@ -235,17 +240,17 @@ class Session : public std::enable_shared_from_this<Session> {
         std::string name;
     };
     SqlPrepared sql_prepared_;
-    bool skip_until_sync_ = false;              // client-side: an error ended this segment
-    bool segment_may_begin_ = false;            // a statement of this segment may be BEGIN
-    bool client_gone_ = false;                  // a write to the client failed
-    std::size_t large_message_ = 0;             // bytes of server.message_memory_bytes held
+    bool skip_until_sync_ = false;    // client-side: an error ended this segment
+    bool segment_may_begin_ = false;  // a statement of this segment may be BEGIN
+    bool client_gone_ = false;        // a write to the client failed
+    std::size_t large_message_ = 0;   // bytes of server.message_memory_bytes held
     std::chrono::steady_clock::time_point large_deadline_;  // for the large message to arrive
-    bool ready_seen_ = false;                   // the last server reply was ReadyForQuery
-    std::size_t passthrough_left_ = 0;          // bytes of a large message still streaming
+    bool ready_seen_ = false;           // the last server reply was ReadyForQuery
+    std::size_t passthrough_left_ = 0;  // bytes of a large message still streaming
     bool passthrough_forward_ = false;
-    std::size_t relay_need_ = 0;                        // bytes the relay needs buffered to go on
-    std::unique_ptr<protocol::Error> server_fatal_;     // a FATAL the server sent while idle
-    char status_ = 'I';                                 // last ReadyForQuery status from the server
+    std::size_t relay_need_ = 0;                     // bytes the relay needs buffered to go on
+    std::unique_ptr<protocol::Error> server_fatal_;  // a FATAL the server sent while idle
+    char status_ = 'I';                              // last ReadyForQuery status from the server
     // Set while the client's transaction block died with its server connection.
     std::unique_ptr<AbortedTransaction> aborted_;
     std::unique_ptr<asio::steady_timer> segment_event_;  // cancelled when a segment completes

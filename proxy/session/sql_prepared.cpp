@@ -65,17 +65,34 @@ void Session::forward_sql_prepared(std::string_view msg) {
     send_tracked(Request::query, Origin::client, {Tracked::Kind::use, server_name});
 }
 
-// Before an EXECUTE: the statement prepared on this connection, in a round trip of its own
-// (the EXECUTE's text must find it there). When that fails, `refusal` is the error the client
-// gets for its EXECUTE, as PostgreSQL would fail an EXECUTE whose statement no longer
-// prepares. False when the server connection was lost meanwhile (the client has its error).
-awaitable<bool> Session::sql_statement_ready(std::optional<protocol::Error>& refusal,
-                                             bool& outranks_failed_block) {
-    const PreparedStatement& s = *statements_.find(sql_prepared_.name);
-    if (ready_here(s)) co_return true;
-    const auto want = shape_matters(s) ? s.shape : std::nullopt;
-    const std::string server_name = s.server_name;
-    prepare_on_server({}, s, Origin::probe);
+// Before the client's PREPARE or EXECUTE is sent, what the server must answer first, in a
+// round trip of its own: for an EXECUTE on a connection that lacks the statement, its PREPARE
+// there (the EXECUTE's text must find it); for a PREPARE of a name the client already uses,
+// the statement under a name nobody uses (PostgreSQL analyses the statement before it finds
+// the name taken). `refusal` is then the client's error, as PostgreSQL would give it. False
+// when the server connection was lost meanwhile (the client has its error).
+awaitable<bool> Session::sql_prepared_checked(std::string_view msg,
+                                              std::optional<protocol::Error>& refusal,
+                                              bool& outranks_failed_block) {
+    const bool prepare = sql_prepared_.kind == SqlPrepared::Kind::prepare;
+    const PreparedStatement* s = statements_.find(sql_prepared_.name);
+    std::optional<protocol::RowShape> want;
+    std::string server_name;
+    if (prepare) {
+        if (!s) co_return true;
+        const std::string_view text = protocol::decode_query(msg.substr(5)).value_or("");
+        auto span = protocol::statement_name_after(text, "prepare");
+        if (!span) co_return true;  // refused when forwarded
+        append_sql_prepare(std::string(kNoneStatement), text.substr(span->offset + span->length),
+                           Origin::probe, false);
+        build::close(to_server_, 'S', kNoneStatement);
+        server_->tracker().sent(Request::close, Origin::injected);
+    } else {
+        if (ready_here(*s)) co_return true;
+        want = shape_matters(*s) ? s->shape : std::nullopt;
+        server_name = s->server_name;
+        prepare_on_server({}, *s, Origin::probe);
+    }
     build::sync(to_server_);
     server_->tracker().sent(Request::sync, Origin::probe);
     probe_error_.reset();
@@ -93,29 +110,44 @@ awaitable<bool> Session::sql_statement_ready(std::optional<protocol::Error>& ref
         refusal = std::move(*probe_error_);
         probe_error_.reset();
         outranks_failed_block = true;  // the failure the server's 25P02 is about
+    } else if (prepare) {
+        refusal = errors::statement_exists(sql_prepared_.name);
     } else if (auto now = server_->statements().shape(server_name); want && now && *now != *want) {
         refusal = errors::cached_plan_changed();
     }
     co_return true;
 }
 
-// A server copy of SQL-level statement `s`: its PREPARE, run through the unnamed statement
-// and pgtenant's own portal (the client's unnamed statement is parsed again before its next
-// use). Failed, it leaves the statement broken here, as a failed Parse would.
-void Session::prepare_sql_on_server(const PreparedStatement& s, Origin origin) {
+// PREPARE <server_name><tail>, run through the unnamed statement and pgtenant's own portal
+// (the client's unnamed statement is parsed again before its next use). `tracked`: if it
+// fails, server_name is broken here, as after a failed Parse.
+void Session::append_sql_prepare(const std::string& server_name, std::string_view tail,
+                                 Origin origin, bool tracked) {
     auto& tracker = server_->tracker();
-    std::vector<std::string> close_first;
-    server_->statements().add(s.server_name, close_first);
-    for (const auto& name : close_first) close_on_server(name);
-    build::parse(to_server_, {}, "PREPARE " + s.server_name + s.query);
+    std::string text = "PREPARE ";
+    text.append(server_name).append(tail);
+    build::parse(to_server_, {}, text);
     tracker.sent(Request::parse, origin);
     server_->unnamed_owner() = {0, 0};
     build::bind_portal(to_server_, kBindPortal, {}, {});
     tracker.sent(Request::bind, origin);
     build::execute(to_server_, kBindPortal);
-    send_tracked(Request::execute, origin, {Tracked::Kind::parse, s.server_name});
+    if (tracked) {
+        send_tracked(Request::execute, origin, {Tracked::Kind::parse, server_name});
+    } else {
+        tracker.sent(Request::execute, origin);
+    }
     build::close(to_server_, 'P', kBindPortal);
     tracker.sent(Request::close, Origin::injected);
+}
+
+// A server copy of SQL-level statement `s`. Failed, it leaves the statement broken here, as a
+// failed Parse would.
+void Session::prepare_sql_on_server(const PreparedStatement& s, Origin origin) {
+    std::vector<std::string> close_first;
+    server_->statements().add(s.server_name, close_first);
+    for (const auto& name : close_first) close_on_server(name);
+    append_sql_prepare(s.server_name, s.query, origin, true);
 }
 
 }  // namespace pgtenant::proxy

@@ -33,42 +33,51 @@ void Session::settle(ServerConnection& conn, const protocol::ReplyTracker::Reply
             tracked_.erase(it);
         }
     }
-    for (Cookie cookie : conn.tracker().failed()) {
-        if (cookie == unnamed_.parse) {
-            // Failed: PostgreSQL dropped the old one first, so the client has none.
-            unnamed_.exists = false;
-            conn.unnamed_owner() = {0, 0};
-        }
-        auto it = tracked_.find(cookie);
-        if (it == tracked_.end()) continue;
-        const Tracked& t = it->second;
-        switch (t.kind) {
-            case Tracked::Kind::parse:
-                // Failed, or skipped after an error together with the Close before it: an
-                // earlier copy may still be there. Either way the client's statement is not.
-                conn.statements().mark_broken(t.server_name);
-                if (!t.client_name.empty()) statements_.remove(t.client_name, t.client_id);
-                break;
-            case Tracked::Kind::describe:
-                learn_shape(conn, t, cookie, std::nullopt);
-                break;
-            case Tracked::Kind::use:
-                if (cookie == reply.cookie && tag == 'E') {
-                    // 0A000 here is "cached plan must not change result type" (or another
-                    // unsupported feature: re-preparing costs nothing then). The copy stays
-                    // broken on this connection: prepare it afresh before the next use.
-                    auto e = protocol::decode_error_fields(body);
-                    if (e && e->sqlstate() == "0A000") conn.statements().mark_broken(t.server_name);
-                }
-                break;
-            case Tracked::Kind::close:
-                conn.statements().mark_broken(t.server_name);  // skipped: still there
-                break;
-            case Tracked::Kind::refusal:
-                break;
-        }
-        tracked_.erase(it);
+    for (Cookie cookie : conn.tracker().failed()) settle_failed(conn, cookie, reply, tag, body);
+    // A simple Query's error (the Query completes only at its ReadyForQuery): a SQL-level
+    // PREPARE or EXECUTE failed, as the extended-protocol requests the tracker lists.
+    if (tag == 'E' && !reply.completes && reply.cookie != 0)
+        settle_failed(conn, reply.cookie, reply, tag, body);
+}
+
+// Request `cookie` ended without success: failed (`reply` is its error) or skipped.
+void Session::settle_failed(ServerConnection& conn, Cookie cookie,
+                            const protocol::ReplyTracker::Reply& reply, char tag,
+                            std::string_view body) {
+    if (cookie == unnamed_.parse) {
+        // Failed: PostgreSQL dropped the old one first, so the client has none.
+        unnamed_.exists = false;
+        conn.unnamed_owner() = {0, 0};
     }
+    auto it = tracked_.find(cookie);
+    if (it == tracked_.end()) return;
+    const Tracked& t = it->second;
+    switch (t.kind) {
+        case Tracked::Kind::parse:
+            // Failed, or skipped after an error together with the Close before it: an
+            // earlier copy may still be there. Either way the client's statement is not.
+            conn.statements().mark_broken(t.server_name);
+            if (!t.client_name.empty()) statements_.remove(t.client_name, t.client_id);
+            break;
+        case Tracked::Kind::describe:
+            learn_shape(conn, t, cookie, std::nullopt);
+            break;
+        case Tracked::Kind::use:
+            if (cookie == reply.cookie && tag == 'E') {
+                // 0A000 here is "cached plan must not change result type" (or another
+                // unsupported feature: re-preparing costs nothing then). The copy stays
+                // broken on this connection: prepare it afresh before the next use.
+                auto e = protocol::decode_error_fields(body);
+                if (e && e->sqlstate() == "0A000") conn.statements().mark_broken(t.server_name);
+            }
+            break;
+        case Tracked::Kind::close:
+            conn.statements().mark_broken(t.server_name);  // skipped: still there
+            break;
+        case Tracked::Kind::refusal:
+            break;
+    }
+    tracked_.erase(it);
 }
 
 // A hidden Describe was answered (`shape`) or ended unanswered (nullopt).

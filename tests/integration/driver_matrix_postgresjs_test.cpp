@@ -45,12 +45,7 @@ TEST_F(PostgresJsMatrix, LoginsWhilePostgresIsDownFailWith57P03) {
     auto options = driver_matrix_options();
     options.tenant_mode = "compat";            // a sealed one would replace the shared proxy's key
     Pgtenant proxy(env().cluster(), options);  // no server connection yet
-    auto& cluster = env().cluster();
-    cluster.stop("fast");
-    struct Restart {
-        PgCluster& cluster;
-        ~Restart() { cluster.start(); }
-    } restart{cluster};
+    ClusterDown down(env().cluster());
     const std::string dir = node_program("postgresjs", "").cwd;
     CommandOptions opts;
     opts.cwd = dir;

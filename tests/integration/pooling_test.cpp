@@ -24,15 +24,18 @@ PgtenantOptions one_connection() {
 const auto* const kEnv = register_integration_env(one_connection());
 
 class PoolingTest : public ProxyTest {
-protected:
-    std::string show(PGconn* c, const std::string& name) { return query(c, "SHOW " + name).at(0).at(0); }
+  protected:
+    std::string show(PGconn* c, const std::string& name) {
+        return query(c, "SHOW " + name).at(0).at(0);
+    }
 };
 
 TEST_F(PoolingTest, StartupSettingsFollowEachClientAcrossTheSharedConnection) {
-    auto alice = connect(env().proxy().conninfo(
-        demo::kAlice, env().proxy().login(demo::kAlice).password,
-        "application_name=alice-app options='-c TimeZone=Asia/Tokyo -c search_path=pg_catalog,public "
-        "-c DateStyle=German'"));
+    auto alice =
+        connect(env().proxy().conninfo(demo::kAlice, env().proxy().login(demo::kAlice).password,
+                                       "application_name=alice-app options='-c TimeZone=Asia/Tokyo "
+                                       "-c search_path=pg_catalog,public "
+                                       "-c DateStyle=German'"));
     auto bob = env().connect_as(demo::kBob);
     auto direct = env().superuser();
     const std::string default_tz = show(direct.get(), "TimeZone");
@@ -103,14 +106,16 @@ TEST_F(PoolingTest, MaintenanceCommandsAreRefusedAndTheConnectionStaysUsable) {
     EXPECT_EQ(sqlstate_of(c, "CREATE INDEX CONCURRENTLY ON patients (name)"), "42501");
     auto refused = run(c, "VACUUM");
     EXPECT_NE(refused.error.find("maintenance command"), std::string::npos) << refused.error;
-    EXPECT_EQ(query(c, "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsA));
+    EXPECT_EQ(query(c, "SELECT count(*) FROM patients").at(0).at(0),
+              std::to_string(demo::kPatientsA));
 
     // Inside a transaction the refusal aborts it, exactly as a server error would.
     ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
     EXPECT_EQ(sqlstate_of(c, "VACUUM patients"), "42501");
     EXPECT_EQ(sqlstate_of(c, "SELECT 1"), "25P02");
     ASSERT_EQ(sqlstate_of(c, "ROLLBACK"), "");
-    EXPECT_EQ(query(c, "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsA));
+    EXPECT_EQ(query(c, "SELECT count(*) FROM patients").at(0).at(0),
+              std::to_string(demo::kPatientsA));
 }
 
 TEST_F(PoolingTest, DiscardAllIsEmulatedAndKeepsTheBindingWorking) {
@@ -132,7 +137,8 @@ TEST_F(PoolingTest, DiscardAllIsEmulatedAndKeepsTheBindingWorking) {
     EXPECT_EQ(sqlstate_of(c, "DISCARD ALL"), "25001");
     ASSERT_EQ(sqlstate_of(c, "ROLLBACK"), "");
     EXPECT_EQ(sqlstate_of(c, "SELECT 1; DISCARD ALL"), "25001");
-    EXPECT_EQ(query(c, "SELECT current_setting('app.current_practice_id')").at(0).at(0), demo::kPracticeA);
+    EXPECT_EQ(query(c, "SELECT current_setting('app.current_practice_id')").at(0).at(0),
+              demo::kPracticeA);
 }
 
 TEST_F(PoolingTest, ExhaustedPoolGivesWaitTimeoutThenRecovers) {
@@ -147,12 +153,14 @@ TEST_F(PoolingTest, ExhaustedPoolGivesWaitTimeoutThenRecovers) {
     EXPECT_GE(waited, std::chrono::milliseconds(1400));
     EXPECT_LT(waited, std::chrono::milliseconds(5000));
     carol.reset();
-    EXPECT_EQ(query(alice.get(), "SELECT count(*) FROM patients").at(0).at(0), std::to_string(demo::kPatientsA));
+    EXPECT_EQ(query(alice.get(), "SELECT count(*) FROM patients").at(0).at(0),
+              std::to_string(demo::kPatientsA));
 }
 
 TEST_F(PoolingTest, ClientsBeyondMaxClientConnGet53300) {
     std::vector<PgConn> held;
-    for (int i = 0; i < 12; ++i) held.push_back(env().connect_as(i % 2 ? demo::kAlice : demo::kBob));
+    for (int i = 0; i < 12; ++i)
+        held.push_back(env().connect_as(i % 2 ? demo::kAlice : demo::kBob));
     auto extra = try_connect(env().proxy().conninfo(demo::kAlice));
     EXPECT_FALSE(extra.ok());
     EXPECT_EQ(extra.sqlstate, "53300") << extra.message;
@@ -178,7 +186,8 @@ TEST_F(PoolingTest, NamedPreparedStatementsFollowEachClient) {
     auto exec = [](PGconn* c, const char* name) {
         return to_query_result(PQexecPrepared(c, name, 0, nullptr, nullptr, nullptr, 0));
     };
-    ASSERT_TRUE(prepare(alice.get(), "s1", "SELECT practice_id, name FROM patients ORDER BY name").ok());
+    ASSERT_TRUE(
+        prepare(alice.get(), "s1", "SELECT practice_id, name FROM patients ORDER BY name").ok());
     ASSERT_TRUE(prepare(bob.get(), "s1", "SELECT count(*), 'bob' FROM meal_logs").ok());
     for (int round = 0; round < 3; ++round) {
         auto a = exec(alice.get(), "s1");
@@ -222,16 +231,18 @@ TEST_F(PoolingTest, ParseIgnoredAfterAnErrorLeavesNoStatement) {
     auto e = wire::error_fields(r[0]);
     EXPECT_EQ(e['C'], "26000");
     EXPECT_EQ(e['M'], "prepared statement \"s1\" does not exist");
-    r = alice.exchange(wire::parse("s1", "SELECT 1") + wire::bind("", "s1") + wire::execute() + wire::sync());
+    r = alice.exchange(wire::parse("s1", "SELECT 1") + wire::bind("", "s1") + wire::execute() +
+                       wire::sync());
     EXPECT_EQ(WireClient::tags(r), "12DCZ");
 }
 
-// SQL-level PREPARE lives in one server session: refused in transaction pooling with a hint,
-// allowed for a session-pooled login.
-TEST_F(PoolingTest, SqlPrepareIsRefusedInTransactionPoolingOnly) {
+// SQL-level PREPARE / EXECUTE anywhere but alone in a simple Query (sql_prepared_test has
+// those): refused in transaction pooling with a hint, allowed for a session-pooled login.
+TEST_F(PoolingTest, SqlPrepareOutsideSimpleQueriesIsRefusedInTransactionPoolingOnly) {
     auto alice = env().connect_as(demo::kAlice);
-    for (const char* sql : {"PREPARE q AS SELECT 1", "EXECUTE q", "EXPLAIN EXECUTE q",
-                            "CREATE TEMP TABLE t AS EXECUTE q", "DEALLOCATE q; SELECT 1"}) {
+    for (const char* sql :
+         {"PREPARE q AS SELECT 1; SELECT 2", "SELECT 1; EXECUTE q", "EXPLAIN EXECUTE q",
+          "CREATE TEMP TABLE t AS EXECUTE q", "DEALLOCATE q; SELECT 1"}) {
         SCOPED_TRACE(sql);
         auto r = run(alice.get(), sql);
         EXPECT_EQ(r.sqlstate, "0A000") << r.error;
@@ -255,24 +266,31 @@ TEST_F(PoolingTest, SqlPrepareIsRefusedInTransactionPoolingOnly) {
 // moves between connections); never a hang or a broken connection.
 TEST_F(PoolingTest, PreparedStatementSurvivesDdlBetweenExecutions) {
     auto su = env().superuser();
-    ASSERT_EQ(sqlstate_of(su.get(), "CREATE TABLE ddl_probe (a int); INSERT INTO ddl_probe VALUES (1); "
-                                    "GRANT SELECT ON ddl_probe TO pgtenant_pool"),
+    ASSERT_EQ(sqlstate_of(su.get(),
+                          "CREATE TABLE ddl_probe (a int); INSERT INTO ddl_probe VALUES (1); "
+                          "GRANT SELECT ON ddl_probe TO pgtenant_pool"),
               "");
     auto alice = env().connect_as(demo::kAlice);
-    auto r = to_query_result(PQprepare(alice.get(), "probe", "SELECT * FROM ddl_probe", 0, nullptr));
+    auto r =
+        to_query_result(PQprepare(alice.get(), "probe", "SELECT * FROM ddl_probe", 0, nullptr));
     ASSERT_TRUE(r.ok()) << r.error;
-    auto exec = [&] { return to_query_result(PQexecPrepared(alice.get(), "probe", 0, nullptr, nullptr, nullptr, 0)); };
+    auto exec = [&] {
+        return to_query_result(
+            PQexecPrepared(alice.get(), "probe", 0, nullptr, nullptr, nullptr, 0));
+    };
     ASSERT_EQ(exec().rows.size(), 1u);
     ASSERT_EQ(sqlstate_of(su.get(), "ALTER TABLE ddl_probe ADD COLUMN b int DEFAULT 7"), "");
     for (int i = 0; i < 2; ++i) {
         auto after = exec();
-        EXPECT_EQ(after.sqlstate, "0A000") << after.error;  // cached plan must not change result type
+        EXPECT_EQ(after.sqlstate, "0A000")
+            << after.error;  // cached plan must not change result type
     }
     EXPECT_EQ(sqlstate_of(alice.get(), "SELECT 1"), "");
     // Prepared again, it has the new shape.
     r = to_query_result(PQprepare(alice.get(), "probe2", "SELECT * FROM ddl_probe", 0, nullptr));
     ASSERT_TRUE(r.ok()) << r.error;
-    auto again = to_query_result(PQexecPrepared(alice.get(), "probe2", 0, nullptr, nullptr, nullptr, 0));
+    auto again =
+        to_query_result(PQexecPrepared(alice.get(), "probe2", 0, nullptr, nullptr, nullptr, 0));
     ASSERT_TRUE(again.ok()) << again.error;
     ASSERT_EQ(again.rows.size(), 1u);
     EXPECT_EQ(again.rows[0], (std::vector<std::string>{"1", "7"}));

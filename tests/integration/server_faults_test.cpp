@@ -204,15 +204,7 @@ TEST_F(FaultTest, PostgresDownAnswers57P03QuicklyWithoutFloodingTheLog) {
         clients.push_back(proxy_->connect_as(i % 2 ? demo::kBob : demo::kAlice));
         ASSERT_EQ(sqlstate_of(clients.back().get(), "SELECT 1"), "");
     }
-    auto& cluster = env().cluster();
-    cluster.stop("fast");
-    struct Restart {
-        PgCluster& cluster;
-        bool done = false;
-        ~Restart() {
-            if (!done) cluster.start();
-        }
-    } restart{cluster};
+    ClusterDown down(env().cluster());
 
     std::atomic<bool> stop{false};
     std::atomic<long> requests{0}, slow{0};
@@ -268,8 +260,7 @@ TEST_F(FaultTest, PostgresDownAnswers57P03QuicklyWithoutFloodingTheLog) {
     std::cout << "[ down ] " << requests_during << " requests in 3 s: log grew by " << grown_lines
               << " lines, " << grown_bytes << " bytes; clients saw " << seen << "\n";
 
-    cluster.start();
-    restart.done = true;
+    down.start();
     su_ = env().superuser();
     // Served again soon (a backoff may delay the first attempt a little).
     const auto back = Clock::now();
@@ -294,12 +285,7 @@ TEST_F(FaultTest, FirstLoginsWhilePostgresIsDownAreAllRefusedAtOnce) {
     PgtenantOptions options = small_pool();
     options.wait_timeout_ms = 20000;
     proxy_ = std::make_unique<Pgtenant>(env().cluster(), options);  // no server connection yet
-    auto& cluster = env().cluster();
-    cluster.stop("fast");
-    struct Restart {
-        PgCluster& cluster;
-        ~Restart() { cluster.start(); }
-    } restart{cluster};
+    ClusterDown down(env().cluster());
     constexpr int kClients = 24;
     std::vector<ConnectOutcome> outcomes(kClients);
     std::vector<long> took(kClients);

@@ -28,10 +28,11 @@ struct Step {
     const char* sql;
 };
 
-// What a client sees for one statement: its SQLSTATE, or its command tag and rows.
+// What a client sees for one statement: its error (SQLSTATE and message, which names the
+// client's statement, never pgtenant's), or its command tag and rows.
 std::string outcome(PGconn* c, const std::string& sql) {
     auto r = run(c, sql);
-    if (!r.ok()) return "error " + r.sqlstate;
+    if (!r.ok()) return "error " + r.sqlstate + " " + r.error.substr(0, r.error.find('\n'));
     std::string out = r.command_status;
     for (const auto& row : r.rows) {
         out += " |";
@@ -107,6 +108,8 @@ TEST_F(SqlPreparedTest, TransactionsErrorsAndRollbacksAsOnPostgres) {
         {0, "EXECUTE r"},  // statements are not transactional: it survives the rollback
         {1, "EXECUTE r"},
         {0, "PREPARE bad AS SELECT * FROM sqlprep_missing"},
+        {0, "EXECUTE bad"},
+        {0, "PREPARE bad AS SELECT 'the name is free'"},
         {0, "EXECUTE bad"},
         {0, "BEGIN"},
         {0, "EXECUTE n ('x')"},  // fails: the transaction is aborted

@@ -76,4 +76,24 @@ class PgCluster {
 // Where the PostgreSQL server binaries live (PG_BINDIR overrides; default version 15).
 std::string pg_bindir();
 
+// PostgreSQL down for a test's scope: stopped (-m fast) now, started again by start() or,
+// however the test ends, at the end of the scope.
+class ClusterDown {
+  public:
+    explicit ClusterDown(PgCluster& cluster) : cluster_(cluster) { cluster_.stop("fast"); }
+    ~ClusterDown() {
+        if (down_) cluster_.start();
+    }
+    ClusterDown(const ClusterDown&) = delete;
+    ClusterDown& operator=(const ClusterDown&) = delete;
+    void start() {
+        cluster_.start();
+        down_ = false;
+    }
+
+  private:
+    PgCluster& cluster_;
+    bool down_ = true;
+};
+
 }  // namespace pgtenant::testing

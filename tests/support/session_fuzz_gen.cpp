@@ -263,7 +263,31 @@ void Generator::push_query(Step& s, std::string sql) {
 void Generator::simple_segment(Step& s, char status) {
     const bool single = !chance(22);
     const bool first = s.msgs.empty();
+    if (single && chance(10)) {
+        push_query(s, sql_prepared_statement());
+        return;
+    }
     push_query(s, single ? statement(first ? status : 'T', first) : multi_statement(status));
+}
+
+std::string Generator::sql_prepared_statement() {
+    const std::string name = chance(50) ? "sq1" : "sq2";
+    switch (pick(7)) {
+        case 0:
+            return "PREPARE " + name + " AS SELECT '" + token() + "'::text AS token";
+        case 1:
+            return "PREPARE " + name + " (int) AS INSERT INTO fuzz_rows (marker, val) VALUES ('" +
+                   marker() + "', $1)";
+        case 2:
+            return "PREPARE " + name + " AS SELECT * FROM fuzz_no_such_table";
+        case 3:
+            return "EXECUTE " + name + " (" + std::to_string(pick(9)) + ")";
+        case 4:
+        case 5:
+            return "EXECUTE " + name;
+        default:
+            return "DEALLOCATE " + name;
+    }
 }
 
 void Generator::copy_segment(Step& s) {

@@ -66,6 +66,8 @@ class Generator {
     std::string statement(char status, bool single);
     std::string txn_statement(char status);
     std::string set_statement(bool tracked);
+    // SQL-level PREPARE / EXECUTE / DEALLOCATE of sq1 or sq2, for a simple Query of its own.
+    std::string sql_prepared_statement();
     std::string read_setting();
     std::string multi_statement(char status);
     static bool runs_for_sure(const Step& s);  // no extended message since the last Sync
