@@ -65,12 +65,15 @@ SANITIZED_SUITES=(failures_test transactions_test concurrency_test malformed_tes
 sanitized() {
   local dir=${PGTENANT_ASAN_BUILD_DIR:-$ROOT/build-asan}
   cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPGTENANT_SANITIZE=ON $(launcher) >/dev/null
-  cmake --build "$dir" -j"$(nproc)" --target pgtenant pgtenant-epoll pgtenant_verifier proxy_tests "${SANITIZED_SUITES[@]}"
+  cmake --build "$dir" -j"$(nproc)" --target pgtenant pgtenant-epoll pgtenant_verifier proxy_tests session_fuzz "${SANITIZED_SUITES[@]}"
   local names
   names=$(IFS='|'; echo "${SANITIZED_SUITES[*]}")
   echo "pgtenant: the relay, pool and shutdown suites under ASan+UBSan"
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
     "$dir/tests/proxy_tests" --gtest_brief=1
+  echo "pgtenant: the session logic with a scripted server under ASan+UBSan (tests/fuzz/session_fuzz.cpp)"
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+    "$dir/tests/fuzz/session_fuzz" -n 1500 "$ROOT/tests/fuzz/corpus/session_fuzz"
   (cd "$dir" && ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
     ctest --output-on-failure -j"$(nproc)" -R "^($names)(_io_uring)?\$")
 }

@@ -207,6 +207,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         // Meanwhile the client may have gone, or its transaction with the server connection.
         if (client_gone_) co_return false;
         if (aborted_) co_return co_await answer_aborted(msg);
+        if (copy_in_) co_return co_await interrupt_copy(tag);
         segment_may_begin_ = false;
     }
 
@@ -408,6 +409,24 @@ Session::Binding Session::binding_for_bind(std::string_view msg) {
     return c.snapshot_free ? Binding::deferred : Binding::before;
 }
 
+// A message other than COPY data while the server takes the client's COPY data. As PostgreSQL:
+// Sync is ignored; anything else is an error that ends the session (the server connection is
+// closed mid-COPY, which rolls it back). Waiting for the COPY to end first, pgtenant would wait
+// for ever: the client waits for an answer.
+awaitable<bool> Session::interrupt_copy(char tag) {
+    if (tag == 'S') co_return true;
+    const std::string why = fmt::format("unexpected message type 0x{:02x} during COPY from stdin",
+                                        static_cast<uint8_t>(tag));
+    spdlog::info("{} {}: disconnected, as by PostgreSQL", prefix(), why);
+    std::string out;
+    protocol::encode_error(out, {"ERROR", "08P01", why});
+    protocol::encode_error(
+        out,
+        {"FATAL", "08P01", "terminating connection because protocol synchronization was lost"});
+    co_await write_client(out);
+    co_return false;
+}
+
 // Answers a client whose transaction block died with its server connection.
 awaitable<bool> Session::answer_aborted(std::string_view msg) {
     aborted_->on_message(msg, statements_, emulated_);
@@ -527,8 +546,9 @@ awaitable<bool> Session::flush_to_server() {
     co_return ok;
 }
 
+// Also returns once the server takes COPY data: the segment ends only after the client sends it.
 awaitable<void> Session::wait_segment_done() {
-    while (server_ && !server_->tracker().idle()) co_await wait_relay();
+    while (server_ && !server_->tracker().idle() && !copy_in_) co_await wait_relay();
 }
 
 // Sleeps until the relay has news for the serve loop (segment_done()).

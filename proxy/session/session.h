@@ -65,6 +65,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                std::optional<protocol::Error>& refusal);
     Binding binding_for_bind(std::string_view msg);
     awaitable<bool> answer_aborted(std::string_view msg);
+    awaitable<bool> interrupt_copy(char tag);
     awaitable<bool> begin_segment(char tag);
 
     // --- the practice binding and the client's settings (binding.cpp) ---
@@ -240,7 +241,8 @@ class Session : public std::enable_shared_from_this<Session> {
         std::string name;
     };
     SqlPrepared sql_prepared_;
-    bool skip_until_sync_ = false;    // client-side: an error ended this segment
+    bool skip_until_sync_ = false;  // client-side: an error ended this segment
+    bool copy_in_ = false;          // the server takes the client's COPY data (CopyInResponse seen)
     bool segment_may_begin_ = false;  // a statement of this segment may be BEGIN
     bool client_gone_ = false;        // a write to the client failed
     std::size_t large_message_ = 0;   // bytes of server.message_memory_bytes held

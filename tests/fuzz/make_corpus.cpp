@@ -442,6 +442,29 @@ Seeds settings_scan_seeds() {
     return s;
 }
 
+// session_fuzz programs (session_fuzz.cpp): a flags byte, then operations. Query k is `0 k`
+// (kSql[k]), Parse `1 name sql`, Bind `2 name`, Describe `3 kind name`, Execute `4 rows`, Sync
+// `5`, CopyData `8`, CopyDone `9`, a write boundary `11`, server choices `12 n c...`,
+// Terminate `14`.
+Seeds session_seeds() {
+    auto program = [](std::initializer_list<int> bytes) {
+        std::string s;
+        for (int b : bytes) s += static_cast<char>(b);
+        return s;
+    };
+    return {
+        {"transaction", program({0, 0, 0, 11, 0, 3, 11, 0, 1})},
+        {"extended", program({0, 1, 1, 3, 2, 1, 3, 1, 1, 4, 0, 5, 11, 2, 1, 4, 0, 5})},
+        {"server_errors", program({0, 12, 4, 0x01, 0x21, 0x41, 0x61, 0, 0, 0, 3, 0, 3, 11, 0, 2})},
+        {"server_fatal", program({0, 0, 0, 11, 12, 1, 0x02, 0, 3, 11, 0, 3})},
+        {"copy", program({0, 0, 14, 8, 8, 9, 11, 0, 14, 8, 10})},
+        {"pipelined_then_gone", program({1, 0, 0, 0, 3, 0, 3, 0, 3})},
+        {"sql_prepare", program({0, 0, 9, 11, 0, 10, 11, 0, 0, 11, 0, 10, 11, 0, 11, 11, 0, 10})},
+        {"settings", program({0, 0, 4, 11, 0, 0, 0, 5, 0, 2, 11, 0, 16, 11, 0, 6, 0, 16})},
+        {"hostile", program({0, 13, 5, 'Q', 0, 0, 0, 1, 11, 0, 17, 0, 21, 14})},
+    };
+}
+
 void write(const fs::path& dir, const Seeds& seeds) {
     fs::remove_all(dir);
     fs::create_directories(dir);
@@ -471,5 +494,6 @@ int main(int argc, char** argv) {
     write(out / "users_fuzz", users());
     write(out / "classify_fuzz", classify_seeds());
     write(out / "settings_scan_fuzz", settings_scan_seeds());
+    write(out / "session_fuzz", session_seeds());
     return 0;
 }

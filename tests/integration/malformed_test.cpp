@@ -9,6 +9,7 @@
 #include "tests/support/net.h"
 #include "tests/support/tenant_checks.h"
 #include "tests/support/wire.h"
+#include "tests/support/wire_client.h"
 
 namespace pgtenant::testing {
 namespace {
@@ -153,6 +154,46 @@ TEST_F(MalformedTest, UnknownMessageTypeAfterLogin) {
     auto s = RawSocket::borrow(PQsocket(conn.get()));
     s.send_all(wire::message('z', "whatever"));
     expect_rejected_on(s, "tag z");
+    expect_serving();
+}
+
+// A Query (or any message but COPY data, Flush and Sync) in the middle of COPY FROM STDIN: as
+// PostgreSQL, the client gets 08P01 naming the message, then a FATAL, and is disconnected; a
+// Sync there is ignored. pgtenant used to wait for the COPY to end before sending the Query, the
+// client for the Query's answer: both hung, and the server connection stayed leased for good
+// (found by session_fuzz).
+TEST_F(MalformedTest, MessagesInTheMiddleOfCopyEndItAsOnPostgres) {
+    auto su = env().superuser();
+    query(su.get(), "CREATE TABLE IF NOT EXISTS copy_probe (a int)");
+    query(su.get(), "GRANT INSERT ON copy_probe TO PUBLIC");
+    auto tag_of = [](const std::string& m) { return m.empty() ? '?' : m[0]; };
+    for (bool direct : {true, false}) {
+        SCOPED_TRACE(direct ? "PostgreSQL" : "pgtenant");
+        auto connect = [&] {
+            return take_socket(direct ? env().superuser() : env().connect_as(demo::kAlice));
+        };
+        auto s = connect();
+        s.send_all(wire::query("COPY copy_probe FROM STDIN"));
+        ASSERT_EQ(tag_of(s.read_message(5s)), 'G');
+        s.send_all(wire::message('d', "1\n") + wire::query("SELECT 1"));
+        auto e = wire::error_fields(s.read_message(5s));
+        EXPECT_EQ(e['S'], "ERROR");
+        EXPECT_EQ(e['C'], "08P01");
+        EXPECT_EQ(e['M'], "unexpected message type 0x51 during COPY from stdin");
+        e = wire::error_fields(s.read_message(5s));
+        EXPECT_EQ(e['S'], "FATAL");
+        EXPECT_EQ(e['C'], "08P01");
+        bool closed = false;
+        s.read_until_close(5s, &closed);
+        EXPECT_TRUE(closed);
+
+        auto t = connect();
+        t.send_all(wire::query("COPY copy_probe FROM STDIN"));
+        ASSERT_EQ(tag_of(t.read_message(5s)), 'G');
+        t.send_all(wire::message('d', "2\n") + wire::sync() + wire::message('c', ""));
+        EXPECT_EQ(tag_of(t.read_message(5s)), 'C');
+        EXPECT_EQ(tag_of(t.read_message(5s)), 'Z');
+    }
     expect_serving();
 }
 
