@@ -167,9 +167,8 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
             if (tag == 'Z') {
                 status_ = bytes.size() > 5 ? bytes[5] : 'I';
                 if (status_ == 'I') needs_binding_ = true;  // the next transaction is unbound
-                copy_in_ = false;
             } else if (tag == 'G' || tag == 'W') {
-                copy_in_ = true;
+                ++copies_begun_;
                 segment_done();  // a serve loop waiting for the segment reads the COPY data
             } else if (tag == 'S') {
                 forward_parameter_status(conn, ours, bytes, out);
@@ -226,7 +225,7 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
 // ends it (AbortedTransaction), never in autocommit.
 void Session::server_lost(ServerConnection& conn, const protocol::Error& error, std::string& out,
                           bool client_work_skipped) {
-    copy_in_ = false;
+    copies_begun_ = copies_ended_ = 0;
     const bool had_block =
         status_ != 'I' || (segment_may_begin_ && !client_work_skipped && !conn.tracker().idle());
     bool error_sent = conn.tracker().front_errored();

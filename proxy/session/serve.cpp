@@ -181,7 +181,10 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         case 'f':
             // COPY traffic belongs to the statement running now; outside COPY the server
             // ignores it, and so do we.
-            if (server_) to_server_.append(msg);
+            if (server_) {
+                to_server_.append(msg);
+                if (tag != 'd') ++copies_ended_;
+            }
             co_return true;
         case 'H':
             if (server_ && !server_->tracker().idle()) to_server_.append(msg);
@@ -207,7 +210,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         // Meanwhile the client may have gone, or its transaction with the server connection.
         if (client_gone_) co_return false;
         if (aborted_) co_return co_await answer_aborted(msg);
-        if (copy_in_) co_return co_await interrupt_copy(tag);
+        if (copy_awaited()) co_return co_await interrupt_copy(tag);
         segment_may_begin_ = false;
     }
 
@@ -462,6 +465,7 @@ awaitable<bool> Session::begin_segment(char tag) {
         asio::co_spawn(co_await asio::this_coro::executor, relay(server_.shared()), asio::detached);
     }
     segment_open_ = true;
+    copies_begun_ = copies_ended_ = 0;  // a CopyDone sent before is none of this segment's
     borrow_storage(to_server_);
     // No transaction block is open: the connection becomes this client's before one begins.
     if (status_ == 'I') {
@@ -546,9 +550,10 @@ awaitable<bool> Session::flush_to_server() {
     co_return ok;
 }
 
-// Also returns once the server takes COPY data: the segment ends only after the client sends it.
+// Also returns once the server waits for COPY data the client has not sent: the segment ends
+// only after it does.
 awaitable<void> Session::wait_segment_done() {
-    while (server_ && !server_->tracker().idle() && !copy_in_) co_await wait_relay();
+    while (server_ && !server_->tracker().idle() && !copy_awaited()) co_await wait_relay();
 }
 
 // Sleeps until the relay has news for the serve loop (segment_done()).

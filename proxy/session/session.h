@@ -242,7 +242,12 @@ class Session : public std::enable_shared_from_this<Session> {
     };
     SqlPrepared sql_prepared_;
     bool skip_until_sync_ = false;  // client-side: an error ended this segment
-    bool copy_in_ = false;          // the server takes the client's COPY data (CopyInResponse seen)
+    // COPY FROM STDIN in the latest segment: CopyInResponses the server sent, and the
+    // CopyDone/CopyFail messages the client sent since the segment began. More of the first:
+    // the server waits for the client's COPY data.
+    uint32_t copies_begun_ = 0;
+    uint32_t copies_ended_ = 0;
+    bool copy_awaited() const { return copies_begun_ > copies_ended_; }
     bool segment_may_begin_ = false;  // a statement of this segment may be BEGIN
     bool client_gone_ = false;        // a write to the client failed
     std::size_t large_message_ = 0;   // bytes of server.message_memory_bytes held

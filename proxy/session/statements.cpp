@@ -124,7 +124,8 @@ awaitable<void> Session::use_statement(char tag, std::string_view msg, std::stri
             co_return;
         case Readiness::refused:
             // PostgreSQL describes a statement's parameters before it finds its result changed.
-            refuse_via_server(tag, msg, errors::cached_plan_changed(), tag == 'D' ? parameters : "");
+            refuse_via_server(tag, msg, errors::cached_plan_changed(),
+                              tag == 'D' ? parameters : "");
             co_return;
         case Readiness::ready:
             break;
@@ -146,9 +147,7 @@ void Session::forward_use(char tag, std::string_view msg, const std::string& ser
 // Whether the client's statement must keep its result shape here: when it has one, and not in
 // a failed transaction (there the server answers 25P02 to the Bind, or to the Parse of a
 // re-prepare, before any result type is compared).
-bool Session::shape_matters(const PreparedStatement& s) const {
-    return s.shape && status_ != 'E';
-}
+bool Session::shape_matters(const PreparedStatement& s) const { return s.shape && status_ != 'E'; }
 
 // Whether this connection's copy of `s` can be used as it is: prepared here, and with the
 // client's shape when that matters.
@@ -166,7 +165,8 @@ bool Session::ready_here(const PreparedStatement& s) {
 // shape is known, the serve loop waits for the new copy's shape and refuses the client's
 // message if it differs.
 awaitable<Session::Readiness> Session::ready_on_server(std::string_view client_name,
-                                                       const PreparedStatement& s, std::string& parameters) {
+                                                       const PreparedStatement& s,
+                                                       std::string& parameters) {
     const auto want = s.shape;
     const bool check = shape_matters(s);
     const auto describe = prepare_on_server(client_name, s, Origin::hidden);
@@ -183,8 +183,8 @@ awaitable<Session::Readiness> Session::ready_on_server(std::string_view client_n
 
 // Appends a Parse of `s` and a hidden Describe learning its shape, closing first whatever
 // copy or least recently used statement must make room. Returns the Describe's cookie.
-protocol::Cookie Session::prepare_on_server(std::string_view client_name, const PreparedStatement& s,
-                                            Origin origin) {
+protocol::Cookie Session::prepare_on_server(std::string_view client_name,
+                                            const PreparedStatement& s, Origin origin) {
     if (s.sql) {
         prepare_sql_on_server(s, origin);
     } else {

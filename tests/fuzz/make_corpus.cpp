@@ -462,6 +462,9 @@ Seeds session_seeds() {
         {"sql_prepare", program({0, 0, 9, 11, 0, 10, 11, 0, 0, 11, 0, 10, 11, 0, 11, 11, 0, 10})},
         {"settings", program({0, 0, 4, 11, 0, 0, 0, 5, 0, 2, 11, 0, 16, 11, 0, 6, 0, 16})},
         {"hostile", program({0, 13, 5, 'Q', 0, 0, 0, 1, 11, 0, 17, 0, 21, 14})},
+        // Findings: a message during COPY FROM STDIN; one after a stray CopyDone outside COPY.
+        {"copy_interrupted", program({0, 0, 14, 8, 8, 0, 0, 0, 5, 4, 0x80, 0, 0, 0, 0xc4})},
+        {"copy_after_stray_done", program({0, 0, 0, 0, 12, 9, 11, 0, 14, 8, 3, 10, 0xcf, 0xcf})},
     };
 }
 

@@ -193,6 +193,12 @@ TEST_F(MalformedTest, MessagesInTheMiddleOfCopyEndItAsOnPostgres) {
         t.send_all(wire::message('d', "2\n") + wire::sync() + wire::message('c', ""));
         EXPECT_EQ(tag_of(t.read_message(5s)), 'C');
         EXPECT_EQ(tag_of(t.read_message(5s)), 'Z');
+        // Pipelined: the Query after the CopyDone is no interruption (pgtenant took it for one).
+        t.send_all(wire::query("COPY copy_probe FROM STDIN") + wire::message('d', "3\n") +
+                   wire::message('c', "") + wire::query("SELECT 1"));
+        std::string tags;
+        for (int i = 0; i < 7; ++i) tags += tag_of(t.read_message(5s));
+        EXPECT_EQ(tags, "GCZTDCZ");
     }
     expect_serving();
 }
