@@ -73,7 +73,7 @@ sanitized() {
     "$dir/tests/proxy_tests" --gtest_brief=1
   echo "pgtenant: the session logic with a scripted server under ASan+UBSan (tests/fuzz/session_fuzz.cpp)"
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-    "$dir/tests/fuzz/session_fuzz" -n 1500 "$ROOT/tests/fuzz/corpus/session_fuzz"
+    "$dir/tests/fuzz/session_fuzz" -n 1000 "$ROOT/tests/fuzz/corpus/session_fuzz"
   (cd "$dir" && ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
     ctest --output-on-failure -j"$(nproc)" -R "^($names)(_io_uring)?\$")
 }

@@ -268,6 +268,9 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
             append_binding();
             needs_binding_ = false;
         }
+        // The COPY data the server reads next, if this starts a COPY, is what the client sends
+        // after it: a CopyDone sent before ended none of it.
+        if (tag == 'Q' || tag == 'E') copies_begun_ = copies_ended_ = 0;
         co_await send_client_message(tag, msg);
         if (!server_) co_return true;  // lost meanwhile: the client has its error
         if (!session_pooling_) settings_.note_writes(writes_);
@@ -465,7 +468,6 @@ awaitable<bool> Session::begin_segment(char tag) {
         asio::co_spawn(co_await asio::this_coro::executor, relay(server_.shared()), asio::detached);
     }
     segment_open_ = true;
-    copies_begun_ = copies_ended_ = 0;  // a CopyDone sent before is none of this segment's
     borrow_storage(to_server_);
     // No transaction block is open: the connection becomes this client's before one begins.
     if (status_ == 'I') {

@@ -242,9 +242,10 @@ class Session : public std::enable_shared_from_this<Session> {
     };
     SqlPrepared sql_prepared_;
     bool skip_until_sync_ = false;  // client-side: an error ended this segment
-    // COPY FROM STDIN in the latest segment: CopyInResponses the server sent, and the
-    // CopyDone/CopyFail messages the client sent since the segment began. More of the first:
-    // the server waits for the client's COPY data.
+    // COPY FROM STDIN: CopyInResponses the server sent, and CopyDone/CopyFail messages the
+    // client sent, since the client's latest Query or Execute. More of the first: the server
+    // waits for COPY data the client has not sent. (Two COPYs by Execute in one pipeline may be
+    // miscounted: libpq refuses COPY in pipeline mode, and no driver sends that.)
     uint32_t copies_begun_ = 0;
     uint32_t copies_ended_ = 0;
     bool copy_awaited() const { return copies_begun_ > copies_ended_; }

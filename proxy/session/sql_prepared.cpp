@@ -60,9 +60,13 @@ void Session::forward_sql_prepared(std::string_view msg) {
                      {Tracked::Kind::parse, s.server_name, sql_prepared_.name, s.id});
         return;
     }
-    const std::string& server_name = statements_.find(sql_prepared_.name)->server_name;
-    build::query(to_server_, with_name(text, *span, server_name));
-    send_tracked(Request::query, Origin::client, {Tracked::Kind::use, server_name});
+    const PreparedStatement* s = statements_.find(sql_prepared_.name);
+    if (!s) {  // not expected: it was there when the EXECUTE was read
+        refuse_via_server('Q', msg, errors::statement_missing(sql_prepared_.name));
+        return;
+    }
+    build::query(to_server_, with_name(text, *span, s->server_name));
+    send_tracked(Request::query, Origin::client, {Tracked::Kind::use, s->server_name});
 }
 
 // Before the client's PREPARE or EXECUTE is sent, what the server must answer first, in a

@@ -465,6 +465,8 @@ Seeds session_seeds() {
         // Findings: a message during COPY FROM STDIN; one after a stray CopyDone outside COPY.
         {"copy_interrupted", program({0, 0, 14, 8, 8, 0, 0, 0, 5, 4, 0x80, 0, 0, 0, 0xc4})},
         {"copy_after_stray_done", program({0, 0, 0, 0, 12, 9, 11, 0, 14, 8, 3, 10, 0xcf, 0xcf})},
+        {"copy_in_open_segment",
+         program({0, 0, 0, 3, 2, 1, 3, 0, 13, 9, 11, 0, 14, 8, 3, 10, 0xcf, 0xcf})},
     };
 }
 
