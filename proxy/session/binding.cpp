@@ -87,20 +87,7 @@ awaitable<bool> Session::apply_settings(char tag) {
         tracker.sent(Request::bind, Origin::probe);
         tracker.sent(Request::execute, Origin::probe);
     }
-    build::sync(to_server_);
-    tracker.sent(Request::sync, Origin::probe);
-    probe_error_.reset();
-    auto* leased = server_.get();
-    co_await flush_to_server();
-    co_await wait_segment_done();
-    if (server_.get() != leased) {  // lost meanwhile
-        if (client_gone_ || aborted_) co_return false;
-        segment_open_ = false;
-        skip_until_sync_ = false;
-        local_reply_error(tag, errors::server_connection_lost("while applying session settings"));
-        co_await flush_local();
-        co_return false;
-    }
+    if (!co_await probe_round_trip(tag, "while applying session settings")) co_return false;
     if (probe_error_) {
         // As PostgreSQL would at login with such a setting: the session cannot go on.
         auto e = std::move(*probe_error_);
@@ -115,6 +102,25 @@ awaitable<bool> Session::apply_settings(char tag) {
     }
     settings_.applied(changes, conn.params());
     co_return true;
+}
+
+// Sends what is pending with a Sync of pgtenant's own and waits for the server's answer (a
+// probe's error is then in probe_error_). False when the server connection was lost
+// meanwhile: the client has its error for message `tag`, unless it is gone too.
+awaitable<bool> Session::probe_round_trip(char tag, std::string_view doing) {
+    build::sync(to_server_);
+    server_->tracker().sent(Request::sync, Origin::probe);
+    probe_error_.reset();
+    auto* leased = server_.get();
+    co_await flush_to_server();
+    co_await wait_segment_done();
+    if (server_.get() == leased) co_return true;
+    if (client_gone_ || aborted_) co_return false;
+    segment_open_ = false;
+    skip_until_sync_ = false;
+    local_reply_error(tag, errors::server_connection_lost(doing));
+    co_await flush_local();
+    co_return false;
 }
 
 // After a client's DEALLOCATE ALL or DISCARD ALL: pgtenant's statements, closed (a Close of a

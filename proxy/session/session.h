@@ -71,6 +71,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // --- the practice binding and the client's settings (binding.cpp) ---
     void prepare_for_practice(ServerConnection& conn);
     awaitable<bool> apply_settings(char tag);
+    awaitable<bool> probe_round_trip(char tag, std::string_view doing);
     void restore_own_statements(ServerConnection& conn);
     void append_binding();
     const std::string& context_token(ServerConnection& conn);

@@ -97,19 +97,7 @@ awaitable<bool> Session::sql_prepared_checked(std::string_view msg,
         server_name = s->server_name;
         prepare_on_server({}, *s, Origin::probe);
     }
-    build::sync(to_server_);
-    server_->tracker().sent(Request::sync, Origin::probe);
-    probe_error_.reset();
-    auto* leased = server_.get();
-    co_await flush_to_server();
-    co_await wait_segment_done();
-    if (server_.get() != leased) {  // lost meanwhile
-        if (client_gone_ || aborted_) co_return false;
-        segment_open_ = false;
-        local_reply_error('Q', errors::server_connection_lost("while preparing a statement"));
-        co_await flush_local();
-        co_return false;
-    }
+    if (!co_await probe_round_trip('Q', "while preparing a statement")) co_return false;
     if (probe_error_) {
         refusal = std::move(*probe_error_);
         probe_error_.reset();
