@@ -38,6 +38,7 @@ using proxy::awaitable;
 using proxy::tcp;
 using proxy::use_tuple;
 using Clock = std::chrono::steady_clock;
+using namespace boost::asio::experimental::awaitable_operators;
 
 constexpr std::string_view kUser = "fz";
 constexpr std::string_view kPassword = "fuzz-secret";
@@ -248,13 +249,12 @@ awaitable<void> client(Harness& h, const Program& p, bool& done) {
     auto receive = [&](std::chrono::milliseconds wait, bool until_quiet) -> awaitable<bool> {
         char buf[16384];
         for (;;) {
+            // Both operations are over when this returns: nothing is left to fire later.
             asio::steady_timer t(h.io, wait);
-            t.async_wait([&](const boost::system::error_code& ec) {
-                if (!ec) s.cancel();
-            });
-            auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_tuple);
-            t.cancel();
-            if (ec == asio::error::operation_aborted) co_return true;
+            auto r = co_await (s.async_read_some(asio::buffer(buf), use_tuple) ||
+                               t.async_wait(use_tuple));
+            if (r.index() == 1) co_return true;  // quiet for `wait`
+            auto [ec, n] = std::get<0>(r);
             if (ec) co_return false;
             in.append(buf, n);
             if (!until_quiet) co_return true;
