@@ -19,6 +19,8 @@
 #include <boost/json/src.hpp>
 #include <pg_query.h>
 
+#include "protocol/sql_names.h"
+
 namespace pgtenant::protocol {
 namespace {
 
@@ -83,19 +85,11 @@ bool may_begin_block(std::string_view sql) {
 
 bool may_be_snapshot_free(std::string_view sql) {
     std::size_t i = 0;
-    while (i < sql.size()) {  // skip blanks and comments before the first word
-        const char c = sql[i];
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == ';') {
-            ++i;
-        } else if (sql.substr(i, 2) == "--") {
-            i = sql.find('\n', i);
-        } else if (sql.substr(i, 2) == "/*") {
-            i = sql.find("*/", i);
-            if (i != std::string_view::npos) i += 2;
-        } else {
-            break;
-        }
+    for (;;) {  // past blanks, comments and empty statements before the first word
+        i = skip_blanks(sql, i);
         if (i == std::string_view::npos) return false;
+        if (i == sql.size() || sql[i] != ';') break;
+        ++i;
     }
     std::string word;
     while (i < sql.size() && word.size() < 10 && std::isalpha(static_cast<unsigned char>(sql[i])))

@@ -16,9 +16,9 @@ bool ident_start(char c) {
 }
 bool ident_char(char c) { return ident_start(c) || (c >= '0' && c <= '9') || c == '$'; }
 
-// Past whitespace and comments (-- to the end of the line, /* */ nested); npos if a comment
-// does not end.
-std::size_t skip_blank(std::string_view sql, std::size_t i) {
+}  // namespace
+
+std::size_t skip_blanks(std::string_view sql, std::size_t i) {
     while (i < sql.size()) {
         if (is_space(sql[i])) {
             ++i;
@@ -46,10 +46,8 @@ std::size_t skip_blank(std::string_view sql, std::size_t i) {
     return i;
 }
 
-}  // namespace
-
 std::optional<TextSpan> statement_name_after(std::string_view sql, std::string_view keyword) {
-    std::size_t i = skip_blank(sql, 0);
+    std::size_t i = skip_blanks(sql, 0);
     if (i == std::string_view::npos || sql.size() - i < keyword.size()) return std::nullopt;
     for (std::size_t k = 0; k < keyword.size(); ++k) {
         char c = sql[i + k];
@@ -58,7 +56,7 @@ std::optional<TextSpan> statement_name_after(std::string_view sql, std::string_v
     }
     i += keyword.size();
     if (i < sql.size() && ident_char(sql[i])) return std::nullopt;  // PREPARED, EXECUTE_X
-    i = skip_blank(sql, i);
+    i = skip_blanks(sql, i);
     if (i == std::string_view::npos || i >= sql.size()) return std::nullopt;
     const std::size_t start = i;
     if (sql[i] == '"') {

@@ -12,6 +12,10 @@ struct TextSpan {
     std::size_t length = 0;
 };
 
+// Past whitespace and comments (-- to the end of the line, /* */ nested) from `i`; npos if a
+// comment does not end.
+std::size_t skip_blanks(std::string_view sql, std::size_t i);
+
 // The statement name after `keyword` ("prepare" or "execute", lower case), when `sql` begins
 // with that keyword (after whitespace and comments) followed by the name, plain or in double
 // quotes. Nothing for any other shape (a U&"" name, a keyword glued to other text).

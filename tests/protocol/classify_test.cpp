@@ -302,7 +302,8 @@ TEST(ClassifyTest, SnapshotFreeStatements) {
           "  /* x */ BEGIN; SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", "SET LOCAL work_mem = 64",
           "-- c\nSET TimeZone = 'UTC'", "RESET ALL", "SHOW TimeZone", "COMMIT", "END", "abort",
           "ROLLBACK", "COMMIT AND CHAIN",
-          "set session characteristics as transaction isolation level serializable"}) {
+          "set session characteristics as transaction isolation level serializable",
+          "/* a /* nested */ comment */ BEGIN ISOLATION LEVEL SERIALIZABLE", "; ;BEGIN"}) {
         ASSERT_TRUE(may_be_snapshot_free(sql)) << sql;
         EXPECT_TRUE(c.classify(sql, true).snapshot_free) << sql;
     }
