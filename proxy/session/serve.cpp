@@ -339,15 +339,20 @@ Session::Binding Session::classify_statement(char tag, std::string_view sql,
     if (c.settings.sql_prepared && !session_pooling_) {
         // Each alone in a simple Query, pgtenant keeps the client's SQL-level statements as it
         // keeps protocol-level ones (sql_prepared.cpp).
-        if (tag == 'Q' && !c.prepare_name.empty()) {
-            sql_prepared_ = {SqlPrepared::Kind::prepare, std::move(c.prepare_name)};
-            return Binding::before;
-        }
-        if (tag == 'Q' && !c.execute_name.empty()) {
-            if (!statements_.find(c.execute_name)) {
-                refusal = errors::statement_missing(c.execute_name);
+        const bool prepare = !c.prepare_name.empty();
+        if (tag == 'Q' && (prepare || !c.execute_name.empty())) {
+            // The name's place in the text, where its server name goes (sql_prepared.cpp).
+            auto span = protocol::statement_name_after(sql, prepare ? "prepare" : "execute");
+            std::string& name = prepare ? c.prepare_name : c.execute_name;
+            if (!span) {
+                refusal = errors::not_supported_in_pooling(
+                    "a prepared statement name written as U&\"...\" is not served",
+                    "Write the name plainly or in double quotes.");
+            } else if (!prepare && !statements_.find(name)) {
+                refusal = errors::statement_missing(name);
             } else {
-                sql_prepared_ = {SqlPrepared::Kind::execute, std::move(c.execute_name)};
+                sql_prepared_ = {prepare ? SqlPrepared::Kind::prepare : SqlPrepared::Kind::execute,
+                                 std::move(name), *span};
             }
             return Binding::before;
         }

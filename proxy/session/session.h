@@ -13,6 +13,7 @@
 #include "protocol/errors.h"
 #include "protocol/replies.h"
 #include "protocol/row_shape.h"
+#include "protocol/sql_names.h"
 #include "proxy/app.h"
 #include "proxy/client_params.h"
 #include "proxy/client_stream.h"
@@ -110,6 +111,9 @@ class Session : public std::enable_shared_from_this<Session> {
     struct ShapeCheck;
     awaitable<ShapeCheck> current_shape(protocol::Cookie describe);
     void close_on_server(const std::string& server_name);
+    // Records server_name as prepared here now, closing first an earlier copy of it and what
+    // must make room (ServerStatements::add).
+    void add_on_server(const std::string& server_name);
     // SQL-level PREPARE and EXECUTE, each alone in a simple Query (sql_prepared.cpp).
     awaitable<bool> sql_prepared_checked(std::string_view msg,
                                          std::optional<protocol::Error>& refusal,
@@ -240,6 +244,7 @@ class Session : public std::enable_shared_from_this<Session> {
         enum class Kind : uint8_t { none, prepare, execute };
         Kind kind = Kind::none;
         std::string name;
+        protocol::TextSpan span;  // where the name is in the Query's text
     };
     SqlPrepared sql_prepared_;
     bool skip_until_sync_ = false;  // client-side: an error ended this segment

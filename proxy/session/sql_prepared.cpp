@@ -11,7 +11,6 @@
 
 #include "protocol/builders.h"
 #include "protocol/messages.h"
-#include "protocol/sql_names.h"
 #include "proxy/session/session.h"
 
 namespace pgtenant::proxy {
@@ -38,23 +37,13 @@ std::string with_name(std::string_view text, protocol::TextSpan span,
 
 // The client's PREPARE or EXECUTE (sql_prepared_), as the server must run it.
 void Session::forward_sql_prepared(std::string_view msg) {
-    const bool prepare = sql_prepared_.kind == SqlPrepared::Kind::prepare;
     const std::string_view text = protocol::decode_query(msg.substr(5)).value_or("");
-    auto span = protocol::statement_name_after(text, prepare ? "prepare" : "execute");
-    if (!span) {
-        refuse_via_server('Q', msg,
-                          errors::not_supported_in_pooling(
-                              "a prepared statement name written as U&\"...\" is not served",
-                              "Write the name plainly or in double quotes."));
-        return;
-    }
-    if (prepare) {
+    const auto span = sql_prepared_.span;
+    if (sql_prepared_.kind == SqlPrepared::Kind::prepare) {
         const auto& s =
-            statements_.add(sql_prepared_.name, text.substr(span->offset + span->length), {}, true);
-        std::vector<std::string> close_first;
-        server_->statements().add(s.server_name, close_first);
-        for (const auto& name : close_first) close_on_server(name);
-        build::query(to_server_, with_name(text, *span, s.server_name));
+            statements_.add(sql_prepared_.name, text.substr(span.offset + span.length), {}, true);
+        add_on_server(s.server_name);
+        build::query(to_server_, with_name(text, span, s.server_name));
         // Failed: the client has no such statement, as on PostgreSQL.
         send_tracked(Request::query, Origin::client,
                      {Tracked::Kind::parse, s.server_name, sql_prepared_.name, s.id});
@@ -65,7 +54,7 @@ void Session::forward_sql_prepared(std::string_view msg) {
         refuse_via_server('Q', msg, errors::statement_missing(sql_prepared_.name));
         return;
     }
-    build::query(to_server_, with_name(text, *span, s->server_name));
+    build::query(to_server_, with_name(text, span, s->server_name));
     send_tracked(Request::query, Origin::client, {Tracked::Kind::use, s->server_name});
 }
 
@@ -85,9 +74,8 @@ awaitable<bool> Session::sql_prepared_checked(std::string_view msg,
     if (prepare) {
         if (!s) co_return true;
         const std::string_view text = protocol::decode_query(msg.substr(5)).value_or("");
-        auto span = protocol::statement_name_after(text, "prepare");
-        if (!span) co_return true;  // refused when forwarded
-        append_sql_prepare(std::string(kNoneStatement), text.substr(span->offset + span->length),
+        const auto& span = sql_prepared_.span;
+        append_sql_prepare(std::string(kNoneStatement), text.substr(span.offset + span.length),
                            Origin::probe, false);
         build::close(to_server_, 'S', kNoneStatement);
         server_->tracker().sent(Request::close, Origin::injected);
@@ -136,9 +124,7 @@ void Session::append_sql_prepare(const std::string& server_name, std::string_vie
 // A server copy of SQL-level statement `s`. Failed, it leaves the statement broken here, as a
 // failed Parse would.
 void Session::prepare_sql_on_server(const PreparedStatement& s, Origin origin) {
-    std::vector<std::string> close_first;
-    server_->statements().add(s.server_name, close_first);
-    for (const auto& name : close_first) close_on_server(name);
+    add_on_server(s.server_name);
     append_sql_prepare(s.server_name, s.query, origin, true);
 }
 

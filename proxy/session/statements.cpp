@@ -188,9 +188,7 @@ protocol::Cookie Session::prepare_on_server(std::string_view client_name,
     if (s.sql) {
         prepare_sql_on_server(s, origin);
     } else {
-        std::vector<std::string> close_first;
-        server_->statements().add(s.server_name, close_first);
-        for (const auto& name : close_first) close_on_server(name);
+        add_on_server(s.server_name);
         build::parse(to_server_, s.server_name, s.query, s.param_types);
         // A client's Parse that fails leaves the client without the statement; a re-prepare
         // that fails leaves it as PostgreSQL would: existing, and failing when used.
@@ -241,6 +239,12 @@ void Session::parse_unnamed(Origin origin) {
 void Session::forget_unnamed() {
     unnamed_.exists = false;
     if (server_) server_->unnamed_owner() = {0, 0};
+}
+
+void Session::add_on_server(const std::string& server_name) {
+    std::vector<std::string> close_first;
+    server_->statements().add(server_name, close_first);
+    for (const auto& name : close_first) close_on_server(name);
 }
 
 void Session::close_on_server(const std::string& server_name) {

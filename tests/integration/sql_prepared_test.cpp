@@ -171,6 +171,8 @@ TEST_F(SqlPreparedTest, FormsPgtenantCannotCarryAreRefusedVisibly) {
     EXPECT_EQ(sqlstate_of(alice.get(), "EXPLAIN EXECUTE q"), "0A000");
     EXPECT_EQ(sqlstate_of(alice.get(), "CREATE TEMP TABLE x AS EXECUTE q"), "0A000");
     EXPECT_EQ(run_params(alice.get(), "EXECUTE q", {}).sqlstate, "0A000");
+    EXPECT_EQ(sqlstate_of(alice.get(), "EXECUTE U&\"q\""), "0A000");  // the name's place unknown
+    EXPECT_EQ(sqlstate_of(alice.get(), "PREPARE U&\"r\" AS SELECT 1"), "0A000");
     ASSERT_EQ(sqlstate_of(alice.get(), "BEGIN"), "");
     EXPECT_EQ(sqlstate_of(alice.get(), "EXECUTE q; SELECT 1"), "0A000");
     EXPECT_EQ(sqlstate_of(alice.get(), "SELECT 1"), "25P02");
