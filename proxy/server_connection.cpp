@@ -208,21 +208,6 @@ awaitable<std::string> ServerConnection::login(const config::BackendConfig& cfg)
     }
 }
 
-void append_pgtenant_statements(std::string& out) {
-    build::parse(out, kBindStatement, "SELECT pg_catalog.set_config($1, $2, true)");
-    // The token travels only as a bind parameter: query text is visible in pg_stat_activity.
-    build::parse(out, kBindSealedStatement,
-                 "SELECT pg_catalog.set_config($1, $2, true), "
-                 "pg_catalog.set_config('pgtenant.context', $3, true)");
-    build::parse(out, kSetStatement, "SELECT pg_catalog.set_config($1, $2, false)");
-    build::parse(out, kResetStatement,
-                 "SELECT pg_catalog.set_config(name, reset_val, false) FROM pg_catalog.pg_settings "
-                 "WHERE pg_catalog.lower(name) = pg_catalog.lower($1)");
-    build::parse(out, kReadStatement,
-                 "SELECT pg_catalog.current_setting(n, true) "
-                 "FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(n, i) ORDER BY i");
-}
-
 awaitable<std::string> ServerConnection::prepare_statements() {
     std::string out;
     append_pgtenant_statements(out);
@@ -240,7 +225,7 @@ awaitable<std::string> ServerConnection::prepare_statements() {
 }
 
 bool ServerConnection::idle_check() {
-    if (broken_ || !socket_.is_open()) return false;
+    if (broken() || !socket_.is_open()) return false;
     if (buffer_.size() != 0) return false;
     // Received by TLS but not read: as unsolicited as bytes in buffer_.
     if (tls_ && tls_->has_pending()) return false;

@@ -9,32 +9,16 @@
 #include <vector>
 
 #include "config/config.h"
-#include "protocol/replies.h"
 #include "proxy/asio.h"
 #include "proxy/backend_tls.h"
 #include "proxy/client_params.h"
 #include "proxy/io.h"
-#include "proxy/statements.h"
+#include "proxy/server_state.h"
 
 namespace pgtenant::proxy {
 
-// Names of pgtenant's statements on every server connection. Client statement names never
-// collide with them: issue-level virtualisation maps client names elsewhere.
-inline constexpr std::string_view kBindStatement = "pgtenant_bind";
-inline constexpr std::string_view kSetStatement = "pgtenant_set";
-inline constexpr std::string_view kResetStatement = "pgtenant_reset";
-
 // PostgreSQL never sends a message larger than 1 GiB; anything claiming more is corrupt.
 inline constexpr std::size_t kMaxServerMessage = std::size_t{1} << 30;
-inline constexpr std::string_view kNoneStatement = "pgtenant_none";  // never exists
-inline constexpr std::string_view kBindSealedStatement = "pgtenant_bind_sealed";
-inline constexpr std::string_view kReadStatement = "pgtenant_read";  // settings' values
-inline constexpr int kPgtenantStatementCount = 5;
-// The binding's portal: named, so that a client's Execute of the unnamed portal never runs it
-// (and closed at once).
-inline constexpr std::string_view kBindPortal = "pgtenant_bind";
-// Appends Parse messages for pgtenant's statements (no Sync).
-void append_pgtenant_statements(std::string& out);
 
 // Run before a connection serves a different practice than its last one: returns it to a
 // fresh session's state, committed on its own (a Query is its own transaction), so nothing one
@@ -44,7 +28,7 @@ inline constexpr std::string_view kPracticeSwitchReset =
     "RESET ALL; RESET ROLE; DISCARD TEMP; CLOSE ALL; UNLISTEN *; "
     "SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD SEQUENCES; DEALLOCATE ALL";
 
-class ServerConnection {
+class ServerConnection : public ServerState {
   public:
     ServerConnection(tcp::socket s, int worker) : socket_(std::move(s)), worker_(worker) {}
 
@@ -74,23 +58,10 @@ class ServerConnection {
         if (tls_) return tls_->write(bytes);
         return proxy::write_all(socket_, bytes);
     }
-    protocol::ReplyTracker& tracker() { return tracker_; }
     int32_t pid() const { return pid_; }
     int32_t key() const { return key_; }
     uint64_t id() const { return id_; }
 
-    // Client statements prepared here under their server names.
-    ServerStatements& statements() { return statements_; }
-    // Settings currently differing from the role's defaults on this connection.
-    SessionParams& params() { return params_; }
-    // The practice whose transaction ran here last (for affinity and hygiene).
-    std::string& last_practice() { return last_practice_; }
-    // Whose unnamed statement the server holds: (session id, that session's generation of it);
-    // {0, 0} for none known. A client may use only its own.
-    std::pair<uint64_t, uint64_t>& unnamed_owner() { return unnamed_owner_; }
-    // A client's DEALLOCATE ALL or DISCARD ALL ran here: pgtenant's own statements may be gone
-    // and are prepared again before their next use.
-    bool& own_statements_lost() { return own_statements_lost_; }
     // ParameterStatus values the server reported at login (server_version, ...).
     const std::vector<std::pair<std::string, std::string>>& startup_params() const {
         return startup_params_;
@@ -103,7 +74,6 @@ class ServerConnection {
     static constexpr auto kIdleCheckAfter = std::chrono::milliseconds(100);
     bool idle_check();
     void released() { released_at_ = std::chrono::steady_clock::now(); }
-    bool broken() const { return broken_; }
     // Closes an idle connection; over TLS with a close_notify first, so that PostgreSQL does
     // not log "Connection reset by peer". No operation may be pending on it.
     void close() {
@@ -111,7 +81,6 @@ class ServerConnection {
         error_code ignored;
         socket_.close(ignored);
     }
-    void mark_broken() { broken_ = true; }
 
     // The worker thread whose io_context runs this connection's I/O.
     int worker() const { return worker_; }
@@ -135,21 +104,14 @@ class ServerConnection {
     awaitable<std::string> prepare_statements();
 
     tcp::socket socket_;
-    tcp protocol_ = tcp::v4();  // of the connected socket, for move_to
+    tcp protocol_ = tcp::v4();         // of the connected socket, for move_to
     std::unique_ptr<BackendTls> tls_;  // set when the server accepted TLS
     ReadBuffer buffer_;
-    protocol::ReplyTracker tracker_;
-    SessionParams params_;
-    ServerStatements statements_;
-    std::string last_practice_;
-    std::pair<uint64_t, uint64_t> unnamed_owner_{0, 0};
-    bool own_statements_lost_ = false;
     ContextToken context_token_;
     std::vector<std::pair<std::string, std::string>> startup_params_;
     int32_t pid_ = 0, key_ = 0;
     uint64_t id_ = 0;
     int worker_ = 0;
-    bool broken_ = false;
     std::chrono::steady_clock::time_point released_at_{};
 };
 

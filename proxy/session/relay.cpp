@@ -68,8 +68,8 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
         if (!conn->tracker().idle()) continue;
         cancel_slot_->idle();
         if (conn->broken()) continue;  // wait for the server to close it (FATAL) or the client
-        if (read_back_due(*conn)) {
-            append_read_back();
+        if (conv_.read_back_due(*conn)) {
+            conv_.append_read_back(*conn, to_server_);
             co_await flush_to_server();
             continue;
         }
@@ -103,8 +103,7 @@ void Session::client_lost() {
 // The leased connection has answered everything, the transaction is over and no segment is
 // being built: it can go back to the pool.
 bool Session::releasable(ServerConnection& conn) const {
-    return server_.get() == &conn && conn.tracker().idle() && !conn.broken() && ready_seen_ &&
-           status_ == 'I' && !segment_open_ && !session_pooling_ && !settings_.has_unsettled();
+    return server_.get() == &conn && conv_.releasable(conn);
 }
 
 // Handles every whole (or streamable) message in the connection's buffer.
@@ -135,7 +134,7 @@ bool Session::relay_messages(ServerConnection& conn, std::string& out) {
             auto reply = conn.tracker().on_reply(f.tag);
             if (reply.verdict != Verdict::forward && reply.verdict != Verdict::drop) return false;
             settle(conn, reply, f.tag, {});
-            ready_seen_ = false;
+            conv_.streaming();
             passthrough_left_ = f.total_size;
             passthrough_forward_ = reply.verdict == Verdict::forward;
             continue;
@@ -161,34 +160,16 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
     settle(conn, reply, tag, bytes.substr(5));
     switch (reply.verdict) {
         case Verdict::drop:
-            on_probe_reply(conn, reply, tag, bytes.substr(5));
+            conv_.on_drop(conn, reply, tag, bytes.substr(5), out);
             break;
         case Verdict::forward:
-            if (tag == 'Z') {
-                status_ = bytes.size() > 5 ? bytes[5] : 'I';
-                if (status_ == 'I') needs_binding_ = true;  // the next transaction is unbound
-            } else if (tag == 'G' || tag == 'W') {
-                ++copies_begun_;
-                segment_done();  // a serve loop waiting for the segment reads the COPY data
-            } else if (tag == 'S') {
-                forward_parameter_status(conn, ours, bytes, out);
-                break;
-            } else if (tag == 'E') {
-                auto e = protocol::decode_error_fields(bytes.substr(5));
-                if (e && (e->severity() == "FATAL" || e->severity() == "PANIC")) {
-                    // The server is about to close; the client keeps its connection to us.
-                    for (auto& [code, value] : e->fields)
-                        if (code == 'S' || code == 'V') value = "ERROR";
-                    conn.mark_broken();
-                    protocol::encode_error_fields(out, *e);
-                    ready_seen_ = false;
-                    return;
-                }
-            }
-            out.append(bytes);
+            conv_.on_forward(conn, ours, tag, bytes, out);
+            // A serve loop waiting for the segment reads the COPY data.
+            if (tag == 'G' || tag == 'W') segment_done();
             break;
         case Verdict::substitute_error:
             out.append(replaced ? std::string_view(replacement) : bytes);
+            conv_.seen(tag);
             break;
         case Verdict::injected_error: {
             auto e = protocol::decode_error_fields(bytes.substr(5));
@@ -196,7 +177,7 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
             spdlog::error("{} binding failed on server connection {}: {}", prefix(), conn.id(),
                           why);
             server_lost(conn, errors::binding_failed(why), out, true);
-            return;
+            break;
         }
         case Verdict::unexpected:
             if (tag == 'E') {
@@ -211,9 +192,8 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
                 spdlog::warn("{} unexpected '{}' from server connection {}", prefix(), tag,
                              conn.id());
             }
-            return;
+            break;
     }
-    ready_seen_ = tag == 'Z' || (ready_seen_ && (tag == 'N' || tag == 'S' || tag == 'A'));
 }
 
 // The server connection is gone (or unusable). Answer every outstanding client request the
@@ -225,9 +205,7 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
 // ends it (AbortedTransaction), never in autocommit.
 void Session::server_lost(ServerConnection& conn, const protocol::Error& error, std::string& out,
                           bool client_work_skipped) {
-    copies_begun_ = copies_ended_ = 0;
-    const bool had_block =
-        status_ != 'I' || (segment_may_begin_ && !client_work_skipped && !conn.tracker().idle());
+    const bool had_block = conv_.server_lost(!conn.tracker().idle(), client_work_skipped);
     bool error_sent = conn.tracker().front_errored();
     auto pending = conn.tracker().abandon();
     for (auto r : pending) {
@@ -239,21 +217,17 @@ void Session::server_lost(ServerConnection& conn, const protocol::Error& error, 
         }
     }
     // The rest of an extended batch (or of the segment being built) is answered at its Sync.
-    const bool mid_batch = (!pending.empty() && error_sent) || segment_open_;
-    segment_open_ = false;
+    const bool mid_batch =
+        (!pending.empty() && error_sent) || conv_.segment() == Conversation::Segment::open;
+    conv_.close_segment();
     if (had_block) {
         aborted_ = std::make_unique<AbortedTransaction>(error, !pending.empty(), mid_batch);
     } else if (mid_batch) {
-        skip_until_sync_ = true;
+        conv_.skip_to_sync();
     }
     spdlog::warn("{} server connection {} lost: {}", prefix(), conn.id(), error.message);
     forget_tracked(conn);
-    settings_.forget_transaction();
-    read_back_.reset();
-    probe_error_.reset();
     passthrough_left_ = 0;
-    status_ = 'I';
-    needs_binding_ = true;
     cancel_slot_->idle();
     let_go().discard();
     segment_done();

@@ -165,10 +165,10 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     const char tag = msg[0];
     if (tag == 'X' || client_gone_) co_return false;
     if (aborted_) co_return co_await answer_aborted(msg);
-    if (skip_until_sync_) {
+    if (conv_.segment() == Conversation::Segment::skipping) {
         // The server would discard everything up to the Sync after an error; so do we.
         if (tag == 'S') {
-            skip_until_sync_ = false;
+            conv_.close_segment();
             std::string out;
             build::ready_for_query(out, 'I');
             co_return co_await write_client(out);
@@ -183,7 +183,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
             // ignores it, and so do we.
             if (server_) {
                 to_server_.append(msg);
-                if (tag != 'd') ++copies_ended_;
+                if (tag != 'd') conv_.copy_ended();
             }
             co_return true;
         case 'H':
@@ -202,7 +202,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
             co_return co_await refuse_violation(fmt::format(
                 "unexpected message type 0x{:02x} after login", static_cast<uint8_t>(tag)));
     }
-    if (!segment_open_) {
+    if (conv_.segment() == Conversation::Segment::closed) {
         // A segment starts only when the previous one is fully answered. (Each co_await of a
         // coroutine costs a frame: skipped when there is nothing to wait for.)
         if (!to_server_.empty()) co_await flush_to_server();
@@ -210,8 +210,8 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         // Meanwhile the client may have gone, or its transaction with the server connection.
         if (client_gone_) co_return false;
         if (aborted_) co_return co_await answer_aborted(msg);
-        if (copy_awaited()) co_return co_await interrupt_copy(tag);
-        segment_may_begin_ = false;
+        if (conv_.copy_awaited()) co_return co_await interrupt_copy(tag);
+        conv_.forget_may_begin();
     }
 
     std::optional<protocol::Error> refusal;
@@ -236,7 +236,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         }
         binding = classify_statement(tag, *text, refusal);
         parse_binding_ = binding;
-        segment_may_begin_ = segment_may_begin_ || protocol::may_begin_block(*text);
+        conv_.note_may_begin(protocol::may_begin_block(*text));
     } else if (tag == 'B') {
         binding = binding_for_bind(msg);
     }
@@ -244,7 +244,8 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     if (tag == 'Q') forget_unnamed();
 
     if (!emulated_.empty()) co_return co_await flush_local();
-    if (!server_ && !segment_open_ && (refusal || tag == 'S')) {
+    const bool segment_open = conv_.segment() == Conversation::Segment::open;
+    if (!server_ && !segment_open && (refusal || tag == 'S')) {
         // Nothing is running: answer without leasing a server connection.
         if (refusal) {
             local_reply_error(tag, *refusal);
@@ -253,7 +254,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         }
         co_return co_await flush_local();
     }
-    if (!segment_open_) {
+    if (!segment_open) {
         if (!co_await begin_segment(tag)) co_return !client_gone_;
     }
     bool outranks_failed_block = false;
@@ -264,26 +265,24 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     if (refusal) {
         refuse_via_server(tag, msg, std::move(*refusal), {}, outranks_failed_block);
     } else {
-        if (needs_binding_ && binding == Binding::before && status_ != 'E') {
-            append_binding();
-            needs_binding_ = false;
-        }
+        if (conv_.place_binding(binding == Binding::before)) append_binding();
         // The COPY data the server reads next, if this starts a COPY, is what the client sends
         // after it: a CopyDone sent before ended none of it.
-        if (tag == 'Q' || tag == 'E') copies_begun_ = copies_ended_ = 0;
+        if (tag == 'Q' || tag == 'E') conv_.copy_count_restart();
         co_await send_client_message(tag, msg);
         if (!server_) co_return true;  // lost meanwhile: the client has its error
-        if (!session_pooling_) settings_.note_writes(writes_);
+        conv_.note_writes(writes_);
         if (discards_statements_) {
             // The server runs the client's DEALLOCATE ALL / DISCARD ALL (or fails it where
             // PostgreSQL does): what it held is uncertain now, the client's statements are gone.
             server_->statements().mark_all_broken();
             server_->own_statements_lost() = true;
-            if (status_ != 'E') statements_.clear();  // the unnamed one is not among them
+            if (conv_.block() != Conversation::Block::failed)
+                statements_.clear();  // the unnamed one is not among them
         }
     }
     if (ends_segment(tag)) {
-        segment_open_ = false;
+        conv_.close_segment();
         co_await flush_to_server();
     }
     co_return true;
@@ -294,7 +293,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
 Session::Binding Session::classify_statement(char tag, std::string_view sql,
                                              std::optional<protocol::Error>& refusal) {
     // Parsed to learn whether it takes a snapshot only while that matters.
-    auto c = app_.classifier.classify(sql, needs_binding_ && protocol::may_be_snapshot_free(sql));
+    auto c = app_.classifier.classify(sql, !conv_.bound() && protocol::may_be_snapshot_free(sql));
     // The statement guard: mistakes become visible errors. (Enforcement against a hostile
     // client is the sealed context's job: no text check can see every way to call a function.)
     for (const auto& name : c.settings.names) {
@@ -317,26 +316,27 @@ Session::Binding Session::classify_statement(char tag, std::string_view sql,
         return Binding::before;
     }
     writes_ = std::move(c.settings);
-    if (!c.deallocate_name.empty() && !session_pooling_) {
+    const bool session_pooling = conv_.session_pooling();
+    if (!c.deallocate_name.empty() && !session_pooling) {
         // DEALLOCATE of a prepared statement, protocol-level (psycopg 3 deallocates its own so)
         // or SQL-level: the client's statement is forgotten; its server copies stay for other
         // clients.
         const bool known = statements_.find(c.deallocate_name) != nullptr;
-        if (status_ == 'E') {
+        if (conv_.block() == Conversation::Block::failed) {
             refusal = errors::in_failed_transaction();
         } else if (!known) {
             refusal = errors::statement_missing(c.deallocate_name);
-        } else if (tag == 'Q' && !segment_open_) {
+        } else if (tag == 'Q' && conv_.segment() != Conversation::Segment::open) {
             statements_.remove(c.deallocate_name);
             build::command_complete(emulated_, "DEALLOCATE");
-            build::ready_for_query(emulated_, server_ ? status_ : 'I');
+            build::ready_for_query(emulated_, server_ ? conv_.status() : 'I');
         } else {
             refusal = errors::not_supported_in_pooling(
                 "DEALLOCATE of a protocol-level statement other than on its own in a simple query");
         }
         return Binding::before;
     }
-    if (c.settings.sql_prepared && !session_pooling_) {
+    if (c.settings.sql_prepared && !session_pooling) {
         // Each alone in a simple Query, pgtenant keeps the client's SQL-level statements as it
         // keeps protocol-level ones (sql_prepared.cpp).
         const bool prepare = !c.prepare_name.empty();
@@ -381,14 +381,16 @@ Session::Binding Session::classify_statement(char tag, std::string_view sql,
         // server when a Query is handled): the client's session state lives in pgtenant, not on
         // any one server connection. DISCARD ALL only outside a transaction block, as on
         // PostgreSQL.
-        const bool here = tag == 'Q' && c.statement_count == 1 && !segment_open_ &&
-                          !session_pooling_ &&
-                          (!server_ || status_ == 'I' || (c.deallocate_all && status_ == 'T'));
+        const auto block = conv_.block();
+        const bool here = tag == 'Q' && c.statement_count == 1 &&
+                          conv_.segment() != Conversation::Segment::open && !session_pooling &&
+                          (!server_ || block == Conversation::Block::idle ||
+                           (c.deallocate_all && block == Conversation::Block::open));
         if (here) {
-            if (c.discard_all) settings_.reset_all();
+            if (c.discard_all) conv_.settings().reset_all();
             statements_.clear();
             build::command_complete(emulated_, what);
-            build::ready_for_query(emulated_, server_ ? status_ : 'I');
+            build::ready_for_query(emulated_, server_ ? conv_.status() : 'I');
             return Binding::before;
         }
         // Anywhere else the server runs it, and refuses it where PostgreSQL does.
@@ -468,16 +470,15 @@ awaitable<bool> Session::begin_segment(char tag) {
             co_return false;
         }
         hold(std::move(acquired.lease));
-        status_ = 'I';
-        needs_binding_ = true;
+        conv_.leased();
         asio::co_spawn(co_await asio::this_coro::executor, relay(server_.shared()), asio::detached);
     }
-    segment_open_ = true;
+    conv_.open_segment();
     borrow_storage(to_server_);
     // No transaction block is open: the connection becomes this client's before one begins.
-    if (status_ == 'I') {
+    if (conv_.block() == Conversation::Block::idle) {
         prepare_for_practice(*server_);
-        if (!settings_.held_by(server_->params())) co_return co_await apply_settings(tag);
+        co_return co_await apply_settings(tag);
     }
     co_return true;
 }
@@ -517,7 +518,7 @@ void Session::local_reply_error(char tag, const protocol::Error& e) {
     if (tag == 'Q' || tag == 'S' || tag == 'F') {
         build::ready_for_query(emulated_, 'I');
     } else {
-        skip_until_sync_ = true;
+        conv_.skip_to_sync();
     }
 }
 
@@ -560,7 +561,7 @@ awaitable<bool> Session::flush_to_server() {
 // Also returns once the server waits for COPY data the client has not sent: the segment ends
 // only after it does.
 awaitable<void> Session::wait_segment_done() {
-    while (server_ && !server_->tracker().idle() && !copy_awaited()) co_await wait_relay();
+    while (server_ && !server_->tracker().idle() && !conv_.copy_awaited()) co_await wait_relay();
 }
 
 // Sleeps until the relay has news for the serve loop (segment_done()).

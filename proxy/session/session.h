@@ -19,7 +19,7 @@
 #include "proxy/client_stream.h"
 #include "proxy/io.h"
 #include "proxy/session/aborted_transaction.h"
-#include "proxy/session/settings.h"
+#include "proxy/session/conversation.h"
 #include "proxy/statements.h"
 
 namespace pgtenant::proxy {
@@ -73,15 +73,8 @@ class Session : public std::enable_shared_from_this<Session> {
     void prepare_for_practice(ServerConnection& conn);
     awaitable<bool> apply_settings(char tag);
     awaitable<bool> probe_round_trip(char tag, std::string_view doing);
-    void restore_own_statements(ServerConnection& conn);
     void append_binding();
     const std::string& context_token(ServerConnection& conn);
-    bool read_back_due(ServerConnection& conn) const;
-    void append_read_back();
-    void on_probe_reply(ServerConnection& conn, const protocol::ReplyTracker::Reply& reply,
-                        char tag, std::string_view body);
-    void forward_parameter_status(ServerConnection& conn, bool ours, std::string_view bytes,
-                                  std::string& out);
     // `preamble`: replies PostgreSQL sends before such an error (a Describe's parameters).
     // `outranks_failed_block`: the client gets `refusal` even where the server answers 25P02
     // (the error that failed the transaction is pgtenant's to tell).
@@ -131,7 +124,6 @@ class Session : public std::enable_shared_from_this<Session> {
     // Sends nothing itself: records the request just appended to to_server_. Returns its
     // cookie, or 0 when the server will ignore it (it skips to the next Sync).
     protocol::Cookie send_tracked(protocol::Request r, protocol::Origin origin, Tracked t);
-    protocol::Cookie next_cookie();
     void settle(ServerConnection& conn, const protocol::ReplyTracker::Reply& reply, char tag,
                 std::string_view body);
     void settle_failed(ServerConnection& conn, protocol::Cookie cookie,
@@ -189,7 +181,6 @@ class Session : public std::enable_shared_from_this<Session> {
         std::unique_ptr<Refusal> refusal;
     };
     std::unordered_map<protocol::Cookie, Tracked> tracked_;
-    protocol::Cookie last_cookie_ = 0;
     // The Describe the serve loop waits for while it re-prepares a statement (one at a time).
     struct ShapeCheck {
         protocol::Cookie cookie = 0;
@@ -198,20 +189,9 @@ class Session : public std::enable_shared_from_this<Session> {
         std::string parameters;                   // its ParameterDescription message
     };
     std::unique_ptr<ShapeCheck> shape_check_;
-    ClientSettings settings_;  // the client's session settings
-    // Reported settings the client was told values of its own for (at login, or forwarded).
-    SessionParams told_;
+    // Transaction, segment and settings state: what the session decides by (socket-free).
+    Conversation conv_;
     protocol::SettingWrites writes_;  // what the statement being handled writes
-    // Settings being read back from the server connection, once a transaction wrote them.
-    struct ReadBack {
-        std::vector<std::string> names;
-        std::vector<std::optional<std::string>> values;
-        protocol::Cookie rows = 0;  // the Execute's cookie
-        protocol::Cookie done = 0;  // the Sync's
-    };
-    std::unique_ptr<ReadBack> read_back_;
-    std::unique_ptr<protocol::Error> probe_error_;  // a probe's error, while one is awaited
-    bool session_pooling_ = false;
     std::shared_ptr<CancelSlot> cancel_slot_;
     int32_t cancel_pid_ = 0;
     bool counted_ = false;
@@ -222,8 +202,6 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string to_server_;        // bytes of the segment being built
     std::string writing_;          // bytes being written to the server
     std::string emulated_;         // replies pgtenant answers itself
-    bool segment_open_ = false;    // a segment started and its end not yet sent
-    bool needs_binding_ = true;    // the transaction is not bound yet
     bool server_writing_ = false;  // a write to the server is under way
     // The client's unnamed statement, as PostgreSQL keeps it for the session until the next
     // unnamed Parse or simple Query; prepared again wherever the client uses it.
@@ -247,24 +225,13 @@ class Session : public std::enable_shared_from_this<Session> {
         protocol::TextSpan span;  // where the name is in the Query's text
     };
     SqlPrepared sql_prepared_;
-    bool skip_until_sync_ = false;  // client-side: an error ended this segment
-    // COPY FROM STDIN: CopyInResponses the server sent, and CopyDone/CopyFail messages the
-    // client sent, since the client's latest Query or Execute. More of the first: the server
-    // waits for COPY data the client has not sent. (Two COPYs by Execute in one pipeline may be
-    // miscounted: libpq refuses COPY in pipeline mode, and no driver sends that.)
-    uint32_t copies_begun_ = 0;
-    uint32_t copies_ended_ = 0;
-    bool copy_awaited() const { return copies_begun_ > copies_ended_; }
-    bool segment_may_begin_ = false;  // a statement of this segment may be BEGIN
-    bool client_gone_ = false;        // a write to the client failed
-    std::size_t large_message_ = 0;   // bytes of server.message_memory_bytes held
+    bool client_gone_ = false;       // a write to the client failed
+    std::size_t large_message_ = 0;  // bytes of server.message_memory_bytes held
     std::chrono::steady_clock::time_point large_deadline_;  // for the large message to arrive
-    bool ready_seen_ = false;           // the last server reply was ReadyForQuery
     std::size_t passthrough_left_ = 0;  // bytes of a large message still streaming
     bool passthrough_forward_ = false;
     std::size_t relay_need_ = 0;                     // bytes the relay needs buffered to go on
     std::unique_ptr<protocol::Error> server_fatal_;  // a FATAL the server sent while idle
-    char status_ = 'I';                              // last ReadyForQuery status from the server
     // Set while the client's transaction block died with its server connection.
     std::unique_ptr<AbortedTransaction> aborted_;
     std::unique_ptr<asio::steady_timer> segment_event_;  // cancelled when a segment completes

@@ -86,9 +86,8 @@ awaitable<bool> Session::sql_prepared_checked(std::string_view msg,
         prepare_on_server({}, *s, Origin::probe);
     }
     if (!co_await probe_round_trip('Q', "while preparing a statement")) co_return false;
-    if (probe_error_) {
-        refusal = std::move(*probe_error_);
-        probe_error_.reset();
+    if (auto e = conv_.take_probe_error()) {
+        refusal = std::move(*e);
         outranks_failed_block = true;  // the failure the server's 25P02 is about
     } else if (prepare) {
         refusal = errors::statement_exists(sql_prepared_.name);

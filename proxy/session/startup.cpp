@@ -144,7 +144,6 @@ awaitable<Session::StartupOutcome> Session::startup() {
             co_return StartupOutcome::done;
         }
         user_ = request_.user;
-        settings_ = ClientSettings(request_.params);
         co_return StartupOutcome::proceed;
     }
 }
@@ -175,9 +174,9 @@ awaitable<bool> Session::authenticate() {
     }
     user_ = login->name;
     practice_ = login->practice_id;
-    session_pooling_ = login->pool_mode == auth::LoginPoolMode::session ||
-                       (login->pool_mode == auth::LoginPoolMode::inherit &&
-                        app_.config->pool.default_mode == config::PoolMode::session);
+    conv_.start(request_.params, login->pool_mode == auth::LoginPoolMode::session ||
+                                     (login->pool_mode == auth::LoginPoolMode::inherit &&
+                                      app_.config->pool.default_mode == config::PoolMode::session));
     co_return co_await send_welcome();
 }
 
@@ -250,10 +249,11 @@ awaitable<bool> Session::send_welcome() {
     std::string out;
     build::auth_ok(out);
     for (auto& [name, value] : params) {
-        auto own = settings_.values().find(lower(name));
-        if (own != settings_.values().end()) {
+        const auto& own_values = conv_.settings().values();
+        auto own = own_values.find(lower(name));
+        if (own != own_values.end()) {
             build::parameter_status(out, name, own->second);
-            told_[name] = own->second;
+            conv_.told(name, own->second);
         } else {
             build::parameter_status(out, name, value);
         }
@@ -264,7 +264,8 @@ awaitable<bool> Session::send_welcome() {
     build::backend_key_data(out, keys.pid, keys.key);
     build::ready_for_query(out, 'I');
     spdlog::info("{} logged in ({} pooling{})", prefix(),
-                 session_pooling_ ? "session" : "transaction", client_.is_tls() ? ", TLS" : "");
+                 conv_.session_pooling() ? "session" : "transaction",
+                 client_.is_tls() ? ", TLS" : "");
     co_return co_await write_client(out);
 }
 

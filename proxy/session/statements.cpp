@@ -71,7 +71,7 @@ awaitable<void> Session::send_client_message(char tag, std::string_view msg) {
                 if (reader.ok() && name.empty() && !unnamed_ready(tag, msg)) co_return;
                 const auto* s = reader.ok() && !name.empty() ? statements_.find(name) : nullptr;
                 if (!s) break;
-                segment_may_begin_ = segment_may_begin_ || s->may_begin;
+                conv_.note_may_begin(s->may_begin);
                 co_await use_statement(tag, msg, name);
                 co_return;
             }
@@ -147,7 +147,9 @@ void Session::forward_use(char tag, std::string_view msg, const std::string& ser
 // Whether the client's statement must keep its result shape here: when it has one, and not in
 // a failed transaction (there the server answers 25P02 to the Bind, or to the Parse of a
 // re-prepare, before any result type is compared).
-bool Session::shape_matters(const PreparedStatement& s) const { return s.shape && status_ != 'E'; }
+bool Session::shape_matters(const PreparedStatement& s) const {
+    return s.shape && conv_.block() != Conversation::Block::failed;
+}
 
 // Whether this connection's copy of `s` can be used as it is: prepared here, and with the
 // client's shape when that matters.
@@ -231,7 +233,7 @@ bool Session::unnamed_ready(char tag, std::string_view msg) {
 // Records the Parse of the client's unnamed statement just appended (the client's own, or
 // pgtenant's on its behalf): this connection holds it, unless the Parse fails.
 void Session::parse_unnamed(Origin origin) {
-    unnamed_.parse = next_cookie();
+    unnamed_.parse = conv_.next_cookie();
     server_->tracker().sent(Request::parse, origin, unnamed_.parse);
     server_->unnamed_owner() = {id_, unnamed_.generation};
 }

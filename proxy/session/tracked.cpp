@@ -9,13 +9,8 @@ namespace pgtenant::proxy {
 
 using protocol::Cookie;
 
-Cookie Session::next_cookie() {
-    if (++last_cookie_ == 0) ++last_cookie_;  // 0 means "none" to the tracker
-    return last_cookie_;
-}
-
 Cookie Session::send_tracked(protocol::Request r, protocol::Origin origin, Tracked t) {
-    const Cookie cookie = next_cookie();
+    const Cookie cookie = conv_.next_cookie();
     if (!server_->tracker().sent(r, origin, cookie)) return 0;
     tracked_.emplace(cookie, std::move(t));
     return cookie;

@@ -1,0 +1,259 @@
+// The session's state machine without sockets (issue 15): what it decides from the messages it
+// is given. Its behaviour against a real PostgreSQL over many random sequences is
+// tests/integration/conversation_model_test.cpp.
+#include "proxy/session/conversation.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "protocol/builders.h"
+#include "protocol/errors.h"
+#include "protocol/messages.h"
+#include "protocol/wire.h"
+
+namespace pgtenant::proxy {
+namespace {
+
+namespace build = protocol::build;
+using Block = Conversation::Block;
+using Segment = Conversation::Segment;
+using protocol::Origin;
+using protocol::Request;
+using Verdict = protocol::ReplyTracker::Verdict;
+
+std::string ready(char status) {
+    std::string m;
+    build::ready_for_query(m, status);
+    return m;
+}
+
+std::string parameter_status(std::string_view name, std::string_view value) {
+    std::string m;
+    build::parameter_status(m, name, value);
+    return m;
+}
+
+std::string data_row(std::string_view value) {
+    std::string m;
+    protocol::MessageWriter(m)
+        .begin('D')
+        .int16(1)
+        .int32(static_cast<int32_t>(value.size()))
+        .bytes(value)
+        .end();
+    return m;
+}
+
+// The server's replies, each through the tracker and the Conversation as the relay does;
+// returns what the client gets.
+std::string replies(Conversation& c, ServerState& s, std::initializer_list<std::string> msgs) {
+    std::string out;
+    for (const auto& m : msgs) {
+        const bool ours = s.tracker().front_injected();
+        const auto reply = s.tracker().on_reply(m[0]);
+        if (reply.verdict == Verdict::forward) {
+            c.on_forward(s, ours, m[0], m, out);
+        } else {
+            EXPECT_EQ(reply.verdict, Verdict::drop) << m[0];
+            c.on_drop(s, reply, m[0], std::string_view(m).substr(5), out);
+        }
+    }
+    return out;
+}
+
+std::string bind_complete() { return std::string("2\0\0\0\4", 5); }
+
+std::string command_complete() {
+    std::string m;
+    build::command_complete(m, "SELECT 1");
+    return m;
+}
+
+TEST(Conversation, TheBlockFollowsReadyForQueryAndTheBindingIsPlacedOncePerTransaction) {
+    Conversation c;
+    c.start({}, false);
+    ServerState s;
+    c.leased();
+    EXPECT_EQ(c.block(), Block::idle);
+    EXPECT_FALSE(c.place_binding(false));  // a statement that takes no snapshot waits
+    EXPECT_TRUE(c.place_binding(true));
+    EXPECT_FALSE(c.place_binding(true));  // once
+    s.tracker().sent(Request::query);
+    replies(c, s, {ready('T')});
+    EXPECT_EQ(c.block(), Block::open);
+    EXPECT_EQ(c.status(), 'T');
+    s.tracker().sent(Request::query);
+    replies(c, s, {ready('E')});
+    EXPECT_EQ(c.block(), Block::failed);
+    s.tracker().sent(Request::query);
+    replies(c, s, {ready('I')});
+    EXPECT_EQ(c.block(), Block::idle);
+    EXPECT_TRUE(c.place_binding(true));  // the next transaction is bound afresh
+}
+
+TEST(Conversation, NoBindingInAFailedTransaction) {
+    Conversation c;
+    c.start({}, false);
+    ServerState s;
+    c.leased();
+    s.tracker().sent(Request::query);
+    replies(c, s, {ready('E')});
+    EXPECT_FALSE(c.place_binding(true));
+}
+
+TEST(Conversation, AConnectionGoesBackOnlyWhenEverythingIsAnswered) {
+    Conversation c;
+    c.start({}, false);
+    ServerState s;
+    c.leased();
+    c.open_segment();
+    s.tracker().sent(Request::query);
+    EXPECT_FALSE(c.releasable(s));
+    replies(c, s, {ready('I')});
+    EXPECT_FALSE(c.releasable(s));  // the segment is still open
+    c.close_segment();
+    EXPECT_TRUE(c.releasable(s));
+    s.tracker().sent(Request::query);
+    replies(c, s, {ready('T')});
+    EXPECT_FALSE(c.releasable(s));  // inside a transaction block
+}
+
+TEST(Conversation, SessionPoolingKeepsTheConnection) {
+    Conversation c;
+    c.start({}, true);
+    ServerState s;
+    c.leased();
+    s.tracker().sent(Request::query);
+    replies(c, s, {ready('I')});
+    EXPECT_FALSE(c.releasable(s));
+}
+
+TEST(Conversation, SettingsAreAppliedAsProbesBeforeTheTransaction) {
+    Conversation c;
+    c.start({{"timezone", "Asia/Tokyo"}}, false);
+    ServerState s;
+    std::string out;
+    auto changes = c.append_settings(s, out);
+    ASSERT_EQ(changes.size(), 1u);
+    EXPECT_EQ(changes[0].name, "timezone");
+    build::sync(out);
+    s.tracker().sent(Request::sync, Origin::probe);
+    c.probe_started();
+    // The SET's replies and the Sync's: none reaches the client.
+    EXPECT_EQ(
+        replies(c, s, {bind_complete(), data_row("Asia/Tokyo"), command_complete(), ready('I')}),
+        "");
+    EXPECT_FALSE(c.settings_result(changes, s));
+    EXPECT_EQ(s.params().at("timezone"), "Asia/Tokyo");
+    EXPECT_TRUE(c.append_settings(s, out).empty());  // held now: nothing more to run
+}
+
+TEST(Conversation, AFailedSettingIsTheSessionsError) {
+    Conversation c;
+    c.start({{"work_mem", "nonsense"}}, false);
+    ServerState s;
+    std::string out;
+    auto changes = c.append_settings(s, out);
+    build::sync(out);
+    s.tracker().sent(Request::sync, Origin::probe);
+    c.probe_started();
+    std::string error;
+    protocol::encode_error(error, {"ERROR", "22023", "invalid value for parameter"});
+    replies(c, s, {error, ready('I')});
+    auto e = c.settings_result(changes, s);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->sqlstate, "22023");
+    EXPECT_FALSE(s.params().contains("work_mem"));
+}
+
+// PostgreSQL resets a setting to the session's startup value; a pooled connection resets it to
+// the pool role's. Once the value is read back the client is told its own value again.
+TEST(Conversation, AfterAResetTheClientIsToldItsStartupValueAgain) {
+    Conversation c;
+    c.start({{"timezone", "Asia/Tokyo"}}, false);
+    c.told("TimeZone", "Asia/Tokyo");
+    ServerState s;
+    s.params() = {{"timezone", "Asia/Tokyo"}};
+    c.leased();
+    protocol::SettingWrites w;
+    w.session_sets.push_back({"timezone", std::nullopt});  // RESET TimeZone
+    c.note_writes(w);
+    s.tracker().sent(Request::query);
+    const std::string reported = parameter_status("TimeZone", "Etc/UTC");
+    EXPECT_EQ(replies(c, s, {reported, ready('I')}), reported + ready('I'));
+    ASSERT_TRUE(c.read_back_due(s));
+    EXPECT_FALSE(c.releasable(s));  // not before the values are known
+    std::string out;
+    c.append_read_back(s, out);
+    EXPECT_EQ(replies(c, s, {bind_complete(), data_row("Etc/UTC"), command_complete(), ready('I')}),
+              parameter_status("TimeZone", "Asia/Tokyo"));
+    EXPECT_EQ(c.settings().values().at("timezone"), "Asia/Tokyo");
+    EXPECT_EQ(s.params().at("timezone"), "Etc/UTC");  // re-applied before the next transaction
+    EXPECT_TRUE(c.releasable(s));
+}
+
+// A ParameterStatus caused by pgtenant's own SET reaches the client only when it tells it its
+// own value anew; another client's value never does.
+TEST(Conversation, OwnReportsReachTheClientOnlyWithItsOwnNewValue) {
+    Conversation c;
+    c.start({{"timezone", "Asia/Tokyo"}}, false);
+    c.told("TimeZone", "Asia/Tokyo");
+    ServerState s;
+    s.tracker().sent(Request::bind, Origin::probe);
+    s.tracker().sent(Request::execute, Origin::probe);
+    s.tracker().sent(Request::sync, Origin::probe);
+    EXPECT_EQ(replies(c, s,
+                      {bind_complete(), parameter_status("TimeZone", "Asia/Tokyo"),
+                       parameter_status("DateStyle", "German"), command_complete(), ready('I')}),
+              "");
+}
+
+TEST(Conversation, AFatalFromTheServerReachesTheClientAsAnErrorAndBreaksTheConnection) {
+    Conversation c;
+    c.start({}, false);
+    ServerState s;
+    s.tracker().sent(Request::query);
+    std::string fatal;
+    protocol::encode_error(fatal, {"FATAL", "57P01", "terminating connection"});
+    auto out = replies(c, s, {fatal});
+    auto e = protocol::decode_error_fields(std::string_view(out).substr(5));
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->severity(), "ERROR");
+    EXPECT_TRUE(s.broken());
+    EXPECT_FALSE(c.releasable(s));
+}
+
+TEST(Conversation, ALostConnectionHadABlockWhenOneWasOpenOrMayHaveBegun) {
+    Conversation c;
+    c.start({}, false);
+    ServerState s;
+    c.leased();
+    c.open_segment();
+    c.note_may_begin(true);
+    EXPECT_TRUE(c.server_lost(true, false));  // BEGIN sent, unanswered
+    EXPECT_EQ(c.block(), Block::idle);
+    c.forget_may_begin();
+    EXPECT_FALSE(c.server_lost(true, false));
+    c.note_may_begin(true);
+    EXPECT_FALSE(c.server_lost(true, true));  // the binding failed: the BEGIN never ran
+    s.tracker().sent(Request::query);
+    replies(c, s, {ready('T')});
+    EXPECT_TRUE(c.server_lost(false, false));
+}
+
+TEST(Conversation, CopyDataIsAwaitedUntilTheClientEndsIt) {
+    Conversation c;
+    c.start({}, false);
+    ServerState s;
+    s.tracker().sent(Request::query);
+    std::string copy_in;
+    protocol::MessageWriter(copy_in).begin('G').byte(0).int16(0).end();
+    replies(c, s, {copy_in});
+    EXPECT_TRUE(c.copy_awaited());
+    c.copy_ended();
+    EXPECT_FALSE(c.copy_awaited());
+}
+
+}  // namespace
+}  // namespace pgtenant::proxy
