@@ -78,6 +78,47 @@ std::optional<ParseMessage> decode_parse(std::string_view body) {
     return m;
 }
 
+std::optional<ClientMessage> decode_client_message(std::string_view msg) {
+    ClientMessage m;
+    m.tag = msg.empty() ? '\0' : msg[0];
+    m.bytes = msg;
+    if (msg.size() < 5) return m.tag == 'Q' || m.tag == 'P' ? std::nullopt : std::optional(m);
+    switch (m.tag) {
+        case 'Q': {
+            auto text = decode_query(m.body());
+            if (!text) return std::nullopt;
+            m.text = *text;
+            break;
+        }
+        case 'P': {
+            auto p = decode_parse(m.body());
+            if (!p) return std::nullopt;
+            m.name = p->name;
+            m.text = p->query;
+            m.param_types = std::move(p->param_types);
+            break;
+        }
+        case 'B': {
+            MessageReader r(m.body());
+            r.cstring();  // the portal
+            m.name = r.cstring();
+            m.names_read = r.ok();
+            break;
+        }
+        case 'D':
+        case 'C': {
+            MessageReader r(m.body());
+            m.kind = static_cast<char>(r.byte());
+            m.name = r.cstring();
+            m.names_read = r.ok();
+            break;
+        }
+        default:
+            break;
+    }
+    return m;
+}
+
 std::optional<SaslInitialResponse> decode_sasl_initial(std::string_view body) {
     MessageReader r(body);
     SaslInitialResponse m;

@@ -62,6 +62,23 @@ struct ParseMessage {
 std::optional<std::string_view> decode_query(std::string_view body);
 std::optional<ParseMessage> decode_parse(std::string_view body);
 
+// A frontend message of the serving phase (tag and length included), decoded once into what
+// pgtenant acts on, as views into its bytes. Other messages carry only their tag and bytes.
+struct ClientMessage {
+    char tag = 0;
+    std::string_view bytes;
+    std::string_view text;             // Query: its SQL; Parse: the statement's text
+    std::string_view name;             // Parse, Bind: the statement; Describe, Close: the target
+    char kind = 0;                     // Describe, Close: 'S' (statement) or 'P' (portal)
+    std::vector<int32_t> param_types;  // Parse
+    // Bind, Describe, Close: false when the name cannot be read (the server answers those).
+    bool names_read = false;
+    std::string_view body() const { return bytes.substr(5); }
+};
+// nullopt for a malformed Query or Parse: pgtenant reads their text, so the stream cannot be
+// trusted.
+std::optional<ClientMessage> decode_client_message(std::string_view msg);
+
 struct SaslInitialResponse {
     std::string_view mechanism;
     std::optional<std::string_view> data;  // nullopt when the length is -1
@@ -71,8 +88,8 @@ std::optional<SaslInitialResponse> decode_sasl_initial(std::string_view body);
 // --- backend messages ---
 
 struct Authentication {
-    int32_t code = 0;             // 0 ok, 3 cleartext, 5 md5, 10 SASL, 11 continue, 12 final
-    std::string_view data;        // the rest: md5 salt, SASL mechanisms or data
+    int32_t code = 0;       // 0 ok, 3 cleartext, 5 md5, 10 SASL, 11 continue, 12 final
+    std::string_view data;  // the rest: md5 salt, SASL mechanisms or data
 };
 std::optional<Authentication> decode_authentication(std::string_view body);
 

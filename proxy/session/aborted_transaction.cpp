@@ -63,7 +63,6 @@ bool is_rollback(std::string_view sql) {
     return one_of(next_word(sql, i), {"rollback", "abort"});
 }
 
-
 }  // namespace
 
 bool AbortedTransaction::ends_block(std::string_view sql) {
@@ -84,7 +83,8 @@ bool AbortedTransaction::ends_block(std::string_view sql) {
 }
 
 void AbortedTransaction::fail(std::string& out) {
-    protocol::encode_error(out, cause_reported_ ? protocol::errors::in_failed_transaction() : cause_);
+    protocol::encode_error(out,
+                           cause_reported_ ? protocol::errors::in_failed_transaction() : cause_);
     cause_reported_ = true;
 }
 

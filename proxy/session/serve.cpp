@@ -214,6 +214,13 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         conv_.forget_may_begin();
     }
 
+    // Decoded once: everything below reads its parts.
+    const auto decoded = protocol::decode_client_message(msg);
+    if (!decoded) {
+        co_return co_await refuse_violation(tag == 'Q' ? "malformed Query message"
+                                                       : "malformed Parse message");
+    }
+    const protocol::ClientMessage& m = *decoded;
     std::optional<protocol::Error> refusal;
     Binding binding = Binding::deferred;  // what starts no statement needs no binding
     writes_ = {};
@@ -225,20 +232,11 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         refusal = errors::refused_by_policy("the fast-path function call interface is not served",
                                             "Call the function with SELECT instead.");
     } else if (tag == 'Q' || tag == 'P') {
-        auto text = tag == 'Q' ? protocol::decode_query(msg.substr(5))
-                               : [&]() -> std::optional<std::string_view> {
-            auto p = protocol::decode_parse(msg.substr(5));
-            return p ? std::optional(p->query) : std::nullopt;
-        }();
-        if (!text) {
-            co_return co_await refuse_violation(tag == 'Q' ? "malformed Query message"
-                                                           : "malformed Parse message");
-        }
-        binding = classify_statement(tag, *text, refusal);
+        binding = classify_statement(tag, m.text, refusal);
         parse_binding_ = binding;
-        conv_.note_may_begin(protocol::may_begin_block(*text));
+        conv_.note_may_begin(protocol::may_begin_block(m.text));
     } else if (tag == 'B') {
-        binding = binding_for_bind(msg);
+        binding = binding_for_bind(m);
     }
     // A simple Query ends the unnamed statement, wherever it is answered.
     if (tag == 'Q') forget_unnamed();
@@ -259,17 +257,17 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     }
     bool outranks_failed_block = false;
     if (!refusal && sql_prepared_.kind != SqlPrepared::Kind::none &&
-        !co_await sql_prepared_checked(msg, refusal, outranks_failed_block)) {
+        !co_await sql_prepared_checked(m, refusal, outranks_failed_block)) {
         co_return !client_gone_;
     }
     if (refusal) {
-        refuse_via_server(tag, msg, std::move(*refusal), {}, outranks_failed_block);
+        refuse_via_server(m, std::move(*refusal), {}, outranks_failed_block);
     } else {
         if (conv_.place_binding(binding == Binding::before)) append_binding();
         // The COPY data the server reads next, if this starts a COPY, is what the client sends
         // after it: a CopyDone sent before ended none of it.
         if (tag == 'Q' || tag == 'E') conv_.copy_count_restart();
-        co_await send_client_message(tag, msg);
+        co_await send_client_message(m);
         if (!server_) co_return true;  // lost meanwhile: the client has its error
         conv_.note_writes(writes_);
         if (discards_statements_) {
@@ -405,15 +403,12 @@ Session::Binding Session::classify_statement(char tag, std::string_view sql,
 
 // Where a Bind's statement puts the binding, as the statement's text says. Sets writes_ (a
 // statement prepared in an earlier transaction writes its settings in this one).
-Session::Binding Session::binding_for_bind(std::string_view msg) {
-    protocol::MessageReader reader(msg.substr(5));
-    reader.cstring();
-    auto name = reader.cstring();
-    if (!reader.ok()) return Binding::before;
-    if (name.empty()) {
+Session::Binding Session::binding_for_bind(const protocol::ClientMessage& m) {
+    if (!m.names_read) return Binding::before;
+    if (m.name.empty()) {
         return unnamed_.exists ? unnamed_.binding : Binding::before;
     }
-    const auto* s = statements_.find(name);
+    const auto* s = statements_.find(m.name);
     if (!s) return Binding::before;
     auto c = app_.classifier.classify(s->query, protocol::may_be_snapshot_free(s->query));
     writes_ = std::move(c.settings);
@@ -485,16 +480,16 @@ awaitable<bool> Session::begin_segment(char tag) {
 
 // Make the server fail in place of the refused message, so that transaction state and the
 // skip-to-Sync rule stay exactly the server's; the relay swaps in pgtenant's error.
-void Session::refuse_via_server(char tag, std::string_view msg, protocol::Error refusal,
+void Session::refuse_via_server(const protocol::ClientMessage& m, protocol::Error refusal,
                                 std::string preamble, bool outranks_failed_block) {
     spdlog::info("{} refused: {}", prefix(), refusal.message);
+    const char tag = m.tag;
     Request r;
     if (tag == 'Q' || tag == 'F') {  // both are answered by an error, then ReadyForQuery
         build::query(to_server_, kRefusedText);
         r = Request::query;
     } else if (tag == 'P') {
-        auto p = protocol::decode_parse(msg.substr(5));
-        build::parse(to_server_, p ? p->name : std::string_view(), kRefusedText);
+        build::parse(to_server_, m.name, kRefusedText);
         r = Request::parse;
     } else {
         // Bind, Describe: a Describe of a statement that never exists fails and changes nothing.

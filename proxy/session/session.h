@@ -11,6 +11,7 @@
 #include "auth/directory.h"
 #include "protocol/classify.h"
 #include "protocol/errors.h"
+#include "protocol/messages.h"
 #include "protocol/replies.h"
 #include "protocol/row_shape.h"
 #include "protocol/sql_names.h"
@@ -64,7 +65,7 @@ class Session : public std::enable_shared_from_this<Session> {
     };
     Binding classify_statement(char tag, std::string_view sql,
                                std::optional<protocol::Error>& refusal);
-    Binding binding_for_bind(std::string_view msg);
+    Binding binding_for_bind(const protocol::ClientMessage& m);
     awaitable<bool> answer_aborted(std::string_view msg);
     awaitable<bool> interrupt_copy(char tag);
     awaitable<bool> begin_segment(char tag);
@@ -78,7 +79,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // `preamble`: replies PostgreSQL sends before such an error (a Describe's parameters).
     // `outranks_failed_block`: the client gets `refusal` even where the server answers 25P02
     // (the error that failed the transaction is pgtenant's to tell).
-    void refuse_via_server(char tag, std::string_view msg, protocol::Error refusal,
+    void refuse_via_server(const protocol::ClientMessage& m, protocol::Error refusal,
                            std::string preamble = {}, bool outranks_failed_block = false);
     void local_reply_error(char tag, const protocol::Error& e);
     awaitable<bool> flush_local();
@@ -91,11 +92,11 @@ class Session : public std::enable_shared_from_this<Session> {
     Lease let_go();
 
     // --- named prepared statements (statements.cpp) ---
-    awaitable<void> send_client_message(char tag, std::string_view msg);
-    awaitable<void> use_statement(char tag, std::string_view msg, std::string_view name);
+    awaitable<void> send_client_message(const protocol::ClientMessage& m);
+    awaitable<void> use_statement(const protocol::ClientMessage& m);
     bool shape_matters(const PreparedStatement& s) const;
     bool ready_here(const PreparedStatement& s);
-    void forward_use(char tag, std::string_view msg, const std::string& server_name);
+    void forward_use(const protocol::ClientMessage& m, const std::string& server_name);
     enum class Readiness { ready, refused, gone };
     awaitable<Readiness> ready_on_server(std::string_view client_name, const PreparedStatement& s,
                                          std::string& parameters);
@@ -108,14 +109,14 @@ class Session : public std::enable_shared_from_this<Session> {
     // must make room (ServerStatements::add).
     void add_on_server(const std::string& server_name);
     // SQL-level PREPARE and EXECUTE, each alone in a simple Query (sql_prepared.cpp).
-    awaitable<bool> sql_prepared_checked(std::string_view msg,
+    awaitable<bool> sql_prepared_checked(const protocol::ClientMessage& m,
                                          std::optional<protocol::Error>& refusal,
                                          bool& outranks_failed_block);
-    void forward_sql_prepared(std::string_view msg);
+    void forward_sql_prepared(const protocol::ClientMessage& m);
     void prepare_sql_on_server(const PreparedStatement& s, protocol::Origin origin);
     void append_sql_prepare(const std::string& server_name, std::string_view tail,
                             protocol::Origin origin, bool tracked);
-    bool unnamed_ready(char tag, std::string_view msg);
+    bool unnamed_ready(const protocol::ClientMessage& m);
     void forget_unnamed();
     void parse_unnamed(protocol::Origin origin);
 

@@ -36,8 +36,8 @@ std::string with_name(std::string_view text, protocol::TextSpan span,
 }  // namespace
 
 // The client's PREPARE or EXECUTE (sql_prepared_), as the server must run it.
-void Session::forward_sql_prepared(std::string_view msg) {
-    const std::string_view text = protocol::decode_query(msg.substr(5)).value_or("");
+void Session::forward_sql_prepared(const protocol::ClientMessage& m) {
+    const std::string_view text = m.text;
     const auto span = sql_prepared_.span;
     if (sql_prepared_.kind == SqlPrepared::Kind::prepare) {
         const auto& s =
@@ -51,7 +51,7 @@ void Session::forward_sql_prepared(std::string_view msg) {
     }
     const PreparedStatement* s = statements_.find(sql_prepared_.name);
     if (!s) {  // not expected: it was there when the EXECUTE was read
-        refuse_via_server('Q', msg, errors::statement_missing(sql_prepared_.name));
+        refuse_via_server(m, errors::statement_missing(sql_prepared_.name));
         return;
     }
     build::query(to_server_, with_name(text, span, s->server_name));
@@ -64,7 +64,7 @@ void Session::forward_sql_prepared(std::string_view msg) {
 // the statement under a name nobody uses (PostgreSQL analyses the statement before it finds
 // the name taken). `refusal` is then the client's error, as PostgreSQL would give it. False
 // when the server connection was lost meanwhile (the client has its error).
-awaitable<bool> Session::sql_prepared_checked(std::string_view msg,
+awaitable<bool> Session::sql_prepared_checked(const protocol::ClientMessage& m,
                                               std::optional<protocol::Error>& refusal,
                                               bool& outranks_failed_block) {
     const bool prepare = sql_prepared_.kind == SqlPrepared::Kind::prepare;
@@ -73,7 +73,7 @@ awaitable<bool> Session::sql_prepared_checked(std::string_view msg,
     std::string server_name;
     if (prepare) {
         if (!s) co_return true;
-        const std::string_view text = protocol::decode_query(msg.substr(5)).value_or("");
+        const std::string_view text = m.text;
         const auto& span = sql_prepared_.span;
         append_sql_prepare(std::string(kNoneStatement), text.substr(span.offset + span.length),
                            Origin::probe, false);

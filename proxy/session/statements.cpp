@@ -23,120 +23,111 @@ using protocol::Request;
 
 // Forwards one client message, translating named prepared statements to their server names
 // and preparing them on this connection first when it lacks them (DESIGN §4).
-awaitable<void> Session::send_client_message(char tag, std::string_view msg) {
+awaitable<void> Session::send_client_message(const protocol::ClientMessage& m) {
     auto& tracker = server_->tracker();
-    const std::string_view body = msg.substr(5);
+    const char tag = m.tag;
     Request r;
     request_for_tag(tag, r);
     if (!tracker.skipping_to_sync()) {
         if (tag == 'Q' && sql_prepared_.kind != SqlPrepared::Kind::none) {
-            forward_sql_prepared(msg);
+            forward_sql_prepared(m);
             co_return;
         }
         switch (tag) {
-            case 'P': {
-                auto p = protocol::decode_parse(body);
-                if (!p) break;
-                if (p->name.empty()) {
+            case 'P':
+                if (m.name.empty()) {
                     unnamed_.exists = true;
-                    unnamed_.query.assign(p->query);
-                    unnamed_.param_types.assign(p->param_types.begin(), p->param_types.end());
+                    unnamed_.query.assign(m.text);
+                    unnamed_.param_types.assign(m.param_types.begin(), m.param_types.end());
                     unnamed_.binding = parse_binding_;
                     ++unnamed_.generation;
-                    to_server_.append(msg);
+                    to_server_.append(m.bytes);
                     parse_unnamed(Origin::client);
                     co_return;
                 }
-                if (statements_.find(p->name)) {
+                if (statements_.find(m.name)) {
                     // The name is taken. PostgreSQL checks the text first (syntax, 25P02 in a
                     // failed transaction, analysis) and the name last: the server checks the
                     // text under a name nobody uses, then the client gets 42P05.
-                    build::parse(to_server_, kNoneStatement, p->query, p->param_types);
+                    build::parse(to_server_, kNoneStatement, m.text, m.param_types);
                     tracker.sent(Request::parse, Origin::hidden);
                     build::close(to_server_, 'S', kNoneStatement);
                     tracker.sent(Request::close, Origin::injected);
-                    refuse_via_server(tag, msg, errors::statement_exists(p->name));
+                    refuse_via_server(m, errors::statement_exists(m.name));
                     co_return;
                 }
                 // Always prepared afresh, even when this connection has a copy: the client's
                 // statement gets today's shape, as on PostgreSQL, whatever DDL ran since.
-                const auto& s = statements_.add(std::string(p->name), p->query, p->param_types);
-                prepare_on_server(p->name, s, Origin::client);
+                prepare_on_server(m.name,
+                                  statements_.add(std::string(m.name), m.text, m.param_types),
+                                  Origin::client);
                 co_return;
-            }
             case 'B': {
-                protocol::MessageReader reader(body);
-                reader.cstring();
-                auto name = reader.cstring();
-                if (reader.ok() && name.empty() && !unnamed_ready(tag, msg)) co_return;
-                const auto* s = reader.ok() && !name.empty() ? statements_.find(name) : nullptr;
+                if (m.names_read && m.name.empty() && !unnamed_ready(m)) co_return;
+                const auto* s =
+                    m.names_read && !m.name.empty() ? statements_.find(m.name) : nullptr;
                 if (!s) break;
                 conv_.note_may_begin(s->may_begin);
-                co_await use_statement(tag, msg, name);
+                co_await use_statement(m);
                 co_return;
             }
             case 'D':
-            case 'C': {
-                protocol::MessageReader reader(body);
-                char kind = static_cast<char>(reader.byte());
-                auto name = reader.cstring();
-                if (!reader.ok() || kind != 'S') break;
-                if (name.empty()) {
+            case 'C':
+                if (!m.names_read || m.kind != 'S') break;
+                if (m.name.empty()) {
                     if (tag == 'C') {
                         forget_unnamed();
-                    } else if (!unnamed_ready(tag, msg)) {
+                    } else if (!unnamed_ready(m)) {
                         co_return;
                     }
                     break;
                 }
                 if (tag == 'C') {
                     // The server copy stays for other clients; the client gets its CloseComplete.
-                    statements_.remove(name);
+                    statements_.remove(m.name);
                     build::close(to_server_, 'S', kNoneStatement);
                     tracker.sent(r);
                     co_return;
                 }
-                if (!statements_.find(name)) break;
-                co_await use_statement(tag, msg, name);
+                if (!statements_.find(m.name)) break;
+                co_await use_statement(m);
                 co_return;
-            }
             default:
                 break;
         }
     }
     // Unnamed or unknown statements, portals, and everything the server is skipping after an
     // error: the server answers as it would directly.
-    to_server_.append(msg);
+    to_server_.append(m.bytes);
     tracker.sent(r);
 }
 
-// A Bind or Describe of the client's statement `name` (which exists).
-awaitable<void> Session::use_statement(char tag, std::string_view msg, std::string_view name) {
-    const PreparedStatement& s = *statements_.find(name);
+// A Bind or Describe of the client's statement m.name (which exists).
+awaitable<void> Session::use_statement(const protocol::ClientMessage& m) {
+    const PreparedStatement& s = *statements_.find(m.name);
     if (ready_here(s)) {  // the usual case: nothing to prepare or wait for
-        forward_use(tag, msg, s.server_name);
+        forward_use(m, s.server_name);
         co_return;
     }
     const std::string server_name = s.server_name;
     std::string parameters;
-    switch (co_await ready_on_server(name, s, parameters)) {  // `s` may be gone after this
+    switch (co_await ready_on_server(m.name, s, parameters)) {  // `s` may be gone after this
         case Readiness::gone:
             co_return;
         case Readiness::refused:
             // PostgreSQL describes a statement's parameters before it finds its result changed.
-            refuse_via_server(tag, msg, errors::cached_plan_changed(),
-                              tag == 'D' ? parameters : "");
+            refuse_via_server(m, errors::cached_plan_changed(), m.tag == 'D' ? parameters : "");
             co_return;
         case Readiness::ready:
             break;
     }
-    forward_use(tag, msg, server_name);
+    forward_use(m, server_name);
 }
 
 // The client's Bind or Describe of a statement, for its server copy `server_name`.
-void Session::forward_use(char tag, std::string_view msg, const std::string& server_name) {
-    if (tag == 'B') {
-        build::rebind(to_server_, msg.substr(5), server_name);
+void Session::forward_use(const protocol::ClientMessage& m, const std::string& server_name) {
+    if (m.tag == 'B') {
+        build::rebind(to_server_, m.body(), server_name);
         send_tracked(Request::bind, Origin::client, {Tracked::Kind::use, server_name});
     } else {
         build::describe(to_server_, 'S', server_name);
@@ -219,9 +210,9 @@ awaitable<Session::ShapeCheck> Session::current_shape(protocol::Cookie describe)
 // Before a Bind or Describe of the unnamed statement: the connection must hold the client's own
 // (another client's may be there). False when the client has none: the server is made to fail
 // the message as PostgreSQL would.
-bool Session::unnamed_ready(char tag, std::string_view msg) {
+bool Session::unnamed_ready(const protocol::ClientMessage& m) {
     if (!unnamed_.exists) {
-        refuse_via_server(tag, msg, errors::unnamed_statement_missing());
+        refuse_via_server(m, errors::unnamed_statement_missing());
         return false;
     }
     if (server_->unnamed_owner() == std::pair(id_, unnamed_.generation)) return true;

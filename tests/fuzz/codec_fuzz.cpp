@@ -106,6 +106,18 @@ void check_startup(std::string_view body) {
 }
 
 void check_frontend(std::string_view body) {
+    // Decoded once for the session: the same parts as each decoder's, or none.
+    for (char tag : {'Q', 'P', 'B', 'D', 'C'}) {
+        std::string msg;
+        MessageWriter(msg).begin(tag).bytes(body).end();
+        auto m = decode_client_message(msg);
+        if (tag == 'Q') FUZZ_CHECK(m.has_value() == decode_query(body).has_value());
+        if (tag == 'P') FUZZ_CHECK(m.has_value() == decode_parse(body).has_value());
+        if (!m) continue;
+        FUZZ_CHECK(m->tag == tag && m->body() == body);
+        if (tag == 'Q') FUZZ_CHECK(m->text == *decode_query(body));
+        if (tag == 'P') FUZZ_CHECK(m->name == decode_parse(body)->name);
+    }
     if (auto q = decode_query(body)) {
         std::string again;
         build::query(again, *q);

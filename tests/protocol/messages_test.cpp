@@ -211,6 +211,52 @@ TEST(DecodeParse, ParameterTypes) {
     expect_every_prefix_rejected(body, decode_parse);
 }
 
+TEST(DecodeClientMessage, ReadsWhatTheSessionActsOnOnce) {
+    std::string parse, bind, describe, close, query;
+    build::parse(parse, "s1", "SELECT $1", {23});
+    build::bind_portal(bind, "p1", "s1", {"7"});
+    build::describe(describe, 'P', "p1");
+    build::close(close, 'S', "s1");
+    build::query(query, "SELECT 1");
+    auto p = decode_client_message(parse);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->tag, 'P');
+    EXPECT_EQ(p->name, "s1");
+    EXPECT_EQ(p->text, "SELECT $1");
+    EXPECT_EQ(p->param_types, std::vector<int32_t>{23});
+    EXPECT_EQ(p->bytes, parse);
+    auto b = decode_client_message(bind);
+    ASSERT_TRUE(b && b->names_read);
+    EXPECT_EQ(b->name, "s1");  // the statement, not the portal
+    auto d = decode_client_message(describe);
+    ASSERT_TRUE(d && d->names_read);
+    EXPECT_EQ(d->kind, 'P');
+    EXPECT_EQ(d->name, "p1");
+    auto c = decode_client_message(close);
+    ASSERT_TRUE(c && c->names_read);
+    EXPECT_EQ(c->kind, 'S');
+    auto q = decode_client_message(query);
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->text, "SELECT 1");
+}
+
+TEST(DecodeClientMessage, MalformedQueryOrParseIsRefusedOtherNamesAreLeftToTheServer) {
+    std::string query, bind;
+    build::query(query, "SELECT 1");
+    query.pop_back();  // no NUL
+    query[4] = static_cast<char>(query.size() - 1);
+    EXPECT_FALSE(decode_client_message(query));
+    std::string parse = "P" + std::string("\0\0\0\5", 4) + "x";
+    EXPECT_FALSE(decode_client_message(parse));
+    bind = "B" + std::string("\0\0\0\6", 4) + "pq";  // no terminator: names unread
+    auto b = decode_client_message(bind);
+    ASSERT_TRUE(b);
+    EXPECT_FALSE(b->names_read);
+    auto sync = decode_client_message(std::string("S\0\0\0\4", 5));
+    ASSERT_TRUE(sync);
+    EXPECT_EQ(sync->tag, 'S');
+}
+
 TEST(DecodeParse, Malformed) {
     const std::string head = cstr("s") + cstr("SELECT $1");
     EXPECT_FALSE(decode_parse(head));                                  // no count
