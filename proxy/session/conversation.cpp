@@ -27,9 +27,10 @@ std::string text_array(const std::vector<std::string>& names) {
 }
 }  // namespace
 
-void Conversation::start(SessionParams startup, bool session_pooling) {
+void Conversation::start(SessionParams startup, bool session_pooling, uint64_t session_id) {
     settings_ = ClientSettings(std::move(startup));
     session_pooling_ = session_pooling;
+    session_id_ = session_id;
 }
 
 bool Conversation::place_binding(bool takes_snapshot) {
@@ -42,7 +43,9 @@ void Conversation::note_writes(const protocol::SettingWrites& writes) {
     if (!session_pooling_) settings_.note_writes(writes);
 }
 
-void Conversation::leased() {
+void Conversation::leased(ServerState& server, std::string& out) {
+    server_ = &server;
+    out_ = &out;
     block_ = Block::idle;
     bound_ = false;
 }

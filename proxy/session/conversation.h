@@ -1,8 +1,10 @@
 #pragma once
 // The protocol state of one client's session, driven by messages: where the client's
 // transaction block is (as the server's ReadyForQuery said), where the segment being relayed
-// is, whether the transaction is bound yet, whether a COPY waits for data, and the client's
-// session settings with what a server connection must run to hold them (settings.h).
+// is, whether the transaction is bound yet, whether a COPY waits for data, the client's
+// session settings with what a server connection must run to hold them (settings.h), and the
+// client's prepared statements with the requests whose replies update them
+// (conversation_statements.cpp).
 //
 // No sockets: the Session does the I/O and asks this class what to send; replies go through
 // it on their way to the client. A test drives it over connections of its own to a real
@@ -12,14 +14,20 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "protocol/errors.h"
+#include "protocol/messages.h"
 #include "protocol/replies.h"
+#include "protocol/row_shape.h"
 #include "protocol/settings_scan.h"
+#include "protocol/sql_names.h"
 #include "proxy/client_params.h"
 #include "proxy/server_state.h"
 #include "proxy/session/settings.h"
+#include "proxy/statements.h"
 
 namespace pgtenant::proxy {
 
@@ -35,8 +43,16 @@ class Conversation {
         skipping,  // an error pgtenant answered ended it: the rest is skipped up to the Sync
     };
 
-    // At login. In session pooling the server connection keeps the client's settings itself.
-    void start(SessionParams startup, bool session_pooling);
+    // How a statement's transaction is bound to the practice (DESIGN §3.2).
+    enum class Binding : uint8_t {
+        before,    // the binding goes in front of it
+        deferred,  // it takes no snapshot: the binding waits for the next statement that does
+        never,     // it must run outside a pipeline: no binding in front of it
+    };
+
+    // At login (`session_id` tells this client's unnamed statement apart on a connection). In
+    // session pooling the server connection keeps the client's settings itself.
+    void start(SessionParams startup, bool session_pooling, uint64_t session_id);
     bool session_pooling() const { return session_pooling_; }
 
     Block block() const { return block_; }
@@ -68,8 +84,11 @@ class Conversation {
     void told(const std::string& name, const std::string& value) { told_[name] = value; }
 
     // --- a server connection ---
-    // One was leased: it is outside any transaction block, and nothing is bound there yet.
-    void leased();
+    // One was leased (`out`: what is to be written to it): it is outside any transaction block,
+    // and nothing is bound there yet.
+    void leased(ServerState& server, std::string& out);
+    // It went back to the pool, or was lost.
+    void let_go() { server_ = nullptr; }
     // Appends what brings `server` to the client's settings (pgtenant's probes, no Sync) and
     // returns it; empty when nothing is needed. Run before the client's transaction begins.
     std::vector<SettingChange> append_settings(ServerState& server, std::string& out);
@@ -112,11 +131,116 @@ class Conversation {
     // A fresh cookie for a request whose replies are followed (never 0).
     protocol::Cookie next_cookie();
 
+    // --- the client's prepared statements (conversation_statements.cpp) ---
+    // Below, "the connection" is the leased one, and what is sent goes to its `out`.
+    ClientStatements& statements() { return statements_; }
+    // A request whose answer updates this bookkeeping, keyed by its tracker cookie.
+    struct Tracked {
+        enum class Kind : uint8_t {
+            parse,     // creates server_name (for client statement client_name/client_id, if
+                       // any): undone if it fails
+            describe,  // learns server_name's shape (and the client statement's, if unknown)
+            use,       // the client's Bind/Describe of server_name: 0A000 means broken here
+            refusal,   // a substitute: the client gets `refusal` instead of the server's error
+            close,     // closes server_name: if skipped, the statement is still there
+        };
+        Kind kind;
+        std::string server_name;
+        std::string client_name;
+        uint64_t client_id = 0;
+        struct Refusal {
+            protocol::Error error;
+            std::string preamble;  // what precedes the error
+            bool outranks_failed_block = false;
+        };
+        std::unique_ptr<Refusal> refusal;
+    };
+    // Records the request just appended. Returns its cookie, or 0 when the server will ignore
+    // it (it skips to the next Sync).
+    protocol::Cookie send_tracked(protocol::Request r, protocol::Origin origin, Tracked t);
+    // Each reply to a tracked request, and the requests an error ended unanswered.
+    void settle(const protocol::ReplyTracker::Reply& reply, char tag, std::string_view body);
+    // Appends what the client gets instead of a substitute's failure; false if unknown.
+    // `failed_block`: the server answered 25P02, which only some refusals outrank.
+    bool take_refusal(protocol::Cookie cookie, bool failed_block, std::string& out);
+    // The connection is gone: nothing outstanding will be answered.
+    void forget_tracked();
+    // Makes the server fail in place of the refused message `m`, so that transaction state and
+    // the skip-to-Sync rule stay exactly the server's; `refusal` replaces its error.
+    // `preamble`: replies PostgreSQL sends before such an error (a Describe's parameters).
+    // `outranks_failed_block`: the client gets `refusal` even where the server answers 25P02.
+    void substitute(const protocol::ClientMessage& m, protocol::Error refusal,
+                    std::string preamble = {}, bool outranks_failed_block = false);
+
+    // Whether the client's statement must keep its result shape here (not in a failed block).
+    bool shape_matters(const PreparedStatement& s) const;
+    // Whether the connection's copy of `s` can be used as it is.
+    bool ready_here(const PreparedStatement& s);
+    // Appends a Parse of `s` and a hidden Describe learning its shape, closing first whatever
+    // copy or least recently used statement must make room. Returns the Describe's cookie.
+    protocol::Cookie prepare_on_server(std::string_view client_name, const PreparedStatement& s,
+                                       protocol::Origin origin);
+    // The client's Bind or Describe `m` of a statement, for its server copy `server_name`.
+    void forward_use(const protocol::ClientMessage& m, const std::string& server_name);
+    // Records server_name as prepared here now, closing first an earlier copy of it and what
+    // must make room (ServerStatements::add).
+    void add_on_server(const std::string& server_name);
+
+    // The client's unnamed statement, as PostgreSQL keeps it for the session until the next
+    // unnamed Parse or simple Query; prepared again wherever the client uses it.
+    // The client's unnamed Parse `m`, forwarded; `binding`: where a Bind of it puts the binding.
+    void parse_unnamed(const protocol::ClientMessage& m, Binding binding);
+    // Where a Bind of the unnamed statement puts the binding; nullopt if there is none.
+    std::optional<Binding> unnamed_binding() const;
+    // Before a Bind or Describe of the unnamed statement: the connection is made to hold the
+    // client's own (another client's may be there). False when the client has none.
+    bool unnamed_ready();
+    void forget_unnamed();
+
+    // The simple Query being handled is a SQL-level PREPARE or EXECUTE of statement `name`.
+    struct SqlPrepared {
+        enum class Kind : uint8_t { none, prepare, execute };
+        Kind kind = Kind::none;
+        std::string name;
+        protocol::TextSpan span;  // where the name is in the Query's text
+    };
+    // Forwards the client's PREPARE or EXECUTE `m` as the server must run it. False when the
+    // EXECUTE's statement is gone (the caller refuses it).
+    bool forward_sql_prepared(const protocol::ClientMessage& m, const SqlPrepared& sql);
+    // PREPARE <server_name><tail>, run through the unnamed statement and pgtenant's own portal.
+    // `tracked`: if it fails, server_name is broken here, as after a failed Parse.
+    void append_sql_prepare(const std::string& server_name, std::string_view tail,
+                            protocol::Origin origin, bool tracked);
+
+    // The Describe the serve loop waits for while it re-prepares a statement (one at a time).
+    struct ShapeCheck {
+        protocol::Cookie cookie = 0;
+        bool done = false;
+        std::optional<protocol::RowShape> shape;  // nullopt: failed or skipped
+        std::string parameters;                   // its ParameterDescription message
+    };
+    void start_shape_check(protocol::Cookie describe);
+    bool shape_check_done() const { return !shape_check_ || shape_check_->done; }
+    ShapeCheck take_shape_check();
+    // Whether the serve loop must be woken: the shape it waits for is known.
+    bool take_wake() { return std::exchange(wake_, false); }
+    // An idle client costs little: memory of the tracked requests' table is given back.
+    void release_idle_memory() {
+        if (tracked_.empty()) decltype(tracked_)().swap(tracked_);
+    }
+
   private:
     static bool is_async(char tag) { return tag == 'N' || tag == 'S' || tag == 'A'; }
     void forward_parameter_status(ServerState& server, bool ours, std::string_view bytes,
                                   std::string& out);
     void tell_own_values(std::string& out);
+    void settle_failed(protocol::Cookie cookie, const protocol::ReplyTracker::Reply& reply,
+                       char tag, std::string_view body);
+    void learn_shape(const Tracked& t, protocol::Cookie cookie,
+                     std::optional<protocol::RowShape> shape);
+    void close_on_server(const std::string& server_name);
+    void prepare_sql_on_server(const PreparedStatement& s, protocol::Origin origin);
+    void record_unnamed_parse(protocol::Origin origin);
 
     Block block_ = Block::idle;
     Segment segment_ = Segment::closed;
@@ -143,6 +267,24 @@ class Conversation {
     std::unique_ptr<ReadBack> read_back_;
     std::optional<protocol::Error> probe_error_;  // a probe's error, while one is awaited
     protocol::Cookie last_cookie_ = 0;
+
+    ServerState* server_ = nullptr;  // the leased connection, if any
+    std::string* out_ = nullptr;     // what is to be written to it
+    uint64_t session_id_ = 0;
+    ClientStatements statements_;  // the client's named prepared statements
+    // Its storage is kept for the next one (drivers parse one per statement).
+    struct UnnamedStatement {
+        bool exists = false;
+        std::string query;
+        std::vector<int32_t> param_types;
+        uint64_t generation = 0;
+        Binding binding = Binding::before;  // where a Bind of it puts the binding
+        protocol::Cookie parse = 0;         // of its latest Parse, which may fail
+    };
+    UnnamedStatement unnamed_;
+    std::unordered_map<protocol::Cookie, Tracked> tracked_;
+    std::unique_ptr<ShapeCheck> shape_check_;
+    bool wake_ = false;
 };
 
 }  // namespace pgtenant::proxy

@@ -133,7 +133,8 @@ bool Session::relay_messages(ServerConnection& conn, std::string& out) {
             // Too big to wait for: decide its fate now and stream it.
             auto reply = conn.tracker().on_reply(f.tag);
             if (reply.verdict != Verdict::forward && reply.verdict != Verdict::drop) return false;
-            settle(conn, reply, f.tag, {});
+            conv_.settle(reply, f.tag, {});
+            if (conv_.take_wake()) segment_done();
             conv_.streaming();
             passthrough_left_ = f.total_size;
             passthrough_forward_ = reply.verdict == Verdict::forward;
@@ -156,8 +157,9 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
     // In a failed transaction PostgreSQL answers 25P02 before it looks at anything pgtenant
     // would refuse: the server's answer to the substitute is the client's then.
     const bool replaced = reply.verdict == Verdict::substitute_error &&
-                          take_refusal(reply.cookie, in_failed_block(bytes), replacement);
-    settle(conn, reply, tag, bytes.substr(5));
+                          conv_.take_refusal(reply.cookie, in_failed_block(bytes), replacement);
+    conv_.settle(reply, tag, bytes.substr(5));
+    if (conv_.take_wake()) segment_done();  // the serve loop waits for a statement's shape
     switch (reply.verdict) {
         case Verdict::drop:
             conv_.on_drop(conn, reply, tag, bytes.substr(5), out);
@@ -226,7 +228,7 @@ void Session::server_lost(ServerConnection& conn, const protocol::Error& error, 
         conv_.skip_to_sync();
     }
     spdlog::warn("{} server connection {} lost: {}", prefix(), conn.id(), error.message);
-    forget_tracked(conn);
+    conv_.forget_tracked();
     passthrough_left_ = 0;
     cancel_slot_->idle();
     let_go().discard();

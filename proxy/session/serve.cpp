@@ -19,13 +19,6 @@ using protocol::Origin;
 using protocol::Request;
 
 namespace {
-// A statement the server must reject (at parse analysis, so a Parse of it fails too): the
-// vehicle for pgtenant's own refusals while a server connection is in use, so transaction state
-// stays the server's. It names pgtenant in the server's log, where it shows as an error; no
-// role can create a relation in pg_catalog to make it succeed.
-constexpr std::string_view kRefusedText =
-    "SELECT FROM pg_catalog.\"pgtenant refused this statement (reason in pgtenant log)\"";
-
 bool ends_segment(char tag) { return tag == 'Q' || tag == 'S' || tag == 'F'; }
 
 protocol::Error framing_error(bool too_long, std::size_t size, std::size_t max_message) {
@@ -148,7 +141,7 @@ awaitable<void> Session::refuse_message(protocol::Error e) {
 void Session::release_idle_memory() {
     client_buf_.release();
     if (!server_) segment_event_.reset();
-    if (tracked_.empty()) decltype(tracked_)().swap(tracked_);
+    conv_.release_idle_memory();
     for (std::string* s : {&to_server_, &writing_, &emulated_}) return_storage(*s);
 }
 
@@ -225,7 +218,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     Binding binding = Binding::deferred;  // what starts no statement needs no binding
     writes_ = {};
     discards_statements_ = false;
-    sql_prepared_.kind = SqlPrepared::Kind::none;
+    sql_prepared_.kind = Conversation::SqlPrepared::Kind::none;
     if (tag == 'F') {
         // The fast-path interface calls any function by oid, out of sight of the statement
         // guard (set_config among them); drivers use it only for large objects.
@@ -239,7 +232,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         binding = binding_for_bind(m);
     }
     // A simple Query ends the unnamed statement, wherever it is answered.
-    if (tag == 'Q') forget_unnamed();
+    if (tag == 'Q') conv_.forget_unnamed();
 
     if (!emulated_.empty()) co_return co_await flush_local();
     const bool segment_open = conv_.segment() == Conversation::Segment::open;
@@ -256,7 +249,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         if (!co_await begin_segment(tag)) co_return !client_gone_;
     }
     bool outranks_failed_block = false;
-    if (!refusal && sql_prepared_.kind != SqlPrepared::Kind::none &&
+    if (!refusal && sql_prepared_.kind != Conversation::SqlPrepared::Kind::none &&
         !co_await sql_prepared_checked(m, refusal, outranks_failed_block)) {
         co_return !client_gone_;
     }
@@ -276,7 +269,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
             server_->statements().mark_all_broken();
             server_->own_statements_lost() = true;
             if (conv_.block() != Conversation::Block::failed)
-                statements_.clear();  // the unnamed one is not among them
+                conv_.statements().clear();  // the unnamed one is not among them
         }
     }
     if (ends_segment(tag)) {
@@ -319,13 +312,13 @@ Session::Binding Session::classify_statement(char tag, std::string_view sql,
         // DEALLOCATE of a prepared statement, protocol-level (psycopg 3 deallocates its own so)
         // or SQL-level: the client's statement is forgotten; its server copies stay for other
         // clients.
-        const bool known = statements_.find(c.deallocate_name) != nullptr;
+        const bool known = conv_.statements().find(c.deallocate_name) != nullptr;
         if (conv_.block() == Conversation::Block::failed) {
             refusal = errors::in_failed_transaction();
         } else if (!known) {
             refusal = errors::statement_missing(c.deallocate_name);
         } else if (tag == 'Q' && conv_.segment() != Conversation::Segment::open) {
-            statements_.remove(c.deallocate_name);
+            conv_.statements().remove(c.deallocate_name);
             build::command_complete(emulated_, "DEALLOCATE");
             build::ready_for_query(emulated_, server_ ? conv_.status() : 'I');
         } else {
@@ -346,11 +339,11 @@ Session::Binding Session::classify_statement(char tag, std::string_view sql,
                 refusal = errors::not_supported_in_pooling(
                     "a prepared statement name written as U&\"...\" is not served",
                     "Write the name plainly or in double quotes.");
-            } else if (!prepare && !statements_.find(name)) {
+            } else if (!prepare && !conv_.statements().find(name)) {
                 refusal = errors::statement_missing(name);
             } else {
-                sql_prepared_ = {prepare ? SqlPrepared::Kind::prepare : SqlPrepared::Kind::execute,
-                                 std::move(name), *span};
+                using Kind = Conversation::SqlPrepared::Kind;
+                sql_prepared_ = {prepare ? Kind::prepare : Kind::execute, std::move(name), *span};
             }
             return Binding::before;
         }
@@ -386,7 +379,7 @@ Session::Binding Session::classify_statement(char tag, std::string_view sql,
                            (c.deallocate_all && block == Conversation::Block::open));
         if (here) {
             if (c.discard_all) conv_.settings().reset_all();
-            statements_.clear();
+            conv_.statements().clear();
             build::command_complete(emulated_, what);
             build::ready_for_query(emulated_, server_ ? conv_.status() : 'I');
             return Binding::before;
@@ -406,9 +399,9 @@ Session::Binding Session::classify_statement(char tag, std::string_view sql,
 Session::Binding Session::binding_for_bind(const protocol::ClientMessage& m) {
     if (!m.names_read) return Binding::before;
     if (m.name.empty()) {
-        return unnamed_.exists ? unnamed_.binding : Binding::before;
+        return conv_.unnamed_binding().value_or(Binding::before);
     }
-    const auto* s = statements_.find(m.name);
+    const auto* s = conv_.statements().find(m.name);
     if (!s) return Binding::before;
     auto c = app_.classifier.classify(s->query, protocol::may_be_snapshot_free(s->query));
     writes_ = std::move(c.settings);
@@ -437,7 +430,7 @@ awaitable<bool> Session::interrupt_copy(char tag) {
 
 // Answers a client whose transaction block died with its server connection.
 awaitable<bool> Session::answer_aborted(std::string_view msg) {
-    aborted_->on_message(msg, statements_, emulated_);
+    aborted_->on_message(msg, conv_.statements(), emulated_);
     if (aborted_->over()) aborted_.reset();
     co_return co_await flush_local();
 }
@@ -465,7 +458,7 @@ awaitable<bool> Session::begin_segment(char tag) {
             co_return false;
         }
         hold(std::move(acquired.lease));
-        conv_.leased();
+        conv_.leased(*server_, to_server_);
         asio::co_spawn(co_await asio::this_coro::executor, relay(server_.shared()), asio::detached);
     }
     conv_.open_segment();
@@ -483,28 +476,7 @@ awaitable<bool> Session::begin_segment(char tag) {
 void Session::refuse_via_server(const protocol::ClientMessage& m, protocol::Error refusal,
                                 std::string preamble, bool outranks_failed_block) {
     spdlog::info("{} refused: {}", prefix(), refusal.message);
-    const char tag = m.tag;
-    Request r;
-    if (tag == 'Q' || tag == 'F') {  // both are answered by an error, then ReadyForQuery
-        build::query(to_server_, kRefusedText);
-        r = Request::query;
-    } else if (tag == 'P') {
-        build::parse(to_server_, m.name, kRefusedText);
-        r = Request::parse;
-    } else {
-        // Bind, Describe: a Describe of a statement that never exists fails and changes nothing.
-        build::describe(to_server_, 'S', kNoneStatement);
-        r = Request::describe;
-    }
-    // Not recorded when the server already skips to the Sync: it ignores the substitute, as it
-    // would the client's message.
-    send_tracked(r, Origin::substitute,
-                 {Tracked::Kind::refusal,
-                  {},
-                  {},
-                  0,
-                  std::make_unique<Tracked::Refusal>(std::move(refusal), std::move(preamble),
-                                                     outranks_failed_block)});
+    conv_.substitute(m, std::move(refusal), std::move(preamble), outranks_failed_block);
 }
 
 // Only called while no server connection is leased, so nothing else writes to the client.
@@ -587,6 +559,7 @@ void Session::hold(Lease lease) {
 
 Lease Session::let_go() {
     count_lease(-1);
+    conv_.let_go();
     return std::move(server_);
 }
 

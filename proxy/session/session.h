@@ -57,12 +57,7 @@ class Session : public std::enable_shared_from_this<Session> {
     void end_large_message();
     awaitable<bool> handle_client_message(std::string_view msg);
     awaitable<bool> refuse_violation(std::string message);
-    // How a statement's transaction is bound to the practice (DESIGN §3.2).
-    enum class Binding : uint8_t {
-        before,    // the binding goes in front of it
-        deferred,  // it takes no snapshot: the binding waits for the next statement that does
-        never,     // it must run outside a pipeline: no binding in front of it
-    };
+    using Binding = Conversation::Binding;
     Binding classify_statement(char tag, std::string_view sql,
                                std::optional<protocol::Error>& refusal);
     Binding binding_for_bind(const protocol::ClientMessage& m);
@@ -94,47 +89,16 @@ class Session : public std::enable_shared_from_this<Session> {
     // --- named prepared statements (statements.cpp) ---
     awaitable<void> send_client_message(const protocol::ClientMessage& m);
     awaitable<void> use_statement(const protocol::ClientMessage& m);
-    bool shape_matters(const PreparedStatement& s) const;
-    bool ready_here(const PreparedStatement& s);
-    void forward_use(const protocol::ClientMessage& m, const std::string& server_name);
     enum class Readiness { ready, refused, gone };
     awaitable<Readiness> ready_on_server(std::string_view client_name, const PreparedStatement& s,
                                          std::string& parameters);
-    protocol::Cookie prepare_on_server(std::string_view client_name, const PreparedStatement& s,
-                                       protocol::Origin origin);
-    struct ShapeCheck;
-    awaitable<ShapeCheck> current_shape(protocol::Cookie describe);
-    void close_on_server(const std::string& server_name);
-    // Records server_name as prepared here now, closing first an earlier copy of it and what
-    // must make room (ServerStatements::add).
-    void add_on_server(const std::string& server_name);
+    awaitable<Conversation::ShapeCheck> current_shape(protocol::Cookie describe);
+    bool unnamed_ready(const protocol::ClientMessage& m);
     // SQL-level PREPARE and EXECUTE, each alone in a simple Query (sql_prepared.cpp).
     awaitable<bool> sql_prepared_checked(const protocol::ClientMessage& m,
                                          std::optional<protocol::Error>& refusal,
                                          bool& outranks_failed_block);
     void forward_sql_prepared(const protocol::ClientMessage& m);
-    void prepare_sql_on_server(const PreparedStatement& s, protocol::Origin origin);
-    void append_sql_prepare(const std::string& server_name, std::string_view tail,
-                            protocol::Origin origin, bool tracked);
-    bool unnamed_ready(const protocol::ClientMessage& m);
-    void forget_unnamed();
-    void parse_unnamed(protocol::Origin origin);
-
-    // --- requests with bookkeeping, settled by their replies (tracked.cpp) ---
-    struct Tracked;
-    // Sends nothing itself: records the request just appended to to_server_. Returns its
-    // cookie, or 0 when the server will ignore it (it skips to the next Sync).
-    protocol::Cookie send_tracked(protocol::Request r, protocol::Origin origin, Tracked t);
-    void settle(ServerConnection& conn, const protocol::ReplyTracker::Reply& reply, char tag,
-                std::string_view body);
-    void settle_failed(ServerConnection& conn, protocol::Cookie cookie,
-                       const protocol::ReplyTracker::Reply& reply, char tag, std::string_view body);
-    void learn_shape(ServerConnection& conn, const Tracked& t, protocol::Cookie cookie,
-                     std::optional<protocol::RowShape> shape);
-    // Appends what the client gets instead of a substitute's failure; false if unknown.
-    // `failed_block`: the server answered 25P02, which only some refusals outrank.
-    bool take_refusal(protocol::Cookie cookie, bool failed_block, std::string& out);
-    void forget_tracked(ServerConnection& conn);
 
     // --- relaying server replies (relay.cpp) ---
     awaitable<void> relay(std::shared_ptr<ServerConnection> conn);
@@ -159,38 +123,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string user_;
     std::string practice_;
     StartupRequest request_;
-    ClientStatements statements_;  // the client's named prepared statements
-    // A request whose answer updates the session's bookkeeping, keyed by its tracker cookie.
-    struct Tracked {
-        enum class Kind : uint8_t {
-            parse,     // creates server_name (for client statement client_name/client_id, if
-                       // any): undone if it fails
-            describe,  // learns server_name's shape (and the client statement's, if unknown)
-            use,       // the client's Bind/Describe of server_name: 0A000 means broken here
-            refusal,   // a substitute: the client gets `refusal` instead of the server's error
-            close,     // closes server_name: if skipped, the statement is still there
-        };
-        Kind kind;
-        std::string server_name;
-        std::string client_name;
-        uint64_t client_id = 0;
-        struct Refusal {
-            protocol::Error error;
-            std::string preamble;  // what precedes the error
-            bool outranks_failed_block = false;
-        };
-        std::unique_ptr<Refusal> refusal;
-    };
-    std::unordered_map<protocol::Cookie, Tracked> tracked_;
-    // The Describe the serve loop waits for while it re-prepares a statement (one at a time).
-    struct ShapeCheck {
-        protocol::Cookie cookie = 0;
-        bool done = false;
-        std::optional<protocol::RowShape> shape;  // nullopt: failed or skipped
-        std::string parameters;                   // its ParameterDescription message
-    };
-    std::unique_ptr<ShapeCheck> shape_check_;
-    // Transaction, segment and settings state: what the session decides by (socket-free).
+    // Transaction, segment, settings and statements: what the session decides by (socket-free).
     Conversation conv_;
     protocol::SettingWrites writes_;  // what the statement being handled writes
     std::shared_ptr<CancelSlot> cancel_slot_;
@@ -199,33 +132,15 @@ class Session : public std::enable_shared_from_this<Session> {
     bool auth_abandoned_ = false;  // the client hung up mid-authentication
 
     // Serving state.
-    Lease server_;                 // leased server connection, if any
-    std::string to_server_;        // bytes of the segment being built
-    std::string writing_;          // bytes being written to the server
-    std::string emulated_;         // replies pgtenant answers itself
-    bool server_writing_ = false;  // a write to the server is under way
-    // The client's unnamed statement, as PostgreSQL keeps it for the session until the next
-    // unnamed Parse or simple Query; prepared again wherever the client uses it.
-    // Its storage is kept for the next one (drivers parse one per statement).
-    struct UnnamedStatement {
-        bool exists = false;
-        std::string query;
-        std::vector<int32_t> param_types;
-        uint64_t generation = 0;
-        Binding binding = Binding::before;  // where a Bind of it puts the binding
-        protocol::Cookie parse = 0;         // of its latest Parse, which may fail
-    };
-    UnnamedStatement unnamed_;
+    Lease server_;                             // leased server connection, if any
+    std::string to_server_;                    // bytes of the segment being built
+    std::string writing_;                      // bytes being written to the server
+    std::string emulated_;                     // replies pgtenant answers itself
+    bool server_writing_ = false;              // a write to the server is under way
     Binding parse_binding_ = Binding::before;  // that of the Parse being handled
     bool discards_statements_ = false;         // the message being handled may DEALLOCATE ALL
-    // The simple Query being handled is a SQL-level PREPARE or EXECUTE of statement `name`.
-    struct SqlPrepared {
-        enum class Kind : uint8_t { none, prepare, execute };
-        Kind kind = Kind::none;
-        std::string name;
-        protocol::TextSpan span;  // where the name is in the Query's text
-    };
-    SqlPrepared sql_prepared_;
+    // The simple Query being handled is a SQL-level PREPARE or EXECUTE.
+    Conversation::SqlPrepared sql_prepared_;
     bool client_gone_ = false;       // a write to the client failed
     std::size_t large_message_ = 0;  // bytes of server.message_memory_bytes held
     std::chrono::steady_clock::time_point large_deadline_;  // for the large message to arrive

@@ -20,42 +20,10 @@ namespace errors = protocol::errors;
 using protocol::Origin;
 using protocol::Request;
 
-namespace {
-
-// `text` with the statement name at `span` replaced by `server_name`.
-std::string with_name(std::string_view text, protocol::TextSpan span,
-                      std::string_view server_name) {
-    std::string out;
-    out.reserve(text.size() + server_name.size());
-    out.append(text.substr(0, span.offset));
-    out.append(server_name);
-    out.append(text.substr(span.offset + span.length));
-    return out;
-}
-
-}  // namespace
-
 // The client's PREPARE or EXECUTE (sql_prepared_), as the server must run it.
 void Session::forward_sql_prepared(const protocol::ClientMessage& m) {
-    const std::string_view text = m.text;
-    const auto span = sql_prepared_.span;
-    if (sql_prepared_.kind == SqlPrepared::Kind::prepare) {
-        const auto& s =
-            statements_.add(sql_prepared_.name, text.substr(span.offset + span.length), {}, true);
-        add_on_server(s.server_name);
-        build::query(to_server_, with_name(text, span, s.server_name));
-        // Failed: the client has no such statement, as on PostgreSQL.
-        send_tracked(Request::query, Origin::client,
-                     {Tracked::Kind::parse, s.server_name, sql_prepared_.name, s.id});
-        return;
-    }
-    const PreparedStatement* s = statements_.find(sql_prepared_.name);
-    if (!s) {  // not expected: it was there when the EXECUTE was read
+    if (!conv_.forward_sql_prepared(m, sql_prepared_))
         refuse_via_server(m, errors::statement_missing(sql_prepared_.name));
-        return;
-    }
-    build::query(to_server_, with_name(text, span, s->server_name));
-    send_tracked(Request::query, Origin::client, {Tracked::Kind::use, s->server_name});
 }
 
 // Before the client's PREPARE or EXECUTE is sent, what the server must answer first, in a
@@ -67,23 +35,23 @@ void Session::forward_sql_prepared(const protocol::ClientMessage& m) {
 awaitable<bool> Session::sql_prepared_checked(const protocol::ClientMessage& m,
                                               std::optional<protocol::Error>& refusal,
                                               bool& outranks_failed_block) {
-    const bool prepare = sql_prepared_.kind == SqlPrepared::Kind::prepare;
-    const PreparedStatement* s = statements_.find(sql_prepared_.name);
+    const bool prepare = sql_prepared_.kind == Conversation::SqlPrepared::Kind::prepare;
+    const PreparedStatement* s = conv_.statements().find(sql_prepared_.name);
     std::optional<protocol::RowShape> want;
     std::string server_name;
     if (prepare) {
         if (!s) co_return true;
         const std::string_view text = m.text;
         const auto& span = sql_prepared_.span;
-        append_sql_prepare(std::string(kNoneStatement), text.substr(span.offset + span.length),
-                           Origin::probe, false);
+        conv_.append_sql_prepare(std::string(kNoneStatement),
+                                 text.substr(span.offset + span.length), Origin::probe, false);
         build::close(to_server_, 'S', kNoneStatement);
         server_->tracker().sent(Request::close, Origin::injected);
     } else {
-        if (ready_here(*s)) co_return true;
-        want = shape_matters(*s) ? s->shape : std::nullopt;
+        if (conv_.ready_here(*s)) co_return true;
+        want = conv_.shape_matters(*s) ? s->shape : std::nullopt;
         server_name = s->server_name;
-        prepare_on_server({}, *s, Origin::probe);
+        conv_.prepare_on_server({}, *s, Origin::probe);
     }
     if (!co_await probe_round_trip('Q', "while preparing a statement")) co_return false;
     if (auto e = conv_.take_probe_error()) {
@@ -95,36 +63,6 @@ awaitable<bool> Session::sql_prepared_checked(const protocol::ClientMessage& m,
         refusal = errors::cached_plan_changed();
     }
     co_return true;
-}
-
-// PREPARE <server_name><tail>, run through the unnamed statement and pgtenant's own portal
-// (the client's unnamed statement is parsed again before its next use). `tracked`: if it
-// fails, server_name is broken here, as after a failed Parse.
-void Session::append_sql_prepare(const std::string& server_name, std::string_view tail,
-                                 Origin origin, bool tracked) {
-    auto& tracker = server_->tracker();
-    std::string text = "PREPARE ";
-    text.append(server_name).append(tail);
-    build::parse(to_server_, {}, text);
-    tracker.sent(Request::parse, origin);
-    server_->unnamed_owner() = {0, 0};
-    build::bind_portal(to_server_, kBindPortal, {}, {});
-    tracker.sent(Request::bind, origin);
-    build::execute(to_server_, kBindPortal);
-    if (tracked) {
-        send_tracked(Request::execute, origin, {Tracked::Kind::parse, server_name});
-    } else {
-        tracker.sent(Request::execute, origin);
-    }
-    build::close(to_server_, 'P', kBindPortal);
-    tracker.sent(Request::close, Origin::injected);
-}
-
-// A server copy of SQL-level statement `s`. Failed, it leaves the statement broken here, as a
-// failed Parse would.
-void Session::prepare_sql_on_server(const PreparedStatement& s, Origin origin) {
-    add_on_server(s.server_name);
-    append_sql_prepare(s.server_name, s.query, origin, true);
 }
 
 }  // namespace pgtenant::proxy

@@ -174,9 +174,11 @@ awaitable<bool> Session::authenticate() {
     }
     user_ = login->name;
     practice_ = login->practice_id;
-    conv_.start(request_.params, login->pool_mode == auth::LoginPoolMode::session ||
-                                     (login->pool_mode == auth::LoginPoolMode::inherit &&
-                                      app_.config->pool.default_mode == config::PoolMode::session));
+    conv_.start(request_.params,
+                login->pool_mode == auth::LoginPoolMode::session ||
+                    (login->pool_mode == auth::LoginPoolMode::inherit &&
+                     app_.config->pool.default_mode == config::PoolMode::session),
+                id_);
     co_return co_await send_welcome();
 }
 

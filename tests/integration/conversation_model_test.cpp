@@ -163,6 +163,7 @@ struct Client {
     RawSocket direct;
     Told told_direct, told_model;
     int server = -1;
+    std::string out;    // what is to be written to its server connection
     char status = 'I';  // as PostgreSQL last said on the direct connection
 };
 
@@ -200,7 +201,8 @@ class ConversationModel : public ::testing::Test {
         }
         c.told_model = c.told_direct;
         c.direct = take_socket(std::move(conn));
-        c.conv.start({{"application_name", app}, {"timezone", tz}}, false);
+        c.conv.start({{"application_name", app}, {"timezone", tz}}, false,
+                     static_cast<uint64_t>(i) + 1);
         // As pgtenant's welcome: the client was told its own values.
         c.conv.told("application_name", app);
         c.conv.told("TimeZone", tz);
@@ -218,6 +220,7 @@ class ConversationModel : public ::testing::Test {
             const char tag = m[0];
             const bool ours = tracker.front_injected();
             const auto reply = tracker.on_reply(tag);
+            c.conv.settle(reply, tag, std::string_view(m).substr(5));
             switch (reply.verdict) {
                 case Verdict::forward:
                     c.conv.on_forward(s.state, ours, tag, m, to_client);
@@ -240,14 +243,15 @@ class ConversationModel : public ::testing::Test {
                 if (servers[i].holder < 0) {
                     c.server = static_cast<int>(i);
                     servers[i].holder = self;
-                    c.conv.leased();
+                    c.conv.leased(servers[i].state, c.out);
                     break;
                 }
             }
         }
         EXPECT_GE(c.server, 0);
         Server& s = servers[c.server];
-        std::string out, to_client;
+        std::string& out = c.out;
+        std::string to_client;
         c.conv.open_segment();
         c.conv.forget_may_begin();
         c.conv.note_may_begin(protocol::may_begin_block(sql));
@@ -275,6 +279,7 @@ class ConversationModel : public ::testing::Test {
         if (c.conv.releasable(s.state)) {
             s.holder = -1;
             c.server = -1;
+            c.conv.let_go();
         }
         std::vector<std::string> messages;
         for (std::size_t pos = 0; pos < to_client.size();) {

@@ -52,6 +52,7 @@ std::string replies(Conversation& c, ServerState& s, std::initializer_list<std::
     for (const auto& m : msgs) {
         const bool ours = s.tracker().front_injected();
         const auto reply = s.tracker().on_reply(m[0]);
+        c.settle(reply, m[0], std::string_view(m).substr(5));
         if (reply.verdict == Verdict::forward) {
             c.on_forward(s, ours, m[0], m, out);
         } else {
@@ -72,9 +73,10 @@ std::string command_complete() {
 
 TEST(Conversation, TheBlockFollowsReadyForQueryAndTheBindingIsPlacedOncePerTransaction) {
     Conversation c;
-    c.start({}, false);
+    c.start({}, false, 1);
     ServerState s;
-    c.leased();
+    std::string to_server;
+    c.leased(s, to_server);
     EXPECT_EQ(c.block(), Block::idle);
     EXPECT_FALSE(c.place_binding(false));  // a statement that takes no snapshot waits
     EXPECT_TRUE(c.place_binding(true));
@@ -94,9 +96,10 @@ TEST(Conversation, TheBlockFollowsReadyForQueryAndTheBindingIsPlacedOncePerTrans
 
 TEST(Conversation, NoBindingInAFailedTransaction) {
     Conversation c;
-    c.start({}, false);
+    c.start({}, false, 1);
     ServerState s;
-    c.leased();
+    std::string to_server;
+    c.leased(s, to_server);
     s.tracker().sent(Request::query);
     replies(c, s, {ready('E')});
     EXPECT_FALSE(c.place_binding(true));
@@ -104,9 +107,10 @@ TEST(Conversation, NoBindingInAFailedTransaction) {
 
 TEST(Conversation, AConnectionGoesBackOnlyWhenEverythingIsAnswered) {
     Conversation c;
-    c.start({}, false);
+    c.start({}, false, 1);
     ServerState s;
-    c.leased();
+    std::string to_server;
+    c.leased(s, to_server);
     c.open_segment();
     s.tracker().sent(Request::query);
     EXPECT_FALSE(c.releasable(s));
@@ -121,9 +125,10 @@ TEST(Conversation, AConnectionGoesBackOnlyWhenEverythingIsAnswered) {
 
 TEST(Conversation, SessionPoolingKeepsTheConnection) {
     Conversation c;
-    c.start({}, true);
+    c.start({}, true, 1);
     ServerState s;
-    c.leased();
+    std::string to_server;
+    c.leased(s, to_server);
     s.tracker().sent(Request::query);
     replies(c, s, {ready('I')});
     EXPECT_FALSE(c.releasable(s));
@@ -131,8 +136,10 @@ TEST(Conversation, SessionPoolingKeepsTheConnection) {
 
 TEST(Conversation, SettingsAreAppliedAsProbesBeforeTheTransaction) {
     Conversation c;
-    c.start({{"timezone", "Asia/Tokyo"}}, false);
+    c.start({{"timezone", "Asia/Tokyo"}}, false, 1);
     ServerState s;
+    std::string to_server;
+    c.leased(s, to_server);
     std::string out;
     auto changes = c.append_settings(s, out);
     ASSERT_EQ(changes.size(), 1u);
@@ -151,8 +158,10 @@ TEST(Conversation, SettingsAreAppliedAsProbesBeforeTheTransaction) {
 
 TEST(Conversation, AFailedSettingIsTheSessionsError) {
     Conversation c;
-    c.start({{"work_mem", "nonsense"}}, false);
+    c.start({{"work_mem", "nonsense"}}, false, 1);
     ServerState s;
+    std::string to_server;
+    c.leased(s, to_server);
     std::string out;
     auto changes = c.append_settings(s, out);
     build::sync(out);
@@ -171,11 +180,12 @@ TEST(Conversation, AFailedSettingIsTheSessionsError) {
 // the pool role's. Once the value is read back the client is told its own value again.
 TEST(Conversation, AfterAResetTheClientIsToldItsStartupValueAgain) {
     Conversation c;
-    c.start({{"timezone", "Asia/Tokyo"}}, false);
+    c.start({{"timezone", "Asia/Tokyo"}}, false, 1);
     c.told("TimeZone", "Asia/Tokyo");
     ServerState s;
     s.params() = {{"timezone", "Asia/Tokyo"}};
-    c.leased();
+    std::string to_server;
+    c.leased(s, to_server);
     protocol::SettingWrites w;
     w.session_sets.push_back({"timezone", std::nullopt});  // RESET TimeZone
     c.note_writes(w);
@@ -197,9 +207,11 @@ TEST(Conversation, AfterAResetTheClientIsToldItsStartupValueAgain) {
 // own value anew; another client's value never does.
 TEST(Conversation, OwnReportsReachTheClientOnlyWithItsOwnNewValue) {
     Conversation c;
-    c.start({{"timezone", "Asia/Tokyo"}}, false);
+    c.start({{"timezone", "Asia/Tokyo"}}, false, 1);
     c.told("TimeZone", "Asia/Tokyo");
     ServerState s;
+    std::string to_server;
+    c.leased(s, to_server);
     s.tracker().sent(Request::bind, Origin::probe);
     s.tracker().sent(Request::execute, Origin::probe);
     s.tracker().sent(Request::sync, Origin::probe);
@@ -211,8 +223,10 @@ TEST(Conversation, OwnReportsReachTheClientOnlyWithItsOwnNewValue) {
 
 TEST(Conversation, AFatalFromTheServerReachesTheClientAsAnErrorAndBreaksTheConnection) {
     Conversation c;
-    c.start({}, false);
+    c.start({}, false, 1);
     ServerState s;
+    std::string to_server;
+    c.leased(s, to_server);
     s.tracker().sent(Request::query);
     std::string fatal;
     protocol::encode_error(fatal, {"FATAL", "57P01", "terminating connection"});
@@ -226,9 +240,10 @@ TEST(Conversation, AFatalFromTheServerReachesTheClientAsAnErrorAndBreaksTheConne
 
 TEST(Conversation, ALostConnectionHadABlockWhenOneWasOpenOrMayHaveBegun) {
     Conversation c;
-    c.start({}, false);
+    c.start({}, false, 1);
     ServerState s;
-    c.leased();
+    std::string to_server;
+    c.leased(s, to_server);
     c.open_segment();
     c.note_may_begin(true);
     EXPECT_TRUE(c.server_lost(true, false));  // BEGIN sent, unanswered
@@ -244,8 +259,10 @@ TEST(Conversation, ALostConnectionHadABlockWhenOneWasOpenOrMayHaveBegun) {
 
 TEST(Conversation, CopyDataIsAwaitedUntilTheClientEndsIt) {
     Conversation c;
-    c.start({}, false);
+    c.start({}, false, 1);
     ServerState s;
+    std::string to_server;
+    c.leased(s, to_server);
     s.tracker().sent(Request::query);
     std::string copy_in;
     protocol::MessageWriter(copy_in).begin('G').byte(0).int16(0).end();
@@ -253,6 +270,121 @@ TEST(Conversation, CopyDataIsAwaitedUntilTheClientEndsIt) {
     EXPECT_TRUE(c.copy_awaited());
     c.copy_ended();
     EXPECT_FALSE(c.copy_awaited());
+}
+
+protocol::ClientMessage client_message(const std::string& bytes) {
+    auto m = protocol::decode_client_message(bytes);
+    EXPECT_TRUE(m);
+    return *m;
+}
+
+std::string error(std::string_view sqlstate) {
+    std::string m;
+    protocol::encode_error(m, {"ERROR", std::string(sqlstate), "failed"});
+    return m;
+}
+
+TEST(Conversation, AClientsParseThatFailsLeavesItWithoutTheStatement) {
+    Conversation c;
+    c.start({}, false, 1);
+    ServerState s;
+    std::string out;
+    c.leased(s, out);
+    const auto& st = c.statements().add("q", "SELECT nonsense", {});
+    const std::string server_name = st.server_name;
+    c.prepare_on_server("q", st, Origin::client);
+    build::sync(out);
+    s.tracker().sent(Request::sync);
+    // The Parse fails; the hidden Describe after it is skipped.
+    replies(c, s, {error("42703"), ready('I')});
+    EXPECT_EQ(c.statements().find("q"), nullptr);
+    EXPECT_FALSE(s.statements().has(server_name));
+}
+
+TEST(Conversation, ARepreparedStatementLearnsItsShapeAndTheWaitingLoopIsWoken) {
+    Conversation c;
+    c.start({}, false, 1);
+    ServerState s;
+    std::string out;
+    c.leased(s, out);
+    const auto& st = c.statements().add("q", "SELECT 1", {});
+    const std::string server_name = st.server_name;
+    const auto describe = c.prepare_on_server("q", st, Origin::hidden);
+    c.start_shape_check(describe);
+    std::string row_description;
+    protocol::MessageWriter(row_description)
+        .begin('T')
+        .int16(1)
+        .cstring("x")
+        .int32(0)
+        .int16(0)
+        .int32(23)
+        .int16(4)
+        .int32(-1)
+        .int16(0)
+        .end();
+    std::string parse_complete("1\0\0\0\4", 5);
+    std::string no_parameters;
+    protocol::MessageWriter(no_parameters).begin('t').int16(0).end();
+    EXPECT_EQ(replies(c, s, {parse_complete, no_parameters, row_description}), "");
+    EXPECT_TRUE(c.take_wake());
+    ASSERT_TRUE(c.shape_check_done());
+    auto check = c.take_shape_check();
+    ASSERT_TRUE(check.shape);
+    EXPECT_EQ(check.parameters, no_parameters);
+    EXPECT_TRUE(c.statements().find("q")->shape);  // the client's statement learned it too
+    EXPECT_TRUE(s.statements().shape(server_name));
+}
+
+// Rule 3: a client never uses the unnamed statement another session left on a connection.
+TEST(Conversation, AnotherSessionsUnnamedStatementIsNeverUsed) {
+    ServerState s;
+    std::string out;
+    Conversation a, b;
+    a.start({}, false, 1);
+    b.start({}, false, 2);
+    std::string parse;
+    build::parse(parse, "", "SELECT 'a'");
+    a.leased(s, out);
+    a.parse_unnamed(client_message(parse), Conversation::Binding::before);
+    replies(a, s, {std::string("1\0\0\0\4", 5)});
+    EXPECT_TRUE(a.unnamed_ready());  // its own is there: nothing to send
+    a.let_go();
+    out.clear();
+    b.leased(s, out);
+    EXPECT_FALSE(b.unnamed_ready());  // it has none (26000 for its Bind)
+    EXPECT_EQ(out, "");
+    b.let_go();
+    std::string parse_b;
+    build::parse(parse_b, "", "SELECT 'b'");
+    b.leased(s, out);
+    b.parse_unnamed(client_message(parse_b), Conversation::Binding::before);
+    replies(b, s, {std::string("1\0\0\0\4", 5)});
+    b.let_go();
+    out.clear();
+    a.leased(s, out);
+    EXPECT_TRUE(a.unnamed_ready());  // its own, prepared again: b's is on the connection
+    EXPECT_NE(out.find("SELECT 'a'"), std::string::npos);
+}
+
+TEST(Conversation, ARefusalTakesThePlaceOfTheSubstitutesError) {
+    Conversation c;
+    c.start({}, false, 1);
+    ServerState s;
+    std::string out;
+    c.leased(s, out);
+    std::string query;
+    build::query(query, "SELECT set_config('app.practice', '2', false)");
+    c.substitute(client_message(query), {"ERROR", "42501", "refused by pgtenant"});
+    const auto reply = s.tracker().on_reply('E');
+    ASSERT_EQ(reply.verdict, Verdict::substitute_error);
+    std::string to_client;
+    ASSERT_TRUE(c.take_refusal(reply.cookie, false, to_client));
+    auto e = protocol::decode_error_fields(std::string_view(to_client).substr(5));
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->sqlstate(), "42501");
+    // In a failed transaction the server's 25P02 is the client's answer, unless it outranks.
+    EXPECT_FALSE(c.take_refusal(reply.cookie, true, to_client));
 }
 
 }  // namespace
