@@ -1,5 +1,9 @@
 #include "proxy/session/conversation.h"
 
+#include <fmt/format.h>
+
+#include <utility>
+
 #include "protocol/builders.h"
 #include "protocol/messages.h"
 #include "protocol/wire.h"
@@ -9,8 +13,14 @@ namespace pgtenant::proxy {
 namespace build = protocol::build;
 using protocol::Origin;
 using protocol::Request;
+using Verdict = protocol::ReplyTracker::Verdict;
 
 namespace {
+bool in_failed_block(std::string_view error_message) {
+    auto e = protocol::decode_error_fields(error_message.substr(5));
+    return e && e->sqlstate() == "25P02";
+}
+
 // A text[] literal of setting names (quoted, so any byte but NUL is safe).
 std::string text_array(const std::vector<std::string>& names) {
     std::string out = "{";
@@ -79,8 +89,60 @@ std::optional<protocol::Error> Conversation::take_probe_error() {
     return e;
 }
 
-void Conversation::on_forward(ServerState& server, bool ours, char tag, std::string_view bytes,
-                              std::string& out) {
+Conversation::ServerNews Conversation::on_server_message(char tag, std::string_view bytes,
+                                                         std::string& out) {
+    auto& tracker = server_->tracker();
+    const bool ours = tracker.front_injected();
+    const auto reply = tracker.on_reply(tag);
+    std::string replacement;
+    // In a failed transaction PostgreSQL answers 25P02 before it looks at anything pgtenant
+    // would refuse: the server's answer to the substitute is the client's then.
+    const bool replaced = reply.verdict == Verdict::substitute_error &&
+                          take_refusal(reply.cookie, in_failed_block(bytes), replacement);
+    settle(reply, tag, bytes.substr(5));
+    switch (reply.verdict) {
+        case Verdict::drop:
+            on_drop(reply, tag, bytes.substr(5), out);
+            break;
+        case Verdict::forward:
+            on_forward(ours, tag, bytes, out);
+            // A serve loop waiting for the segment reads the COPY data.
+            if (tag == 'G' || tag == 'W') wake_ = true;
+            break;
+        case Verdict::substitute_error:
+            out.append(replaced ? std::string_view(replacement) : bytes);
+            seen(tag);
+            break;
+        case Verdict::injected_error: {
+            auto e = protocol::decode_error_fields(bytes.substr(5));
+            return {ServerNews::Kind::binding_failed,
+                    e ? std::string(e->message()) : "malformed error"};
+        }
+        case Verdict::unexpected: {
+            if (tag != 'E') return {ServerNews::Kind::unexpected, {}};
+            // E.g. pg_terminate_backend: the close follows.
+            auto e = protocol::decode_error_fields(bytes.substr(5));
+            server_->mark_broken();
+            return {ServerNews::Kind::closing,
+                    e ? fmt::format("{}: {}", e->sqlstate(), e->message())
+                      : "terminated by the server"};
+        }
+    }
+    ServerNews news;
+    if (std::exchange(wake_, false)) news.kind = ServerNews::Kind::wake;
+    return news;
+}
+
+std::optional<bool> Conversation::on_server_stream(char tag) {
+    auto reply = server_->tracker().on_reply(tag);
+    if (reply.verdict != Verdict::forward && reply.verdict != Verdict::drop) return std::nullopt;
+    settle(reply, tag, {});
+    ready_seen_ = false;
+    return reply.verdict == Verdict::forward;
+}
+
+void Conversation::on_forward(bool ours, char tag, std::string_view bytes, std::string& out) {
+    ServerState& server = *server_;
     switch (tag) {
         case 'Z':
             switch (bytes.size() > 5 ? bytes[5] : 'I') {
@@ -100,7 +162,7 @@ void Conversation::on_forward(ServerState& server, bool ours, char tag, std::str
             ++copies_begun_;
             break;
         case 'S':
-            forward_parameter_status(server, ours, bytes, out);
+            forward_parameter_status(ours, bytes, out);
             seen(tag);
             return;
         case 'E': {
@@ -125,8 +187,7 @@ void Conversation::on_forward(ServerState& server, bool ours, char tag, std::str
 
 // A ParameterStatus from the server. The client's own statements' reports are its settings;
 // those pgtenant's own requests caused reach it only when they tell it its own value anew.
-void Conversation::forward_parameter_status(ServerState& server, bool ours, std::string_view bytes,
-                                            std::string& out) {
+void Conversation::forward_parameter_status(bool ours, std::string_view bytes, std::string& out) {
     auto p = protocol::decode_parameter_status(bytes.substr(5));
     if (!p) return;
     auto name = lower(p->name);
@@ -138,15 +199,16 @@ void Conversation::forward_parameter_status(ServerState& server, bool ours, std:
             (told != told_.end() && told->second == value))
             return;  // not the client's own value, or nothing new to the client
     } else if (!session_pooling_) {
-        settings_.reported(name, value, server.params());
+        settings_.reported(name, value, server_->params());
     }
     told_[std::string(p->name)] = std::move(value);
     out.append(bytes);
 }
 
 // Replies to pgtenant's probes (settings applied, settings read back): none reaches the client.
-void Conversation::on_drop(ServerState& server, const protocol::ReplyTracker::Reply& reply,
-                           char tag, std::string_view body, std::string& out) {
+void Conversation::on_drop(const protocol::ReplyTracker::Reply& reply, char tag,
+                           std::string_view body, std::string& out) {
+    ServerState& server = *server_;
     seen(tag);
     if (tag == 'E' && reply.verdict == protocol::ReplyTracker::Verdict::drop) {
         if (!probe_error_) {

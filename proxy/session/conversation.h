@@ -6,9 +6,10 @@
 // client's prepared statements with the requests whose replies update them
 // (conversation_statements.cpp).
 //
-// No sockets: the Session does the I/O and asks this class what to send; replies go through
-// it on their way to the client. A test drives it over connections of its own to a real
-// PostgreSQL (conversation_model_test).
+// No sockets: the Session does the I/O and the waiting (for a server connection, for a round
+// trip of pgtenant's own) and asks this class what becomes of each client message
+// (on_client_message) and each server message (on_server_message). A test drives it over
+// connections of its own to a real PostgreSQL (conversation_model_test).
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -18,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "protocol/classify.h"
 #include "protocol/errors.h"
 #include "protocol/messages.h"
 #include "protocol/replies.h"
@@ -101,20 +103,26 @@ class Conversation {
     void probe_started() { probe_error_.reset(); }
     std::optional<protocol::Error> take_probe_error();
 
-    // A reply to be forwarded to the client, as the server's ReplyTracker classified it
-    // (`ours`: it answers one of pgtenant's own requests). Appends what the client gets.
-    void on_forward(ServerState& server, bool ours, char tag, std::string_view bytes,
-                    std::string& out);
-    // A reply dropped by the tracker (pgtenant's requests, probes' errors included). Appends
-    // what the client must be told once settings are read back (a RESET reported the pool's
-    // default where the client's session has its startup value).
-    void on_drop(ServerState& server, const protocol::ReplyTracker::Reply& reply, char tag,
-                 std::string_view body, std::string& out);
-    // After each reply handled by on_forward or on_drop, or replaced: whether the last thing
-    // the server said is a ReadyForQuery (async messages after it do not change that).
-    void seen(char tag) { ready_seen_ = tag == 'Z' || (ready_seen_ && is_async(tag)); }
-    // A message streams through unread (too large to buffer).
-    void streaming() { ready_seen_ = false; }
+    // What the session must do after a server message, besides writing what the client gets.
+    struct ServerNews {
+        enum class Kind : uint8_t {
+            none,
+            wake,            // the serve loop waits for this: a statement's shape, COPY data
+            binding_failed,  // pgtenant's own request failed: the connection must be abandoned
+            closing,         // a FATAL on a connection with nothing outstanding: it closes
+            unexpected,      // a reply to nothing outstanding (ignored)
+        };
+        Kind kind = Kind::none;
+        std::string detail;  // the server's message, for the first two
+    };
+    // A whole message from the leased connection, matched to what was sent by its
+    // ReplyTracker. Appends what the client gets to `out`: the client's replies, with
+    // pgtenant's refusals in place of their substitutes' errors; never the replies to
+    // pgtenant's own requests, nor other sessions' settings.
+    ServerNews on_server_message(char tag, std::string_view bytes, std::string& out);
+    // A message too large to buffer, decided by its tag alone: true to forward it as it
+    // streams, false to drop it; nullopt when no message of that kind may stream.
+    std::optional<bool> on_server_stream(char tag);
 
     // Settings a transaction wrote are read back once it is over, with nothing of the client's
     // outstanding: the values PostgreSQL holds then are the client's.
@@ -130,6 +138,37 @@ class Conversation {
 
     // A fresh cookie for a request whose replies are followed (never 0).
     protocol::Cookie next_cookie();
+
+    // --- what becomes of a client message (conversation_decide.cpp) ---
+    // The simple Query being handled is a SQL-level PREPARE or EXECUTE of statement `name`.
+    struct SqlPrepared {
+        enum class Kind : uint8_t { none, prepare, execute };
+        Kind kind = Kind::none;
+        std::string name;
+        protocol::TextSpan span;  // where the name is in the Query's text
+    };
+    // What the statement guard allows (from the configuration, read anew for each message).
+    struct Policy {
+        const std::string& tenant_setting;  // reserved: the practice comes from the login
+        bool allow_maintenance;             // VACUUM and other commands outside a pipeline
+        protocol::StatementClassifier& classifier;
+    };
+    struct Decision {
+        Binding binding = Binding::deferred;  // what starts no statement needs no binding
+        std::optional<protocol::Error> refusal;
+        protocol::SettingWrites writes;    // the settings it writes
+        bool discards_statements = false;  // it may DEALLOCATE ALL / DISCARD ALL on the server
+        SqlPrepared sql_prepared;
+    };
+    // Decides what becomes of client message `m`, in a segment that is open or about to open:
+    // where its transaction's binding goes, whether pgtenant refuses it, what it writes. What
+    // pgtenant answers itself without the server (DEALLOCATE, DISCARD ALL on their own) is
+    // appended to `local`.
+    Decision on_client_message(const protocol::ClientMessage& m, const Policy& policy,
+                               std::string& local);
+    // Message `m`, decided so, was sent to the server: what it wrote and discarded is the
+    // client's now.
+    void sent(const Decision& d);
 
     // --- the client's prepared statements (conversation_statements.cpp) ---
     // Below, "the connection" is the leased one, and what is sent goes to its `out`.
@@ -158,11 +197,6 @@ class Conversation {
     // Records the request just appended. Returns its cookie, or 0 when the server will ignore
     // it (it skips to the next Sync).
     protocol::Cookie send_tracked(protocol::Request r, protocol::Origin origin, Tracked t);
-    // Each reply to a tracked request, and the requests an error ended unanswered.
-    void settle(const protocol::ReplyTracker::Reply& reply, char tag, std::string_view body);
-    // Appends what the client gets instead of a substitute's failure; false if unknown.
-    // `failed_block`: the server answered 25P02, which only some refusals outrank.
-    bool take_refusal(protocol::Cookie cookie, bool failed_block, std::string& out);
     // The connection is gone: nothing outstanding will be answered.
     void forget_tracked();
     // Makes the server fail in place of the refused message `m`, so that transaction state and
@@ -197,13 +231,6 @@ class Conversation {
     bool unnamed_ready();
     void forget_unnamed();
 
-    // The simple Query being handled is a SQL-level PREPARE or EXECUTE of statement `name`.
-    struct SqlPrepared {
-        enum class Kind : uint8_t { none, prepare, execute };
-        Kind kind = Kind::none;
-        std::string name;
-        protocol::TextSpan span;  // where the name is in the Query's text
-    };
     // Forwards the client's PREPARE or EXECUTE `m` as the server must run it. False when the
     // EXECUTE's statement is gone (the caller refuses it).
     bool forward_sql_prepared(const protocol::ClientMessage& m, const SqlPrepared& sql);
@@ -222,18 +249,31 @@ class Conversation {
     void start_shape_check(protocol::Cookie describe);
     bool shape_check_done() const { return !shape_check_ || shape_check_->done; }
     ShapeCheck take_shape_check();
-    // Whether the serve loop must be woken: the shape it waits for is known.
-    bool take_wake() { return std::exchange(wake_, false); }
     // An idle client costs little: memory of the tracked requests' table is given back.
     void release_idle_memory() {
         if (tracked_.empty()) decltype(tracked_)().swap(tracked_);
     }
 
   private:
+    // After each reply: whether the last thing the server said is a ReadyForQuery (async
+    // messages after it do not change that).
+    void seen(char tag) { ready_seen_ = tag == 'Z' || (ready_seen_ && is_async(tag)); }
+    void on_forward(bool ours, char tag, std::string_view bytes, std::string& out);
+    // Appends what the client must be told once settings are read back (a RESET reported the
+    // pool's default where the client's session has its startup value).
+    void on_drop(const protocol::ReplyTracker::Reply& reply, char tag, std::string_view body,
+                 std::string& out);
     static bool is_async(char tag) { return tag == 'N' || tag == 'S' || tag == 'A'; }
-    void forward_parameter_status(ServerState& server, bool ours, std::string_view bytes,
-                                  std::string& out);
+    void forward_parameter_status(bool ours, std::string_view bytes, std::string& out);
     void tell_own_values(std::string& out);
+    Binding decide_statement(char tag, std::string_view sql, const Policy& policy, Decision& d,
+                             std::string& local);
+    Binding decide_bind(const protocol::ClientMessage& m, const Policy& policy, Decision& d);
+    // Appends what the client gets instead of a substitute's failure; false if unknown.
+    // `failed_block`: the server answered 25P02, which only some refusals outrank.
+    bool take_refusal(protocol::Cookie cookie, bool failed_block, std::string& out);
+    // Each reply to a tracked request, and the requests an error ended unanswered.
+    void settle(const protocol::ReplyTracker::Reply& reply, char tag, std::string_view body);
     void settle_failed(protocol::Cookie cookie, const protocol::ReplyTracker::Reply& reply,
                        char tag, std::string_view body);
     void learn_shape(const Tracked& t, protocol::Cookie cookie,

@@ -14,15 +14,9 @@ namespace pgtenant::proxy {
 namespace errors = protocol::errors;
 namespace build = protocol::build;
 using protocol::Request;
-using Verdict = protocol::ReplyTracker::Verdict;
 
 namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
-
-bool in_failed_block(std::string_view error_message) {
-    auto e = protocol::decode_error_fields(error_message.substr(5));
-    return e && e->sqlstate() == "25P02";
-}
 
 // Messages pgtenant reads, not only forwards (a Describe's: a statement's result shape).
 bool needs_whole(char tag) {
@@ -131,13 +125,10 @@ bool Session::relay_messages(ServerConnection& conn, std::string& out) {
                 break;
             }
             // Too big to wait for: decide its fate now and stream it.
-            auto reply = conn.tracker().on_reply(f.tag);
-            if (reply.verdict != Verdict::forward && reply.verdict != Verdict::drop) return false;
-            conv_.settle(reply, f.tag, {});
-            if (conv_.take_wake()) segment_done();
-            conv_.streaming();
+            auto forward = conv_.on_server_stream(f.tag);
+            if (!forward) return false;
             passthrough_left_ = f.total_size;
-            passthrough_forward_ = reply.verdict == Verdict::forward;
+            passthrough_forward_ = *forward;
             continue;
         }
         relay_complete(conn, f.tag, f.bytes, out);
@@ -150,50 +141,25 @@ bool Session::relay_messages(ServerConnection& conn, std::string& out) {
 
 void Session::relay_complete(ServerConnection& conn, char tag, std::string_view bytes,
                              std::string& out) {
-    auto& tracker = conn.tracker();
-    const bool ours = tracker.front_injected();
-    const auto reply = tracker.on_reply(tag);
-    std::string replacement;
-    // In a failed transaction PostgreSQL answers 25P02 before it looks at anything pgtenant
-    // would refuse: the server's answer to the substitute is the client's then.
-    const bool replaced = reply.verdict == Verdict::substitute_error &&
-                          conv_.take_refusal(reply.cookie, in_failed_block(bytes), replacement);
-    conv_.settle(reply, tag, bytes.substr(5));
-    if (conv_.take_wake()) segment_done();  // the serve loop waits for a statement's shape
-    switch (reply.verdict) {
-        case Verdict::drop:
-            conv_.on_drop(conn, reply, tag, bytes.substr(5), out);
+    auto news = conv_.on_server_message(tag, bytes, out);
+    switch (news.kind) {
+        case Conversation::ServerNews::Kind::none:
             break;
-        case Verdict::forward:
-            conv_.on_forward(conn, ours, tag, bytes, out);
-            // A serve loop waiting for the segment reads the COPY data.
-            if (tag == 'G' || tag == 'W') segment_done();
+        case Conversation::ServerNews::Kind::wake:
+            segment_done();
             break;
-        case Verdict::substitute_error:
-            out.append(replaced ? std::string_view(replacement) : bytes);
-            conv_.seen(tag);
-            break;
-        case Verdict::injected_error: {
-            auto e = protocol::decode_error_fields(bytes.substr(5));
-            std::string why = e ? std::string(e->message()) : "malformed error";
+        case Conversation::ServerNews::Kind::binding_failed:
             spdlog::error("{} binding failed on server connection {}: {}", prefix(), conn.id(),
-                          why);
-            server_lost(conn, errors::binding_failed(why), out, true);
+                          news.detail);
+            server_lost(conn, errors::binding_failed(news.detail), out, true);
             break;
-        }
-        case Verdict::unexpected:
-            if (tag == 'E') {
-                // A FATAL on a connection with nothing outstanding (e.g. pg_terminate_backend):
-                // remember it for the client's next message; the close follows.
-                auto e = protocol::decode_error_fields(bytes.substr(5));
-                server_fatal_ = std::make_unique<protocol::Error>(errors::server_connection_lost(
-                    e ? fmt::format("{}: {}", e->sqlstate(), e->message())
-                      : "terminated by the server"));
-                conn.mark_broken();
-            } else {
-                spdlog::warn("{} unexpected '{}' from server connection {}", prefix(), tag,
-                             conn.id());
-            }
+        case Conversation::ServerNews::Kind::closing:
+            // Remembered for the client's next message.
+            server_fatal_ =
+                std::make_unique<protocol::Error>(errors::server_connection_lost(news.detail));
+            break;
+        case Conversation::ServerNews::Kind::unexpected:
+            spdlog::warn("{} unexpected '{}' from server connection {}", prefix(), tag, conn.id());
             break;
     }
 }

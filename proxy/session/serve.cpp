@@ -214,25 +214,10 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
                                                        : "malformed Parse message");
     }
     const protocol::ClientMessage& m = *decoded;
-    std::optional<protocol::Error> refusal;
-    Binding binding = Binding::deferred;  // what starts no statement needs no binding
-    writes_ = {};
-    discards_statements_ = false;
-    sql_prepared_.kind = Conversation::SqlPrepared::Kind::none;
-    if (tag == 'F') {
-        // The fast-path interface calls any function by oid, out of sight of the statement
-        // guard (set_config among them); drivers use it only for large objects.
-        refusal = errors::refused_by_policy("the fast-path function call interface is not served",
-                                            "Call the function with SELECT instead.");
-    } else if (tag == 'Q' || tag == 'P') {
-        binding = classify_statement(tag, m.text, refusal);
-        parse_binding_ = binding;
-        conv_.note_may_begin(protocol::may_begin_block(m.text));
-    } else if (tag == 'B') {
-        binding = binding_for_bind(m);
-    }
-    // A simple Query ends the unnamed statement, wherever it is answered.
-    if (tag == 'Q') conv_.forget_unnamed();
+    decision_ = conv_.on_client_message(
+        m, {app_.config->tenant.setting, app_.config->tenant.allow_maintenance, app_.classifier},
+        emulated_);
+    auto& refusal = decision_.refusal;
 
     if (!emulated_.empty()) co_return co_await flush_local();
     const bool segment_open = conv_.segment() == Conversation::Segment::open;
@@ -249,165 +234,26 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         if (!co_await begin_segment(tag)) co_return !client_gone_;
     }
     bool outranks_failed_block = false;
-    if (!refusal && sql_prepared_.kind != Conversation::SqlPrepared::Kind::none &&
+    if (!refusal && decision_.sql_prepared.kind != Conversation::SqlPrepared::Kind::none &&
         !co_await sql_prepared_checked(m, refusal, outranks_failed_block)) {
         co_return !client_gone_;
     }
     if (refusal) {
         refuse_via_server(m, std::move(*refusal), {}, outranks_failed_block);
     } else {
-        if (conv_.place_binding(binding == Binding::before)) append_binding();
+        if (conv_.place_binding(decision_.binding == Binding::before)) append_binding();
         // The COPY data the server reads next, if this starts a COPY, is what the client sends
         // after it: a CopyDone sent before ended none of it.
         if (tag == 'Q' || tag == 'E') conv_.copy_count_restart();
         co_await send_client_message(m);
         if (!server_) co_return true;  // lost meanwhile: the client has its error
-        conv_.note_writes(writes_);
-        if (discards_statements_) {
-            // The server runs the client's DEALLOCATE ALL / DISCARD ALL (or fails it where
-            // PostgreSQL does): what it held is uncertain now, the client's statements are gone.
-            server_->statements().mark_all_broken();
-            server_->own_statements_lost() = true;
-            if (conv_.block() != Conversation::Block::failed)
-                conv_.statements().clear();  // the unnamed one is not among them
-        }
+        conv_.sent(decision_);
     }
     if (ends_segment(tag)) {
         conv_.close_segment();
         co_await flush_to_server();
     }
     co_return true;
-}
-
-// Decides how a statement is handled: where its transaction's binding goes, and `refusal` when
-// pgtenant refuses it. Sets writes_.
-Session::Binding Session::classify_statement(char tag, std::string_view sql,
-                                             std::optional<protocol::Error>& refusal) {
-    // Parsed to learn whether it takes a snapshot only while that matters.
-    auto c = app_.classifier.classify(sql, !conv_.bound() && protocol::may_be_snapshot_free(sql));
-    // The statement guard: mistakes become visible errors. (Enforcement against a hostile
-    // client is the sealed context's job: no text check can see every way to call a function.)
-    for (const auto& name : c.settings.names) {
-        if (is_reserved_setting(name, app_.config->tenant.setting)) {
-            refusal = errors::refused_by_policy(fmt::format(
-                "the setting \"{}\" is reserved; the practice comes only from the login", name));
-            return Binding::before;
-        }
-    }
-    if (c.settings.alters_defaults) {
-        refusal = errors::refused_by_policy(
-            "ALTER ROLE / ALTER DATABASE ... SET changes the defaults of every practice's "
-            "sessions");
-        return Binding::before;
-    }
-    if (c.settings.computed_name) {
-        refusal = errors::refused_by_policy(
-            "set_config() with a setting name that is not a string constant cannot be checked",
-            "Write the setting name as a literal, e.g. set_config('search_path', $1, false).");
-        return Binding::before;
-    }
-    writes_ = std::move(c.settings);
-    const bool session_pooling = conv_.session_pooling();
-    if (!c.deallocate_name.empty() && !session_pooling) {
-        // DEALLOCATE of a prepared statement, protocol-level (psycopg 3 deallocates its own so)
-        // or SQL-level: the client's statement is forgotten; its server copies stay for other
-        // clients.
-        const bool known = conv_.statements().find(c.deallocate_name) != nullptr;
-        if (conv_.block() == Conversation::Block::failed) {
-            refusal = errors::in_failed_transaction();
-        } else if (!known) {
-            refusal = errors::statement_missing(c.deallocate_name);
-        } else if (tag == 'Q' && conv_.segment() != Conversation::Segment::open) {
-            conv_.statements().remove(c.deallocate_name);
-            build::command_complete(emulated_, "DEALLOCATE");
-            build::ready_for_query(emulated_, server_ ? conv_.status() : 'I');
-        } else {
-            refusal = errors::not_supported_in_pooling(
-                "DEALLOCATE of a protocol-level statement other than on its own in a simple query");
-        }
-        return Binding::before;
-    }
-    if (c.settings.sql_prepared && !session_pooling) {
-        // Each alone in a simple Query, pgtenant keeps the client's SQL-level statements as it
-        // keeps protocol-level ones (sql_prepared.cpp).
-        const bool prepare = !c.prepare_name.empty();
-        if (tag == 'Q' && (prepare || !c.execute_name.empty())) {
-            // The name's place in the text, where its server name goes (sql_prepared.cpp).
-            auto span = protocol::statement_name_after(sql, prepare ? "prepare" : "execute");
-            std::string& name = prepare ? c.prepare_name : c.execute_name;
-            if (!span) {
-                refusal = errors::not_supported_in_pooling(
-                    "a prepared statement name written as U&\"...\" is not served",
-                    "Write the name plainly or in double quotes.");
-            } else if (!prepare && !conv_.statements().find(name)) {
-                refusal = errors::statement_missing(name);
-            } else {
-                using Kind = Conversation::SqlPrepared::Kind;
-                sql_prepared_ = {prepare ? Kind::prepare : Kind::execute, std::move(name), *span};
-            }
-            return Binding::before;
-        }
-        refusal = errors::not_supported_in_pooling(
-            "SQL-level PREPARE, EXECUTE and DEALLOCATE are carried across server connections "
-            "only each alone in a simple query (not in a multi-statement query, the extended "
-            "protocol, EXPLAIN or CREATE TABLE AS)",
-            "Send each in a query of its own, use protocol-level prepared statements (PQprepare, "
-            "your driver's server-side prepare), or a login with pool_mode = \"session\".");
-        return Binding::before;
-    }
-    if (c.not_in_pipeline) {
-        if (!app_.config->tenant.allow_maintenance) {
-            refusal = errors::refused_by_policy(
-                fmt::format("{} is a maintenance command that practice logins may not run",
-                            c.command),
-                "An administrator can run it directly on the database, or set "
-                "tenant.allow_maintenance = true.");
-            return Binding::before;
-        }
-        return Binding::never;
-    }
-    if (c.discard_all || c.deallocate_all) {
-        const char* what = c.discard_all ? "DISCARD ALL" : "DEALLOCATE ALL";
-        // On its own in a simple Query, it is answered here (nothing is outstanding on the
-        // server when a Query is handled): the client's session state lives in pgtenant, not on
-        // any one server connection. DISCARD ALL only outside a transaction block, as on
-        // PostgreSQL.
-        const auto block = conv_.block();
-        const bool here = tag == 'Q' && c.statement_count == 1 &&
-                          conv_.segment() != Conversation::Segment::open && !session_pooling &&
-                          (!server_ || block == Conversation::Block::idle ||
-                           (c.deallocate_all && block == Conversation::Block::open));
-        if (here) {
-            if (c.discard_all) conv_.settings().reset_all();
-            conv_.statements().clear();
-            build::command_complete(emulated_, what);
-            build::ready_for_query(emulated_, server_ ? conv_.status() : 'I');
-            return Binding::before;
-        }
-        // Anywhere else the server runs it, and refuses it where PostgreSQL does.
-        discards_statements_ = true;
-        if (c.discard_all) {
-            writes_.reset_all = true;  // DISCARD ALL resets every setting
-            return Binding::never;     // it may not run in a pipeline
-        }
-    }
-    return c.snapshot_free ? Binding::deferred : Binding::before;
-}
-
-// Where a Bind's statement puts the binding, as the statement's text says. Sets writes_ (a
-// statement prepared in an earlier transaction writes its settings in this one).
-Session::Binding Session::binding_for_bind(const protocol::ClientMessage& m) {
-    if (!m.names_read) return Binding::before;
-    if (m.name.empty()) {
-        return conv_.unnamed_binding().value_or(Binding::before);
-    }
-    const auto* s = conv_.statements().find(m.name);
-    if (!s) return Binding::before;
-    auto c = app_.classifier.classify(s->query, protocol::may_be_snapshot_free(s->query));
-    writes_ = std::move(c.settings);
-    discards_statements_ = c.discard_all || c.deallocate_all;
-    if (c.discard_all || c.not_in_pipeline) return Binding::never;  // allowed, or not prepared
-    return c.snapshot_free ? Binding::deferred : Binding::before;
 }
 
 // A message other than COPY data while the server takes the client's COPY data. As PostgreSQL:

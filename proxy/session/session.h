@@ -58,9 +58,6 @@ class Session : public std::enable_shared_from_this<Session> {
     awaitable<bool> handle_client_message(std::string_view msg);
     awaitable<bool> refuse_violation(std::string message);
     using Binding = Conversation::Binding;
-    Binding classify_statement(char tag, std::string_view sql,
-                               std::optional<protocol::Error>& refusal);
-    Binding binding_for_bind(const protocol::ClientMessage& m);
     awaitable<bool> answer_aborted(std::string_view msg);
     awaitable<bool> interrupt_copy(char tag);
     awaitable<bool> begin_segment(char tag);
@@ -125,24 +122,20 @@ class Session : public std::enable_shared_from_this<Session> {
     StartupRequest request_;
     // Transaction, segment, settings and statements: what the session decides by (socket-free).
     Conversation conv_;
-    protocol::SettingWrites writes_;  // what the statement being handled writes
     std::shared_ptr<CancelSlot> cancel_slot_;
     int32_t cancel_pid_ = 0;
     bool counted_ = false;
     bool auth_abandoned_ = false;  // the client hung up mid-authentication
 
     // Serving state.
-    Lease server_;                             // leased server connection, if any
-    std::string to_server_;                    // bytes of the segment being built
-    std::string writing_;                      // bytes being written to the server
-    std::string emulated_;                     // replies pgtenant answers itself
-    bool server_writing_ = false;              // a write to the server is under way
-    Binding parse_binding_ = Binding::before;  // that of the Parse being handled
-    bool discards_statements_ = false;         // the message being handled may DEALLOCATE ALL
-    // The simple Query being handled is a SQL-level PREPARE or EXECUTE.
-    Conversation::SqlPrepared sql_prepared_;
-    bool client_gone_ = false;       // a write to the client failed
-    std::size_t large_message_ = 0;  // bytes of server.message_memory_bytes held
+    Lease server_;                     // leased server connection, if any
+    std::string to_server_;            // bytes of the segment being built
+    std::string writing_;              // bytes being written to the server
+    std::string emulated_;             // replies pgtenant answers itself
+    bool server_writing_ = false;      // a write to the server is under way
+    Conversation::Decision decision_;  // about the client message being handled
+    bool client_gone_ = false;         // a write to the client failed
+    std::size_t large_message_ = 0;    // bytes of server.message_memory_bytes held
     std::chrono::steady_clock::time_point large_deadline_;  // for the large message to arrive
     std::size_t passthrough_left_ = 0;  // bytes of a large message still streaming
     bool passthrough_forward_ = false;

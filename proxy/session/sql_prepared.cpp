@@ -20,10 +20,10 @@ namespace errors = protocol::errors;
 using protocol::Origin;
 using protocol::Request;
 
-// The client's PREPARE or EXECUTE (sql_prepared_), as the server must run it.
+// The client's PREPARE or EXECUTE (decision_.sql_prepared), as the server must run it.
 void Session::forward_sql_prepared(const protocol::ClientMessage& m) {
-    if (!conv_.forward_sql_prepared(m, sql_prepared_))
-        refuse_via_server(m, errors::statement_missing(sql_prepared_.name));
+    if (!conv_.forward_sql_prepared(m, decision_.sql_prepared))
+        refuse_via_server(m, errors::statement_missing(decision_.sql_prepared.name));
 }
 
 // Before the client's PREPARE or EXECUTE is sent, what the server must answer first, in a
@@ -35,14 +35,14 @@ void Session::forward_sql_prepared(const protocol::ClientMessage& m) {
 awaitable<bool> Session::sql_prepared_checked(const protocol::ClientMessage& m,
                                               std::optional<protocol::Error>& refusal,
                                               bool& outranks_failed_block) {
-    const bool prepare = sql_prepared_.kind == Conversation::SqlPrepared::Kind::prepare;
-    const PreparedStatement* s = conv_.statements().find(sql_prepared_.name);
+    const bool prepare = decision_.sql_prepared.kind == Conversation::SqlPrepared::Kind::prepare;
+    const PreparedStatement* s = conv_.statements().find(decision_.sql_prepared.name);
     std::optional<protocol::RowShape> want;
     std::string server_name;
     if (prepare) {
         if (!s) co_return true;
         const std::string_view text = m.text;
-        const auto& span = sql_prepared_.span;
+        const auto& span = decision_.sql_prepared.span;
         conv_.append_sql_prepare(std::string(kNoneStatement),
                                  text.substr(span.offset + span.length), Origin::probe, false);
         build::close(to_server_, 'S', kNoneStatement);
@@ -58,7 +58,7 @@ awaitable<bool> Session::sql_prepared_checked(const protocol::ClientMessage& m,
         refusal = std::move(*e);
         outranks_failed_block = true;  // the failure the server's 25P02 is about
     } else if (prepare) {
-        refusal = errors::statement_exists(sql_prepared_.name);
+        refusal = errors::statement_exists(decision_.sql_prepared.name);
     } else if (auto now = server_->statements().shape(server_name); want && now && *now != *want) {
         refusal = errors::cached_plan_changed();
     }

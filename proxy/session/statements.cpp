@@ -29,14 +29,14 @@ awaitable<void> Session::send_client_message(const protocol::ClientMessage& m) {
     Request r;
     request_for_tag(tag, r);
     if (!tracker.skipping_to_sync()) {
-        if (tag == 'Q' && sql_prepared_.kind != Conversation::SqlPrepared::Kind::none) {
+        if (tag == 'Q' && decision_.sql_prepared.kind != Conversation::SqlPrepared::Kind::none) {
             forward_sql_prepared(m);
             co_return;
         }
         switch (tag) {
             case 'P':
                 if (m.name.empty()) {
-                    conv_.parse_unnamed(m, parse_binding_);
+                    conv_.parse_unnamed(m, decision_.binding);
                     co_return;
                 }
                 if (conv_.statements().find(m.name)) {

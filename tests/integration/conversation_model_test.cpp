@@ -39,7 +39,6 @@ using protocol::Origin;
 using protocol::Request;
 using proxy::Conversation;
 using proxy::ServerState;
-using Verdict = protocol::ReplyTracker::Verdict;
 using Told = std::map<std::string, std::string>;
 
 struct Setting {
@@ -217,25 +216,13 @@ class ConversationModel : public ::testing::Test {
         auto& tracker = s.state.tracker();
         while (!tracker.idle()) {
             const std::string m = read_one(s.sock);
-            const char tag = m[0];
-            const bool ours = tracker.front_injected();
-            const auto reply = tracker.on_reply(tag);
-            c.conv.settle(reply, tag, std::string_view(m).substr(5));
-            switch (reply.verdict) {
-                case Verdict::forward:
-                    c.conv.on_forward(s.state, ours, tag, m, to_client);
-                    break;
-                case Verdict::drop:
-                    c.conv.on_drop(s.state, reply, tag, std::string_view(m).substr(5), to_client);
-                    break;
-                default:
-                    FAIL() << "unexpected verdict for '" << tag << "'";
-            }
+            const auto news = c.conv.on_server_message(m[0], m, to_client);
+            ASSERT_TRUE(news.kind == Conversation::ServerNews::Kind::none) << news.detail;
         }
     }
 
     // One client Query through the model: what pgtenant's serve loop and relay do around the
-    // Conversation, minus the binding and statement bookkeeping this test does not exercise.
+    // Conversation, minus the practice binding (no RLS here).
     static std::string run_model(Client& c, std::vector<Server>& servers, int self,
                                  const std::string& sql) {
         if (c.server < 0) {
@@ -252,9 +239,18 @@ class ConversationModel : public ::testing::Test {
         Server& s = servers[c.server];
         std::string& out = c.out;
         std::string to_client;
-        c.conv.open_segment();
+        // The serve loop: what becomes of the Query, the segment it starts, the connection
+        // brought to the client's settings, then the Query itself.
+        std::string query, local;
+        build::query(query, sql);
+        const auto m = protocol::decode_client_message(query);
         c.conv.forget_may_begin();
-        c.conv.note_may_begin(protocol::may_begin_block(sql));
+        const std::string tenant_setting = "app.current_practice_id";
+        const auto decision =
+            c.conv.on_client_message(*m, {tenant_setting, false, classifier()}, local);
+        EXPECT_FALSE(decision.refusal) << decision.refusal->message;
+        EXPECT_EQ(local, "");
+        c.conv.open_segment();
         if (c.conv.block() == Conversation::Block::idle) {
             auto changes = c.conv.append_settings(s.state, out);
             if (!changes.empty()) {
@@ -266,10 +262,10 @@ class ConversationModel : public ::testing::Test {
                 EXPECT_FALSE(error) << error->message;
             }
         }
-        build::query(out, sql);
+        out.append(query);
         s.state.tracker().sent(Request::query, Origin::client);
         c.conv.copy_count_restart();
-        c.conv.note_writes(classifier().classify(sql).settings);
+        c.conv.sent(decision);
         c.conv.close_segment();
         exchange(c, s, out, to_client);
         if (c.conv.read_back_due(s.state)) {

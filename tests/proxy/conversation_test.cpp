@@ -20,7 +20,6 @@ using Block = Conversation::Block;
 using Segment = Conversation::Segment;
 using protocol::Origin;
 using protocol::Request;
-using Verdict = protocol::ReplyTracker::Verdict;
 
 std::string ready(char status) {
     std::string m;
@@ -45,20 +44,15 @@ std::string data_row(std::string_view value) {
     return m;
 }
 
-// The server's replies, each through the tracker and the Conversation as the relay does;
-// returns what the client gets.
-std::string replies(Conversation& c, ServerState& s, std::initializer_list<std::string> msgs) {
+// The server's replies, each through the Conversation as the relay hands them over; returns
+// what the client gets.
+std::string replies(Conversation& c, std::initializer_list<std::string> msgs) {
     std::string out;
     for (const auto& m : msgs) {
-        const bool ours = s.tracker().front_injected();
-        const auto reply = s.tracker().on_reply(m[0]);
-        c.settle(reply, m[0], std::string_view(m).substr(5));
-        if (reply.verdict == Verdict::forward) {
-            c.on_forward(s, ours, m[0], m, out);
-        } else {
-            EXPECT_EQ(reply.verdict, Verdict::drop) << m[0];
-            c.on_drop(s, reply, m[0], std::string_view(m).substr(5), out);
-        }
+        auto news = c.on_server_message(m[0], m, out);
+        EXPECT_TRUE(news.kind == Conversation::ServerNews::Kind::none ||
+                    news.kind == Conversation::ServerNews::Kind::wake)
+            << m[0] << ": " << news.detail;
     }
     return out;
 }
@@ -82,14 +76,14 @@ TEST(Conversation, TheBlockFollowsReadyForQueryAndTheBindingIsPlacedOncePerTrans
     EXPECT_TRUE(c.place_binding(true));
     EXPECT_FALSE(c.place_binding(true));  // once
     s.tracker().sent(Request::query);
-    replies(c, s, {ready('T')});
+    replies(c, {ready('T')});
     EXPECT_EQ(c.block(), Block::open);
     EXPECT_EQ(c.status(), 'T');
     s.tracker().sent(Request::query);
-    replies(c, s, {ready('E')});
+    replies(c, {ready('E')});
     EXPECT_EQ(c.block(), Block::failed);
     s.tracker().sent(Request::query);
-    replies(c, s, {ready('I')});
+    replies(c, {ready('I')});
     EXPECT_EQ(c.block(), Block::idle);
     EXPECT_TRUE(c.place_binding(true));  // the next transaction is bound afresh
 }
@@ -101,7 +95,7 @@ TEST(Conversation, NoBindingInAFailedTransaction) {
     std::string to_server;
     c.leased(s, to_server);
     s.tracker().sent(Request::query);
-    replies(c, s, {ready('E')});
+    replies(c, {ready('E')});
     EXPECT_FALSE(c.place_binding(true));
 }
 
@@ -114,12 +108,12 @@ TEST(Conversation, AConnectionGoesBackOnlyWhenEverythingIsAnswered) {
     c.open_segment();
     s.tracker().sent(Request::query);
     EXPECT_FALSE(c.releasable(s));
-    replies(c, s, {ready('I')});
+    replies(c, {ready('I')});
     EXPECT_FALSE(c.releasable(s));  // the segment is still open
     c.close_segment();
     EXPECT_TRUE(c.releasable(s));
     s.tracker().sent(Request::query);
-    replies(c, s, {ready('T')});
+    replies(c, {ready('T')});
     EXPECT_FALSE(c.releasable(s));  // inside a transaction block
 }
 
@@ -130,7 +124,7 @@ TEST(Conversation, SessionPoolingKeepsTheConnection) {
     std::string to_server;
     c.leased(s, to_server);
     s.tracker().sent(Request::query);
-    replies(c, s, {ready('I')});
+    replies(c, {ready('I')});
     EXPECT_FALSE(c.releasable(s));
 }
 
@@ -148,9 +142,8 @@ TEST(Conversation, SettingsAreAppliedAsProbesBeforeTheTransaction) {
     s.tracker().sent(Request::sync, Origin::probe);
     c.probe_started();
     // The SET's replies and the Sync's: none reaches the client.
-    EXPECT_EQ(
-        replies(c, s, {bind_complete(), data_row("Asia/Tokyo"), command_complete(), ready('I')}),
-        "");
+    EXPECT_EQ(replies(c, {bind_complete(), data_row("Asia/Tokyo"), command_complete(), ready('I')}),
+              "");
     EXPECT_FALSE(c.settings_result(changes, s));
     EXPECT_EQ(s.params().at("timezone"), "Asia/Tokyo");
     EXPECT_TRUE(c.append_settings(s, out).empty());  // held now: nothing more to run
@@ -169,7 +162,7 @@ TEST(Conversation, AFailedSettingIsTheSessionsError) {
     c.probe_started();
     std::string error;
     protocol::encode_error(error, {"ERROR", "22023", "invalid value for parameter"});
-    replies(c, s, {error, ready('I')});
+    replies(c, {error, ready('I')});
     auto e = c.settings_result(changes, s);
     ASSERT_TRUE(e);
     EXPECT_EQ(e->sqlstate, "22023");
@@ -191,12 +184,12 @@ TEST(Conversation, AfterAResetTheClientIsToldItsStartupValueAgain) {
     c.note_writes(w);
     s.tracker().sent(Request::query);
     const std::string reported = parameter_status("TimeZone", "Etc/UTC");
-    EXPECT_EQ(replies(c, s, {reported, ready('I')}), reported + ready('I'));
+    EXPECT_EQ(replies(c, {reported, ready('I')}), reported + ready('I'));
     ASSERT_TRUE(c.read_back_due(s));
     EXPECT_FALSE(c.releasable(s));  // not before the values are known
     std::string out;
     c.append_read_back(s, out);
-    EXPECT_EQ(replies(c, s, {bind_complete(), data_row("Etc/UTC"), command_complete(), ready('I')}),
+    EXPECT_EQ(replies(c, {bind_complete(), data_row("Etc/UTC"), command_complete(), ready('I')}),
               parameter_status("TimeZone", "Asia/Tokyo"));
     EXPECT_EQ(c.settings().values().at("timezone"), "Asia/Tokyo");
     EXPECT_EQ(s.params().at("timezone"), "Etc/UTC");  // re-applied before the next transaction
@@ -215,9 +208,8 @@ TEST(Conversation, OwnReportsReachTheClientOnlyWithItsOwnNewValue) {
     s.tracker().sent(Request::bind, Origin::probe);
     s.tracker().sent(Request::execute, Origin::probe);
     s.tracker().sent(Request::sync, Origin::probe);
-    EXPECT_EQ(replies(c, s,
-                      {bind_complete(), parameter_status("TimeZone", "Asia/Tokyo"),
-                       parameter_status("DateStyle", "German"), command_complete(), ready('I')}),
+    EXPECT_EQ(replies(c, {bind_complete(), parameter_status("TimeZone", "Asia/Tokyo"),
+                          parameter_status("DateStyle", "German"), command_complete(), ready('I')}),
               "");
 }
 
@@ -230,7 +222,7 @@ TEST(Conversation, AFatalFromTheServerReachesTheClientAsAnErrorAndBreaksTheConne
     s.tracker().sent(Request::query);
     std::string fatal;
     protocol::encode_error(fatal, {"FATAL", "57P01", "terminating connection"});
-    auto out = replies(c, s, {fatal});
+    auto out = replies(c, {fatal});
     auto e = protocol::decode_error_fields(std::string_view(out).substr(5));
     ASSERT_TRUE(e);
     EXPECT_EQ(e->severity(), "ERROR");
@@ -253,7 +245,7 @@ TEST(Conversation, ALostConnectionHadABlockWhenOneWasOpenOrMayHaveBegun) {
     c.note_may_begin(true);
     EXPECT_FALSE(c.server_lost(true, true));  // the binding failed: the BEGIN never ran
     s.tracker().sent(Request::query);
-    replies(c, s, {ready('T')});
+    replies(c, {ready('T')});
     EXPECT_TRUE(c.server_lost(false, false));
 }
 
@@ -266,7 +258,7 @@ TEST(Conversation, CopyDataIsAwaitedUntilTheClientEndsIt) {
     s.tracker().sent(Request::query);
     std::string copy_in;
     protocol::MessageWriter(copy_in).begin('G').byte(0).int16(0).end();
-    replies(c, s, {copy_in});
+    replies(c, {copy_in});
     EXPECT_TRUE(c.copy_awaited());
     c.copy_ended();
     EXPECT_FALSE(c.copy_awaited());
@@ -276,6 +268,11 @@ protocol::ClientMessage client_message(const std::string& bytes) {
     auto m = protocol::decode_client_message(bytes);
     EXPECT_TRUE(m);
     return *m;
+}
+
+// The body of the first message in `bytes`.
+std::string_view first_body(std::string_view bytes) {
+    return bytes.substr(5, protocol::load_u32(bytes.data() + 1) - 4);
 }
 
 std::string error(std::string_view sqlstate) {
@@ -296,7 +293,7 @@ TEST(Conversation, AClientsParseThatFailsLeavesItWithoutTheStatement) {
     build::sync(out);
     s.tracker().sent(Request::sync);
     // The Parse fails; the hidden Describe after it is skipped.
-    replies(c, s, {error("42703"), ready('I')});
+    replies(c, {error("42703"), ready('I')});
     EXPECT_EQ(c.statements().find("q"), nullptr);
     EXPECT_FALSE(s.statements().has(server_name));
 }
@@ -326,8 +323,7 @@ TEST(Conversation, ARepreparedStatementLearnsItsShapeAndTheWaitingLoopIsWoken) {
     std::string parse_complete("1\0\0\0\4", 5);
     std::string no_parameters;
     protocol::MessageWriter(no_parameters).begin('t').int16(0).end();
-    EXPECT_EQ(replies(c, s, {parse_complete, no_parameters, row_description}), "");
-    EXPECT_TRUE(c.take_wake());
+    EXPECT_EQ(replies(c, {parse_complete, no_parameters, row_description}), "");
     ASSERT_TRUE(c.shape_check_done());
     auto check = c.take_shape_check();
     ASSERT_TRUE(check.shape);
@@ -347,7 +343,7 @@ TEST(Conversation, AnotherSessionsUnnamedStatementIsNeverUsed) {
     build::parse(parse, "", "SELECT 'a'");
     a.leased(s, out);
     a.parse_unnamed(client_message(parse), Conversation::Binding::before);
-    replies(a, s, {std::string("1\0\0\0\4", 5)});
+    replies(a, {std::string("1\0\0\0\4", 5)});
     EXPECT_TRUE(a.unnamed_ready());  // its own is there: nothing to send
     a.let_go();
     out.clear();
@@ -359,7 +355,7 @@ TEST(Conversation, AnotherSessionsUnnamedStatementIsNeverUsed) {
     build::parse(parse_b, "", "SELECT 'b'");
     b.leased(s, out);
     b.parse_unnamed(client_message(parse_b), Conversation::Binding::before);
-    replies(b, s, {std::string("1\0\0\0\4", 5)});
+    replies(b, {std::string("1\0\0\0\4", 5)});
     b.let_go();
     out.clear();
     a.leased(s, out);
@@ -376,15 +372,17 @@ TEST(Conversation, ARefusalTakesThePlaceOfTheSubstitutesError) {
     std::string query;
     build::query(query, "SELECT set_config('app.practice', '2', false)");
     c.substitute(client_message(query), {"ERROR", "42501", "refused by pgtenant"});
-    const auto reply = s.tracker().on_reply('E');
-    ASSERT_EQ(reply.verdict, Verdict::substitute_error);
-    std::string to_client;
-    ASSERT_TRUE(c.take_refusal(reply.cookie, false, to_client));
-    auto e = protocol::decode_error_fields(std::string_view(to_client).substr(5));
+    auto to_client = replies(c, {error("42P01"), ready('I')});
+    auto e = protocol::decode_error_fields(first_body(to_client));
     ASSERT_TRUE(e);
     EXPECT_EQ(e->sqlstate(), "42501");
-    // In a failed transaction the server's 25P02 is the client's answer, unless it outranks.
-    EXPECT_FALSE(c.take_refusal(reply.cookie, true, to_client));
+    EXPECT_EQ(to_client.substr(to_client.size() - 6), ready('I'));
+    // In a failed transaction the server's 25P02 is the client's answer, as on PostgreSQL.
+    c.substitute(client_message(query), {"ERROR", "42501", "refused by pgtenant"});
+    to_client = replies(c, {error("25P02"), ready('E')});
+    e = protocol::decode_error_fields(first_body(to_client));
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->sqlstate(), "25P02");
 }
 
 }  // namespace
