@@ -170,6 +170,32 @@ class Conversation {
     // client's now.
     void sent(const Decision& d);
 
+    // The Describe the serve loop waits for while it re-prepares a statement (one at a time).
+    struct ShapeCheck {
+        protocol::Cookie cookie = 0;
+        bool done = false;
+        std::optional<protocol::RowShape> shape;  // nullopt: failed or skipped
+        std::string parameters;                   // its ParameterDescription message
+    };
+
+    // --- a client message on its way to the server (conversation_forward.cpp) ---
+    struct Forwarded {
+        enum class Kind : uint8_t {
+            sent,
+            refused,      // the server is made to fail it (`why`, for the log)
+            shape_check,  // the serve loop must learn the shape the Describe `describe` gives
+                          // (a statement prepared again here), then call finish_use()
+        };
+        Kind kind = Kind::sent;
+        std::string why;
+        protocol::Cookie describe = 0;
+    };
+    // Appends message `m`, decided so, to what the connection is sent.
+    Forwarded forward(const protocol::ClientMessage& m, const Decision& d);
+    // The shape check asked for by forward() is answered: `m` goes on, or is refused because
+    // the statement's result columns changed since the client prepared it.
+    Forwarded finish_use(const protocol::ClientMessage& m, ShapeCheck check);
+
     // --- the client's prepared statements (conversation_statements.cpp) ---
     // Below, "the connection" is the leased one, and what is sent goes to its `out`.
     ClientStatements& statements() { return statements_; }
@@ -239,13 +265,6 @@ class Conversation {
     void append_sql_prepare(const std::string& server_name, std::string_view tail,
                             protocol::Origin origin, bool tracked);
 
-    // The Describe the serve loop waits for while it re-prepares a statement (one at a time).
-    struct ShapeCheck {
-        protocol::Cookie cookie = 0;
-        bool done = false;
-        std::optional<protocol::RowShape> shape;  // nullopt: failed or skipped
-        std::string parameters;                   // its ParameterDescription message
-    };
     void start_shape_check(protocol::Cookie describe);
     bool shape_check_done() const { return !shape_check_ || shape_check_->done; }
     ShapeCheck take_shape_check();
@@ -281,6 +300,9 @@ class Conversation {
     void close_on_server(const std::string& server_name);
     void prepare_sql_on_server(const PreparedStatement& s, protocol::Origin origin);
     void record_unnamed_parse(protocol::Origin origin);
+    Forwarded use_statement(const protocol::ClientMessage& m, const PreparedStatement& s);
+    Forwarded refuse(const protocol::ClientMessage& m, protocol::Error refusal,
+                     std::string preamble = {});
 
     Block block_ = Block::idle;
     Segment segment_ = Segment::closed;
@@ -324,6 +346,13 @@ class Conversation {
     UnnamedStatement unnamed_;
     std::unordered_map<protocol::Cookie, Tracked> tracked_;
     std::unique_ptr<ShapeCheck> shape_check_;
+    // A Bind or Describe waiting for its statement's shape check: the server copy it will use
+    // and the shape the client's statement has.
+    struct PendingUse {
+        std::string server_name;
+        protocol::RowShape want;
+    };
+    PendingUse pending_use_;
     bool wake_ = false;
 };
 

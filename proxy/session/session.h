@@ -83,19 +83,13 @@ class Session : public std::enable_shared_from_this<Session> {
     void hold(Lease lease);
     Lease let_go();
 
-    // --- named prepared statements (statements.cpp) ---
+    // --- prepared statements (statements.cpp, sql_prepared.cpp) ---
     awaitable<void> send_client_message(const protocol::ClientMessage& m);
-    awaitable<void> use_statement(const protocol::ClientMessage& m);
-    enum class Readiness { ready, refused, gone };
-    awaitable<Readiness> ready_on_server(std::string_view client_name, const PreparedStatement& s,
-                                         std::string& parameters);
     awaitable<Conversation::ShapeCheck> current_shape(protocol::Cookie describe);
-    bool unnamed_ready(const protocol::ClientMessage& m);
     // SQL-level PREPARE and EXECUTE, each alone in a simple Query (sql_prepared.cpp).
     awaitable<bool> sql_prepared_checked(const protocol::ClientMessage& m,
                                          std::optional<protocol::Error>& refusal,
                                          bool& outranks_failed_block);
-    void forward_sql_prepared(const protocol::ClientMessage& m);
 
     // --- relaying server replies (relay.cpp) ---
     awaitable<void> relay(std::shared_ptr<ServerConnection> conn);

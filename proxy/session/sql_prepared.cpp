@@ -3,7 +3,9 @@
 // client's names are its own; on the server a statement is named after its text ("pgt_<hash>"
 // of everything after the name), so PREPARE q ... runs there as PREPARE pgt_<hash> ..., and
 // EXECUTE q (...) as EXECUTE pgt_<hash> (...), prepared first on a connection that lacks it.
-// DEALLOCATE is answered by pgtenant (serve.cpp), as for protocol-level statements.
+// DEALLOCATE is answered by pgtenant (conversation_decide.cpp), as for protocol-level
+// statements; the rewriting is Conversation's (conversation_statements.cpp). Here: the round
+// trip some of them need first.
 //
 // Only each alone in a simple Query: anywhere else pgtenant cannot put the server name in
 // the text or the statement on the connection in time, and refuses (0A000).
@@ -19,12 +21,6 @@ namespace build = protocol::build;
 namespace errors = protocol::errors;
 using protocol::Origin;
 using protocol::Request;
-
-// The client's PREPARE or EXECUTE (decision_.sql_prepared), as the server must run it.
-void Session::forward_sql_prepared(const protocol::ClientMessage& m) {
-    if (!conv_.forward_sql_prepared(m, decision_.sql_prepared))
-        refuse_via_server(m, errors::statement_missing(decision_.sql_prepared.name));
-}
 
 // Before the client's PREPARE or EXECUTE is sent, what the server must answer first, in a
 // round trip of its own: for an EXECUTE on a connection that lacks the statement, its PREPARE

@@ -385,5 +385,62 @@ TEST(Conversation, ARefusalTakesThePlaceOfTheSubstitutesError) {
     EXPECT_EQ(e->sqlstate(), "25P02");
 }
 
+// A Bind of the client's statement on a connection that lacks it: prepared there first, and
+// when the client knows its columns, the serve loop must learn the new copy's before the Bind
+// goes on; changed columns fail it as PostgreSQL would (0A000), the same ones let it through.
+TEST(Conversation, ABindOnAConnectionThatLacksTheStatementWaitsForItsShape) {
+    Conversation c;
+    c.start({}, false, 1);
+    protocol::StatementClassifier classifier;
+    const std::string setting = "app.current_practice_id";
+    Conversation::Policy policy{setting, false, classifier};
+    const auto& st = c.statements().add("q", "SELECT 1", {});
+    c.statements().learn_shape("q", st.id, 42);
+    for (const protocol::RowShape now : {protocol::RowShape{42}, protocol::RowShape{7}}) {
+        ServerState s;
+        std::string out;
+        c.leased(s, out);
+        std::string bind;
+        build::bind(bind, "q", {});
+        const auto m = client_message(bind);
+        std::string local;
+        auto d = c.on_client_message(m, policy, local);
+        auto f = c.forward(m, d);
+        ASSERT_EQ(f.kind, Conversation::Forwarded::Kind::shape_check);
+        EXPECT_NE(out.find("SELECT 1"), std::string::npos);  // the Parse, then a Describe
+        Conversation::ShapeCheck check;
+        check.shape = now;
+        out.clear();
+        f = c.finish_use(m, check);
+        if (now == 42) {
+            EXPECT_EQ(f.kind, Conversation::Forwarded::Kind::sent);
+            EXPECT_EQ(out[0], 'B');
+        } else {
+            EXPECT_EQ(f.kind, Conversation::Forwarded::Kind::refused);
+            EXPECT_NE(f.why.find("cached plan must not change result type"), std::string::npos);
+        }
+        c.let_go();
+    }
+}
+
+// The client's Close of its statement: forgotten by the client, its server copy left for
+// others, CloseComplete from the server all the same.
+TEST(Conversation, ACloseForgetsTheClientsStatementOnly) {
+    Conversation c;
+    c.start({}, false, 1);
+    ServerState s;
+    std::string out;
+    c.leased(s, out);
+    c.statements().add("q", "SELECT 1", {});
+    std::string close;
+    build::close(close, 'S', "q");
+    const auto m = client_message(close);
+    EXPECT_EQ(c.forward(m, {}).kind, Conversation::Forwarded::Kind::sent);
+    EXPECT_EQ(c.statements().find("q"), nullptr);
+    std::string expected;
+    build::close(expected, 'S', kNoneStatement);
+    EXPECT_EQ(out, expected);
+}
+
 }  // namespace
 }  // namespace pgtenant::proxy

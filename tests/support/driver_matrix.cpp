@@ -1,6 +1,7 @@
 #include "tests/support/driver_matrix.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 
 namespace pgtenant::testing {
@@ -17,6 +18,8 @@ const std::string kDdlPassword = "matrix-ddl-secret";
 PgtenantOptions driver_matrix_options() {
     PgtenantOptions o;
     o.pool_size = 2;
+    // Sealed by default; PGTENANT_MATRIX_MODE=compat runs the matrix in compat mode (by hand).
+    if (const char* mode = std::getenv("PGTENANT_MATRIX_MODE")) o.tenant_mode = mode;
     return o;
 }
 
