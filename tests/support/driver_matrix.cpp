@@ -45,7 +45,9 @@ DriverProgram node_program(const std::string& name, const std::string& file) {
 void DriverMatrixTest::SetUpTestSuite() {
     integration_env().cluster().psql_file(
         kSource + "/tests/drivers/matrix/setup.sql",
-        {{"direct_password", kDirectPassword}, {"ddl_password", kDdlPassword}});
+        {{"direct_password", kDirectPassword},
+         {"ddl_password", kDdlPassword},
+         {"sealed", driver_matrix_options().tenant_mode == "sealed" ? "true" : "false"}});
 }
 
 CommandResult DriverMatrixTest::run_scenario(const DriverProgram& program,

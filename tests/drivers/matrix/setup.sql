@@ -40,8 +40,18 @@ CREATE TABLE IF NOT EXISTS matrix_rows (
 );
 CREATE INDEX IF NOT EXISTS matrix_rows_run_idx ON matrix_rows (run, scenario, conn);
 ALTER TABLE matrix_rows OWNER TO pgtenant_migrator;
+\if :sealed
 SELECT pgtenant.enable_sealed_policy('public.matrix_rows');
 ALTER POLICY pgtenant_sealed ON matrix_rows TO pgtenant_pool;
+\else
+-- Compat mode: the practice is the plain setting pgtenant binds.
+ALTER TABLE matrix_rows ENABLE ROW LEVEL SECURITY;
+ALTER TABLE matrix_rows FORCE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS matrix_compat ON matrix_rows;
+CREATE POLICY matrix_compat ON matrix_rows TO pgtenant_pool
+    USING (practice_id = current_setting('app.current_practice_id')::uuid)
+    WITH CHECK (practice_id = current_setting('app.current_practice_id')::uuid);
+\endif
 DROP POLICY IF EXISTS direct_alice ON matrix_rows;
 DROP POLICY IF EXISTS direct_bob ON matrix_rows;
 CREATE POLICY direct_alice ON matrix_rows TO matrix_alice
