@@ -20,8 +20,8 @@ namespace pgtenant::proxy {
 const char* io_backend_name() { return "io_uring"; }
 
 bool use_best_io_backend(char** argv) {
-    // epoll unless io_uring is asked for: under clients that vanish mid-transaction the
-    // io_uring build has crashed and crossed replies (issue 14), the epoll build has not.
+    // epoll unless io_uring is asked for: io_uring is the younger of the two here (issue 14:
+    // it crashed and crossed replies until proxy/asio_impl.cpp corrected Boost's cancellations).
     const char* wanted = std::getenv("PGTENANT_IO");
     std::string why;
     if (!wanted || std::string_view(wanted) != "io_uring") {

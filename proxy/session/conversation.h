@@ -113,7 +113,7 @@ class Conversation {
             unexpected,      // a reply to nothing outstanding (ignored)
         };
         Kind kind = Kind::none;
-        std::string detail;  // the server's message, for the first two
+        std::string detail;  // the server's message, for binding_failed and closing
     };
     // A whole message from the leased connection, matched to what was sent by its
     // ReplyTracker. Appends what the client gets to `out`: the client's replies, with
@@ -135,9 +135,6 @@ class Conversation {
     // Returns whether a transaction block was open (or may have been, by the segment under
     // way): the client must then be answered as in a failed block until it ends it.
     bool server_lost(bool pending, bool client_work_skipped);
-
-    // A fresh cookie for a request whose replies are followed (never 0).
-    protocol::Cookie next_cookie();
 
     // --- what becomes of a client message (conversation_decide.cpp) ---
     // The simple Query being handled is a SQL-level PREPARE or EXECUTE of statement `name`.
@@ -199,6 +196,51 @@ class Conversation {
     // --- the client's prepared statements (conversation_statements.cpp) ---
     // Below, "the connection" is the leased one, and what is sent goes to its `out`.
     ClientStatements& statements() { return statements_; }
+    // The connection is gone: nothing outstanding will be answered.
+    void forget_tracked();
+    // Makes the server fail in place of the refused message `m`, so that transaction state and
+    // the skip-to-Sync rule stay exactly the server's; `refusal` replaces its error.
+    // `preamble`: replies PostgreSQL sends before such an error (a Describe's parameters).
+    // `outranks_failed_block`: the client gets `refusal` even where the server answers 25P02.
+    void substitute(const protocol::ClientMessage& m, protocol::Error refusal,
+                    std::string preamble = {}, bool outranks_failed_block = false);
+
+    // Whether the client's statement must keep its result shape here (not in a failed block).
+    bool shape_matters(const PreparedStatement& s) const;
+    // Whether the connection's copy of `s` can be used as it is.
+    bool ready_here(const PreparedStatement& s);
+    // Appends a Parse of `s` and a hidden Describe learning its shape, closing first whatever
+    // copy or least recently used statement must make room. Returns the Describe's cookie.
+    protocol::Cookie prepare_on_server(std::string_view client_name, const PreparedStatement& s,
+                                       protocol::Origin origin);
+
+    // The client's unnamed statement, as PostgreSQL keeps it for the session until the next
+    // unnamed Parse or simple Query; prepared again wherever the client uses it.
+    // The client's unnamed Parse `m`, forwarded; `binding`: where a Bind of it puts the binding.
+    void parse_unnamed(const protocol::ClientMessage& m, Binding binding);
+    // Where a Bind of the unnamed statement puts the binding; nullopt if there is none.
+    std::optional<Binding> unnamed_binding() const;
+    // Before a Bind or Describe of the unnamed statement: the connection is made to hold the
+    // client's own (another client's may be there). False when the client has none.
+    bool unnamed_ready();
+
+    // PREPARE <server_name><tail>, run through the unnamed statement and pgtenant's own portal.
+    // `tracked`: if it fails, server_name is broken here, as after a failed Parse.
+    void append_sql_prepare(const std::string& server_name, std::string_view tail,
+                            protocol::Origin origin, bool tracked);
+
+    void start_shape_check(protocol::Cookie describe);
+    bool shape_check_done() const { return !shape_check_ || shape_check_->done; }
+    ShapeCheck take_shape_check();
+    // An idle client costs little: memory of the tracked requests' table is given back.
+    void release_idle_memory() {
+        if (tracked_.empty()) decltype(tracked_)().swap(tracked_);
+    }
+
+  private:
+    // A fresh cookie for a request whose replies are followed (never 0).
+    protocol::Cookie next_cookie();
+
     // A request whose answer updates this bookkeeping, keyed by its tracker cookie.
     struct Tracked {
         enum class Kind : uint8_t {
@@ -223,57 +265,15 @@ class Conversation {
     // Records the request just appended. Returns its cookie, or 0 when the server will ignore
     // it (it skips to the next Sync).
     protocol::Cookie send_tracked(protocol::Request r, protocol::Origin origin, Tracked t);
-    // The connection is gone: nothing outstanding will be answered.
-    void forget_tracked();
-    // Makes the server fail in place of the refused message `m`, so that transaction state and
-    // the skip-to-Sync rule stay exactly the server's; `refusal` replaces its error.
-    // `preamble`: replies PostgreSQL sends before such an error (a Describe's parameters).
-    // `outranks_failed_block`: the client gets `refusal` even where the server answers 25P02.
-    void substitute(const protocol::ClientMessage& m, protocol::Error refusal,
-                    std::string preamble = {}, bool outranks_failed_block = false);
-
-    // Whether the client's statement must keep its result shape here (not in a failed block).
-    bool shape_matters(const PreparedStatement& s) const;
-    // Whether the connection's copy of `s` can be used as it is.
-    bool ready_here(const PreparedStatement& s);
-    // Appends a Parse of `s` and a hidden Describe learning its shape, closing first whatever
-    // copy or least recently used statement must make room. Returns the Describe's cookie.
-    protocol::Cookie prepare_on_server(std::string_view client_name, const PreparedStatement& s,
-                                       protocol::Origin origin);
     // The client's Bind or Describe `m` of a statement, for its server copy `server_name`.
     void forward_use(const protocol::ClientMessage& m, const std::string& server_name);
     // Records server_name as prepared here now, closing first an earlier copy of it and what
     // must make room (ServerStatements::add).
     void add_on_server(const std::string& server_name);
-
-    // The client's unnamed statement, as PostgreSQL keeps it for the session until the next
-    // unnamed Parse or simple Query; prepared again wherever the client uses it.
-    // The client's unnamed Parse `m`, forwarded; `binding`: where a Bind of it puts the binding.
-    void parse_unnamed(const protocol::ClientMessage& m, Binding binding);
-    // Where a Bind of the unnamed statement puts the binding; nullopt if there is none.
-    std::optional<Binding> unnamed_binding() const;
-    // Before a Bind or Describe of the unnamed statement: the connection is made to hold the
-    // client's own (another client's may be there). False when the client has none.
-    bool unnamed_ready();
     void forget_unnamed();
-
     // Forwards the client's PREPARE or EXECUTE `m` as the server must run it. False when the
     // EXECUTE's statement is gone (the caller refuses it).
     bool forward_sql_prepared(const protocol::ClientMessage& m, const SqlPrepared& sql);
-    // PREPARE <server_name><tail>, run through the unnamed statement and pgtenant's own portal.
-    // `tracked`: if it fails, server_name is broken here, as after a failed Parse.
-    void append_sql_prepare(const std::string& server_name, std::string_view tail,
-                            protocol::Origin origin, bool tracked);
-
-    void start_shape_check(protocol::Cookie describe);
-    bool shape_check_done() const { return !shape_check_ || shape_check_->done; }
-    ShapeCheck take_shape_check();
-    // An idle client costs little: memory of the tracked requests' table is given back.
-    void release_idle_memory() {
-        if (tracked_.empty()) decltype(tracked_)().swap(tracked_);
-    }
-
-  private:
     // After each reply: whether the last thing the server said is a ReadyForQuery (async
     // messages after it do not change that).
     void seen(char tag) { ready_seen_ = tag == 'Z' || (ready_seen_ && is_async(tag)); }

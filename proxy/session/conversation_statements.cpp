@@ -157,8 +157,8 @@ void Conversation::substitute(const protocol::ClientMessage& m, protocol::Error 
                   {},
                   {},
                   0,
-                  std::make_unique<Tracked::Refusal>(std::move(refusal), std::move(preamble),
-                                                     outranks_failed_block)});
+                  std::make_unique<Tracked::Refusal>(Tracked::Refusal{
+                      std::move(refusal), std::move(preamble), outranks_failed_block})});
 }
 
 // --- named statements ---

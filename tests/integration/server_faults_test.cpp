@@ -20,6 +20,7 @@
 
 #include "auth/scram.h"
 #include "tests/support/fault_fixture.h"
+#include "tests/support/net.h"
 #include "tests/support/pool_watch.h"
 #include "tests/support/wire.h"
 
@@ -569,6 +570,81 @@ TEST_F(FaultTest, FiveThousandConnectionWave) {
         << "rows inserted by the wave: the database and the clients disagree";
     EXPECT_LE(static_cast<int>(sample_pool(su_.get()).pids.size()), options.pool_size);
     expect_bystander_works(*proxy_);
+}
+
+// --- Logins that never finish, timing out together ---
+
+// 2,000 connections that dribble a startup packet (a tenth send it whole and stop at
+// authentication), all cut by the login timeout within moments, while an honest client keeps
+// querying. With
+// io_uring, Boost 1.81 sent the cancellations of their reads with stale user data and their
+// completions landed on other operations: accepts failed with ENOENT, the honest client's
+// connections were closed under it, then a crash in malloc (proxy/asio_impl.cpp).
+TEST_F(FaultTest, TwoThousandLoginsTimingOutAtOnce) {
+    constexpr int kSlow = 2000;
+    rlimit lim{};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    if (lim.rlim_cur < kSlow + 500 && lim.rlim_max >= kSlow + 500) {
+        lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, 8000);
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    if (lim.rlim_cur < kSlow + 500) GTEST_SKIP() << "needs 2,500 descriptors";
+
+    PgtenantOptions options;
+    options.pool_size = 2;
+    options.extra_toml["server"].push_back("login_timeout_ms = 3000");
+    proxy_ = std::make_unique<Pgtenant>(env().cluster(), options);
+    // The honest client first, with a low descriptor.
+    auto honest = connect(proxy_->conninfo(demo::kAlice));
+    // A startup packet, sent a byte at a time; one connection in ten sends it whole and then
+    // waits at authentication.
+    const std::string startup =
+        wire::startup_message({{"user", demo::kAlice}, {"database", "postgres"}});
+    std::vector<RawSocket> slow;
+    std::vector<std::size_t> sent(kSlow, 0);
+    slow.reserve(kSlow);
+    for (int i = 0; i < kSlow; ++i) {
+        slow.push_back(RawSocket::connect(proxy_->port()));
+        sent[i] = i % 10 == 0 ? startup.size() : 1;
+        ASSERT_TRUE(slow.back().send_all(startup.substr(0, sent[i])));
+    }
+    int queries = 0, open = kSlow;
+    std::string first_error;
+    auto next_byte = Clock::now();
+    for (const auto until = Clock::now() + 15s; Clock::now() < until;) {
+        if (Clock::now() >= next_byte) {  // one more byte on every connection not yet cut
+            next_byte += 200ms;
+            for (int i = 0; i < kSlow; ++i) {
+                if (sent[i] + 1 >= startup.size()) continue;
+                char byte;
+                if (::recv(slow[i].fd(), &byte, 1, MSG_DONTWAIT | MSG_PEEK) >= 0) continue;
+                ::send(slow[i].fd(), startup.data() + sent[i]++, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+            }
+        }
+        auto r = run(honest.get(), "SELECT 1", 5s);
+        if (r.ok()) {
+            ++queries;
+        } else if (first_error.empty()) {
+            first_error = r.sqlstate + " " + r.error;
+        }
+        open = 0;
+        for (auto& s : slow) {
+            char byte;
+            const auto n = ::recv(s.fd(), &byte, 1, MSG_DONTWAIT | MSG_PEEK);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) ++open;
+        }
+        if (open == 0 && queries > 20) break;
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_EQ(open, 0) << "connections still open after the login timeout";
+    EXPECT_EQ(first_error, "") << "the honest client's queries failed";
+    EXPECT_GT(queries, 20);
+    EXPECT_TRUE(proxy_->running()) << proxy_->tail_log(30);
+    const std::string log = proxy_->log();
+    EXPECT_EQ(log.find("accept failed"), std::string::npos) << proxy_->tail_log(30);
+    auto again = try_connect(proxy_->conninfo(demo::kBob), 5s);
+    EXPECT_TRUE(again.ok()) << again.message;
 }
 
 }  // namespace
