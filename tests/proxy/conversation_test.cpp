@@ -57,6 +57,17 @@ std::string replies(Conversation& c, std::initializer_list<std::string> msgs) {
     return out;
 }
 
+// A Conversation at login, holding one server connection.
+struct Leased {
+    explicit Leased(SessionParams startup = {}, bool session_pooling = false) {
+        c.start(std::move(startup), session_pooling, 1);
+        c.leased(s, to_server);
+    }
+    Conversation c;
+    ServerState s;
+    std::string to_server;  // what the connection is sent
+};
+
 std::string bind_complete() { return std::string("2\0\0\0\4", 5); }
 
 std::string command_complete() {
@@ -66,11 +77,8 @@ std::string command_complete() {
 }
 
 TEST(Conversation, TheBlockFollowsReadyForQueryAndTheBindingIsPlacedOncePerTransaction) {
-    Conversation c;
-    c.start({}, false, 1);
-    ServerState s;
-    std::string to_server;
-    c.leased(s, to_server);
+    Leased l;
+    auto& [c, s, to_server] = l;
     EXPECT_EQ(c.block(), Block::idle);
     EXPECT_FALSE(c.place_binding(false));  // a statement that takes no snapshot waits
     EXPECT_TRUE(c.place_binding(true));
@@ -89,22 +97,16 @@ TEST(Conversation, TheBlockFollowsReadyForQueryAndTheBindingIsPlacedOncePerTrans
 }
 
 TEST(Conversation, NoBindingInAFailedTransaction) {
-    Conversation c;
-    c.start({}, false, 1);
-    ServerState s;
-    std::string to_server;
-    c.leased(s, to_server);
+    Leased l;
+    auto& [c, s, to_server] = l;
     s.tracker().sent(Request::query);
     replies(c, {ready('E')});
     EXPECT_FALSE(c.place_binding(true));
 }
 
 TEST(Conversation, AConnectionGoesBackOnlyWhenEverythingIsAnswered) {
-    Conversation c;
-    c.start({}, false, 1);
-    ServerState s;
-    std::string to_server;
-    c.leased(s, to_server);
+    Leased l;
+    auto& [c, s, to_server] = l;
     c.open_segment();
     s.tracker().sent(Request::query);
     EXPECT_FALSE(c.releasable(s));
@@ -118,22 +120,16 @@ TEST(Conversation, AConnectionGoesBackOnlyWhenEverythingIsAnswered) {
 }
 
 TEST(Conversation, SessionPoolingKeepsTheConnection) {
-    Conversation c;
-    c.start({}, true, 1);
-    ServerState s;
-    std::string to_server;
-    c.leased(s, to_server);
+    Leased l({}, true);
+    auto& [c, s, to_server] = l;
     s.tracker().sent(Request::query);
     replies(c, {ready('I')});
     EXPECT_FALSE(c.releasable(s));
 }
 
 TEST(Conversation, SettingsAreAppliedAsProbesBeforeTheTransaction) {
-    Conversation c;
-    c.start({{"timezone", "Asia/Tokyo"}}, false, 1);
-    ServerState s;
-    std::string to_server;
-    c.leased(s, to_server);
+    Leased l({{"timezone", "Asia/Tokyo"}}, false);
+    auto& [c, s, to_server] = l;
     std::string out;
     auto changes = c.append_settings(s, out);
     ASSERT_EQ(changes.size(), 1u);
@@ -150,11 +146,8 @@ TEST(Conversation, SettingsAreAppliedAsProbesBeforeTheTransaction) {
 }
 
 TEST(Conversation, AFailedSettingIsTheSessionsError) {
-    Conversation c;
-    c.start({{"work_mem", "nonsense"}}, false, 1);
-    ServerState s;
-    std::string to_server;
-    c.leased(s, to_server);
+    Leased l({{"work_mem", "nonsense"}}, false);
+    auto& [c, s, to_server] = l;
     std::string out;
     auto changes = c.append_settings(s, out);
     build::sync(out);
@@ -214,11 +207,8 @@ TEST(Conversation, OwnReportsReachTheClientOnlyWithItsOwnNewValue) {
 }
 
 TEST(Conversation, AFatalFromTheServerReachesTheClientAsAnErrorAndBreaksTheConnection) {
-    Conversation c;
-    c.start({}, false, 1);
-    ServerState s;
-    std::string to_server;
-    c.leased(s, to_server);
+    Leased l;
+    auto& [c, s, to_server] = l;
     s.tracker().sent(Request::query);
     std::string fatal;
     protocol::encode_error(fatal, {"FATAL", "57P01", "terminating connection"});
@@ -231,11 +221,8 @@ TEST(Conversation, AFatalFromTheServerReachesTheClientAsAnErrorAndBreaksTheConne
 }
 
 TEST(Conversation, ALostConnectionHadABlockWhenOneWasOpenOrMayHaveBegun) {
-    Conversation c;
-    c.start({}, false, 1);
-    ServerState s;
-    std::string to_server;
-    c.leased(s, to_server);
+    Leased l;
+    auto& [c, s, to_server] = l;
     c.open_segment();
     c.note_may_begin(true);
     EXPECT_TRUE(c.server_lost(true, false));  // BEGIN sent, unanswered
@@ -250,11 +237,8 @@ TEST(Conversation, ALostConnectionHadABlockWhenOneWasOpenOrMayHaveBegun) {
 }
 
 TEST(Conversation, CopyDataIsAwaitedUntilTheClientEndsIt) {
-    Conversation c;
-    c.start({}, false, 1);
-    ServerState s;
-    std::string to_server;
-    c.leased(s, to_server);
+    Leased l;
+    auto& [c, s, to_server] = l;
     s.tracker().sent(Request::query);
     std::string copy_in;
     protocol::MessageWriter(copy_in).begin('G').byte(0).int16(0).end();
@@ -282,11 +266,8 @@ std::string error(std::string_view sqlstate) {
 }
 
 TEST(Conversation, AClientsParseThatFailsLeavesItWithoutTheStatement) {
-    Conversation c;
-    c.start({}, false, 1);
-    ServerState s;
-    std::string out;
-    c.leased(s, out);
+    Leased l;
+    auto& [c, s, out] = l;
     const auto& st = c.statements().add("q", "SELECT nonsense", {});
     const std::string server_name = st.server_name;
     c.prepare_on_server("q", st, Origin::client);
@@ -299,11 +280,8 @@ TEST(Conversation, AClientsParseThatFailsLeavesItWithoutTheStatement) {
 }
 
 TEST(Conversation, ARepreparedStatementLearnsItsShapeAndTheWaitingLoopIsWoken) {
-    Conversation c;
-    c.start({}, false, 1);
-    ServerState s;
-    std::string out;
-    c.leased(s, out);
+    Leased l;
+    auto& [c, s, out] = l;
     const auto& st = c.statements().add("q", "SELECT 1", {});
     const std::string server_name = st.server_name;
     const auto describe = c.prepare_on_server("q", st, Origin::hidden);
@@ -364,11 +342,8 @@ TEST(Conversation, AnotherSessionsUnnamedStatementIsNeverUsed) {
 }
 
 TEST(Conversation, ARefusalTakesThePlaceOfTheSubstitutesError) {
-    Conversation c;
-    c.start({}, false, 1);
-    ServerState s;
-    std::string out;
-    c.leased(s, out);
+    Leased l;
+    auto& [c, s, out] = l;
     std::string query;
     build::query(query, "SELECT set_config('app.practice', '2', false)");
     c.substitute(client_message(query), {"ERROR", "42501", "refused by pgtenant"});
@@ -426,11 +401,8 @@ TEST(Conversation, ABindOnAConnectionThatLacksTheStatementWaitsForItsShape) {
 // The client's Close of its statement: forgotten by the client, its server copy left for
 // others, CloseComplete from the server all the same.
 TEST(Conversation, ACloseForgetsTheClientsStatementOnly) {
-    Conversation c;
-    c.start({}, false, 1);
-    ServerState s;
-    std::string out;
-    c.leased(s, out);
+    Leased l;
+    auto& [c, s, out] = l;
     c.statements().add("q", "SELECT 1", {});
     std::string close;
     build::close(close, 'S', "q");
