@@ -66,6 +66,19 @@ class Section {
         }
     }
 
+    void get(std::string_view key, std::vector<std::string>& out) const {
+        const auto* node = find(key);
+        if (node == nullptr) return;
+        const auto* array = node->as_array();
+        if (array == nullptr) fail(full(key), "expected an array of strings");
+        out.clear();
+        for (const auto& item : *array) {
+            const auto* s = item.as_string();
+            if (s == nullptr) fail(full(key), "expected an array of strings");
+            out.push_back(s->get());
+        }
+    }
+
     void get_ms(std::string_view key, std::chrono::milliseconds& out) const {
         int64_t ms = out.count();
         get(key, ms, 1, kHourMs);
@@ -246,8 +259,8 @@ void read_pool(const Section& s, PoolConfig& c) {
 }
 
 void read_tenant(const Section& s, TenantConfig& c) {
-    s.expect_only(
-        {"users_file", "setting", "allow_maintenance", "mode", "key_file", "token_lifetime_s"});
+    s.expect_only({"users_file", "setting", "allow_maintenance", "mode", "key_file",
+                   "token_lifetime_s", "key_columns", "recheck_interval_s"});
     s.get("users_file", c.users_file);
     s.get("setting", c.setting);
     s.get("allow_maintenance", c.allow_maintenance);
@@ -259,6 +272,15 @@ void read_tenant(const Section& s, TenantConfig& c) {
     int64_t lifetime = c.token_lifetime.count();
     s.get("token_lifetime_s", lifetime, 60, 86400);
     c.token_lifetime = std::chrono::seconds(lifetime);
+    s.get("key_columns", c.key_columns);
+    if (c.key_columns.empty()) fail(s.full("key_columns"), "must name at least one column");
+    for (const auto& column : c.key_columns) {
+        if (column.empty() || column.size() > 63 || column.find('\0') != std::string::npos)
+            fail(s.full("key_columns"), "a column name must have 1 to 63 bytes");
+    }
+    int64_t recheck = c.recheck_interval.count();
+    s.get("recheck_interval_s", recheck, 0, 86400);
+    c.recheck_interval = std::chrono::seconds(recheck);
     if (c.mode == TenantMode::sealed && c.key_file.empty()) {
         fail(s.full("key_file"),
              "is required when tenant.mode = \"sealed\" (create one with pgtenant keygen)");

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pgtenant::config {
 
@@ -70,6 +71,11 @@ struct TenantConfig {
     TenantMode mode = TenantMode::compat;
     std::string key_file;                       // sealed mode: "<kid> <64 hex>" lines, first signs
     std::chrono::seconds token_lifetime{3600};  // sealed mode: how long one token is valid
+    // Columns that hold a row's practice: a table with one of them, or with a policy that reads
+    // the tenant context, is a tenant table for `pgtenant check` and the startup gate.
+    std::vector<std::string> key_columns{"practice_id"};
+    // The critical checks run again this often while serving (0: only at start).
+    std::chrono::seconds recheck_interval{60};
 };
 
 struct Config {

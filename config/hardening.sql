@@ -1,6 +1,8 @@
--- pgtenant hardening: takes away from the pool role what `pgtenant check` warns about and the
--- demo schema leaves at PostgreSQL's defaults. Run as a superuser in the tenant database,
--- after the schema (e.g. config/demo_schema.sql):
+-- pgtenant hardening: takes away from the pool role what `pgtenant check` reports and the
+-- demo schema leaves at PostgreSQL's defaults. The first part is what sealed mode requires
+-- (pgtenant refuses to start in sealed mode while any of it is missing); the second is
+-- recommended in both modes. `-v required_only=1` runs the first part alone. Run as a
+-- superuser in the tenant database, after the schema (e.g. config/demo_schema.sql):
 --   psql -v ON_ERROR_STOP=1 [-v pool_role=pgtenant_pool] -d <db> -f config/hardening.sql
 --
 -- Several privileges below are PostgreSQL defaults granted to PUBLIC, so they are revoked
@@ -13,20 +15,7 @@
 \set pool_role pgtenant_pool
 \endif
 
--- Temporary tables and functions would live on a pooled backend across practices.
-SELECT format('REVOKE TEMPORARY, CREATE ON DATABASE %I FROM PUBLIC, %I', current_database(),
-              :'pool_role')
-\gexec
--- No schema of its own, no objects in public.
-REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-SELECT format('REVOKE CREATE ON SCHEMA public FROM %I', :'pool_role')
-\gexec
-
--- DO blocks run dynamic SQL (set_config with a computed name) that no statement guard sees.
--- Existing plpgsql functions keep working: calling them needs no USAGE on the language.
-SELECT format('REVOKE USAGE ON LANGUAGE %I FROM PUBLIC, %I', lanname, :'pool_role')
-  FROM pg_language WHERE lanispl
-\gexec
+-- ---- 1. Required in sealed mode: direct reads of, or interference with, other practices.
 
 -- Every practice shares the pool role: it could cancel or terminate the others' backends.
 -- Large objects have no row-level security at all.
@@ -48,4 +37,25 @@ SELECT format('REVOKE ALL ON FUNCTION %s FROM PUBLIC, %I', p.oid::regprocedure, 
 
 -- pg_stat_activity would show other practices' query text (same role, so visible).
 SELECT format('ALTER ROLE %I SET track_activities = off', :'pool_role')
+\gexec
+
+\if :{?required_only}
+\quit
+\endif
+
+-- ---- 2. Recommended: what a practice could leave behind for the next one on a backend.
+
+-- Temporary tables and functions would live on a pooled backend across practices.
+SELECT format('REVOKE TEMPORARY, CREATE ON DATABASE %I FROM PUBLIC, %I', current_database(),
+              :'pool_role')
+\gexec
+-- No schema of its own, no objects in public.
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+SELECT format('REVOKE CREATE ON SCHEMA public FROM %I', :'pool_role')
+\gexec
+
+-- DO blocks run dynamic SQL (set_config with a computed name) that no statement guard sees.
+-- Existing plpgsql functions keep working: calling them needs no USAGE on the language.
+SELECT format('REVOKE USAGE ON LANGUAGE %I FROM PUBLIC, %I', lanname, :'pool_role')
+  FROM pg_language WHERE lanispl
 \gexec

@@ -68,6 +68,14 @@ Error not_supported_in_pooling(std::string_view why, std::string_view hint) {
     return make("0A000", fmt::format("not supported in transaction pooling: {}", why), hint);
 }
 
+Error isolation_check_failed() {
+    // The finding itself is for the operator (pgtenant's log), not for every client.
+    return make("55000",
+                "pgtenant refuses new transactions: the database failed its isolation re-check",
+                "An operator must fix what pgtenant's log reports (pgtenant check prints the SQL); "
+                "transactions are served again once the next re-check passes.");
+}
+
 Error out_of_descriptors() {
     return make("53300", "too many client connections: pgtenant is out of file descriptors",
                 "Raise pgtenant's open-files limit (ulimit -n, LimitNOFILE) or lower "

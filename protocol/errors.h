@@ -45,6 +45,7 @@ Error message_too_slow(std::size_t size, long ms);      // 08P01
 Error out_of_descriptors();                             // 53300
 Error pool_wait_timeout(long ms);                       // 53400
 Error cannot_connect_now(std::string_view why);         // 57P03
+Error isolation_check_failed();                         // 55000
 Error shutting_down();                                  // 57P01
 Error server_connection_lost(std::string_view why);     // 08006
 Error binding_failed(std::string_view server_message);  // 08P01

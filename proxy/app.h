@@ -10,6 +10,7 @@
 #include "protocol/classify.h"
 #include "proxy/asio.h"
 #include "proxy/cancel.h"
+#include "proxy/check/recheck.h"
 #include "proxy/pool/pool.h"
 
 namespace pgtenant::proxy {
@@ -31,6 +32,11 @@ struct App {
     std::atomic<std::size_t> message_memory{0};
     std::atomic<uint64_t> next_session{1};
     std::atomic<uint64_t> practice_switch_resets{0};
+    // The isolation re-check; null when tenant.recheck_interval_s is 0. While it is closed,
+    // sessions refuse new transactions.
+    std::unique_ptr<Recheck> recheck;  // started by run_server, once the pool exists
+    bool allow_unsafe_database = false;  // --allow-unsafe-database: the re-check only logs
+    bool isolation_gate_closed() const { return recheck && recheck->closed(); }
 };
 
 }  // namespace pgtenant::proxy

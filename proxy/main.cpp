@@ -143,8 +143,9 @@ int keygen(int argc, char** argv, int i, bool rotate) {
     }
 }
 
-// The critical subset of `pgtenant check`: a pool role that bypasses RLS, or a tenant table
-// without forced RLS, would make every isolation promise void. Refuse to serve then.
+// The critical findings of `pgtenant check` (a pool role that can bypass RLS, a tenant table
+// without forced RLS, a policy that opens every practice's rows, ...) would make every
+// isolation promise void. Refuse to serve then.
 bool startup_posture_ok(const pgtenant::config::Config& cfg, bool allow_unsafe) {
     using namespace pgtenant::proxy;
     std::vector<Finding> findings;
@@ -227,5 +228,6 @@ int main(int argc, char** argv) {
     if (posture) return proxy::check_command(*app.config, json, std::cout);
     if (!proxy::use_best_io_backend(argv)) return 1;
     if (!startup_posture_ok(*app.config, allow_unsafe)) return 1;
+    app.allow_unsafe_database = allow_unsafe;
     return proxy::run_server(app);
 }

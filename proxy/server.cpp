@@ -143,6 +143,13 @@ int run_server(App& app) {
         return 1;
     }
     app.pool->warm_up();
+    if (app.config->tenant.recheck_interval.count() > 0) {
+        // A connection opened while the check failed may carry what failed it (a persisted
+        // tenant setting as its default): none is reused once it passes again.
+        app.recheck = std::make_unique<Recheck>(
+            Recheck::backend_runner(*app.config), app.config->tenant.recheck_interval,
+            !app.allow_unsafe_database, [pool = app.pool.get()] { pool->retire_all(); });
+    }
     // The workers stop only once the accept loop has ended: its pending accept holds a socket
     // of another worker's io_context, which must not be destroyed under it (the io_uring build
     // read freed memory at every SIGTERM when the io_contexts went with the accept pending).
@@ -178,9 +185,11 @@ int run_server(App& app) {
         auto stats = app.pool->stats();
         spdlog::info(
             "signal {} received: shutting down ({} server connections opened, {} leases by "
-            "practice affinity, {} moved between worker threads, {} practice-switch resets)",
+            "practice affinity, {} moved between worker threads, {} practice-switch resets, "
+            "{} isolation re-checks of which {} failed)",
             sig, stats.opened_total, stats.affinity_hits, stats.moved,
-            app.practice_switch_resets.load());
+            app.practice_switch_resets.load(), app.recheck ? app.recheck->runs() : 0,
+            app.recheck ? app.recheck->failed_runs() : 0);
         error_code ignored;
         acceptor.close(ignored);  // ends the accept loop, which then stops the workers
         hangup.cancel();
@@ -200,6 +209,7 @@ int run_server(App& app) {
         threads.emplace_back([&w = *workers[i]] { w.run(); });
     ioc.run();
     for (auto& t : threads) t.join();
+    app.recheck.reset();  // its callback holds the pool
     return 0;
 }
 

@@ -84,6 +84,9 @@ class ServerConnection : public ServerState {
 
     // The worker thread whose io_context runs this connection's I/O.
     int worker() const { return worker_; }
+    // The pool's generation when the connection was opened (Pool::retire_all).
+    uint64_t generation() const { return generation_; }
+    void set_generation(uint64_t g) { generation_ = g; }
     // Sealed mode: the last context token made for this backend (its pid is in it), reused
     // while the connection serves the same practice with the same key.
     struct ContextToken {
@@ -112,6 +115,7 @@ class ServerConnection : public ServerState {
     int32_t pid_ = 0, key_ = 0;
     uint64_t id_ = 0;
     int worker_ = 0;
+    uint64_t generation_ = 0;
     std::chrono::steady_clock::time_point released_at_{};
 };
 

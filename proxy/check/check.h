@@ -26,7 +26,8 @@ struct Finding {
 };
 
 struct CheckOptions {
-    std::string tenant_column = "practice_id";
+    // A tenant table has one of these columns, or a policy that reads the tenant context.
+    std::vector<std::string> tenant_columns{"practice_id"};
     std::string tenant_setting = "app.current_practice_id";
     bool sealed = false;  // policies must use pgtenant.practice_id() instead of the setting
 };
@@ -35,8 +36,8 @@ const char* severity_name(Severity severity);
 
 // Every check. Throws std::runtime_error when it cannot connect or a catalog query fails.
 std::vector<Finding> run_checks(const std::string& conninfo, const CheckOptions& options);
-// The critical subset the proxy runs at start: the pool role is (or can become) a superuser
-// or BYPASSRLS role, or a tenant table lacks enabled and forced RLS.
+// The critical findings of run_checks: the proxy refuses to start on any of them, and refuses
+// new transactions while the re-check finds one (DESIGN 3.6).
 std::vector<Finding> startup_checks(const std::string& conninfo, const CheckOptions& options);
 
 // Sorted by severity (critical first), then id and object.

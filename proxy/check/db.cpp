@@ -10,13 +10,34 @@
 
 namespace pgtenant::proxy::check_detail {
 
-// Tables and partitions (relkind r/p) outside the system schemas with the tenant column.
+// Tables and partitions (relkind r/p) outside the system schemas that have a key column ($1,
+// a text[]) or a policy, on themselves or a partitioned ancestor, that reads the tenant context
+// (pgtenant.practice_id() or the setting $2). Policies survive DISABLE ROW LEVEL SECURITY, so a
+// table whose isolation was switched off is still found.
 const char* const kTenantTablesSql =
     "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "JOIN pg_attribute a ON a.attrelid = c.oid "
-    "WHERE c.relkind IN ('r', 'p') AND a.attname = $1 AND a.attnum > 0 AND NOT a.attisdropped "
+    "WHERE c.relkind IN ('r', 'p') "
     "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-    "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
+    "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' "
+    "AND (EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid "
+    "AND a.attname = ANY ($1::text[]) AND a.attnum > 0 AND NOT a.attisdropped) "
+    "OR EXISTS (SELECT 1 FROM pg_policy p WHERE (p.polrelid = c.oid OR p.polrelid IN "
+    "(SELECT relid FROM pg_partition_ancestors(c.oid))) AND (SELECT strpos(e, "
+    "'pgtenant.practice_id') > 0 OR strpos(e, $2) > 0 FROM lower(concat(pg_get_expr(p.polqual, "
+    "p.polrelid), ' ', pg_get_expr(p.polwithcheck, p.polrelid))) AS e)))";
+
+std::vector<std::string> tenant_table_params(const CheckOptions& options) {
+    std::string columns = "{";
+    for (const auto& c : options.tenant_columns) {
+        columns += columns.size() > 1 ? ",\"" : "\"";
+        for (char ch : c) {
+            if (ch == '"' || ch == '\\') columns += '\\';
+            columns += ch;
+        }
+        columns += '"';
+    }
+    return {columns + "}", lower_ascii(options.tenant_setting)};
+}
 
 CheckDb::CheckDb(const std::string& conninfo) {
     conn_ = PQconnectdb(conninfo.c_str());

@@ -34,19 +34,29 @@ struct CheckContext {
     std::string pool_role;        // current_user
     std::string pool_role_ident;  // quote_ident(current_user)
     bool pool_superuser = false;
+    std::vector<std::string> tenant_params;  // tenant_table_params(options)
+    // Channels between practices that compat mode leaves to the statement guard anyway (a
+    // client there can set the tenant setting itself) but that sealed mode must close.
+    Severity sealed_severity() const {
+        return options.sealed ? Severity::critical : Severity::warning;
+    }
+    // The first key column: the one fix SQL names.
+    const std::string& key_column() const { return options.tenant_columns.front(); }
 };
 
 using Findings = std::vector<Finding>;
 
-// SQL fragment: the oids of tenant tables (and partitions) carrying the tenant column $1.
+// SQL fragment: the oids of tenant tables and partitions. Its parameters $1 (the key columns)
+// and $2 (the tenant setting) are tenant_table_params(); queries that use it pass those first.
 extern const char* const kTenantTablesSql;
+std::vector<std::string> tenant_table_params(const CheckOptions& options);
 
 bool is_true(const std::string& value);  // libpq's "t"
 std::string lower_ascii(std::string s);
 
 // One function per concern; each appends its findings.
-void check_role_attributes(CheckContext& ctx, Findings& out, bool startup_only);
-void check_role_membership(CheckContext& ctx, Findings& out, bool startup_only);
+void check_role_attributes(CheckContext& ctx, Findings& out);
+void check_role_membership(CheckContext& ctx, Findings& out);
 void check_role_settings(CheckContext& ctx, Findings& out);
 void check_owned_objects(CheckContext& ctx, Findings& out);
 void check_tenant_table_rls(CheckContext& ctx, Findings& out);

@@ -25,7 +25,7 @@ void check_views(CheckContext& ctx, Findings& out) {
             kTenantTablesSql +
             ") GROUP BY v.oid, vn.nspname, v.relname, v.relkind, v.relowner, v.reloptions "
             "ORDER BY 1",
-        {ctx.options.tenant_column});
+        ctx.tenant_params);
     for (const auto& r : rows) {
         const bool selectable = is_true(r[3]);
         if (r[1] == "m") {
@@ -53,7 +53,13 @@ void check_views(CheckContext& ctx, Findings& out) {
 }
 
 void check_keys(CheckContext& ctx, Findings& out) {
-    const std::string col = ctx.options.tenant_column;
+    const std::string& col = ctx.key_column();
+    // Keys are judged on tables with a key column; a table found by its policy alone (keyed on
+    // another column, like practices(id)) is what the key columns point to.
+    const auto keyed = [](const char* relation) {
+        return std::string(" AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ") +
+               relation + " AND a.attname = ANY ($1::text[]) AND NOT a.attisdropped)";
+    };
     auto fks = ctx.db.query(
         std::string("SELECT quote_ident(con.conname), format('%I.%I', sn.nspname, s.relname), "
                     "format('%I.%I', tn.nspname, t.relname), "
@@ -64,7 +70,7 @@ void check_keys(CheckContext& ctx, Findings& out) {
                     "unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord) JOIN pg_attribute a ON "
                     "a.attrelid = con.confrelid AND a.attnum = k.attnum), "
                     "EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = con.conrelid AND "
-                    "a.attname = $1 AND a.attnum > 0 AND NOT a.attisdropped) "
+                    "a.attname = ANY ($1::text[]) AND a.attnum > 0 AND NOT a.attisdropped) "
                     "FROM pg_constraint con JOIN pg_class s ON s.oid = con.conrelid "
                     "JOIN pg_namespace sn ON sn.oid = s.relnamespace "
                     "JOIN pg_class t ON t.oid = con.confrelid JOIN pg_namespace tn ON tn.oid = "
@@ -72,9 +78,10 @@ void check_keys(CheckContext& ctx, Findings& out) {
                     "AND con.confrelid IN (") +
             kTenantTablesSql +
             ") AND NOT EXISTS (SELECT 1 FROM unnest(con.confkey) AS k(attnum) JOIN pg_attribute "
-            "a ON a.attrelid = con.confrelid AND a.attnum = k.attnum WHERE a.attname = $1) "
-            "ORDER BY 2, 1",
-        {col});
+            "a ON a.attrelid = con.confrelid AND a.attnum = k.attnum WHERE a.attname = ANY "
+            "($1::text[]))" +
+            keyed("con.confrelid") + " ORDER BY 2, 1",
+        ctx.tenant_params);
     for (const auto& r : fks) {
         std::string fix = "ALTER TABLE " + r[1] + " DROP CONSTRAINT " + r[0] + ";\n";
         if (!is_true(r[5])) {
@@ -102,10 +109,11 @@ void check_keys(CheckContext& ctx, Findings& out) {
                     "WHERE i.indisunique AND NOT ic.relispartition AND i.indrelid IN (") +
             kTenantTablesSql +
             ") AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indrelid AND "
-            "a.attname = $1 AND a.attnum = ANY (i.indkey::int2[])) "
-            "AND position($1 IN coalesce(pg_get_expr(i.indexprs, i.indrelid), '')) = 0 "
-            "ORDER BY 2, 1",
-        {col});
+            "a.attname = ANY ($1::text[]) AND a.attnum = ANY (i.indkey::int2[])) "
+            "AND NOT EXISTS (SELECT 1 FROM unnest($1::text[]) AS k(name) WHERE position(k.name IN "
+            "coalesce(pg_get_expr(i.indexprs, i.indrelid), '')) > 0)" +
+            keyed("i.indrelid") + " ORDER BY 2, 1",
+        ctx.tenant_params);
     for (const auto& r : idx) {
         const bool primary = is_true(r[2]);
         const std::string& constraint = r[3];

@@ -98,13 +98,13 @@ void check_dangerous_functions(CheckContext& ctx, Findings& out) {
         std::string fix;
     };
     Group signal{"pool_role_can_signal_backends",
-                 Severity::warning,
+                 ctx.sealed_severity(),
                  "Every practice shares the pool role, so one practice can cancel or terminate "
                  "the backends serving the others.",
                  {},
                  ""};
     Group lo{"pool_role_can_use_large_objects",
-             Severity::warning,
+             ctx.sealed_severity(),
              "Large objects have no row-level security, so what one practice stores there any "
              "other practice can read by its oid.",
              {},
@@ -159,7 +159,7 @@ void check_statistics_exposure(CheckContext& ctx, Findings& out) {
         fix += (fix.empty() ? "" : "\n") + std::string("REVOKE ALL ON ") + r[1] + " " + r[0] +
                " FROM PUBLIC, " + ctx.pool_role_ident + ";";
     }
-    out.push_back({"pg_stat_statements_readable", Severity::warning, object,
+    out.push_back({"pg_stat_statements_readable", ctx.sealed_severity(), object,
                    "pg_stat_statements shows the statements of every practice, since they all "
                    "run as the pool role.",
                    fix});

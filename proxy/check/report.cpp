@@ -23,7 +23,12 @@ CheckContext open_context(CheckDb& db, const CheckOptions& options) {
     if (rows.empty()) {
         throw std::runtime_error("cannot read pg_roles for the current user");
     }
-    CheckContext ctx{db, options, rows[0][0], rows[0][1], check_detail::is_true(rows[0][2])};
+    CheckContext ctx{db,
+                     options,
+                     rows[0][0],
+                     rows[0][1],
+                     check_detail::is_true(rows[0][2]),
+                     check_detail::tenant_table_params(options)};
     return ctx;
 }
 
@@ -120,8 +125,8 @@ std::vector<Finding> run_checks(const std::string& conninfo, const CheckOptions&
     CheckDb db(conninfo);
     auto ctx = open_context(db, options);
     Findings out;
-    check_detail::check_role_attributes(ctx, out, false);
-    check_detail::check_role_membership(ctx, out, false);
+    check_detail::check_role_attributes(ctx, out);
+    check_detail::check_role_membership(ctx, out);
     check_detail::check_role_settings(ctx, out);
     check_detail::check_owned_objects(ctx, out);
     check_detail::check_tenant_table_rls(ctx, out);
@@ -139,13 +144,9 @@ std::vector<Finding> run_checks(const std::string& conninfo, const CheckOptions&
 }
 
 std::vector<Finding> startup_checks(const std::string& conninfo, const CheckOptions& options) {
-    CheckDb db(conninfo);
-    auto ctx = open_context(db, options);
-    Findings out;
-    check_detail::check_role_attributes(ctx, out, true);
-    check_detail::check_role_membership(ctx, out, true);
-    check_detail::check_tenant_table_rls(ctx, out);
-    return sorted(std::move(out));
+    auto all = run_checks(conninfo, options);
+    std::erase_if(all, [](const Finding& f) { return f.severity != Severity::critical; });
+    return all;
 }
 
 std::string format_text(const std::vector<Finding>& findings) {
@@ -228,6 +229,7 @@ int exit_code_for(const std::vector<Finding>& findings) {
 CheckOptions check_options(const config::Config& cfg) {
     CheckOptions options;
     options.tenant_setting = cfg.tenant.setting;
+    options.tenant_columns = cfg.tenant.key_columns;
     options.sealed = cfg.tenant.mode == config::TenantMode::sealed;
     return options;
 }

@@ -2,7 +2,7 @@
 #include "proxy/check/db.h"
 
 namespace pgtenant::proxy::check_detail {
-void check_role_attributes(CheckContext& ctx, Findings& out, bool startup_only) {
+void check_role_attributes(CheckContext& ctx, Findings& out) {
     auto rows = ctx.db.query(
         "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolreplication "
         "FROM pg_roles WHERE rolname = current_user");
@@ -24,9 +24,6 @@ void check_role_attributes(CheckContext& ctx, Findings& out, bool startup_only) 
                        "its queries.",
                        alter + " NOBYPASSRLS;"});
     }
-    if (startup_only) {
-        return;
-    }
     if (is_true(r[2])) {
         out.push_back({"pool_role_createrole", Severity::critical, object,
                        "The pool role has CREATEROLE, so it can grant itself membership in the "
@@ -47,24 +44,28 @@ void check_role_attributes(CheckContext& ctx, Findings& out, bool startup_only) 
     }
 }
 
-void check_role_membership(CheckContext& ctx, Findings& out, bool startup_only) {
+void check_role_membership(CheckContext& ctx, Findings& out) {
     if (ctx.pool_superuser) {
         return;  // pg_has_role is true for every role; the superuser finding says it all
     }
     // Transitive membership (pg_has_role MEMBER, with or without INHERIT: SET ROLE works
-    // either way), and the direct grants of the pool role that lead there, for the fix.
+    // either way), and the direct grants of the pool role that lead there, for the fix. The
+    // fix names each grant's grantor: from PostgreSQL 16 on, a REVOKE run by anyone else
+    // leaves the grant in place with only a warning.
     auto rows = ctx.db.query(
         std::string("SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole, "
                     "r.rolcreatedb, EXISTS (SELECT 1 FROM pg_class c WHERE c.relowner = r.oid "
                     "AND c.oid IN (") +
             kTenantTablesSql +
-            ")), (SELECT string_agg(format('REVOKE %I FROM %I;', d.rolname, current_user), "
-            "E'\\n' ORDER BY d.rolname) FROM pg_auth_members m JOIN pg_roles d ON d.oid = "
-            "m.roleid WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = current_user) "
+            ")), (SELECT string_agg(format('REVOKE %I FROM %I%s;', d.rolname, current_user, "
+            "' GRANTED BY ' || quote_ident(g.rolname)), E'\\n' ORDER BY d.rolname) "
+            "FROM pg_auth_members m JOIN pg_roles d ON d.oid = m.roleid "
+            "LEFT JOIN pg_roles g ON g.oid = m.grantor WHERE m.member = (SELECT oid FROM pg_roles "
+            "WHERE rolname = current_user) "
             "AND pg_has_role(d.oid, r.oid, 'MEMBER')) "
             "FROM pg_roles r WHERE r.rolname <> current_user "
             "AND pg_has_role(current_user, r.oid, 'MEMBER') ORDER BY r.rolname",
-        {ctx.options.tenant_column});
+        ctx.tenant_params);
     for (const auto& r : rows) {
         const std::string object = "role " + r[0];
         const std::string& fix = r[6];
@@ -81,9 +82,6 @@ void check_role_membership(CheckContext& ctx, Findings& out, bool startup_only) 
                                ", which owns tenant tables and can disable their row-level "
                                "security.",
                            fix});
-        }
-        if (startup_only) {
-            continue;
         }
         if (is_true(r[3])) {
             out.push_back({"pool_role_member_of_createrole", Severity::critical, object,
@@ -146,10 +144,10 @@ void check_role_settings(CheckContext& ctx, Findings& out) {
     }
     auto track = ctx.db.query("SELECT setting FROM pg_settings WHERE name = 'track_activities'");
     if (!track.empty() && track[0][0] == "on") {
-        out.push_back({"track_activities_on", Severity::warning, "setting track_activities",
+        out.push_back({"track_activities_on", ctx.sealed_severity(), "setting track_activities",
                        "With track_activities on, every practice can read the query text of "
                        "other practices' sessions in pg_stat_activity, because they all share "
-                       "the pool role.",
+                       "the pool role (their literals too: names, dates, ids).",
                        "ALTER ROLE " + ctx.pool_role_ident + " SET track_activities = off;"});
     }
 }
@@ -164,7 +162,7 @@ void check_owned_objects(CheckContext& ctx, Findings& out) {
             "AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') "
             "AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast%' "
             "ORDER BY 1",
-        {ctx.options.tenant_column});
+        ctx.tenant_params);
     for (const auto& r : rels) {
         const std::string fix =
             "ALTER " + r[2] + " " + r[0] + " OWNER TO CURRENT_USER;  -- run as the migration role";

@@ -1,14 +1,16 @@
-// Checks on tenant tables (tables and partitions carrying the tenant column): RLS enabled and
-// forced, policies that use the tenant context, dangerous table privileges.
+// Checks on tenant tables (tables and partitions with a key column or a tenant policy): RLS
+// enabled and forced, policies that confine rows to the practice, dangerous table privileges.
 #include "proxy/check/db.h"
+#include "proxy/check/policy_expr.h"
 
 namespace pgtenant::proxy::check_detail {
 namespace {
 
-// The expression a pgtenant policy compares the tenant column with.
+// The expression a pgtenant policy compares the tenant column with (the verifier once per
+// statement, in a sub-SELECT).
 std::string tenant_expr(const CheckContext& ctx, const std::string& column_type) {
     if (ctx.options.sealed) {
-        return "pgtenant.practice_id()";
+        return "(SELECT pgtenant.practice_id())";
     }
     return "current_setting('" + ctx.options.tenant_setting + "')::" + column_type;
 }
@@ -46,13 +48,19 @@ std::string verifier_once_per_query(const std::string& expr) {
     return out + expr.substr(from);
 }
 
-bool uses_tenant_context(const CheckContext& ctx, const std::string& expr) {
-    const std::string e = lower_ascii(expr);
-    if (e.find("pgtenant.practice_id") != std::string::npos) {
-        return true;
-    }
-    return !ctx.options.sealed &&
-           e.find(lower_ascii(ctx.options.tenant_setting)) != std::string::npos;
+// How far a policy expression confines rows to the practice. In sealed mode only the verifier
+// counts: the plain setting is one a client can set itself.
+TenantScope scope_of(const CheckContext& ctx, const std::string& expr) {
+    return tenant_scope(expr, ctx.options.sealed ? "" : ctx.options.tenant_setting);
+}
+
+// The worst of a policy's two expressions (an empty WITH CHECK is its USING).
+TenantScope policy_scope(const CheckContext& ctx, const std::string& qual,
+                         const std::string& check) {
+    if (qual.empty() && check.empty()) return TenantScope::none;
+    const TenantScope q = qual.empty() ? TenantScope::restricted : scope_of(ctx, qual);
+    const TenantScope c = check.empty() ? TenantScope::restricted : scope_of(ctx, check);
+    return static_cast<int>(q) < static_cast<int>(c) ? q : c;
 }
 
 }  // namespace
@@ -63,14 +71,14 @@ void check_tenant_table_rls(CheckContext& ctx, Findings& out) {
                                  "c.relforcerowsecurity FROM pg_class c "
                                  "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid IN (") +
                          kTenantTablesSql + ") ORDER BY 1",
-                     {ctx.options.tenant_column});
+                     ctx.tenant_params);
     for (const auto& r : rows) {
         const std::string& t = r[0];
         if (!is_true(r[1])) {
             out.push_back({"tenant_table_rls_disabled", Severity::critical, t,
-                           "This table has the " + ctx.options.tenant_column +
-                               " column but row-level security is not enabled, so every "
-                               "practice reads and writes every row.",
+                           "This is a tenant table (it has a key column or a policy that reads "
+                           "the practice) but row-level security is not enabled, so every "
+                           "practice reads and writes every row.",
                            "ALTER TABLE " + t + " ENABLE ROW LEVEL SECURITY;\nALTER TABLE " + t +
                                " FORCE ROW LEVEL SECURITY;  -- and create a tenant policy"});
         } else if (!is_true(r[2])) {
@@ -83,17 +91,17 @@ void check_tenant_table_rls(CheckContext& ctx, Findings& out) {
 }
 
 void check_policies(CheckContext& ctx, Findings& out) {
-    const std::string col = ctx.options.tenant_column;
+    const std::string& col = ctx.key_column();
     auto bare = ctx.db.query(
         std::string("SELECT format('%I.%I', n.nspname, c.relname), coalesce((SELECT "
                     "format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid "
-                    "= c.oid AND a.attname = $1 AND NOT a.attisdropped), '') "
+                    "= c.oid AND a.attname = ($1::text[])[1] AND NOT a.attisdropped), '') "
                     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                     "WHERE c.relrowsecurity AND c.relkind IN ('r', 'p') "
                     "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
                     "AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid) "
                     "ORDER BY 1"),
-        {col});
+        {ctx.tenant_params.front()});
     for (const auto& r : bare) {
         std::string fix = "-- decide who may see which rows, then e.g.\n";
         if (!r[1].empty()) {
@@ -113,22 +121,21 @@ void check_policies(CheckContext& ctx, Findings& out) {
         std::string("SELECT format('%I.%I', n.nspname, c.relname), quote_ident(p.polname), "
                     "p.polcmd, coalesce(pg_get_expr(p.polqual, p.polrelid), ''), "
                     "coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''), "
-                    "(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
-                    "WHERE a.attrelid = c.oid AND a.attname = $1 AND NOT a.attisdropped) "
+                    "coalesce((SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                    "WHERE a.attrelid = c.oid AND a.attname = ($1::text[])[1] "
+                    "AND NOT a.attisdropped), 'uuid') "
                     "FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid "
                     "JOIN pg_namespace n ON n.oid = c.relnamespace "
                     "WHERE p.polpermissive AND c.oid IN (") +
             kTenantTablesSql +
             ") AND (0 = ANY (p.polroles) OR EXISTS (SELECT 1 FROM unnest(p.polroles) AS r(oid) "
             "WHERE pg_has_role(current_user, r.oid, 'MEMBER'))) ORDER BY 1, 2",
-        {col});
+        ctx.tenant_params);
     for (const auto& r : pols) {
         const std::string& qual = r[3];
         const std::string& check = r[4];
-        const bool bad = (!qual.empty() && !uses_tenant_context(ctx, qual)) ||
-                         (!check.empty() && !uses_tenant_context(ctx, check)) ||
-                         (qual.empty() && check.empty());
-        if (!bad) {
+        const TenantScope scope = policy_scope(ctx, qual, check);
+        if (scope == TenantScope::restricted) {
             if (calls_verifier_per_row(qual) || calls_verifier_per_row(check)) {
                 std::string clauses;
                 if (!qual.empty()) clauses += " USING (" + verifier_once_per_query(qual) + ")";
@@ -151,15 +158,37 @@ void check_policies(CheckContext& ctx, Findings& out) {
         if (cmd == "a" || cmd == "w" || cmd == "*") {
             clauses += " WITH CHECK " + e;
         }
-        out.push_back(
-            {"permissive_policy_without_tenant_context", Severity::critical, r[1] + " ON " + r[0],
-             std::string("This permissive policy does not test ") +
-                 (ctx.options.sealed ? "pgtenant.practice_id()" : ctx.options.tenant_setting) +
-                 " and is ORed with the others, so it opens rows of every practice "
-                 "(USING: " +
-                 (qual.empty() ? "-" : qual) + "; WITH CHECK: " + (check.empty() ? "-" : check) +
-                 ").",
-             "ALTER POLICY " + r[1] + " ON " + r[0] + clauses + ";"});
+        const std::string context =
+            ctx.options.sealed ? "pgtenant.practice_id()" : ctx.options.tenant_setting;
+        const std::string exprs = " (USING: " + (qual.empty() ? "-" : qual) +
+                                  "; WITH CHECK: " + (check.empty() ? "-" : check) + ").";
+        const std::string fix = "ALTER POLICY " + r[1] + " ON " + r[0] + clauses + ";";
+        if (scope == TenantScope::none) {
+            out.push_back({"permissive_policy_without_tenant_context", Severity::critical,
+                           r[1] + " ON " + r[0],
+                           "This permissive policy does not test " + context +
+                               " and is ORed with the others, so it opens rows of every "
+                               "practice" +
+                               exprs,
+                           fix});
+        } else if (scope == TenantScope::open) {
+            out.push_back({"permissive_policy_not_confined", Severity::critical,
+                           r[1] + " ON " + r[0],
+                           "This permissive policy reads " + context +
+                               " but also lets rows of other practices through (an OR, a "
+                               "negation, a comparison other than equality with a column)" +
+                               exprs,
+                           fix});
+        } else {
+            out.push_back({"permissive_policy_not_confined", Severity::warning,
+                           r[1] + " ON " + r[0],
+                           "This permissive policy hands " + context +
+                               " to a function, so pgtenant cannot tell whether it confines "
+                               "rows to the practice; make sure it does, or compare a column "
+                               "with it directly" +
+                               exprs,
+                           fix});
+        }
     }
 }
 
@@ -175,7 +204,7 @@ void check_table_privileges(CheckContext& ctx, Findings& out) {
                                  "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                                  "WHERE c.oid IN (") +
                          kTenantTablesSql + ") ORDER BY 1",
-                     {ctx.options.tenant_column});
+                     ctx.tenant_params);
     const std::string from = " FROM PUBLIC, " + ctx.pool_role_ident + ";";
     for (const auto& r : rows) {
         if (is_true(r[1])) {

@@ -15,7 +15,12 @@ struct Pool::Waiter {
 };
 
 void Lease::release() {
-    if (conn_) pool_->release(std::move(conn_));
+    if (!conn_) return;
+    if (pool_->current(*conn_)) {
+        pool_->release(std::move(conn_));
+    } else {
+        pool_->discard(std::move(conn_));
+    }
 }
 
 void Lease::discard() {
@@ -34,9 +39,11 @@ Lease Pool::lease_on(std::shared_ptr<ServerConnection> conn, int worker) {
 }
 
 awaitable<std::shared_ptr<ServerConnection>> Pool::open_in_slot(int worker, std::string& error) {
+    const uint64_t generation = generation_;
     auto opened = co_await ServerConnection::open(cfg_->backend, worker);
     std::lock_guard lock(mu_);
     if (opened.conn) {
+        opened.conn->set_generation(generation);
         gate_.succeeded();
         if (server_params_.empty()) server_params_ = opened.conn->startup_params();
         co_return std::move(opened.conn);
@@ -67,8 +74,9 @@ awaitable<Pool::Acquired> Pool::acquire(const std::string& practice, int worker)
     for (;;) {
         if (ledger_.closed()) co_return fail(PoolError::Kind::shutting_down);
         while (auto conn = ledger_.take_idle(practice, worker)) {
-            if (conn->idle_check()) co_return Acquired{lease_on(std::move(conn), worker), {}};
-            ledger_.slot_freed();  // the server dropped it while idle; close it, look again
+            if (current(*conn) && conn->idle_check())
+                co_return Acquired{lease_on(std::move(conn), worker), {}};
+            ledger_.slot_freed();  // retired, or dropped by the server while idle: close it
         }
         if (ledger_.open() < ledger_.size()) {
             // While PostgreSQL is unreachable, answer at once instead of trying again.

@@ -94,6 +94,10 @@ class Pool {
     // on loan are closed as their leases end.
     void close_all();
     PoolStats stats();
+    // Connections opened before this call are closed instead of reused: idle ones when next
+    // taken, leased ones when their lease ends. (After the isolation re-check passes again: a
+    // connection opened meanwhile may carry a persisted tenant setting as its default.)
+    void retire_all() { ++generation_; }
     // What the server reported at login (server_version, ...), from the first connection
     // opened; empty until one has been.
     std::vector<std::pair<std::string, std::string>> server_params();
@@ -116,6 +120,8 @@ class Pool {
     Ledger ledger_;
     ConnectGate gate_;
     std::vector<std::pair<std::string, std::string>> server_params_;
+    std::atomic<uint64_t> generation_{0};
+    bool current(const ServerConnection& conn) const { return conn.generation() == generation_; }
 };
 
 }  // namespace pgtenant::proxy

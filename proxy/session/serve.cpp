@@ -21,6 +21,13 @@ using protocol::Request;
 namespace {
 bool ends_segment(char tag) { return tag == 'Q' || tag == 'S' || tag == 'F'; }
 
+// Work outside any transaction, which would start one: what a closed isolation gate refuses.
+// (A transaction already under way may finish.)
+bool starts_transaction(char tag, const Conversation& conv) {
+    return (tag == 'Q' || tag == 'P' || tag == 'B' || tag == 'E') &&
+           conv.block() == Conversation::Block::idle && !conv.bound();
+}
+
 protocol::Error framing_error(bool too_long, std::size_t size, std::size_t max_message) {
     if (!too_long) return errors::protocol_violation("invalid message length");
     return errors::protocol_violation(
@@ -220,6 +227,8 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     auto& refusal = decision_.refusal;
 
     if (!emulated_.empty()) co_return co_await flush_local();
+    if (!refusal && app_.isolation_gate_closed() && starts_transaction(tag, conv_))
+        refusal = errors::isolation_check_failed();
     const bool segment_open = conv_.segment() == Conversation::Segment::open;
     if (!server_ && !segment_open && (refusal || tag == 'S')) {
         // Nothing is running: answer without leasing a server connection.

@@ -349,5 +349,20 @@ TEST(ConfigTest, TenantModes) {
     }
 }
 
+TEST(ConfigTest, TenantKeyColumnsAndRecheck) {
+    auto defaults = parse_config("", "/x");
+    EXPECT_EQ(defaults->tenant.key_columns, std::vector<std::string>{"practice_id"});
+    EXPECT_EQ(defaults->tenant.recheck_interval, std::chrono::seconds(60));
+    auto c = parse_config(
+        "[tenant]\nkey_columns = [\"practice_id\", \"Tenant Id\"]\nrecheck_interval_s = 0\n", "/x");
+    EXPECT_EQ(c->tenant.key_columns, (std::vector<std::string>{"practice_id", "Tenant Id"}));
+    EXPECT_EQ(c->tenant.recheck_interval, std::chrono::seconds(0));
+    for (const char* bad : {"key_columns = []", "key_columns = \"practice_id\"", "key_columns = [1]",
+                            "key_columns = [\"\"]", "recheck_interval_s = -1",
+                            "recheck_interval_s = 86401", "recheck_interval_s = \"60\""}) {
+        EXPECT_THROW(parse_config(std::string("[tenant]\n") + bad + "\n", "/x"), ConfigError) << bad;
+    }
+}
+
 }  // namespace
 }  // namespace pgtenant::config

@@ -62,6 +62,9 @@ void Pgtenant::install_sealed(const PgCluster& cluster, const std::filesystem::p
     const std::filesystem::path config = std::filesystem::path(PGTENANT_SOURCE_DIR) / "config";
     cluster.psql_file(config / "sealed_install.sql", {{"pool_role", "pgtenant_pool"}});
     cluster.psql_file(config / "sealed_demo.sql");
+    // What sealed mode refuses to start without (signal, large-object and statistics access);
+    // the recommended rest (plpgsql, TEMP) stays, so the adversarial suite can still use it.
+    cluster.psql_file(config / "hardening.sql", {{"pool_role", "pgtenant_pool"}, {"required_only", "1"}});
     CommandOptions opts;
     opts.timeout = 20s;
     auto key = run_checked({PGTENANT_BINARY, "keygen", "--kid", "test"}, opts);
