@@ -57,21 +57,27 @@ bool finish_connect(PGconn* conn, int timeout_s) {
     return true;
 }
 
+struct ServerError {
+    std::string sqlstate;
+    std::string reason;  // the server's message, "" when the server sent none
+};
+
 // Verbose connection errors carry the server's SQLSTATE ("FATAL:  28P01: ..."), the only
-// place libpq exposes it before a connection exists; it is cut out of the message.
-std::string take_sqlstate(std::string& message) {
+// place libpq exposes it before a connection exists; it is cut out of `message`.
+ServerError take_server_error(std::string& message) {
     for (const char* severity : {"FATAL:  ", "ERROR:  ", "PANIC:  "}) {
         auto at = message.find(severity);
         if (at == std::string::npos) continue;
         const auto code = at + std::strlen(severity);
         if (message.size() < code + 7 || message.compare(code + 5, 2, ": ") != 0) continue;
-        std::string sqlstate = message.substr(code, 5);
+        ServerError e{message.substr(code, 5), ""};
         message.erase(code, 7);
-        auto location = message.find("\nLOCATION:");
-        if (location != std::string::npos) message.erase(location);
-        return sqlstate;
+        auto end = message.find('\n', code);
+        if (end != std::string::npos) message.erase(end);  // LOCATION and the like
+        e.reason = message.substr(code);
+        return e;
     }
-    return "";
+    return {};
 }
 
 }  // namespace
@@ -79,7 +85,7 @@ std::string take_sqlstate(std::string& message) {
 CheckDb::CheckDb(const std::string& conninfo) {
     conn_ = PQconnectStart(conninfo.c_str());
     if (conn_ == nullptr) {
-        throw ConnectError("cannot connect to PostgreSQL: out of memory", "");
+        throw ConnectError("cannot connect to PostgreSQL: out of memory", "", "out of memory");
     }
     PQsetErrorVerbosity(conn_, PQERRORS_VERBOSE);
     const bool finished = finish_connect(conn_, connect_timeout_s(conninfo));
@@ -87,11 +93,12 @@ CheckDb::CheckDb(const std::string& conninfo) {
         std::string message = finished ? PQerrorMessage(conn_) : "timeout expired";
         PQfinish(conn_);
         conn_ = nullptr;
-        std::string sqlstate = take_sqlstate(message);
+        ServerError server = take_server_error(message);
         while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
             message.pop_back();
         }
-        throw ConnectError("cannot connect to PostgreSQL: " + message, sqlstate);
+        throw ConnectError("cannot connect to PostgreSQL: " + message, server.sqlstate,
+                           server.reason.empty() ? message : server.reason);
     }
     PQsetErrorVerbosity(conn_, PQERRORS_DEFAULT);
 }

@@ -17,12 +17,15 @@ using Rows = std::vector<Row>;
 // A failed connection, with the server's SQLSTATE when it sent one (28P01, 42501, ...).
 class ConnectError : public std::runtime_error {
   public:
-    ConnectError(const std::string& message, std::string sqlstate)
-        : std::runtime_error(message), sqlstate_(std::move(sqlstate)) {}
+    ConnectError(const std::string& message, std::string sqlstate, std::string reason)
+        : std::runtime_error(message), sqlstate_(std::move(sqlstate)), reason_(std::move(reason)) {}
     const std::string& sqlstate() const noexcept { return sqlstate_; }
+    // The server's own message when it sent one, else libpq's.
+    const std::string& reason() const noexcept { return reason_; }
 
   private:
     std::string sqlstate_;
+    std::string reason_;
 };
 
 // A statement's result, failed or not.

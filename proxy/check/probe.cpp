@@ -21,9 +21,9 @@ WITH t AS (
   SELECT c.oid, format('%I.%I', n.nspname, c.relname) AS name,
          a.attname AS col, a.atttypid, a.atttypmod,
          lower(coalesce((SELECT string_agg(coalesce(pg_get_expr(p.polqual, p.polrelid), '')
-                                           || ' ' ||
+                                           || ' and ' ||
                                            coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''),
-                                           ' ')
+                                           ' and ')
                          FROM pg_policy p WHERE p.polrelid = c.oid), '')) AS pol
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $1 AND a.attnum > 0
@@ -72,7 +72,8 @@ bool crosses_boolean(const std::string& expr, std::size_t from, std::size_t to) 
     return between.find(" and ") != std::string::npos || between.find(" or ") != std::string::npos;
 }
 
-// The operands compared with `=` to each mention of `marker` (the tenant context).
+}  // namespace
+
 std::vector<std::string> compared_operands(const std::string& expr, const std::string& marker) {
     std::vector<std::string> out;
     for (auto m = expr.find(marker); m != std::string::npos; m = expr.find(marker, m + 1)) {
@@ -89,6 +90,8 @@ std::vector<std::string> compared_operands(const std::string& expr, const std::s
     }
     return out;
 }
+
+namespace {
 
 // For a table without the tenant column: the column its policies compare with the tenant
 // context (e.g. practices.id), as {quoted name, type}; empty when none is found.
@@ -145,6 +148,8 @@ std::string bound_practice(CheckDb& db, const ProbeOptions& options, const std::
     return r.rows[0][0];
 }
 
+std::string rows_text(long n) { return std::to_string(n) + (n == 1 ? " row" : " rows"); }
+
 ProbeCheck visibility_check(const TenantTable& t, const Tenant& self, const Visible& v) {
     ProbeCheck c{"visibility", "own_rows_only", self.login->name, t.name};
     if (!t.readable) {
@@ -165,7 +170,7 @@ ProbeCheck visibility_check(const TenantTable& t, const Tenant& self, const Visi
                    std::to_string(v.rows) + " rows belonging to other practices (" + t.key + ": " +
                    join(v.foreign_keys) + ").";
     } else {
-        c.detail = "The login sees " + std::to_string(v.rows) + " rows, all of its own practice";
+        c.detail = "The login sees " + rows_text(v.rows) + ", all of its own practice";
         c.detail +=
             v.null_rows ? " (" + std::to_string(v.null_rows) + " with NULL " + t.key + ")." : ".";
     }
@@ -198,8 +203,10 @@ void run_visibility(ProbeRun& run, CheckDb& db_a, CheckDb& db_b) {
         const bool comparable = t.readable && !t.key.empty();
         const Visible a = comparable ? visible_rows(db_a, t, run.a.practice, false) : Visible{};
         const Visible b = comparable ? visible_rows(db_b, t, run.b.practice, false) : Visible{};
-        run.out.push_back(visibility_check(t, run.a, a));
-        run.out.push_back(visibility_check(t, run.b, b));
+        for (auto [tenant, seen] : {std::pair{&run.a, &a}, std::pair{&run.b, &b}}) {
+            run.out.push_back(visibility_check(t, *tenant, *seen));
+            if (seen->foreign_rows > 0) tenant->leaking_without_attempt.insert(t.name);
+        }
         if (comparable) run.out.push_back(disjoint_check(t, a, b));
     }
 }
@@ -321,7 +328,8 @@ ProbeReport run_probe(const ProbeOptions& options) {
         try {
             *db = connect_login(options, *login);
         } catch (const check_detail::ConnectError& e) {
-            throw ProbeError("login " + login->name + ": " + e.what() +
+            throw ProbeError("login " + login->name + " cannot log in through pgtenant at " +
+                             options.host + ":" + std::to_string(options.port) + ": " + e.reason() +
                              (e.sqlstate().empty() ? "" : " (SQLSTATE " + e.sqlstate() + ")"));
         }
     }

@@ -78,25 +78,6 @@ std::string sqlstate_text(const std::string& sqlstate, const std::string& messag
     return sqlstate.empty() ? m : "SQLSTATE " + sqlstate + ": " + m;
 }
 
-// Judges an attempt from the scan that followed it.
-void judge(ProbeCheck& c, bool refused, const std::string& refusal, const LeakScan& scan) {
-    if (!scan.leaking.empty()) {
-        c.outcome = ProbeOutcome::leak;
-        c.object = join(scan.leaking, 100);
-        c.detail = std::string(refused ? "Refused (" + refusal + "), yet afterwards"
-                                       : "Accepted, and afterwards") +
-                   " the login sees other practices' rows in " + c.object + ".";
-        return;
-    }
-    std::string after = " the login still sees only its own rows.";
-    if (!scan.failed.empty()) {
-        after = " reading " + join(scan.failed) + " failed (" + scan.first_error +
-                "), so the login saw no other practice's rows.";
-    }
-    c.outcome = refused ? ProbeOutcome::refused : ProbeOutcome::no_effect;
-    c.detail = (refused ? "Refused (" + refusal + ");" : "Accepted, but") + after;
-}
-
 ProbeCheck connection_lost(ProbeCheck c, const std::string& what) {
     c.outcome = ProbeOutcome::inconclusive;
     c.detail = "Could not log in for this attempt: " + what;
@@ -120,7 +101,7 @@ ProbeCheck run_sql_attempt(ProbeRun& run, const Tenant& self, const SqlAttempt& 
     c.sqlstate = r.sqlstate;
     LeakScan scan = scan_for_leaks(*db, run.tables, self.practice, in_tx);
     if (in_tx) db->try_query("ROLLBACK");
-    judge(c, !r.ok, sqlstate_text(r.sqlstate, r.message), scan);
+    judge_attempt(c, self, !r.ok, sqlstate_text(r.sqlstate, r.message), scan);
     return c;
 }
 
@@ -153,7 +134,7 @@ ProbeCheck run_inline_attempt(ProbeRun& run, const Tenant& self, const std::stri
         all_refused = false;
         if (!r.rows.empty() && r.rows[0][0] != "0") scan.leaking.push_back(t.name);
     }
-    judge(c, all_refused, refusal, scan);
+    judge_attempt(c, self, all_refused, refusal, scan);
     return c;
 }
 
@@ -168,10 +149,10 @@ ProbeCheck run_options_attempt(ProbeRun& run, const Tenant& self, const std::str
         db = connect_login(run.options, *self.login, extra);
     } catch (const check_detail::ConnectError& e) {
         c.sqlstate = e.sqlstate();
-        judge(c, true, sqlstate_text(e.sqlstate(), e.what()), {});
+        judge_attempt(c, self, true, sqlstate_text(e.sqlstate(), e.reason()), {});
         return c;
     }
-    judge(c, false, "", scan_for_leaks(*db, run.tables, self.practice, false));
+    judge_attempt(c, self, false, "", scan_for_leaks(*db, run.tables, self.practice, false));
     return c;
 }
 
@@ -186,7 +167,7 @@ ProbeCheck run_raw_startup_attempt(ProbeRun& run, const Tenant& self, const std:
         run.options.connect_timeout_s);
     c.sqlstate = reply.sqlstate;
     if (reply.answered && !reply.accepted && reply.sqlstate == "42501") {
-        judge(c, true, sqlstate_text(reply.sqlstate, reply.error), {});
+        judge_attempt(c, self, true, sqlstate_text(reply.sqlstate, reply.error), {});
         return c;
     }
     c.outcome = ProbeOutcome::inconclusive;
@@ -200,6 +181,34 @@ ProbeCheck run_raw_startup_attempt(ProbeRun& run, const Tenant& self, const std:
 }
 
 }  // namespace
+
+void judge_attempt(ProbeCheck& c, const Tenant& self, bool refused, const std::string& refusal,
+                   const LeakScan& scan) {
+    std::vector<std::string> added, before;
+    for (const auto& t : scan.leaking) {
+        (self.leaking_without_attempt.count(t) ? before : added).push_back(t);
+    }
+    const std::string reason = refused ? "Refused (" + refusal + ")" : "Accepted";
+    if (!added.empty()) {
+        c.outcome = ProbeOutcome::leak;
+        c.object = join(added, 100);
+        c.detail = reason + (refused ? ", yet afterwards" : ", and afterwards") +
+                   " the login sees other practices' rows in " + c.object + ".";
+        return;
+    }
+    c.outcome = refused ? ProbeOutcome::refused : ProbeOutcome::no_effect;
+    c.detail = reason + (refused ? "; " : ", but ");
+    if (!scan.failed.empty()) {
+        c.detail += "reading " + join(scan.failed) + " failed afterwards (" + scan.first_error +
+                    "), so the login saw no other practice's rows there";
+    } else if (before.empty()) {
+        c.detail += "the login still sees only its own rows";
+    } else {
+        c.detail +=
+            "it opened no further table (" + join(before) + " already leaks without any attempt)";
+    }
+    c.detail += ".";
+}
 
 void run_forgery_attempts(ProbeRun& run, const Tenant& self, const Tenant& other) {
     const std::string& setting = run.options.tenant.tenant_setting;

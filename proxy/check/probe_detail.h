@@ -2,6 +2,7 @@
 // Internals of `pgtenant probe` shared by probe*.cpp: the logins with their practices, the
 // tenant tables, and what one login sees in one table.
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct TenantTable {
 struct Tenant {
     const ProbeLogin* login = nullptr;
     std::string practice;
+    // Tables where the login sees other practices' rows before any forgery attempt: an
+    // attempt is only blamed for what it adds.
+    std::set<std::string> leaking_without_attempt;
 };
 
 // What one login sees in one table.
@@ -69,6 +73,15 @@ LeakScan scan_for_leaks(CheckDb& db, const std::vector<TenantTable>& tables, con
                         bool in_transaction);
 // "a, b, c" (at most max_items, then "...").
 std::string join(const std::vector<std::string>& items, std::size_t max_items = 5);
+
+// The verdict on a forgery attempt from the scan that followed it: leak when the login sees
+// other practices' rows in a table that did not leak before; otherwise refused (when
+// `refused`, with `refusal` as the reason) or no_effect.
+void judge_attempt(ProbeCheck& c, const Tenant& self, bool refused, const std::string& refusal,
+                   const LeakScan& scan);
+// The operands compared with `=` to each mention of `marker` in a (lower-cased) policy
+// expression, e.g. "id" for "(id = ( select pgtenant.practice_id() as practice_id))".
+std::vector<std::string> compared_operands(const std::string& expr, const std::string& marker);
 
 // SQL string literal.
 std::string sql_literal(const std::string& s);

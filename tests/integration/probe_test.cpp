@@ -164,6 +164,9 @@ TEST_F(ProbeTest, PermissivePolicyLeakIsFound) {
         << r.out;
     EXPECT_EQ(count_checks(r.out, {"\"object\":\"public.meal_logs\"", "\"outcome\":\"LEAK\""}), 0)
         << r.out;
+    // The forgery attempts are refused and add nothing: the leak is not blamed on them.
+    EXPECT_EQ(count_checks(r.out, {"\"kind\":\"forgery\"", "\"outcome\":\"LEAK\""}), 0) << r.out;
+    EXPECT_NE(r.out.find("public.patients already leaks without any attempt"), std::string::npos);
     std::cout << text.out;
     EXPECT_EQ(text.exit_code, 2) << text.describe();
     EXPECT_NE(text.out.find("[LEAK] visibility own_rows_only as alice on public.patients"),
