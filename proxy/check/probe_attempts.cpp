@@ -72,6 +72,29 @@ std::vector<SqlAttempt> sql_attempts(const std::string& setting, const std::stri
     };
 }
 
+// set_config hidden where no statement guard can see it (DESIGN 3.3). Sealed mode must make
+// them harmless; compat mode does not claim to (a DO block or a function can always set a
+// plain setting), so they are tried in sealed mode only.
+std::vector<SqlAttempt> hidden_attempts(const std::string& setting, const std::string& bait) {
+    const std::string set_setting =
+        "set_config(" + sql_literal(setting) + ", " + sql_literal(bait) + ", true)";
+    const std::string set_context =
+        "set_config(" + sql_literal(kContext) + ", " + sql_literal(forged_token(bait)) + ", true)";
+    auto in_do = [](const std::string& call) {
+        return "DO $pgtenant_probe$BEGIN PERFORM " + call + "; END$pgtenant_probe$";
+    };
+    return {
+        {"do_block_set_config", in_do(set_setting), true},
+        {"do_block_context", in_do(set_context), true},
+        {"query_to_xml_set_config",
+         "SELECT query_to_xml(" + sql_literal("SELECT " + set_setting) + ", false, false, '')",
+         true},
+        {"query_to_xml_context",
+         "SELECT query_to_xml(" + sql_literal("SELECT " + set_context) + ", false, false, '')",
+         true},
+    };
+}
+
 std::string sqlstate_text(const std::string& sqlstate, const std::string& message) {
     std::string m = message;
     while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
@@ -215,6 +238,11 @@ void run_forgery_attempts(ProbeRun& run, const Tenant& self, const Tenant& other
     const std::string& bait = other.practice;
     for (const auto& a : sql_attempts(setting, bait)) {
         run.out.push_back(run_sql_attempt(run, self, a));
+    }
+    if (run.options.tenant.sealed) {
+        for (const auto& a : hidden_attempts(setting, bait)) {
+            run.out.push_back(run_sql_attempt(run, self, a));
+        }
     }
     run.out.push_back(run_inline_attempt(run, self, "set_config_in_where", setting, bait));
     run.out.push_back(

@@ -111,6 +111,16 @@ class ProbeTest : public ProxyTest {
 TEST_F(ProbeTest, SealedSetupPasses) {
     auto r = probe(env().proxy(), {"--json"});
     expect_isolated(r, "sealed");
+    // set_config hidden from the guard (DO, query_to_xml) runs, and changes nothing: the
+    // policies ignore the plain setting and the forged token verifies to no practice.
+    for (const char* name : {"do_block_set_config", "do_block_context", "query_to_xml_set_config",
+                             "query_to_xml_context"}) {
+        EXPECT_EQ(count_checks(r.out, {std::string("\"name\":\"") + name + "\"",
+                                       "\"outcome\":\"no_effect\""}),
+                  2)
+            << name << "\n"
+            << r.out;
+    }
     EXPECT_EQ(count_checks(r.out, {"\"kind\":\"write\""}), 0) << "read-only by default";
     auto text = probe(env().proxy(), {});
     std::cout << text.out;
@@ -177,6 +187,32 @@ TEST_F(ProbeTest, PermissivePolicyLeakIsFound) {
     EXPECT_EQ(probe(env().proxy(), {}).exit_code, 0);
 }
 
+// A sealed install where one table's policy reads the plain setting instead of
+// pgtenant.practice_id(): every login still sees only its own rows, and the guard refuses
+// every spelling it can see, but set_config hidden in a DO block or query_to_xml() binds the
+// other practice. The probe blames exactly those attempts, on that table.
+TEST_F(ProbeTest, ForgeablePolicyIsFoundThroughHiddenSetConfig) {
+    const std::string plain = "(practice_id = current_setting('app.current_practice_id')::uuid)";
+    su("ALTER POLICY pgtenant_sealed ON patients USING " + plain + " WITH CHECK " + plain);
+    auto r = probe(env().proxy(), {"--json"});
+    env().cluster().psql_file(std::filesystem::path(PGTENANT_SOURCE_DIR) / "config" /
+                              "sealed_demo.sql");
+    EXPECT_EQ(r.exit_code, 2) << r.describe();
+    EXPECT_EQ(count_checks(r.out, {"\"kind\":\"visibility\"", "\"object\":\"public.patients\"",
+                                   "\"outcome\":\"pass\""}),
+              2)
+        << r.out;
+    for (const char* name : {"do_block_set_config", "query_to_xml_set_config"}) {
+        EXPECT_EQ(count_checks(r.out, {std::string("\"name\":\"") + name + "\"",
+                                       "\"object\":\"public.patients\"", "\"outcome\":\"LEAK\""}),
+                  2)
+            << name << "\n"
+            << r.out;
+    }
+    EXPECT_EQ(count_checks(r.out, {"\"outcome\":\"LEAK\""}), 4) << r.out;
+    EXPECT_EQ(probe(env().proxy(), {}).exit_code, 0) << "restored";
+}
+
 TEST_F(ProbeTest, WrongPasswordCannotRun) {
     auto r = probe(env().proxy(), {"--json"}, {{"PGTENANT_PROBE_PASSWORD_B", "not-bobs-password"}});
     EXPECT_EQ(r.exit_code, 1) << r.describe();
@@ -226,7 +262,10 @@ TEST_F(ProbeTest, CompatSetupPassesAndDisabledRlsIsFound) {
     compat.tenant_mode = "compat";
     {
         Pgtenant proxy(env().cluster(), compat);
-        expect_isolated(probe(proxy, {"--json", "--write-checks"}), "compat");
+        auto r = probe(proxy, {"--json", "--write-checks"});
+        expect_isolated(r, "compat");
+        EXPECT_EQ(count_checks(r.out, {"\"name\":\"do_block_set_config\""}), 0)
+            << "sealed mode only";
     }
     su("ALTER TABLE meal_logs DISABLE ROW LEVEL SECURITY");
     compat.args = {"--allow-unsafe-database"};
