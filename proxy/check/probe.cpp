@@ -32,8 +32,7 @@ WITH t AS (
     AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%')
 SELECT name, coalesce(quote_ident(col), ''),
        CASE WHEN col IS NULL THEN '' ELSE format_type(atttypid, atttypmod) END, pol,
-       has_table_privilege(oid, 'SELECT'), has_table_privilege(oid, 'INSERT'),
-       has_table_privilege(oid, 'UPDATE'), has_table_privilege(oid, 'DELETE'), oid::text
+       has_table_privilege(oid, 'SELECT'), oid::text
 FROM t
 WHERE col IS NOT NULL OR strpos(pol, $2) > 0 OR strpos(pol, 'pgtenant.practice_id') > 0
 ORDER BY name)SQL";
@@ -119,11 +118,8 @@ std::vector<TenantTable> discover_tables(CheckDb& db, const CheckOptions& tenant
         t.name = r[0];
         t.key = r[1];
         t.key_type = r[2];
-        if (t.key.empty()) std::tie(t.key, t.key_type) = key_from_policy(db, r[8], r[3], tenant);
+        if (t.key.empty()) std::tie(t.key, t.key_type) = key_from_policy(db, r[5], r[3], tenant);
         t.readable = check_detail::is_true(r[4]);
-        t.insertable = check_detail::is_true(r[5]);
-        t.updatable = check_detail::is_true(r[6]);
-        t.deletable = check_detail::is_true(r[7]);
         tables.push_back(std::move(t));
     }
     return tables;
@@ -166,9 +162,8 @@ ProbeCheck visibility_check(const TenantTable& t, const Tenant& self, const Visi
         c.detail = "Reading the table failed: " + v.error;
     } else if (v.foreign_rows > 0) {
         c.outcome = ProbeOutcome::leak;
-        c.detail = "The login sees " + std::to_string(v.foreign_rows) + " of " +
-                   std::to_string(v.rows) + " rows belonging to other practices (" + t.key + ": " +
-                   join(v.foreign_keys) + ").";
+        c.detail = "The login sees " + std::to_string(v.foreign_rows) + " of " + rows_text(v.rows) +
+                   " belonging to other practices (" + t.key + ": " + join(v.foreign_keys) + ").";
     } else {
         c.detail = "The login sees " + rows_text(v.rows) + ", all of its own practice";
         c.detail +=

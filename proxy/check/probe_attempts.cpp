@@ -1,6 +1,7 @@
 // `pgtenant probe`: the common ways a client holding one practice's credentials tries to bind
 // another practice (DESIGN 3.3). Each attempt runs on a fresh login; whether pgtenant refuses
 // it or not, the login must afterwards still see only its own rows.
+#include <cstdio>
 #include <ctime>
 
 #include "proxy/check/probe_detail.h"

@@ -15,13 +15,10 @@ using check_detail::CheckDb;
 using check_detail::QueryOutcome;
 
 struct TenantTable {
-    std::string name;      // schema-qualified, quoted as needed
-    std::string key;       // quoted column holding the practice; "" when unknown
-    std::string key_type;  // format_type of that column
-    bool readable = false;
-    bool insertable = false;
-    bool updatable = false;
-    bool deletable = false;
+    std::string name;       // schema-qualified, quoted as needed
+    std::string key;        // quoted column holding the practice; "" when unknown
+    std::string key_type;   // format_type of that column
+    bool readable = false;  // the login may SELECT (writes are tried regardless)
 };
 
 // A login and the practice pgtenant binds for it (learned through the login itself).
