@@ -71,6 +71,22 @@ bool crosses_boolean(const std::string& expr, std::size_t from, std::size_t to) 
     return between.find(" and ") != std::string::npos || between.find(" or ") != std::string::npos;
 }
 
+// Position before any casts and closing parentheses that end at `end`: in
+// "((owner)::text = ..." the operand "owner" ends where "::text" and ")" begin.
+std::size_t strip_casts(const std::string& expr, std::size_t end) {
+    for (;;) {
+        while (end > 0 && expr[end - 1] == ')') --end;
+        const auto cast = end >= 2 ? expr.rfind("::", end - 2) : std::string::npos;
+        if (cast == std::string::npos) return end;
+        const std::string type = expr.substr(cast + 2, end - cast - 2);
+        if (type.empty() || type.find_first_of("():,=") != std::string::npos ||
+            crosses_boolean(type, 0, type.size())) {
+            return end;
+        }
+        end = cast;
+    }
+}
+
 }  // namespace
 
 std::vector<std::string> compared_operands(const std::string& expr, const std::string& marker) {
@@ -78,9 +94,7 @@ std::vector<std::string> compared_operands(const std::string& expr, const std::s
     for (auto m = expr.find(marker); m != std::string::npos; m = expr.find(marker, m + 1)) {
         auto eq = expr.rfind(" = ", m);
         if (eq != std::string::npos && !crosses_boolean(expr, eq, m)) {
-            std::size_t end = eq;
-            while (end > 0 && expr[end - 1] == ')') --end;
-            out.push_back(operand_before(expr, end));
+            out.push_back(operand_before(expr, strip_casts(expr, eq)));
         }
         auto after = expr.find(" = ", m);
         if (after != std::string::npos && !crosses_boolean(expr, m, after)) {
@@ -193,6 +207,52 @@ ProbeCheck disjoint_check(const TenantTable& t, const Visible& a, const Visible&
     return c;
 }
 
+// Tables whose rows cannot be told apart by practice (no key found) are compared whole: at
+// most this many rows per login.
+constexpr long kMaxUnkeyedRows = 10000;
+
+struct RowHashes {
+    bool ok = false;
+    bool truncated = false;
+    std::string error;
+    std::set<std::string> hashes;  // md5 of each visible row's text
+};
+
+RowHashes row_hashes(CheckDb& db, const TenantTable& t) {
+    RowHashes h;
+    QueryOutcome r = db.try_query("SELECT md5(probe_row::text) FROM " + t.name +
+                                  " probe_row LIMIT " + std::to_string(kMaxUnkeyedRows + 1));
+    h.ok = r.ok;
+    h.error = r.sqlstate + ": " + r.message;
+    h.truncated = static_cast<long>(r.rows.size()) > kMaxUnkeyedRows;
+    for (const auto& row : r.rows) h.hashes.insert(row[0]);
+    return h;
+}
+
+// Without a key, identical rows seen by both logins may be shared data or a leak: reported
+// as inconclusive, never as a leak.
+ProbeCheck unkeyed_disjoint_check(const TenantTable& t, const RowHashes& a, const RowHashes& b) {
+    ProbeCheck c{"disjoint", "identical_rows", "", t.name};
+    if (!a.ok || !b.ok || a.truncated || b.truncated) {
+        c.outcome = ProbeOutcome::skipped;
+        c.detail =
+            !a.ok || !b.ok
+                ? "Not compared: reading the table failed (" + (a.ok ? b.error : a.error) + ")."
+                : "Not compared: more than " + std::to_string(kMaxUnkeyedRows) + " rows visible.";
+        return c;
+    }
+    long both = 0;
+    for (const auto& h : b.hashes) both += a.hashes.count(h);
+    if (both > 0) {
+        c.outcome = ProbeOutcome::inconclusive;
+        c.detail = "No tenant key found; both logins see " + rows_text(both) +
+                   " identical: rows shared on purpose, or a leak. Read the table's policies.";
+    } else {
+        c.detail = "No tenant key found; the two logins see no identical row.";
+    }
+    return c;
+}
+
 void run_visibility(ProbeRun& run, CheckDb& db_a, CheckDb& db_b) {
     for (const auto& t : run.tables) {
         const bool comparable = t.readable && !t.key.empty();
@@ -203,6 +263,9 @@ void run_visibility(ProbeRun& run, CheckDb& db_a, CheckDb& db_b) {
             if (seen->foreign_rows > 0) tenant->leaking_without_attempt.insert(t.name);
         }
         if (comparable) run.out.push_back(disjoint_check(t, a, b));
+        if (t.readable && t.key.empty()) {
+            run.out.push_back(unkeyed_disjoint_check(t, row_hashes(db_a, t), row_hashes(db_b, t)));
+        }
     }
 }
 

@@ -213,6 +213,51 @@ TEST_F(ProbeTest, ForgeablePolicyIsFoundThroughHiddenSetConfig) {
     EXPECT_EQ(probe(env().proxy(), {}).exit_code, 0) << "restored";
 }
 
+// Tables without the tenant column: probe_docs is keyed by the column its policy compares
+// (through a cast) with the verifier; probe_shared's policy compares no column, so the probe
+// cannot tell whose its rows are and reports the rows both logins see as inconclusive,
+// never as a leak.
+TEST_F(ProbeTest, KeyFromThePolicyAndUnkeyedTables) {
+    su("CREATE TABLE probe_docs (owner uuid NOT NULL, body text); "
+       "CREATE TABLE probe_shared (body text); "
+       "ALTER TABLE probe_docs ENABLE ROW LEVEL SECURITY; "
+       "ALTER TABLE probe_docs FORCE ROW LEVEL SECURITY; "
+       "ALTER TABLE probe_shared ENABLE ROW LEVEL SECURITY; "
+       "ALTER TABLE probe_shared FORCE ROW LEVEL SECURITY; "
+       "CREATE POLICY own ON probe_docs "
+       "  USING ((owner)::text = (SELECT pgtenant.practice_id())::text); "
+       "CREATE POLICY everyone ON probe_shared USING ((SELECT pgtenant.practice_id()) IS NOT "
+       "NULL); "
+       "GRANT SELECT ON probe_docs, probe_shared TO pgtenant_pool; "
+       "INSERT INTO probe_docs VALUES ('" +
+       demo::kPracticeA + "', 'a1'), ('" + demo::kPracticeA + "', 'a2'), ('" + demo::kPracticeB +
+       "', 'b1'); INSERT INTO probe_shared VALUES ('hello'), ('world')");
+    auto r = probe(env().proxy(), {"--json"});
+    su("DROP TABLE probe_docs, probe_shared");
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_EQ(count_checks(r.out, {"\"kind\":\"visibility\"", "\"object\":\"public.probe_docs\"",
+                                   "\"outcome\":\"pass\""}),
+              2)
+        << r.out;
+    EXPECT_EQ(count_checks(r.out, {"sees 2 rows, all of its own practice",
+                                   "\"object\":\"public.probe_docs\""}),
+              1)
+        << r.out;
+    EXPECT_EQ(count_checks(r.out, {"\"kind\":\"disjoint\"", "\"object\":\"public.probe_docs\"",
+                                   "\"outcome\":\"pass\"", "same owner"}),
+              1)
+        << r.out;
+    EXPECT_EQ(count_checks(r.out, {"\"kind\":\"visibility\"", "\"object\":\"public.probe_shared\"",
+                                   "\"outcome\":\"skipped\""}),
+              2)
+        << r.out;
+    EXPECT_EQ(
+        count_checks(r.out, {"\"name\":\"identical_rows\"", "\"object\":\"public.probe_shared\"",
+                             "\"outcome\":\"inconclusive\"", "2 rows identical"}),
+        1)
+        << r.out;
+}
+
 TEST_F(ProbeTest, WrongPasswordCannotRun) {
     auto r = probe(env().proxy(), {"--json"}, {{"PGTENANT_PROBE_PASSWORD_B", "not-bobs-password"}});
     EXPECT_EQ(r.exit_code, 1) << r.describe();

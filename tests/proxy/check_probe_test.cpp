@@ -42,6 +42,17 @@ TEST(ProbeKeyColumn, CompatPolicyAndReversedOperands) {
         "((current_setting('app.current_practice_id'::text))::uuid = \"Owner Id\")",
         "app.current_practice_id");
     EXPECT_TRUE(contains(reversed, "\"Owner Id\"")) << ::testing::PrintToString(reversed);
+    // Casts on the column side: "((owner)::text = ...)" and "owner::character varying".
+    auto cast = compared_operands(
+        "((owner)::text = (( select pgtenant.practice_id() as practice_id))::text)",
+        "pgtenant.practice_id");
+    ASSERT_FALSE(cast.empty());
+    EXPECT_EQ(cast.front(), "owner");
+    auto varchar = compared_operands(
+        "((owner)::character varying = current_setting('app.current_practice_id'::text))",
+        "app.current_practice_id");
+    ASSERT_FALSE(varchar.empty());
+    EXPECT_EQ(varchar.front(), "owner");
     // A comparison on the other side of AND / OR is not the tenant key.
     auto other = compared_operands(
         "((kind = 'x'::text) or (current_setting('app.current_practice_id'::text) is not null))",
