@@ -286,7 +286,8 @@ TEST_F(ProbeTest, CannotRunWithoutTwoPracticesOrAProxy) {
     EXPECT_EQ(overridden.exit_code, 0) << overridden.describe();
 }
 
-// Compat mode: the demo's plain-setting policies and a compat pgtenant pass; then, with RLS
+// Compat mode: the demo's plain-setting policies and a compat pgtenant pass (also one that
+// requires TLS from its clients); then, with RLS
 // disabled on meal_logs (a pgtenant that must be started with --allow-unsafe-database), the
 // probe finds the leak.
 TEST_F(ProbeTest, CompatSetupPassesAndDisabledRlsIsFound) {
@@ -311,6 +312,22 @@ TEST_F(ProbeTest, CompatSetupPassesAndDisabledRlsIsFound) {
         expect_isolated(r, "compat");
         EXPECT_EQ(count_checks(r.out, {"\"name\":\"do_block_set_config\""}), 0)
             << "sealed mode only";
+    }
+    {
+        // Clients must use TLS: libpq negotiates it, and so does the hand-written startup of
+        // the startup_parameter attempts (expect_isolated wants them refused with 42501).
+        PgtenantOptions tls = compat;
+        const auto dir = env().cluster().root() / "probe-tls";
+        std::filesystem::create_directories(dir);
+        auto cert = run_command({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                 "-days", "1", "-subj", "/CN=localhost", "-keyout",
+                                 (dir / "key.pem").string(), "-out", (dir / "cert.pem").string()});
+        ASSERT_TRUE(cert.ok()) << cert.describe();
+        tls.extra_toml["server"] = {"tls_cert = \"" + (dir / "cert.pem").string() + "\"",
+                                    "tls_key = \"" + (dir / "key.pem").string() + "\"",
+                                    "tls_required = true"};
+        Pgtenant proxy(env().cluster(), tls);
+        expect_isolated(probe(proxy, {"--json"}, {{"PGSSLMODE", "require"}}), "compat");
     }
     su("ALTER TABLE meal_logs DISABLE ROW LEVEL SECURITY");
     compat.args = {"--allow-unsafe-database"};
