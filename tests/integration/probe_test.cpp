@@ -258,6 +258,32 @@ TEST_F(ProbeTest, KeyFromThePolicyAndUnkeyedTables) {
         << r.out;
 }
 
+// Row-level security on a partitioned table does not cover its partitions when they are
+// queried directly: the probe reads each partition as a table of its own.
+TEST_F(ProbeTest, PartitionWithoutRlsIsFound) {
+    su("CREATE TABLE probe_visits (practice_id uuid NOT NULL, note text) "
+       "  PARTITION BY HASH (practice_id); "
+       "CREATE TABLE probe_visits_0 PARTITION OF probe_visits FOR VALUES WITH (MODULUS 1, "
+       "  REMAINDER 0); "
+       "ALTER TABLE probe_visits ENABLE ROW LEVEL SECURITY; "
+       "ALTER TABLE probe_visits FORCE ROW LEVEL SECURITY; "
+       "SELECT pgtenant.enable_sealed_policy('public.probe_visits'); "
+       "GRANT SELECT ON probe_visits, probe_visits_0 TO pgtenant_pool; "
+       "INSERT INTO probe_visits VALUES ('" +
+       demo::kPracticeA + "', 'a'), ('" + demo::kPracticeB + "', 'b')");
+    auto r = probe(env().proxy(), {"--json"});
+    su("DROP TABLE probe_visits");
+    EXPECT_EQ(r.exit_code, 2) << r.describe();
+    EXPECT_EQ(count_checks(r.out, {"\"kind\":\"visibility\"", "\"object\":\"public.probe_visits\"",
+                                   "\"outcome\":\"pass\""}),
+              2)
+        << r.out;
+    EXPECT_EQ(count_checks(r.out, {"\"kind\":\"visibility\"",
+                                   "\"object\":\"public.probe_visits_0\"", "\"outcome\":\"LEAK\""}),
+              2)
+        << r.out;
+}
+
 TEST_F(ProbeTest, WrongPasswordCannotRun) {
     auto r = probe(env().proxy(), {"--json"}, {{"PGTENANT_PROBE_PASSWORD_B", "not-bobs-password"}});
     EXPECT_EQ(r.exit_code, 1) << r.describe();
