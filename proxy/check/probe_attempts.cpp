@@ -145,11 +145,10 @@ ProbeCheck run_inline_attempt(ProbeRun& run, const Tenant& self, const std::stri
     std::string refusal;
     for (const auto& t : run.tables) {
         if (!t.readable || t.key.empty()) continue;
-        QueryOutcome r = db->try_query("SELECT count(*) FROM " + t.name + " WHERE set_config(" +
-                                           sql_literal(setting) + ", " + sql_literal(value) +
-                                           ", true) IS NOT NULL AND " + t.key +
-                                           " IS DISTINCT FROM $1::" + t.key_type,
-                                       {self.practice});
+        QueryOutcome r = db->try_query(
+            "SELECT count(*) FROM " + t.name + " WHERE set_config(" + sql_literal(setting) + ", " +
+                sql_literal(value) + ", true) IS NOT NULL AND " + t.key + " <> $1::" + t.key_type,
+            {self.practice});
         if (!r.ok) {
             if (refusal.empty()) refusal = sqlstate_text(r.sqlstate, r.message);
             if (c.sqlstate.empty()) c.sqlstate = r.sqlstate;
@@ -173,7 +172,13 @@ ProbeCheck run_options_attempt(ProbeRun& run, const Tenant& self, const std::str
         db = connect_login(run.options, *self.login, extra);
     } catch (const check_detail::ConnectError& e) {
         c.sqlstate = e.sqlstate();
-        judge_attempt(c, self, true, sqlstate_text(e.sqlstate(), e.reason()), {});
+        if (e.sqlstate() == "42501") {
+            judge_attempt(c, self, true, sqlstate_text(e.sqlstate(), e.reason()), {});
+        } else {
+            c.outcome = ProbeOutcome::inconclusive;
+            c.detail = "The login failed, but not as a refused setting (" +
+                       sqlstate_text(e.sqlstate(), e.reason()) + ").";
+        }
         return c;
     }
     judge_attempt(c, self, false, "", scan_for_leaks(*db, run.tables, self.practice, false));
