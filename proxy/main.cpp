@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "config/config.h"
 #include "proxy/backend_tls.h"
 #include "proxy/check/check.h"
+#include "proxy/check/probe.h"
 #include "proxy/io_backend.h"
 #include "proxy/server.h"
 #include "pgtenant_version.h"
@@ -45,6 +47,16 @@ Usage:
                                     connect as the pool role and report every database
                                     setting that weakens isolation, with the SQL that fixes
                                     it; exit 2 on a critical finding, 1 if it cannot run
+  pgtenant probe [--config FILE] [--login-a NAME] [--login-b NAME] [--host HOST]
+                 [--port PORT] [--dbname DB] [--write-checks] [--json]
+                                    live self-test through a running pgtenant: logs in as
+                                    two practices and checks that each sees only its own
+                                    rows in every tenant table and that forging the tenant
+                                    setting or pgtenant.context changes nothing; with
+                                    --write-checks also that writes into the other
+                                    practice's rows fail (always rolled back). Host and port
+                                    default to [server]. Exit 0: no leak, 2: a leak, 1: it
+                                    could not run
   pgtenant --allow-unsafe-database  (development only) serve even when the startup check
                                     finds the pool role can bypass RLS or a tenant table
                                     lacks forced RLS
@@ -53,6 +65,9 @@ Usage:
 Signals: SIGHUP re-reads the sealed-mode key file; SIGINT/SIGTERM shut down.
 Environment: PGTENANT_IO=io_uring serves through io_uring instead of epoll (experimental:
 see the README); pgtenant stays on epoll (pgtenant-epoll) where io_uring is unavailable.
+pgtenant probe reads its logins from PGTENANT_PROBE_LOGIN_A and PGTENANT_PROBE_LOGIN_B (or
+--login-a / --login-b) and their passwords from PGTENANT_PROBE_PASSWORD_A and
+PGTENANT_PROBE_PASSWORD_B (never from the command line); libpq's PGSSLMODE etc. apply.
 
 Clients connect to pgtenant exactly as to PostgreSQL. Each login (a [[login]] in the users
 file) belongs to one practice; pgtenant binds every transaction it runs for that login with
@@ -143,6 +158,75 @@ int keygen(int argc, char** argv, int i, bool rotate) {
     }
 }
 
+std::string env_or_empty(const char* name) {
+    const char* v = std::getenv(name);
+    return v ? v : "";
+}
+
+// `pgtenant probe ...`: its own arguments; usage errors exit 1 ("could not run"), as 2 means
+// a leak. Needs only the config file (not the users or key file).
+int probe_main(int argc, char** argv) {
+    using namespace pgtenant;
+    std::string config_path = "pgtenant.toml", host, port, dbname;
+    bool json = false, write_checks = false;
+    proxy::ProbeLogin a{env_or_empty("PGTENANT_PROBE_LOGIN_A"),
+                        env_or_empty("PGTENANT_PROBE_PASSWORD_A")};
+    proxy::ProbeLogin b{env_or_empty("PGTENANT_PROBE_LOGIN_B"),
+                        env_or_empty("PGTENANT_PROBE_PASSWORD_B")};
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        const bool has_value = i + 1 < argc;
+        if (arg == "probe") continue;
+        if (arg == "--help" || arg == "-h") {
+            std::cout << kUsage;
+            return 0;
+        }
+        if ((arg == "--config" || arg == "-c") && has_value) {
+            config_path = argv[++i];
+        } else if (arg.starts_with("--config=")) {
+            config_path = arg.substr(9);
+        } else if (arg == "--host" && has_value) {
+            host = argv[++i];
+        } else if (arg == "--port" && has_value) {
+            port = argv[++i];
+        } else if (arg == "--dbname" && has_value) {
+            dbname = argv[++i];
+        } else if (arg == "--login-a" && has_value) {
+            a.name = argv[++i];
+        } else if (arg == "--login-b" && has_value) {
+            b.name = argv[++i];
+        } else if (arg == "--json") {
+            json = true;
+        } else if (arg == "--write-checks") {
+            write_checks = true;
+        } else {
+            std::cerr << "pgtenant probe: unknown argument \"" << arg << "\" (see --help)\n";
+            return 1;
+        }
+    }
+    proxy::ProbeOptions options;
+    try {
+        options = proxy::probe_options(*config::load_config(config_path));
+    } catch (const std::exception& e) {
+        std::cerr << "pgtenant probe: " << e.what() << "\n";
+        return 1;
+    }
+    if (!port.empty()) {
+        const int p = std::atoi(port.c_str());
+        if (p < 1 || p > 65535 || std::to_string(p) != port) {
+            std::cerr << "pgtenant probe: --port must be a number from 1 to 65535\n";
+            return 1;
+        }
+        options.port = static_cast<uint16_t>(p);
+    }
+    if (!host.empty()) options.host = host;
+    if (!dbname.empty()) options.dbname = dbname;
+    options.a = a;
+    options.b = b;
+    options.write_checks = write_checks;
+    return proxy::probe_command(options, json, std::cout);
+}
+
 // The critical findings of `pgtenant check` (a pool role that can bypass RLS, a tenant table
 // without forced RLS, a policy that opens every practice's rows, ...) would make every
 // isolation promise void. Refuse to serve then.
@@ -174,6 +258,9 @@ bool startup_posture_ok(const pgtenant::config::Config& cfg, bool allow_unsafe) 
 int main(int argc, char** argv) {
     std::string config_path = "pgtenant.toml";
     bool check_only = false, posture = false, json = false, allow_unsafe = false;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string_view(argv[i]) == "probe") return probe_main(argc, argv);
+    }
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--help" || a == "-h") {

@@ -1,6 +1,7 @@
 #pragma once
 // Internals shared by the check_*.cpp files: a minimal libpq wrapper (libpq itself stays in
 // db.cpp) and the facts every check needs (pool role, tenant tables).
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -13,9 +14,32 @@ namespace pgtenant::proxy::check_detail {
 using Row = std::vector<std::string>;  // SQL NULL reads as ""
 using Rows = std::vector<Row>;
 
+// A failed connection, with the server's SQLSTATE when it sent one (28P01, 42501, ...).
+class ConnectError : public std::runtime_error {
+  public:
+    ConnectError(const std::string& message, std::string sqlstate, std::string reason)
+        : std::runtime_error(message), sqlstate_(std::move(sqlstate)), reason_(std::move(reason)) {}
+    const std::string& sqlstate() const noexcept { return sqlstate_; }
+    // The server's own message when it sent one, else libpq's.
+    const std::string& reason() const noexcept { return reason_; }
+
+  private:
+    std::string sqlstate_;
+    std::string reason_;
+};
+
+// A statement's result, failed or not.
+struct QueryOutcome {
+    bool ok = false;
+    std::string sqlstate;  // when it failed (empty when libpq itself failed)
+    std::string message;   // the primary error message
+    Rows rows;
+    long affected = 0;  // rows an INSERT / UPDATE / DELETE touched
+};
+
 class CheckDb {
   public:
-    // Throws std::runtime_error with libpq's message when the connection fails.
+    // Throws ConnectError with libpq's message when the connection fails.
     explicit CheckDb(const std::string& conninfo);
     ~CheckDb();
     CheckDb(const CheckDb&) = delete;
@@ -23,6 +47,8 @@ class CheckDb {
 
     // Extended-protocol query with text parameters $1..$n; throws on any error.
     Rows query(const std::string& sql, const std::vector<std::string>& params = {});
+    // The same, but an error is part of the outcome instead of an exception.
+    QueryOutcome try_query(const std::string& sql, const std::vector<std::string>& params = {});
 
   private:
     pg_conn* conn_ = nullptr;
@@ -52,6 +78,8 @@ extern const char* const kTenantTablesSql;
 std::vector<std::string> tenant_table_params(const CheckOptions& options);
 
 bool is_true(const std::string& value);  // libpq's "t"
+// A libpq conninfo value: single-quoted, backslash and quote escaped.
+std::string conninfo_value(const std::string& v);
 std::string lower_ascii(std::string s);
 
 // One function per concern; each appends its findings.

@@ -24,6 +24,21 @@ class Reader {
         return confines(where);
     }
 
+    void compared_columns(const json::value& v, std::vector<std::string>& out) const {
+        auto [kind, body] = node(v);
+        if (body == nullptr) return;
+        if (kind == "BoolExpr" && str(*body, "boolop") != "NOT_EXPR") {
+            if (const auto* args = body->if_contains("args"); args && args->is_array())
+                for (const auto& a : args->get_array()) compared_columns(a, out);
+            return;
+        }
+        const json::value* l = body->if_contains("lexpr");
+        const json::value* r = body->if_contains("rexpr");
+        if (kind != "A_Expr" || l == nullptr || r == nullptr || !is_equality(*body)) return;
+        if (is_column(*l) && context_only(*r)) out.push_back(column_name(*l));
+        if (is_column(*r) && context_only(*l)) out.push_back(column_name(*r));
+    }
+
   private:
     // The node's single key and its body ({"A_Expr": {...}}), or an empty name.
     static std::pair<std::string_view, const json::object*> node(const json::value& v) {
@@ -114,6 +129,20 @@ class Reader {
         return false;
     }
 
+    // The last name of a column reference (through casts): "id" for p.id::text.
+    static std::string column_name(const json::value& v) {
+        auto [kind, body] = node(v);
+        if (kind != "ColumnRef") return column_name(body->at("arg"));
+        const auto& fields = body->at("fields").as_array();
+        auto [field, name] = node(fields.back());
+        return field == "String" && name != nullptr ? std::string(str(*name, "sval")) : "";
+    }
+
+    static bool is_equality(const json::object& a_expr) {
+        const auto op = str(a_expr, "kind");
+        return op == "AEXPR_IN" || (op == "AEXPR_OP" && operator_name(a_expr) == "=");
+    }
+
     // The tenant context alone: no column of the row can make it match another practice.
     bool context_only(const json::value& v) const {
         return mentions_context(v) && !mentions_column(v);
@@ -124,12 +153,11 @@ class Reader {
         if (body == nullptr) return TenantScope::open;
         if (kind == "BoolExpr") return confines_bool(*body);
         if (kind == "A_Expr") {
-            const auto op = str(*body, "kind");
             const json::value* l = body->if_contains("lexpr");
             const json::value* r = body->if_contains("rexpr");
             if (l == nullptr || r == nullptr) return TenantScope::open;
-            const bool eq = op == "AEXPR_IN" || (op == "AEXPR_OP" && operator_name(*body) == "=");
-            if (eq && ((is_column(*l) && context_only(*r)) || (is_column(*r) && context_only(*l))))
+            if (is_equality(*body) &&
+                ((is_column(*l) && context_only(*r)) || (is_column(*r) && context_only(*l))))
                 return TenantScope::restricted;
             return TenantScope::open;
         }
@@ -191,9 +219,8 @@ bool mentions_text(std::string_view expr, std::string_view setting) {
            (!setting.empty() && e.find(setting) != std::string::npos);
 }
 
-}  // namespace
-
-TenantScope tenant_scope(std::string_view expr, std::string_view tenant_setting) {
+// The WHERE clause of "SELECT WHERE <expr>", parsed; null when the grammar refuses it.
+json::value parse_where(std::string_view expr) {
     const std::string sql = "SELECT WHERE " + std::string(expr);
     PgQueryParseResult parsed = pg_query_parse(sql.c_str());
     json::value tree;
@@ -211,10 +238,24 @@ TenantScope tenant_scope(std::string_view expr, std::string_view tenant_setting)
         if (select != nullptr && select->is_object())
             where = select->get_object().if_contains("whereClause");
     }
-    if (where == nullptr) {
+    return where != nullptr ? *where : json::value(nullptr);
+}
+
+}  // namespace
+
+TenantScope tenant_scope(std::string_view expr, std::string_view tenant_setting) {
+    const json::value where = parse_where(expr);
+    if (where.is_null()) {
         return mentions_text(expr, tenant_setting) ? TenantScope::restricted : TenantScope::none;
     }
-    return Reader(tenant_setting).scope(*where);
+    return Reader(tenant_setting).scope(where);
+}
+
+std::vector<std::string> context_columns(std::string_view expr, std::string_view tenant_setting) {
+    std::vector<std::string> out;
+    const json::value where = parse_where(expr);
+    if (!where.is_null()) Reader(tenant_setting).compared_columns(where, out);
+    return out;
 }
 
 }  // namespace pgtenant::proxy::check_detail

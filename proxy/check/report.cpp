@@ -1,11 +1,11 @@
 // `pgtenant check`: runs the checks in order and renders the report (text or JSON).
 #include <algorithm>
-#include <cstdio>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
 
 #include "proxy/check/db.h"
+#include "proxy/check/json.h"
 
 namespace pgtenant::proxy {
 namespace {
@@ -55,56 +55,6 @@ std::vector<Finding> sorted(std::vector<Finding> findings) {
         return a.object < b.object;
     });
     return findings;
-}
-
-void json_string(std::string& out, const std::string& s) {
-    out += '"';
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            case '\b':
-                out += "\\b";
-                break;
-            case '\f':
-                out += "\\f";
-                break;
-            default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(c);  // UTF-8 passes through unchanged
-                }
-        }
-    }
-    out += '"';
-}
-
-// libpq conninfo value: single-quoted, with backslash and quote escaped.
-std::string conninfo_value(const std::string& v) {
-    std::string out = "'";
-    for (char c : v) {
-        if (c == '\'' || c == '\\') {
-            out += '\\';
-        }
-        out += c;
-    }
-    return out + "'";
 }
 
 }  // namespace
@@ -179,15 +129,15 @@ std::string format_json(const std::vector<Finding>& findings) {
         out += first ? "\n  {" : ",\n  {";
         first = false;
         out += "\"id\":";
-        json_string(out, f.id);
+        append_json_string(out, f.id);
         out += ",\"severity\":";
-        json_string(out, severity_name(f.severity));
+        append_json_string(out, severity_name(f.severity));
         out += ",\"object\":";
-        json_string(out, f.object);
+        append_json_string(out, f.object);
         out += ",\"message\":";
-        json_string(out, f.message);
+        append_json_string(out, f.message);
         out += ",\"fix_sql\":";
-        json_string(out, f.fix_sql);
+        append_json_string(out, f.fix_sql);
         out += "}";
     }
     out += first ? "]" : "\n]";
@@ -200,19 +150,22 @@ std::string format_json(const std::vector<Finding>& findings) {
 std::string backend_conninfo(const config::Config& cfg) {
     const auto& b = cfg.backend;
     long timeout_s = static_cast<long>((b.connect_timeout.count() + 999) / 1000);
-    std::string conninfo = "host=" + conninfo_value(b.host) + " port=" + std::to_string(b.port) +
-                           " dbname=" + conninfo_value(b.database) +
-                           " user=" + conninfo_value(b.user) +
+    std::string conninfo = "host=" + check_detail::conninfo_value(b.host) +
+                           " port=" + std::to_string(b.port) +
+                           " dbname=" + check_detail::conninfo_value(b.database) +
+                           " user=" + check_detail::conninfo_value(b.user) +
                            " connect_timeout=" + std::to_string(std::max(2L, timeout_s)) +
                            " application_name=pgtenant-check";
     if (!b.password.empty()) {
-        conninfo += " password=" + conninfo_value(b.password);
+        conninfo += " password=" + check_detail::conninfo_value(b.password);
     }
     // The same transport as the pool's connections (libpq's default would be "prefer").
     conninfo += " sslmode=" + std::string(config::to_string(b.sslmode));
-    if (!b.sslrootcert.empty()) conninfo += " sslrootcert=" + conninfo_value(b.sslrootcert);
+    if (!b.sslrootcert.empty())
+        conninfo += " sslrootcert=" + check_detail::conninfo_value(b.sslrootcert);
     if (!b.sslcert.empty()) {
-        conninfo += " sslcert=" + conninfo_value(b.sslcert) + " sslkey=" + conninfo_value(b.sslkey);
+        conninfo += " sslcert=" + check_detail::conninfo_value(b.sslcert) +
+                    " sslkey=" + check_detail::conninfo_value(b.sslkey);
     }
     return conninfo;
 }
@@ -242,7 +195,7 @@ int check_command(const config::Config& cfg, bool json, std::ostream& out) {
     } catch (const std::exception& e) {
         if (json) {
             std::string msg;
-            json_string(msg, e.what());
+            append_json_string(msg, e.what());
             out << "{\"error\":" << msg << "}\n";
         } else {
             out << "pgtenant check: " << e.what() << "\n";

@@ -67,5 +67,40 @@ TEST(PolicyExprTest, UnparsableExpressionFallsBackToTheText) {
     EXPECT_EQ(scope("true; DROP TABLE x"), TenantScope::none);
 }
 
+// The key column of a table found by its policy: what the policy compares with the context.
+TEST(PolicyExprTest, ContextColumns) {
+    using V = std::vector<std::string>;
+    const char* setting = "app.current_practice_id";
+    // pg_get_expr of sealed_demo.sql's practices policy, USING and WITH CHECK joined by AND
+    // (as the probe's discovery query does), lower-cased.
+    EXPECT_EQ(context_columns("(id = ( select pgtenant.practice_id() as practice_id)) and "
+                              "(id = ( select pgtenant.practice_id() as practice_id))",
+                              setting),
+              (V{"id", "id"}));
+    EXPECT_EQ(
+        context_columns("(id = (current_setting('app.current_practice_id'::text))::uuid)", setting),
+        V{"id"});
+    EXPECT_EQ(context_columns("((current_setting('app.current_practice_id'::text))::uuid = "
+                              "\"Owner Id\")",
+                              setting),
+              V{"Owner Id"});
+    EXPECT_EQ(context_columns("((owner)::text = (( select pgtenant.practice_id() as "
+                              "practice_id))::text)",
+                              setting),
+              V{"owner"});
+    EXPECT_EQ(context_columns("((owner)::character varying = "
+                              "current_setting('app.current_practice_id'::text))",
+                              setting),
+              V{"owner"});
+    EXPECT_EQ(context_columns("(t.org = pgtenant.practice_id())", setting), V{"org"});
+    // Neither a comparison with something else nor a negated one is the key.
+    EXPECT_EQ(context_columns("((kind = 'x'::text) or "
+                              "(current_setting('app.current_practice_id'::text) is not null))",
+                              setting),
+              V{});
+    EXPECT_EQ(context_columns("(NOT (id = pgtenant.practice_id()))", setting), V{});
+    EXPECT_EQ(context_columns("(( (", setting), V{});
+}
+
 }  // namespace
 }  // namespace pgtenant::proxy::check_detail
