@@ -14,31 +14,26 @@ namespace pgtenant::proxy {
 namespace probe_detail {
 namespace {
 
-// Tables and partitions outside the system schemas that carry a key column ($1) or have
-// a policy mentioning the tenant setting ($2, lower case) or the sealed verifier. Read as the
-// login sees the catalog. Policies are lower-cased for the key-column search below.
-constexpr const char* kDiscoverySql = R"SQL(
-WITH t AS (
-  SELECT c.oid, format('%I.%I', n.nspname, c.relname) AS name,
-         a.attname AS col, a.atttypid, a.atttypmod,
-         lower(coalesce((SELECT string_agg(concat_ws(' and ',
-                                             '(' || pg_get_expr(p.polqual, p.polrelid) || ')',
-                                             '(' || pg_get_expr(p.polwithcheck, p.polrelid) || ')'),
-                                           ' and ')
-                         FROM pg_policy p WHERE p.polrelid = c.oid), '')) AS pol
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  LEFT JOIN LATERAL (SELECT attname, atttypid, atttypmod FROM pg_attribute
-                     WHERE attrelid = c.oid AND attname = ANY ($1::text[]) AND attnum > 0
-                       AND NOT attisdropped
-                     ORDER BY array_position($1::text[], attname::text) LIMIT 1) a ON true
-  WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-    AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%')
-SELECT name, coalesce(quote_ident(col), ''),
-       CASE WHEN col IS NULL THEN '' ELSE format_type(atttypid, atttypmod) END, pol,
-       has_table_privilege(oid, 'SELECT'), oid::text
-FROM t
-WHERE col IS NOT NULL OR strpos(pol, $2) > 0 OR strpos(pol, 'pgtenant.practice_id') > 0
-ORDER BY name)SQL";
+// The tenant tables (check_detail::kTenantTablesSql, read as the login sees the catalog), with
+// their first key column and their policies (lower-cased, for the key-column search below).
+std::string discovery_sql() {
+    return std::string(R"SQL(
+SELECT format('%I.%I', n.nspname, c.relname), coalesce(quote_ident(a.attname), ''),
+       CASE WHEN a.attname IS NULL THEN '' ELSE format_type(a.atttypid, a.atttypmod) END,
+       lower(coalesce((SELECT string_agg(concat_ws(' and ',
+                                           '(' || pg_get_expr(p.polqual, p.polrelid) || ')',
+                                           '(' || pg_get_expr(p.polwithcheck, p.polrelid) || ')'),
+                                         ' and ')
+                       FROM pg_policy p WHERE p.polrelid = c.oid), '')),
+       has_table_privilege(c.oid, 'SELECT'), c.oid::text
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN LATERAL (SELECT attname, atttypid, atttypmod FROM pg_attribute
+                   WHERE attrelid = c.oid AND attname = ANY ($1::text[]) AND attnum > 0
+                     AND NOT attisdropped
+                   ORDER BY array_position($1::text[], attname::text) LIMIT 1) a ON true
+WHERE c.oid IN ()SQL") +
+           check_detail::kTenantTablesSql + ") ORDER BY 1";
+}
 
 constexpr const char* kColumnsSql =
     "SELECT lower(attname), quote_ident(attname), format_type(atttypid, atttypmod) "
@@ -59,7 +54,7 @@ std::pair<std::string, std::string> key_from_policy(CheckDb& db, const std::stri
 }
 
 std::vector<TenantTable> discover_tables(CheckDb& db, const CheckOptions& tenant) {
-    auto rows = db.query(kDiscoverySql, check_detail::tenant_table_params(tenant));
+    auto rows = db.query(discovery_sql(), check_detail::tenant_table_params(tenant));
     std::vector<TenantTable> tables;
     for (const auto& r : rows) {
         TenantTable t;
