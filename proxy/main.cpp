@@ -46,7 +46,11 @@ Usage:
   pgtenant check [--config FILE] [--json]
                                     connect as the pool role and report every database
                                     setting that weakens isolation, with the SQL that fixes
-                                    it; exit 2 on a critical finding, 1 if it cannot run
+                                    it; exit 2 on a critical finding, 1 if it cannot run.
+                                    pgtenant runs the same checks at start (refusing to
+                                    serve on any critical finding) and every
+                                    tenant.recheck_interval_s while serving (refusing new
+                                    transactions, 55000, until the finding is fixed)
   pgtenant probe [--config FILE] [--login-a NAME] [--login-b NAME] [--host HOST]
                  [--port PORT] [--dbname DB] [--write-checks] [--json]
                                     live self-test through a running pgtenant: logs in as
@@ -57,9 +61,9 @@ Usage:
                                     practice's rows fail (always rolled back). Host and port
                                     default to [server]. Exit 0: no leak, 2: a leak, 1: it
                                     could not run
-  pgtenant --allow-unsafe-database  (development only) serve even when the startup check
-                                    finds the pool role can bypass RLS or a tenant table
-                                    lacks forced RLS
+  pgtenant --allow-unsafe-database  (development only) serve even when the checks find a
+                                    critical finding (the pool role can bypass RLS, a
+                                    tenant table lacks forced RLS, ...); they are logged
   pgtenant --help | --version
 
 Signals: SIGHUP re-reads the sealed-mode key file; SIGINT/SIGTERM shut down.
