@@ -60,6 +60,9 @@ EOF
     "${super[@]}" -d postgres -c "CREATE DATABASE ${DB}_sealed"
     "${super[@]}" -d "${DB}_sealed" -v policy=sealed "${tenant[@]}"
     "${super[@]}" -d "${DB}_sealed" -v pool_role="$POOL_ROLE" -f "$ROOT/config/sealed_install.sql" >/dev/null
+    # What sealed mode refuses to start without (pgtenant check's critical findings).
+    "${super[@]}" -d "${DB}_sealed" -v pool_role="$POOL_ROLE" -v required_only=1 \
+        -f "$ROOT/config/hardening.sql" >/dev/null
     local key_line
     key_line=$("$BINARY" keygen --kid bench 2>/dev/null)
     (umask 077 && printf '%s\n' "$key_line" >"$WORK/sealed.key")

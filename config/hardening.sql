@@ -35,8 +35,15 @@ SELECT format('REVOKE ALL ON FUNCTION %s FROM PUBLIC, %I', p.oid::regprocedure, 
   FROM pg_proc p WHERE p.proname = 'pg_stat_statements'
 \gexec
 
--- pg_stat_activity would show other practices' query text (same role, so visible).
-SELECT format('ALTER ROLE %I SET track_activities = off', :'pool_role')
+-- pg_stat_activity would show other practices' query text (same role, so visible): the view
+-- and the functions behind it. Superusers and pg_read_all_stats keep them; grant them back by
+-- name to a monitoring role that needs them.
+SELECT format('REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC, %I', :'pool_role')
+\gexec
+SELECT format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC, %I', p.oid::regprocedure, :'pool_role')
+  FROM pg_proc p
+ WHERE p.pronamespace = 'pg_catalog'::regnamespace
+   AND p.proname IN ('pg_stat_get_activity', 'pg_stat_get_backend_activity')
 \gexec
 
 \if :{?required_only}
@@ -58,4 +65,9 @@ SELECT format('REVOKE CREATE ON SCHEMA public FROM %I', :'pool_role')
 -- Existing plpgsql functions keep working: calling them needs no USAGE on the language.
 SELECT format('REVOKE USAGE ON LANGUAGE %I FROM PUBLIC, %I', lanname, :'pool_role')
   FROM pg_language WHERE lanispl
+\gexec
+
+-- And the text is not even collected for the pool role's sessions (skip this if you watch the
+-- pool's backends in pg_stat_activity: their state then reads "disabled").
+SELECT format('ALTER ROLE %I SET track_activities = off', :'pool_role')
 \gexec

@@ -94,29 +94,32 @@ class Reader {
                lower(constant_text(args->get_array().front())) == lower(setting_);
     }
 
-    bool mentions_context(const json::value& v) const {
-        if (is_context_call(v)) return true;
+    // Whether `match` holds for `v` or a node below it, not looking below where `prune` holds.
+    template <typename Match, typename Prune>
+    static bool any_below(const json::value& v, const Match& match, const Prune& prune) {
+        if (match(v)) return true;
+        if (prune(v)) return false;
         if (const auto* o = v.if_object()) {
             for (const auto& [key, child] : *o)
-                if (mentions_context(child)) return true;
+                if (any_below(child, match, prune)) return true;
         } else if (const auto* a = v.if_array()) {
             for (const auto& child : *a)
-                if (mentions_context(child)) return true;
+                if (any_below(child, match, prune)) return true;
         }
         return false;
     }
 
+    bool mentions_context(const json::value& v) const {
+        return any_below(
+            v, [this](const json::value& n) { return is_context_call(n); },
+            [](const json::value&) { return false; });
+    }
+
+    // A sub-select's columns are its own tables'.
     static bool mentions_column(const json::value& v) {
-        if (node(v).first == "ColumnRef") return true;
-        if (node(v).first == "SubLink") return false;  // its columns are its own tables'
-        if (const auto* o = v.if_object()) {
-            for (const auto& [key, child] : *o)
-                if (mentions_column(child)) return true;
-        } else if (const auto* a = v.if_array()) {
-            for (const auto& child : *a)
-                if (mentions_column(child)) return true;
-        }
-        return false;
+        return any_below(
+            v, [](const json::value& n) { return node(n).first == "ColumnRef"; },
+            [](const json::value& n) { return node(n).first == "SubLink"; });
     }
 
     // A column of the row, possibly cast or collated.

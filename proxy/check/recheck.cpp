@@ -19,8 +19,11 @@ Recheck::~Recheck() {
 
 Recheck::Runner Recheck::backend_runner(const config::Config& cfg) {
     // A hung server must not hold the thread for ever: the shutdown joins it.
-    std::string conninfo =
-        backend_conninfo(cfg) + " connect_timeout=10 options='-c statement_timeout=30000'";
+    // Named, so that monitoring can tell it from the pool's connections: PostgreSQL sees
+    // pool.size + 1 connections of the pool role while it runs.
+    std::string conninfo = backend_conninfo(cfg) +
+                           " connect_timeout=10 options='-c statement_timeout=30000' "
+                           "application_name='pgtenant isolation re-check'";
     return [conninfo, options = check_options(cfg)] { return startup_checks(conninfo, options); };
 }
 

@@ -142,13 +142,29 @@ void check_role_settings(CheckContext& ctx, Findings& out) {
                            fix});
         }
     }
-    auto track = ctx.db.query("SELECT setting FROM pg_settings WHERE name = 'track_activities'");
-    if (!track.empty() && track[0][0] == "on") {
-        out.push_back({"track_activities_on", ctx.sealed_severity(), "setting track_activities",
-                       "With track_activities on, every practice can read the query text of "
-                       "other practices' sessions in pg_stat_activity, because they all share "
-                       "the pool role (their literals too: names, dates, ids).",
-                       "ALTER ROLE " + ctx.pool_role_ident + " SET track_activities = off;"});
+    // The text is there when track_activities is on, and readable by the pool role through
+    // the view or the functions behind it.
+    auto track = ctx.db.query(
+        "SELECT current_setting('track_activities') = 'on', "
+        "has_table_privilege('pg_catalog.pg_stat_activity', 'SELECT') "
+        "OR has_function_privilege('pg_catalog.pg_stat_get_activity(integer)', 'EXECUTE') "
+        "OR has_function_privilege('pg_catalog.pg_stat_get_backend_activity(integer)', "
+        "'EXECUTE')");
+    if (is_true(track[0][0]) && is_true(track[0][1])) {
+        const std::string from = " FROM PUBLIC, " + ctx.pool_role_ident + ";";
+        out.push_back(
+            {"track_activities_on", ctx.sealed_severity(), "setting track_activities",
+             "With track_activities on, every practice can read the query text of other "
+             "practices' sessions in pg_stat_activity, because they all share the pool role "
+             "(their literals too: names, dates, ids).",
+             "ALTER ROLE " + ctx.pool_role_ident +
+                 " SET track_activities = off;\n"
+                 "-- or keep it on for monitoring and take the text away from the pool role:\n"
+                 "-- REVOKE SELECT ON pg_catalog.pg_stat_activity" +
+                 from +
+                 "\n-- REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer), "
+                 "pg_catalog.pg_stat_get_backend_activity(integer)" +
+                 from});
     }
 }
 

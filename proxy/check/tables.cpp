@@ -163,32 +163,24 @@ void check_policies(CheckContext& ctx, Findings& out) {
         const std::string exprs = " (USING: " + (qual.empty() ? "-" : qual) +
                                   "; WITH CHECK: " + (check.empty() ? "-" : check) + ").";
         const std::string fix = "ALTER POLICY " + r[1] + " ON " + r[0] + clauses + ";";
+        const char* id = "permissive_policy_not_confined";
+        Severity severity = Severity::critical;
+        std::string why;
         if (scope == TenantScope::none) {
-            out.push_back({"permissive_policy_without_tenant_context", Severity::critical,
-                           r[1] + " ON " + r[0],
-                           "This permissive policy does not test " + context +
-                               " and is ORed with the others, so it opens rows of every "
-                               "practice" +
-                               exprs,
-                           fix});
+            id = "permissive_policy_without_tenant_context";
+            why = "This permissive policy does not test " + context +
+                  " and is ORed with the others, so it opens rows of every practice";
         } else if (scope == TenantScope::open) {
-            out.push_back({"permissive_policy_not_confined", Severity::critical,
-                           r[1] + " ON " + r[0],
-                           "This permissive policy reads " + context +
-                               " but also lets rows of other practices through (an OR, a "
-                               "negation, a comparison other than equality with a column)" +
-                               exprs,
-                           fix});
+            why = "This permissive policy reads " + context +
+                  " but also lets rows of other practices through (an OR, a negation, a "
+                  "comparison other than equality with a column)";
         } else {
-            out.push_back({"permissive_policy_not_confined", Severity::warning,
-                           r[1] + " ON " + r[0],
-                           "This permissive policy hands " + context +
-                               " to a function, so pgtenant cannot tell whether it confines "
-                               "rows to the practice; make sure it does, or compare a column "
-                               "with it directly" +
-                               exprs,
-                           fix});
+            severity = Severity::warning;
+            why = "This permissive policy hands " + context +
+                  " to a function, so pgtenant cannot tell whether it confines rows to the "
+                  "practice; make sure it does, or compare a column with it directly";
         }
+        out.push_back({id, severity, r[1] + " ON " + r[0], why + exprs, fix});
     }
 }
 

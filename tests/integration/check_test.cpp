@@ -43,6 +43,9 @@ TEST_F(CheckTest, HardeningScriptRemovesTheWarnings) {
     std::string regrant =
         "GRANT TEMPORARY ON DATABASE postgres TO PUBLIC; "
         "GRANT USAGE ON LANGUAGE plpgsql TO PUBLIC; "
+        "GRANT SELECT ON pg_catalog.pg_stat_activity TO PUBLIC; "
+        "GRANT EXECUTE ON FUNCTION pg_stat_get_activity(integer), "
+        "pg_stat_get_backend_activity(integer) TO PUBLIC; "
         "ALTER ROLE pgtenant_pool RESET track_activities";
     for (const auto& row : before) {
         regrant += "; GRANT EXECUTE ON FUNCTION " + row[0] + " TO PUBLIC";

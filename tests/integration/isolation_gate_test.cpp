@@ -64,8 +64,11 @@ const Plant kPlants[] = {
     {"signal_backends", "GRANT EXECUTE ON FUNCTION pg_cancel_backend(integer) TO pgtenant_pool",
      "pool_role_can_signal_backends",
      "REVOKE EXECUTE ON FUNCTION pg_cancel_backend(integer) FROM pgtenant_pool"},
-    {"track_activities", "ALTER ROLE pgtenant_pool RESET track_activities", "track_activities_on",
-     "ALTER ROLE pgtenant_pool SET track_activities = off"},
+    // track_activities is on (hardening's required part takes the view away instead).
+    {"activity_readable", "GRANT SELECT ON pg_catalog.pg_stat_activity TO pgtenant_pool",
+     "track_activities_on",
+     "REVOKE SELECT ON pg_catalog.pg_stat_activity FROM pgtenant_pool; "
+     "ALTER ROLE pgtenant_pool RESET track_activities"},
     {"pg_stat_statements",
      "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; "
      "GRANT SELECT ON pg_stat_statements TO pgtenant_pool",

@@ -17,7 +17,9 @@ PoolSample sample_pool(PGconn* superuser) {
         query_params(superuser,
                      "SELECT pid, coalesce(state, ''), "
                      "coalesce((extract(epoch FROM now() - state_change) * 1000)::bigint, 0) "
-                     "FROM pg_stat_activity WHERE usename = $1 AND backend_type = 'client backend'",
+                     "FROM pg_stat_activity WHERE usename = $1 AND backend_type = 'client backend' "
+                     // the isolation re-check's own short connection is not the pool's
+                     "AND application_name <> 'pgtenant isolation re-check'",
                      {kPoolRole});
     for (const auto& r : rows) {
         out.pids.insert(r[0]);
