@@ -8,16 +8,16 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <boost/json/basic_parser_impl.hpp>
 #include <cctype>
 #include <exception>
 #include <string>
 #include <vector>
-
-#include <boost/json/basic_parser_impl.hpp>
 // Boost.JSON's compiled part, header-only. It must be included by exactly one .cpp of the whole
 // program: this one. Other code that needs Boost.JSON includes the ordinary headers only.
-#include <boost/json/src.hpp>
 #include <pg_query.h>
+
+#include <boost/json/src.hpp>
 
 #include "protocol/sql_names.h"
 
@@ -40,9 +40,10 @@ constexpr std::size_t kMaxKeptChars = 64;
 // escaped in SQL, so a text without any of them cannot contain such a statement.
 // "set" catches SET, RESET and set_config; "u&" catches identifiers spelled with Unicode
 // escapes, which could otherwise hide a function name from the other words.
-constexpr std::array<std::string_view, 14> kKeywords = {
-    "vacuum",     "database", "concurrently", "system",  "tablespace", "cluster", "discard",
-    "deallocate", "reindex",  "subscription", "prepare", "execute",    "set",     "u&"};
+constexpr std::array<std::string_view, 15> kKeywords = {
+    "vacuum",  "database", "concurrently", "system",  "tablespace",
+    "cluster", "discard",  "deallocate",   "reindex", "subscription",
+    "prepare", "execute",  "set",          "u&",      "explain"};
 
 constexpr char ascii_lower(char c) {
     return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
@@ -109,9 +110,10 @@ struct StatementFacts {
     bool concurrent = false;  // IndexStmt/DropStmt.concurrent, ALTER TABLE ... DETACH CONCURRENTLY
     bool has_relation = false;
     bool has_name = false;
-    std::string name;  // its "name" field (DEALLOCATE name)
+    std::string name;                // its "name" field (DEALLOCATE name)
     bool tablespace_option = false;  // ALTER DATABASE ... SET TABLESPACE
-    // The DefElem being read (REINDEX params, ALTER DATABASE options).
+    bool analyze_option = false;     // EXPLAIN ANALYZE, EXPLAIN (ANALYZE [true|on|1])
+    // The DefElem being read (REINDEX params, ALTER DATABASE and EXPLAIN options).
     std::string defname;
     bool def_value = true;  // an option without an argument means "on"
 };
@@ -147,10 +149,14 @@ std::pair<std::string, bool> judge(const StatementFacts& f) {
     if (t == "CreateSubscriptionStmt") return {"CREATE SUBSCRIPTION", true};
     if (t == "AlterSubscriptionStmt") return {"ALTER SUBSCRIPTION", true};
     if (t == "DropSubscriptionStmt") return {"DROP SUBSCRIPTION", true};
-    if (t == "AlterDatabaseStmt" && f.tablespace_option) return {"ALTER DATABASE SET TABLESPACE", true};
-    if (t == "TransactionStmt" && f.kind == "TRANS_STMT_COMMIT_PREPARED") return {"COMMIT PREPARED", true};
-    if (t == "TransactionStmt" && f.kind == "TRANS_STMT_ROLLBACK_PREPARED") return {"ROLLBACK PREPARED", true};
-    if (t == "AlterTableStmt" && f.concurrent) return {"ALTER TABLE DETACH PARTITION CONCURRENTLY", true};
+    if (t == "AlterDatabaseStmt" && f.tablespace_option)
+        return {"ALTER DATABASE SET TABLESPACE", true};
+    if (t == "TransactionStmt" && f.kind == "TRANS_STMT_COMMIT_PREPARED")
+        return {"COMMIT PREPARED", true};
+    if (t == "TransactionStmt" && f.kind == "TRANS_STMT_ROLLBACK_PREPARED")
+        return {"ROLLBACK PREPARED", true};
+    if (t == "AlterTableStmt" && f.concurrent)
+        return {"ALTER TABLE DETACH PARTITION CONCURRENTLY", true};
     // PostgreSQL also refuses DISCARD ALL in a transaction block, but the proxy intercepts it
     // rather than treating it as maintenance, so it gets its own flag only.
     if (t == "DiscardStmt" && f.kind == "DISCARD_ALL") return {"DISCARD ALL", false};
@@ -162,7 +168,7 @@ std::pair<std::string, bool> judge(const StatementFacts& f) {
 // It keeps the key path of open containers (so depth costs memory, never stack) and looks only
 // at fields a few levels below each statement's type object.
 class TreeHandler {
-public:
+  public:
     static constexpr std::size_t max_object_size = std::size_t(-1);
     static constexpr std::size_t max_array_size = std::size_t(-1);
     static constexpr std::size_t max_key_size = std::size_t(-1);
@@ -208,7 +214,7 @@ public:
     }
     bool on_number_part(boost::json::string_view, boost::json::error_code&) { return true; }
     bool on_int64(int64_t i, boost::json::string_view, boost::json::error_code&) {
-        if (interesting() && field() == "params.[].DefElem.arg.Integer.ival") facts_.def_value = i != 0;
+        if (interesting() && is_def_arg(field(), "Integer.ival")) facts_.def_value = i != 0;
         return true;
     }
     bool on_uint64(uint64_t, boost::json::string_view, boost::json::error_code&) { return true; }
@@ -220,22 +226,33 @@ public:
         if (f == "concurrent" || f == "cmds.[].AlterTableCmd.def.PartitionCmd.concurrent") {
             facts_.concurrent = facts_.concurrent || b;
         }
-        if (f == "params.[].DefElem.arg.Boolean.boolval") facts_.def_value = b;
+        if (is_def_arg(f, "Boolean.boolval")) facts_.def_value = b;
         return true;
     }
     bool on_null(boost::json::error_code&) { return true; }
     bool on_comment_part(boost::json::string_view, boost::json::error_code&) { return true; }
     bool on_comment(boost::json::string_view, boost::json::error_code&) { return true; }
 
-private:
+  private:
     // Container depths: 0 root, 1 "stmts", 2 one statement, 3 "stmt", 4 the <Type> object.
     static constexpr std::size_t kTypeDepth = 4;
 
     static void keep(std::string& out, boost::json::string_view s) {
-        out.append(s.data(), std::min(s.size(), kMaxKeptChars - std::min(out.size(), kMaxKeptChars)));
+        out.append(s.data(),
+                   std::min(s.size(), kMaxKeptChars - std::min(out.size(), kMaxKeptChars)));
     }
 
     bool interesting() const { return deep_ == 0 && path_.size() > kTypeDepth; }
+
+    // Whether `f` is `value` (e.g. "Integer.ival") of the argument of a REINDEX parameter or of
+    // an option (EXPLAIN, ALTER DATABASE).
+    static bool is_def_arg(std::string_view f, std::string_view value) {
+        for (std::string_view list : {"params.[].DefElem.arg.", "options.[].DefElem.arg."}) {
+            if (f.size() == list.size() + value.size() && f.starts_with(list) && f.ends_with(value))
+                return true;
+        }
+        return false;
+    }
 
     // Dotted path from inside the statement's type object to the pending key.
     std::string field() const {
@@ -256,7 +273,8 @@ private:
             facts_ = StatementFacts{};
             ++result.statement_count;
         }
-        if (path_.size() == kTypeDepth && path_[3] == "stmt" && facts_.type.empty()) facts_.type = key;
+        if (path_.size() == kTypeDepth && path_[3] == "stmt" && facts_.type.empty())
+            facts_.type = key;
         path_.push_back(std::move(key));
         in_array_.push_back(is_array);
         if (!interesting()) return true;
@@ -266,7 +284,7 @@ private:
             facts_.defname.clear();
             facts_.def_value = true;
         }
-        if (f == "params.[].DefElem.arg.Boolean" || f == "params.[].DefElem.arg.Integer") {
+        if (is_def_arg(f, "Boolean") || is_def_arg(f, "Integer")) {
             facts_.def_value = false;  // zero values are omitted from the JSON
         }
         return true;
@@ -278,11 +296,15 @@ private:
             return true;
         }
         std::string closing = interesting() ? field_of_top() : std::string();
-        if (closing == "params.[].DefElem" && facts_.defname == "concurrently" && facts_.def_value) {
+        if (closing == "params.[].DefElem" && facts_.defname == "concurrently" &&
+            facts_.def_value) {
             facts_.concurrent = true;
         }
         if (closing == "options.[].DefElem" && facts_.defname == "tablespace") {
             facts_.tablespace_option = true;
+        }
+        if (closing == "options.[].DefElem" && facts_.defname == "analyze" && facts_.def_value) {
+            facts_.analyze_option = true;
         }
         if (path_.size() == 3 && path_[1] == "stmts") finish_statement();
         path_.pop_back();
@@ -292,7 +314,8 @@ private:
 
     std::string field_of_top() const {
         std::string f;
-        for (std::size_t i = kTypeDepth + 1; i < path_.size(); ++i) f += (f.empty() ? "" : ".") + path_[i];
+        for (std::size_t i = kTypeDepth + 1; i < path_.size(); ++i)
+            f += (f.empty() ? "" : ".") + path_[i];
         return f;
     }
 
@@ -302,8 +325,9 @@ private:
             facts_.has_name = true;
             facts_.name = value;
         }
-        if (f == "params.[].DefElem.defname" || f == "options.[].DefElem.defname") facts_.defname = value;
-        if (f == "params.[].DefElem.arg.String.sval") facts_.def_value = !is_false_word(value);
+        if (f == "params.[].DefElem.defname" || f == "options.[].DefElem.defname")
+            facts_.defname = value;
+        if (is_def_arg(f, "String.sval")) facts_.def_value = !is_false_word(value);
     }
 
     void finish_statement() {
@@ -314,6 +338,7 @@ private:
         const bool setup = (facts_.type == "TransactionStmt" && !savepoint) ||
                            facts_.type == "VariableSetStmt" || facts_.type == "VariableShowStmt";
         result.snapshot_free = (result.statement_count == 1 || result.snapshot_free) && setup;
+        if (facts_.type == "ExplainStmt" && facts_.analyze_option) result.explain_analyze = true;
         auto [command, not_in_pipeline] = judge(facts_);
         if (command.empty()) return;
         if (result.command.empty()) result.command = command;
@@ -321,7 +346,6 @@ private:
         result.discard_all = result.discard_all || command == "DISCARD ALL";
         result.deallocate_all = result.deallocate_all || command == "DEALLOCATE ALL";
     }
-
 
     std::vector<std::string> path_;
     std::vector<bool> in_array_;
@@ -378,16 +402,20 @@ Classification parse_on_big_stack(const std::string& text) {
     } job{&text, {}, nullptr};
     pthread_attr_t attr;
     pthread_t thread;
-    bool started = pthread_attr_init(&attr) == 0 && pthread_attr_setstacksize(&attr, kBigStackBytes) == 0 &&
-                   pthread_create(&thread, &attr, [](void* p) -> void* {
-                       auto* j = static_cast<Job*>(p);
-                       try {
-                           j->out = run_parse(*j->text);
-                       } catch (...) {
-                           j->error = std::current_exception();
-                       }
-                       return nullptr;
-                   }, &job) == 0;
+    bool started = pthread_attr_init(&attr) == 0 &&
+                   pthread_attr_setstacksize(&attr, kBigStackBytes) == 0 &&
+                   pthread_create(
+                       &thread, &attr,
+                       [](void* p) -> void* {
+                           auto* j = static_cast<Job*>(p);
+                           try {
+                               j->out = run_parse(*j->text);
+                           } catch (...) {
+                               j->error = std::current_exception();
+                           }
+                           return nullptr;
+                       },
+                       &job) == 0;
     pthread_attr_destroy(&attr);
     if (!started) {
         Classification c;

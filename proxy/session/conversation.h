@@ -149,6 +149,7 @@ class Conversation {
         const std::string& tenant_setting;  // reserved: the practice comes from the login
         bool allow_maintenance;             // VACUUM and other commands outside a pipeline
         protocol::StatementClassifier& classifier;
+        bool allow_explain_analyze = false;  // its row counts include rows RLS hid
     };
     struct Decision {
         Binding binding = Binding::deferred;  // what starts no statement needs no binding

@@ -70,6 +70,16 @@ Conversation::Binding Conversation::decide_statement(char tag, std::string_view 
             "Write the setting name as a literal, e.g. set_config('search_path', $1, false).");
         return Binding::before;
     }
+    if (c.explain_analyze && !policy.allow_explain_analyze) {
+        // Row-level security filters rows after the scan: the plan's "Rows Removed by Filter"
+        // tells whether another practice has a row matching the condition.
+        refusal = errors::refused_by_policy(
+            "EXPLAIN ANALYZE is not allowed for practice logins: its row counts include rows "
+            "of other practices that row-level security hides",
+            "Use plain EXPLAIN, or ask an administrator to set tenant.allow_explain_analyze = "
+            "true.");
+        return Binding::before;
+    }
     d.writes = std::move(c.settings);
     const bool session_pooling = session_pooling_;
     if (!c.deallocate_name.empty() && !session_pooling) {

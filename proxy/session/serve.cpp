@@ -214,8 +214,10 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
                                                        : "malformed Parse message");
     }
     const protocol::ClientMessage& m = *decoded;
+    const auto& tenant = app_.config->tenant;
     decision_ = conv_.on_client_message(
-        m, {app_.config->tenant.setting, app_.config->tenant.allow_maintenance, app_.classifier},
+        m,
+        {tenant.setting, tenant.allow_maintenance, app_.classifier, tenant.allow_explain_analyze},
         emulated_);
     auto& refusal = decision_.refusal;
 

@@ -177,6 +177,31 @@ TEST(ClassifyTest, MultiStatementQueries) {
     EXPECT_EQ(r.statement_count, 3);
 }
 
+TEST(ClassifyTest, ExplainWithAnalyze) {
+    StatementClassifier classifier;
+    for (const char* sql :
+         {"EXPLAIN ANALYZE SELECT * FROM t WHERE label = 'x'", "explain analyse select 1",
+          "EXPLAIN ANALYZE VERBOSE SELECT 1", "EXPLAIN (ANALYZE) SELECT 1",
+          "Explain (Analyse) select 1", "EXPLAIN (analyze true, buffers) SELECT 1",
+          "EXPLAIN (ANALYZE on) SELECT 1", "EXPLAIN (ANALYZE 1) SELECT 1",
+          "EXPLAIN (ANALYZE 'yes') SELECT 1", "EXPLAIN (FORMAT JSON, ANALYZE) SELECT 1",
+          "EXPLAIN ANALYZE EXECUTE s", "EXPLAIN ANALYZE UPDATE t SET a = 1",
+          "/* plan */ EXPLAIN (ANALYZE TRUE) SELECT 1",
+          "SELECT 1; EXPLAIN ANALYZE SELECT 2; SELECT 3"}) {
+        EXPECT_TRUE(StatementClassifier::may_need_parse(sql)) << sql;
+        Classification r = classifier.classify(sql);
+        EXPECT_TRUE(r.explain_analyze) << sql;
+        EXPECT_FALSE(r.not_in_pipeline) << sql;
+    }
+    for (const char* sql :
+         {"EXPLAIN SELECT 1", "EXPLAIN VERBOSE SELECT 1", "EXPLAIN (ANALYZE false) SELECT 1",
+          "EXPLAIN (ANALYZE off) SELECT 1", "EXPLAIN (ANALYZE 0) SELECT 1",
+          "EXPLAIN (COSTS off) SELECT 1", "ANALYZE t", "SELECT 'explain analyze select 1'",
+          "SELECT analyze FROM t"}) {
+        EXPECT_FALSE(classifier.classify(sql, true).explain_analyze) << sql;
+    }
+}
+
 TEST(ClassifyTest, ParseErrorSetsOnlyParseError) {
     StatementClassifier classifier;
     for (const char* sql : {"VACUUM ((", "SELECT 1; VACUUM (", "create database"}) {

@@ -89,6 +89,31 @@ TEST_F(Decide, MaintenanceCommandsOnlyWhereAllowed) {
     EXPECT_EQ(d.binding, Binding::never);  // outside a pipeline: nothing in front of it
 }
 
+TEST_F(Decide, ExplainAnalyzeOnlyWhereAllowed) {
+    for (const char* sql :
+         {"EXPLAIN ANALYZE SELECT 1", "explain analyse select 1", "EXPLAIN (ANALYZE) SELECT 1",
+          "EXPLAIN (analyze true, buffers) SELECT 1", "EXPLAIN (ANALYZE on) SELECT 1",
+          "EXPLAIN (ANALYZE 1) SELECT 1", "SELECT 1; EXPLAIN ANALYZE SELECT 2"}) {
+        SCOPED_TRACE(sql);
+        auto refused = query(sql);
+        ASSERT_TRUE(refused.refusal);
+        EXPECT_EQ(refused.refusal->sqlstate, "42501");
+        EXPECT_NE(refused.refusal->hint.find("tenant.allow_explain_analyze"), std::string::npos);
+        EXPECT_EQ(sqlstate(parse("", sql)), "42501");
+    }
+    for (const char* sql :
+         {"EXPLAIN SELECT 1", "EXPLAIN (ANALYZE false) SELECT 1",
+          "EXPLAIN (ANALYZE off, COSTS off) SELECT 1", "EXPLAIN (ANALYZE 0) SELECT 1"}) {
+        EXPECT_EQ(sqlstate(query(sql)), "") << sql;
+    }
+    Conversation::Policy allowed{tenant_setting_, false, classifier_, true};
+    std::string msg;
+    build::query(msg, "EXPLAIN ANALYZE SELECT 1");
+    auto d = c_.on_client_message(*protocol::decode_client_message(msg), allowed, local_);
+    EXPECT_FALSE(d.refusal);
+    EXPECT_EQ(d.binding, Binding::before);
+}
+
 TEST_F(Decide, DeallocateOfTheClientsStatementIsAnsweredHere) {
     c_.statements().add("s1", "SELECT 1", {});
     auto d = query("DEALLOCATE s1");
