@@ -180,12 +180,12 @@ class Conversation {
     struct Forwarded {
         enum class Kind : uint8_t {
             sent,
-            refused,      // the server is made to fail it (`why`, for the log)
+            refused,      // the server is made to fail it with `refusal`
             shape_check,  // the serve loop must learn the shape the Describe `describe` gives
                           // (a statement prepared again here), then call finish_use()
         };
         Kind kind = Kind::sent;
-        std::string why;
+        std::optional<protocol::Error> refusal;  // for the log
         protocol::Cookie describe = 0;
     };
     // Appends message `m`, decided so, to what the connection is sent.

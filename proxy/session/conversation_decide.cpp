@@ -18,7 +18,8 @@ Conversation::Decision Conversation::on_client_message(const protocol::ClientMes
     if (m.tag == 'F') {
         // The fast-path interface calls any function by oid, out of sight of the statement
         // guard (set_config among them); drivers use it only for large objects.
-        d.refusal = errors::refused_by_policy("the fast-path function call interface is not served",
+        d.refusal = errors::refused_by_policy(errors::Rule{"fast_path"},
+                                              "the fast-path function call interface is not served",
                                               "Call the function with SELECT instead.");
     } else if (m.tag == 'Q' || m.tag == 'P') {
         d.binding = decide_statement(m.tag, m.text, policy, d, local);
@@ -53,19 +54,24 @@ Conversation::Binding Conversation::decide_statement(char tag, std::string_view 
     // client is the sealed context's job: no text check can see every way to call a function.)
     for (const auto& name : c.settings.names) {
         if (is_reserved_setting(name, policy.tenant_setting)) {
-            refusal = errors::refused_by_policy(fmt::format(
-                "the setting \"{}\" is reserved; the practice comes only from the login", name));
+            refusal = errors::refused_by_policy(
+                errors::Rule{"reserved_setting"},
+                fmt::format(
+                    "the setting \"{}\" is reserved; the practice comes only from the login",
+                    name));
             return Binding::before;
         }
     }
     if (c.settings.alters_defaults) {
         refusal = errors::refused_by_policy(
+            errors::Rule{"alter_defaults"},
             "ALTER ROLE / ALTER DATABASE ... SET changes the defaults of every practice's "
             "sessions");
         return Binding::before;
     }
     if (c.settings.computed_name) {
         refusal = errors::refused_by_policy(
+            errors::Rule{"computed_setting_name"},
             "set_config() with a setting name that is not a string constant cannot be checked",
             "Write the setting name as a literal, e.g. set_config('search_path', $1, false).");
         return Binding::before;
@@ -74,6 +80,7 @@ Conversation::Binding Conversation::decide_statement(char tag, std::string_view 
         // Row-level security filters rows after the scan: the plan's "Rows Removed by Filter"
         // tells whether another practice has a row matching the condition.
         refusal = errors::refused_by_policy(
+            errors::Rule{"explain_analyze"},
             "EXPLAIN ANALYZE is not allowed for practice logins: its row counts include rows "
             "of other practices that row-level security hides",
             "Use plain EXPLAIN, or ask an administrator to set tenant.allow_explain_analyze = "
@@ -97,6 +104,7 @@ Conversation::Binding Conversation::decide_statement(char tag, std::string_view 
             build::ready_for_query(local, server_ ? status() : 'I');
         } else {
             refusal = errors::not_supported_in_pooling(
+                errors::Rule{"deallocate_in_pipeline"},
                 "DEALLOCATE of a protocol-level statement other than on its own in a simple query");
         }
         return Binding::before;
@@ -111,6 +119,7 @@ Conversation::Binding Conversation::decide_statement(char tag, std::string_view 
             std::string& name = prepare ? c.prepare_name : c.execute_name;
             if (!span) {
                 refusal = errors::not_supported_in_pooling(
+                    errors::Rule{"unicode_statement_name"},
                     "a prepared statement name written as U&\"...\" is not served",
                     "Write the name plainly or in double quotes.");
             } else if (!prepare && !statements_.find(name)) {
@@ -122,6 +131,7 @@ Conversation::Binding Conversation::decide_statement(char tag, std::string_view 
             return Binding::before;
         }
         refusal = errors::not_supported_in_pooling(
+            errors::Rule{"sql_prepared"},
             "SQL-level PREPARE, EXECUTE and DEALLOCATE are carried across server connections "
             "only each alone in a simple query (not in a multi-statement query, the extended "
             "protocol, EXPLAIN or CREATE TABLE AS)",
@@ -132,6 +142,7 @@ Conversation::Binding Conversation::decide_statement(char tag, std::string_view 
     if (c.not_in_pipeline) {
         if (!policy.allow_maintenance) {
             refusal = errors::refused_by_policy(
+                errors::Rule{"maintenance_statement"},
                 fmt::format("{} is a maintenance command that practice logins may not run",
                             c.command),
                 "An administrator can run it directly on the database, or set "

@@ -1304,6 +1304,71 @@ TEST_F(ExplainAnalyzeTest, AllowedByConfigurationAndStillIsolated) {
     }
 }
 
+// Every refusal is logged once, with the session, the rule and the SQLSTATE, and never with
+// the statement's text or its parameters.
+TEST_F(AdversarialTest, EveryRefusalIsLoggedOnceWithoutStatementText) {
+    const std::string secret = "s3cret-value-7f1d";
+    const std::string marker = "marker-text-c0ffee";
+    const auto& proxy = env().proxy();
+    // Past the second in which earlier cases' refusals may have used up a rule's lines (the
+    // log holds back floods of one rule: proxy/refusal_log.h).
+    std::this_thread::sleep_for(1100ms);
+    const std::size_t from = proxy.log().size();
+    struct Expected {
+        std::string rule;
+        std::string sqlstate;
+        int lines;
+    };
+    const std::vector<Expected> expected = {
+        {"reserved_setting", "42501", 3},      {"explain_analyze", "42501", 2},
+        {"maintenance_statement", "42501", 1}, {"sql_prepared", "0A000", 1},
+        {"computed_setting_name", "42501", 1}, {"statement_missing", "26000", 1}};
+    auto expect_state = [](const QueryResult& r, const char* sqlstate) {
+        EXPECT_EQ(r.sqlstate, sqlstate) << r.error;
+    };
+    expect_state(run(alice_.get(), "SET app.current_practice_id = '" + secret + "' -- " + marker),
+                 "42501");
+    expect_state(run_params(alice_.get(),
+                            "SELECT set_config('app.current_practice_id', $1, false) -- " + marker,
+                            {secret}),
+                 "42501");
+    expect_state(run(alice_.get(), "EXPLAIN ANALYZE SELECT '" + secret + "' -- " + marker),
+                 "42501");
+    expect_state(
+        run_params(alice_.get(), "EXPLAIN (ANALYZE) SELECT $1::text -- " + marker, {secret}),
+        "42501");
+    expect_state(run(alice_.get(), "VACUUM /* " + marker + " */ patients"), "42501");
+    expect_state(run(alice_.get(), "SELECT 1; PREPARE p AS SELECT '" + secret + "' -- " + marker),
+                 "0A000");
+    expect_state(
+        run_params(alice_.get(), "SELECT set_config($1, 'x', false) -- " + marker, {secret}),
+        "42501");
+    expect_state(run(alice_.get(), "DEALLOCATE never_prepared"), "26000");
+    auto startup =
+        try_connect(proxy.conninfo(demo::kAlice, proxy.login(demo::kAlice).password,
+                                   "options='-c app.current_practice_id=" + secret + "'"));
+    EXPECT_EQ(startup.sqlstate, "42501") << startup.message;
+    expect_alice_bound();  // the session goes on
+
+    const std::string log = proxy.log().substr(from);
+    EXPECT_EQ(log.find(secret), std::string::npos) << log;
+    EXPECT_EQ(log.find(marker), std::string::npos) << log;
+    for (const auto& e : expected) {
+        SCOPED_TRACE(e.rule);
+        const std::string needle = "rule=" + e.rule + " sqlstate=" + e.sqlstate;
+        int lines = 0;
+        for (std::size_t at = log.find(needle); at != std::string::npos;
+             at = log.find(needle, at + 1)) {
+            ++lines;
+            // The session's identity opens the line (the refused login has no practice yet).
+            const std::size_t line = log.rfind('\n', at) + 1;
+            EXPECT_NE(log.substr(line, at - line).find("[c"), std::string::npos) << log;
+        }
+        EXPECT_EQ(lines, e.lines) << log;
+    }
+    EXPECT_NE(log.find("alice@"), std::string::npos) << log;
+}
+
 TEST_F(AdversarialTest, CatalogAndStatisticsDoNotExposeBRows) {
     for (const char* sql :
          {"SELECT * FROM pg_stats WHERE tablename IN ('patients', 'meal_logs', 'practices')",

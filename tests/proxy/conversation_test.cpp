@@ -392,7 +392,9 @@ TEST(Conversation, ABindOnAConnectionThatLacksTheStatementWaitsForItsShape) {
             EXPECT_EQ(out[0], 'B');
         } else {
             EXPECT_EQ(f.kind, Conversation::Forwarded::Kind::refused);
-            EXPECT_NE(f.why.find("cached plan must not change result type"), std::string::npos);
+            ASSERT_TRUE(f.refusal);
+            EXPECT_EQ(f.refusal->message, "cached plan must not change result type");
+            EXPECT_EQ(f.refusal->rule, "cached_plan_changed");
         }
         c.let_go();
     }
