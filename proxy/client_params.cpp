@@ -7,6 +7,8 @@
 #include <cctype>
 #include <vector>
 
+#include "protocol/guard/judge.h"
+
 namespace pgtenant::proxy {
 
 namespace errors = protocol::errors;
@@ -15,17 +17,6 @@ std::string lower(std::string_view s) {
     std::string out(s);
     for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
-}
-
-bool is_reserved_setting(std::string_view name, const std::string& tenant_setting) {
-    static constexpr std::array<std::string_view, 8> identity = {
-        "role",         "session_authorization",         "session_replication_role",
-        "is_superuser", "default_transaction_read_only", "transaction_read_only",
-        "row_security", "local_preload_libraries"};
-    auto n = lower(name);
-    if (n == lower(tenant_setting)) return true;
-    if (n.starts_with("app.") || n.starts_with("pgtenant.")) return true;
-    return std::find(identity.begin(), identity.end(), n) != identity.end();
 }
 
 namespace {
@@ -58,7 +49,7 @@ std::vector<std::string> split_options(std::string_view s) {
 
 std::optional<protocol::Error> add_setting(std::string_view name, std::string_view value,
                                            const std::string& tenant_setting, StartupRequest& out) {
-    if (is_reserved_setting(name, tenant_setting)) {
+    if (protocol::guard::is_reserved_setting(name, tenant_setting)) {
         return errors::refused_by_policy(
             errors::Rule{"reserved_setting"},
             fmt::format("the setting \"{}\" is reserved and cannot be set by a client; the "

@@ -49,7 +49,7 @@ bool Conversation::place_binding(bool takes_snapshot) {
     return true;
 }
 
-void Conversation::note_writes(const protocol::SettingWrites& writes) {
+void Conversation::note_writes(const protocol::guard::SettingWrites& writes) {
     if (!session_pooling_) settings_.note_writes(writes);
 }
 

@@ -218,7 +218,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     const auto& tenant = app_.config->tenant;
     decision_ = conv_.on_client_message(
         m,
-        {tenant.setting, tenant.allow_maintenance, app_.classifier, tenant.allow_explain_analyze},
+        {tenant.setting, tenant.allow_maintenance, app_.guard, tenant.allow_explain_analyze},
         emulated_);
     auto& refusal = decision_.refusal;
 

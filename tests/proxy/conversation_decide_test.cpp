@@ -42,7 +42,7 @@ class Decide : public ::testing::Test {
     }
 
     const std::string tenant_setting_ = "app.current_practice_id";
-    protocol::StatementClassifier classifier_;
+    protocol::guard::StatementGuard classifier_;
     Conversation::Policy policy_{tenant_setting_, false, classifier_};
     Conversation c_;
     std::string local_;
