@@ -259,11 +259,12 @@ void read_pool(const Section& s, PoolConfig& c) {
 }
 
 void read_tenant(const Section& s, TenantConfig& c) {
-    s.expect_only({"users_file", "setting", "allow_maintenance", "mode", "key_file",
-                   "token_lifetime_s", "key_columns", "recheck_interval_s"});
+    s.expect_only({"users_file", "setting", "allow_maintenance", "allow_explain_analyze", "mode",
+                   "key_file", "token_lifetime_s", "key_columns", "recheck_interval_s"});
     s.get("users_file", c.users_file);
     s.get("setting", c.setting);
     s.get("allow_maintenance", c.allow_maintenance);
+    s.get("allow_explain_analyze", c.allow_explain_analyze);
     std::string mode = c.mode == TenantMode::sealed ? "sealed" : "compat";
     s.get("mode", mode);
     require_one_of(s, "mode", mode, {"compat", "sealed"});

@@ -68,6 +68,9 @@ struct TenantConfig {
     std::string users_file = "users.toml";  // relative to the config file's directory
     std::string setting = "app.current_practice_id";
     bool allow_maintenance = false;  // VACUUM, CREATE DATABASE, ... from practice logins
+    // EXPLAIN ANALYZE from practice logins. Off in both modes: its "Rows Removed by Filter"
+    // counts rows of other practices that row-level security hid (an existence oracle).
+    bool allow_explain_analyze = false;
     TenantMode mode = TenantMode::compat;
     std::string key_file;                       // sealed mode: "<kid> <64 hex>" lines, first signs
     std::chrono::seconds token_lifetime{3600};  // sealed mode: how long one token is valid

@@ -27,45 +27,50 @@ void encode_error_fields(std::string& out, const ErrorFields& f) {
 
 namespace errors {
 namespace {
-Error make(std::string sqlstate, std::string message, std::string_view hint = {},
-           std::string severity = "ERROR") {
+Error make(std::string_view rule, std::string sqlstate, std::string message,
+           std::string_view hint = {}, std::string severity = "ERROR") {
     Error e;
     e.severity = std::move(severity);
     e.sqlstate = std::move(sqlstate);
     e.message = std::move(message);
     e.hint = std::string(hint);
+    e.rule = std::string(rule);
     return e;
 }
 }  // namespace
 
 // Same text for an unknown user and a wrong password: a client learns nothing about which.
 Error auth_failed(std::string_view user) {
-    return make("28P01", fmt::format("password authentication failed for user \"{}\"", user), {},
-                "FATAL");
+    return make("auth_failed", "28P01",
+                fmt::format("password authentication failed for user \"{}\"", user), {}, "FATAL");
 }
 
-Error auth_rejected(std::string_view why) { return make("28000", std::string(why), {}, "FATAL"); }
+Error auth_rejected(Rule rule, std::string_view why) {
+    return make(rule.id, "28000", std::string(why), {}, "FATAL");
+}
 Error authentication_timeout() {
-    return make("57014", "canceling authentication due to timeout", {}, "FATAL");
+    return make("login_timeout", "57014", "canceling authentication due to timeout", {}, "FATAL");
 }
 
 Error protocol_violation(std::string_view why) {
-    return make("08P01", fmt::format("protocol violation: {}", why), {}, "FATAL");
+    return make("protocol_violation", "08P01", fmt::format("protocol violation: {}", why), {},
+                "FATAL");
 }
 
 Error unsupported_protocol(int32_t code) {
-    return make("0A000",
+    return make("protocol_version", "0A000",
                 fmt::format("unsupported frontend protocol {}.{}: pgtenant speaks protocol 3.0",
                             code >> 16, code & 0xffff),
                 {}, "FATAL");
 }
 
-Error refused_by_policy(std::string_view why, std::string_view hint) {
-    return make("42501", fmt::format("pgtenant refused this: {}", why), hint);
+Error refused_by_policy(Rule rule, std::string_view why, std::string_view hint) {
+    return make(rule.id, "42501", fmt::format("pgtenant refused this: {}", why), hint);
 }
 
-Error not_supported_in_pooling(std::string_view why, std::string_view hint) {
-    return make("0A000", fmt::format("not supported in transaction pooling: {}", why), hint);
+Error not_supported_in_pooling(Rule rule, std::string_view why, std::string_view hint) {
+    return make(rule.id, "0A000", fmt::format("not supported in transaction pooling: {}", why),
+                hint);
 }
 
 Error isolation_check_failed() {
@@ -77,14 +82,15 @@ Error isolation_check_failed() {
 }
 
 Error out_of_descriptors() {
-    return make("53300", "too many client connections: pgtenant is out of file descriptors",
+    return make("out_of_descriptors", "53300",
+                "too many client connections: pgtenant is out of file descriptors",
                 "Raise pgtenant's open-files limit (ulimit -n, LimitNOFILE) or lower "
                 "server.max_client_conn.",
                 "FATAL");
 }
 
 Error message_memory_exhausted(std::size_t size, std::size_t budget) {
-    return make("53200",
+    return make("message_memory", "53200",
                 fmt::format("out of memory for client messages: a message of {} bytes would take "
                             "partly received messages over {} bytes (server.message_memory_bytes)",
                             size, budget),
@@ -92,7 +98,7 @@ Error message_memory_exhausted(std::size_t size, std::size_t budget) {
 }
 
 Error message_too_slow(std::size_t size, long ms) {
-    return make("08P01",
+    return make("message_timeout", "08P01",
                 fmt::format("a message of {} bytes did not arrive in full within {} ms "
                             "(server.message_timeout_ms)",
                             size, ms),
@@ -100,7 +106,7 @@ Error message_too_slow(std::size_t size, long ms) {
 }
 
 Error too_many_connections(int limit) {
-    return make("53300",
+    return make("max_client_conn", "53300",
                 fmt::format("too many client connections: pgtenant accepts at most {} "
                             "(server.max_client_conn)",
                             limit),
@@ -108,52 +114,70 @@ Error too_many_connections(int limit) {
 }
 
 Error pool_wait_timeout(long ms) {
-    return make("53400", fmt::format("no server connection became free within {} ms; every pooled "
-                                     "connection is busy (pool.size, pool.wait_timeout_ms)",
-                                     ms));
+    return make("pool_wait_timeout", "53400",
+                fmt::format("no server connection became free within {} ms; every pooled "
+                            "connection is busy (pool.size, pool.wait_timeout_ms)",
+                            ms));
 }
 
 Error cannot_connect_now(std::string_view why) {
-    return make("57P03", fmt::format("pgtenant cannot reach the database now: {}", why));
+    return make("cannot_connect", "57P03",
+                fmt::format("pgtenant cannot reach the database now: {}", why));
 }
 
 Error shutting_down() {
-    return make("57P01", "pgtenant is shutting down; reconnect later", {}, "FATAL");
+    return make("shutting_down", "57P01", "pgtenant is shutting down; reconnect later", {},
+                "FATAL");
 }
 
 Error server_connection_lost(std::string_view why) {
-    return make("08006",
+    return make("server_connection_lost", "08006",
                 fmt::format("the server connection was lost; any open transaction was rolled "
                             "back ({})",
                             why));
 }
 
 Error binding_failed(std::string_view server_message) {
-    return make("08P01",
+    return make("binding_failed", "08P01",
                 fmt::format("pgtenant could not bind this transaction to your practice, so "
                             "nothing of it ran: {}",
                             server_message));
 }
 
+Error copy_interrupted(std::string_view why) {
+    return make("copy_interrupted", "08P01", std::string(why));
+}
+
+Error copy_sync_lost() {
+    return make("copy_interrupted", "08P01",
+                "terminating connection because protocol synchronization was lost", {}, "FATAL");
+}
+
+Error server_error(std::string_view rule, std::string_view sqlstate, std::string_view message) {
+    return make(rule, std::string(sqlstate), std::string(message));
+}
+
 Error in_failed_transaction() {
-    return {"ERROR", "25P02",
-            "current transaction is aborted, commands ignored until end of transaction block"};
+    return make("failed_transaction", "25P02",
+                "current transaction is aborted, commands ignored until end of transaction block");
 }
 
 Error statement_missing(std::string_view name) {
-    return {"ERROR", "26000", fmt::format("prepared statement \"{}\" does not exist", name)};
+    return make("statement_missing", "26000",
+                fmt::format("prepared statement \"{}\" does not exist", name));
 }
 
 Error statement_exists(std::string_view name) {
-    return {"ERROR", "42P05", fmt::format("prepared statement \"{}\" already exists", name)};
+    return make("statement_exists", "42P05",
+                fmt::format("prepared statement \"{}\" already exists", name));
 }
 
 Error unnamed_statement_missing() {
-    return {"ERROR", "26000", "unnamed prepared statement does not exist"};
+    return make("statement_missing", "26000", "unnamed prepared statement does not exist");
 }
 
 Error cached_plan_changed() {
-    Error e = make("0A000", "cached plan must not change result type");
+    Error e = make("cached_plan_changed", "0A000", "cached plan must not change result type");
     e.file = "plancache.c";
     e.routine = "RevalidateCachedQuery";
     return e;

@@ -20,6 +20,9 @@ struct Error {
     // on "RevalidateCachedQuery").
     std::string file;
     std::string routine;
+    // What raised it, for pgtenant's log (never sent): a short stable id such as
+    // "reserved_setting" or "pool_wait_timeout".
+    std::string rule;
 };
 
 // Appends an ErrorResponse ('E'); notice = true appends a NoticeResponse ('N') instead.
@@ -29,14 +32,20 @@ void encode_error_fields(std::string& out, const ErrorFields& f);
 
 namespace errors {
 
-Error auth_failed(std::string_view user);                                          // 28P01
-Error auth_rejected(std::string_view why);                                         // 28000
-Error authentication_timeout();                                                    // 57014, FATAL
-Error protocol_violation(std::string_view why);                                    // 08P01
-Error unsupported_protocol(int32_t code);                                          // 0A000
-Error refused_by_policy(std::string_view why, std::string_view hint = {});         // 42501
-Error not_supported_in_pooling(std::string_view why, std::string_view hint = {});  // 0A000
-Error too_many_connections(int limit);                                             // 53300
+// The rule a refusal enforces, named in the log (a short stable id: "explain_analyze").
+struct Rule {
+    std::string_view id;
+};
+
+Error auth_failed(std::string_view user);              // 28P01
+Error auth_rejected(Rule rule, std::string_view why);  // 28000
+Error authentication_timeout();                        // 57014, FATAL
+Error protocol_violation(std::string_view why);        // 08P01
+Error unsupported_protocol(int32_t code);              // 0A000
+Error refused_by_policy(Rule rule, std::string_view why, std::string_view hint = {});  // 42501
+Error not_supported_in_pooling(Rule rule, std::string_view why,
+                               std::string_view hint = {});  // 0A000
+Error too_many_connections(int limit);                       // 53300
 // A client message that may not be held now: every byte of server.message_memory_bytes is taken
 // by other partly received messages.
 Error message_memory_exhausted(std::size_t size, std::size_t budget);  // 53200
@@ -49,6 +58,13 @@ Error isolation_check_failed();                         // 55000
 Error shutting_down();                                  // 57P01
 Error server_connection_lost(std::string_view why);     // 08006
 Error binding_failed(std::string_view server_message);  // 08P01
+// A message other than COPY data while the server takes the client's COPY data: an ERROR, then
+// the FATAL PostgreSQL ends such a session with.
+Error copy_interrupted(std::string_view why);  // 08P01
+Error copy_sync_lost();                        // 08P01, FATAL
+// An error of the server's, to pgtenant's own request made for the client (re-preparing its
+// statement, applying its settings): the client gets it as the server said it.
+Error server_error(std::string_view rule, std::string_view sqlstate, std::string_view message);
 // PostgreSQL's own errors, word for word: where pgtenant answers in the server's stead.
 Error unnamed_statement_missing();               // 26000
 Error statement_missing(std::string_view name);  // 26000

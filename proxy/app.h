@@ -7,7 +7,7 @@
 #include "auth/context_token.h"
 #include "auth/directory.h"
 #include "config/config.h"
-#include "protocol/classify.h"
+#include "protocol/guard/guard.h"
 #include "proxy/asio.h"
 #include "proxy/cancel.h"
 #include "proxy/check/recheck.h"
@@ -20,11 +20,13 @@ struct App {
     std::shared_ptr<const auth::PracticeDirectory> directory;
     std::unique_ptr<Pool> pool;
     CancelRegistry cancels;
-    protocol::StatementClassifier classifier;
+    protocol::guard::StatementGuard guard;
     std::unique_ptr<asio::ssl::context> tls;  // null when no certificate is configured
     // Sealed mode's signing keys; replaced whole on SIGHUP (key rotation).
     std::shared_ptr<const auth::KeyRing> keys() const { return std::atomic_load(&keys_); }
-    void set_keys(std::shared_ptr<const auth::KeyRing> k) { std::atomic_store(&keys_, std::move(k)); }
+    void set_keys(std::shared_ptr<const auth::KeyRing> k) {
+        std::atomic_store(&keys_, std::move(k));
+    }
     std::shared_ptr<const auth::KeyRing> keys_;
     std::atomic<int> clients{0};
     // Bytes of client messages over a receive buffer's size that are still arriving, against

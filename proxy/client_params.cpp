@@ -1,10 +1,13 @@
 #include "proxy/client_params.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <fmt/format.h>
 #include <vector>
+
+#include "protocol/guard/judge.h"
 
 namespace pgtenant::proxy {
 
@@ -14,17 +17,6 @@ std::string lower(std::string_view s) {
     std::string out(s);
     for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
-}
-
-bool is_reserved_setting(std::string_view name, const std::string& tenant_setting) {
-    static constexpr std::array<std::string_view, 8> identity = {
-        "role", "session_authorization", "session_replication_role", "is_superuser",
-        "default_transaction_read_only", "transaction_read_only", "row_security",
-        "local_preload_libraries"};
-    auto n = lower(name);
-    if (n == lower(tenant_setting)) return true;
-    if (n.starts_with("app.") || n.starts_with("pgtenant.")) return true;
-    return std::find(identity.begin(), identity.end(), n) != identity.end();
 }
 
 namespace {
@@ -57,14 +49,16 @@ std::vector<std::string> split_options(std::string_view s) {
 
 std::optional<protocol::Error> add_setting(std::string_view name, std::string_view value,
                                            const std::string& tenant_setting, StartupRequest& out) {
-    if (is_reserved_setting(name, tenant_setting)) {
+    if (protocol::guard::is_reserved_setting(name, tenant_setting)) {
         return errors::refused_by_policy(
+            errors::Rule{"reserved_setting"},
             fmt::format("the setting \"{}\" is reserved and cannot be set by a client; the "
                         "practice comes only from the login",
                         name));
     }
     if (!valid_setting_name(name)) {
-        return errors::protocol_violation(fmt::format("invalid startup parameter name \"{}\"", name));
+        return errors::protocol_violation(
+            fmt::format("invalid startup parameter name \"{}\"", name));
     }
     out.params[lower(name)] = std::string(value);
     return std::nullopt;
@@ -85,6 +79,7 @@ std::optional<protocol::Error> parse_options(std::string_view options,
             assignment = w.substr(2);
         } else {
             return errors::not_supported_in_pooling(
+                errors::Rule{"startup_option"},
                 fmt::format("the startup option \"{}\" (only -c name=value is accepted)", w));
         }
         auto eq = assignment.find('=');
@@ -94,7 +89,8 @@ std::optional<protocol::Error> parse_options(std::string_view options,
         }
         std::string name(assignment.substr(0, eq));
         std::replace(name.begin(), name.end(), '-', '_');  // the server accepts --work-mem too
-        if (auto err = add_setting(name, assignment.substr(eq + 1), tenant_setting, out)) return err;
+        if (auto err = add_setting(name, assignment.substr(eq + 1), tenant_setting, out))
+            return err;
     }
     return std::nullopt;
 }
@@ -112,7 +108,8 @@ std::optional<protocol::Error> parse_startup_request(const protocol::StartupMess
         } else if (name == "replication") {
             if (lower(value) != "false" && lower(value) != "off" && lower(value) != "0" &&
                 lower(value) != "no") {
-                return errors::refused_by_policy("replication connections are not served");
+                return errors::refused_by_policy(errors::Rule{"replication"},
+                                                 "replication connections are not served");
             }
         } else if (name == "options") {
             if (auto err = parse_options(value, tenant_setting, out)) return err;
@@ -123,7 +120,8 @@ std::optional<protocol::Error> parse_startup_request(const protocol::StartupMess
         }
     }
     if (out.user.empty()) {
-        return errors::auth_rejected("no user name was given in the startup packet");
+        return errors::auth_rejected(errors::Rule{"no_user"},
+                                     "no user name was given in the startup packet");
     }
     if (out.database.empty()) out.database = out.user;
     return std::nullopt;

@@ -26,11 +26,6 @@ std::optional<protocol::Error> parse_startup_request(const protocol::StartupMess
                                                      const std::string& tenant_setting,
                                                      StartupRequest& out);
 
-// True for names no client may set: the tenant setting, app.* and pgtenant.*, and settings
-// that change the session's identity or bypass triggers (role, session_authorization,
-// session_replication_role, ...). `name` is compared case-insensitively.
-bool is_reserved_setting(std::string_view name, const std::string& tenant_setting);
-
 std::string lower(std::string_view s);
 
 }  // namespace pgtenant::proxy

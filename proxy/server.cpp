@@ -14,6 +14,7 @@
 
 #include "protocol/errors.h"
 #include "proxy/io_backend.h"
+#include "proxy/refusal_log.h"
 #include "proxy/session/session.h"
 
 namespace pgtenant::proxy {
@@ -60,8 +61,10 @@ void refuse_queued(tcp::acceptor& acceptor, int& spare) {
         ::close(fd);
     }
     spare = open_spare();
-    if (refused)
-        spdlog::warn("out of file descriptors: refused {} waiting client(s) with 53300", refused);
+    if (refused) {
+        log_refusal("[listener]", protocol::errors::out_of_descriptors(),
+                    fmt::format("{} waiting client(s)", refused));
+    }
 }
 
 // Each worker thread runs its own io_context; the listener (on worker 0) deals clients out

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "protocol/classify.h"
+#include "protocol/guard/prefilter.h"
 
 namespace pgtenant::proxy {
 
@@ -34,7 +34,7 @@ const PreparedStatement& ClientStatements::add(const std::string& name, std::str
                         std::move(types),
                         next_id_++,
                         std::nullopt,
-                        !sql && protocol::may_begin_block(query),
+                        !sql && protocol::guard::may_begin_block(query),
                         sql};
     return map_.insert_or_assign(name, std::move(s)).first->second;
 }

@@ -27,9 +27,11 @@ struct PreparedStatement {
     std::string server_name;
     std::string query;
     std::vector<int32_t> param_types;
-    uint64_t id = 0;                           // tells apart statements re-created under one name
-    std::optional<protocol::RowShape> shape;  // when the client prepared it; unknown until described
-    bool may_begin = false;  // protocol::may_begin_block(query): executing it may open a block
+    uint64_t id = 0;  // tells apart statements re-created under one name
+    std::optional<protocol::RowShape>
+        shape;  // when the client prepared it; unknown until described
+    bool may_begin =
+        false;  // protocol::guard::may_begin_block(query): executing it may open a block
     // Prepared by SQL (PREPARE name ...): `query` is the text after the name, "[(types)] AS
     // body", and the server copy is made by PREPARE <server_name> with it.
     bool sql = false;
@@ -39,7 +41,7 @@ std::string server_statement_name(std::string_view query, const std::vector<int3
 
 // One client's statements, by the names the client gave them.
 class ClientStatements {
-public:
+  public:
     const PreparedStatement* find(std::string_view name) const;
     const PreparedStatement& add(const std::string& name, std::string_view query,
                                  std::vector<int32_t> types, bool sql = false);
@@ -52,11 +54,13 @@ public:
     void remove(std::string_view name, uint64_t id);
     void clear() { map_.clear(); }
 
-private:
+  private:
     // Looked up by string_view without making a string (a Bind names its statement).
     struct NameHash {
         using is_transparent = void;
-        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+        std::size_t operator()(std::string_view s) const {
+            return std::hash<std::string_view>{}(s);
+        }
     };
     std::unordered_map<std::string, PreparedStatement, NameHash, std::equal_to<>> map_;
     uint64_t next_id_ = 1;
@@ -64,7 +68,7 @@ private:
 
 // The server statements one connection holds, least recently used first out.
 class ServerStatements {
-public:
+  public:
     explicit ServerStatements(std::size_t capacity = 256) : capacity_(capacity) {}
     // Usable here (prepared, not broken); marks it recently used.
     bool has(const std::string& name);
@@ -85,7 +89,7 @@ public:
     void clear();
     std::size_t size() const { return index_.size(); }
 
-private:
+  private:
     struct Entry {
         std::list<std::string>::iterator lru;
         std::optional<protocol::RowShape> shape;

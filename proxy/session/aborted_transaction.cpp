@@ -83,9 +83,18 @@ bool AbortedTransaction::ends_block(std::string_view sql) {
 }
 
 void AbortedTransaction::fail(std::string& out) {
-    protocol::encode_error(out,
-                           cause_reported_ ? protocol::errors::in_failed_transaction() : cause_);
+    // The cause was logged when the connection was lost; what follows it is new.
+    if (cause_reported_) {
+        answer_error(protocol::errors::in_failed_transaction(), out);
+    } else {
+        protocol::encode_error(out, cause_);
+    }
     cause_reported_ = true;
+}
+
+void AbortedTransaction::answer_error(protocol::Error e, std::string& out) {
+    protocol::encode_error(out, e);
+    answered_ = std::move(e);
 }
 
 void AbortedTransaction::ready(std::string& out) {
@@ -128,10 +137,7 @@ void AbortedTransaction::on_message(std::string_view msg, ClientStatements& stat
                 if (p->name.empty()) {
                     unnamed_ends_ = true;
                 } else if (statements.find(p->name)) {
-                    protocol::encode_error(
-                        out, {"ERROR", "42P05",
-                              "prepared statement \"" + std::string(p->name) + "\" already exists",
-                              "", "", "", ""});
+                    answer_error(protocol::errors::statement_exists(p->name), out);
                     skip_until_sync_ = true;
                     return;
                 } else {

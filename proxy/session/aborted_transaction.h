@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "protocol/errors.h"
 #include "proxy/statements.h"
@@ -33,6 +34,10 @@ class AbortedTransaction {
     void on_message(std::string_view msg, ClientStatements& statements, std::string& out);
     // The client ended the block: its next message starts afresh on a server connection.
     bool over() const { return over_; }
+    // The error pgtenant answered the last message with, other than the cause (for the log).
+    std::optional<protocol::Error> take_answered() {
+        return std::exchange(answered_, std::nullopt);
+    }
 
     // ROLLBACK, ABORT, COMMIT or END (with WORK or TRANSACTION, AND NO CHAIN), alone: the
     // statements PostgreSQL accepts in a failed transaction block.
@@ -40,9 +45,11 @@ class AbortedTransaction {
 
   private:
     void fail(std::string& out);
+    void answer_error(protocol::Error e, std::string& out);
     void ready(std::string& out);
 
     protocol::Error cause_;
+    std::optional<protocol::Error> answered_;
     bool cause_reported_ = false;
     bool over_ = false;
     bool ended_ = false;            // an ending statement ran; the next Sync reports 'I'

@@ -56,7 +56,7 @@ awaitable<bool> Session::apply_settings(char tag) {
     if (!co_await probe_round_trip(tag, "while applying session settings")) co_return false;
     if (auto e = conv_.settings_result(changes, conn)) {
         // As PostgreSQL would at login with such a setting: the session cannot go on.
-        spdlog::info("{} session settings could not be applied: {}", prefix(), e->message);
+        e->rule = "session_settings";
         e->severity = "FATAL";
         e->message = "could not apply the session's settings: " + e->message;
         conv_.close_segment();

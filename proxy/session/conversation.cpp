@@ -49,7 +49,7 @@ bool Conversation::place_binding(bool takes_snapshot) {
     return true;
 }
 
-void Conversation::note_writes(const protocol::SettingWrites& writes) {
+void Conversation::note_writes(const protocol::guard::SettingWrites& writes) {
     if (!session_pooling_) settings_.note_writes(writes);
 }
 
@@ -213,8 +213,8 @@ void Conversation::on_drop(const protocol::ReplyTracker::Reply& reply, char tag,
     if (tag == 'E' && reply.verdict == protocol::ReplyTracker::Verdict::drop) {
         if (!probe_error_) {
             auto e = protocol::decode_error_fields(body);
-            probe_error_ = protocol::Error{"ERROR", e ? std::string(e->sqlstate()) : "XX000",
-                                           e ? std::string(e->message()) : "malformed error"};
+            probe_error_ = protocol::errors::server_error(
+                "server_error", e ? e->sqlstate() : "XX000", e ? e->message() : "malformed error");
         }
         return;
     }

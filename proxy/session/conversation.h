@@ -19,12 +19,11 @@
 #include <utility>
 #include <vector>
 
-#include "protocol/classify.h"
 #include "protocol/errors.h"
+#include "protocol/guard/guard.h"
 #include "protocol/messages.h"
 #include "protocol/replies.h"
 #include "protocol/row_shape.h"
-#include "protocol/settings_scan.h"
 #include "protocol/sql_names.h"
 #include "proxy/client_params.h"
 #include "proxy/server_state.h"
@@ -79,7 +78,7 @@ class Conversation {
     // The server waits for COPY data the client has not sent.
     bool copy_awaited() const { return copies_begun_ > copies_ended_; }
     // What the statement just sent writes (SET, RESET, set_config, ...).
-    void note_writes(const protocol::SettingWrites& writes);
+    void note_writes(const protocol::guard::SettingWrites& writes);
 
     ClientSettings& settings() { return settings_; }
     // The client was told `value` for reported setting `name` (at login).
@@ -148,13 +147,14 @@ class Conversation {
     struct Policy {
         const std::string& tenant_setting;  // reserved: the practice comes from the login
         bool allow_maintenance;             // VACUUM and other commands outside a pipeline
-        protocol::StatementClassifier& classifier;
+        protocol::guard::StatementGuard& guard;
+        bool allow_explain_analyze = false;  // its row counts include rows RLS hid
     };
     struct Decision {
         Binding binding = Binding::deferred;  // what starts no statement needs no binding
         std::optional<protocol::Error> refusal;
-        protocol::SettingWrites writes;    // the settings it writes
-        bool discards_statements = false;  // it may DEALLOCATE ALL / DISCARD ALL on the server
+        protocol::guard::SettingWrites writes;  // the settings it writes
+        bool discards_statements = false;       // it may DEALLOCATE ALL / DISCARD ALL on the server
         SqlPrepared sql_prepared;
     };
     // Decides what becomes of client message `m`, in a segment that is open or about to open:
@@ -179,12 +179,12 @@ class Conversation {
     struct Forwarded {
         enum class Kind : uint8_t {
             sent,
-            refused,      // the server is made to fail it (`why`, for the log)
+            refused,      // the server is made to fail it with `refusal`
             shape_check,  // the serve loop must learn the shape the Describe `describe` gives
                           // (a statement prepared again here), then call finish_use()
         };
         Kind kind = Kind::sent;
-        std::string why;
+        std::optional<protocol::Error> refusal;  // for the log
         protocol::Cookie describe = 0;
     };
     // Appends message `m`, decided so, to what the connection is sent.
@@ -288,6 +288,9 @@ class Conversation {
     Binding decide_statement(char tag, std::string_view sql, const Policy& policy, Decision& d,
                              std::string& local);
     Binding decide_bind(const protocol::ClientMessage& m, const Policy& policy, Decision& d);
+    Binding decide_deallocate(char tag, const std::string& name, Decision& d, std::string& local);
+    std::optional<Binding> decide_discard(char tag, const protocol::guard::Facts& c, Decision& d,
+                                          std::string& local);
     // Appends what the client gets instead of a substitute's failure; false if unknown.
     // `failed_block`: the server answered 25P02, which only some refusals outrank.
     bool take_refusal(protocol::Cookie cookie, bool failed_block, std::string& out);

@@ -129,7 +129,7 @@ Conversation::Forwarded Conversation::finish_use(const protocol::ClientMessage& 
 
 Conversation::Forwarded Conversation::refuse(const protocol::ClientMessage& m,
                                              protocol::Error refusal, std::string preamble) {
-    Forwarded f{Forwarded::Kind::refused, refusal.message};
+    Forwarded f{Forwarded::Kind::refused, refusal};
     substitute(m, std::move(refusal), std::move(preamble));
     return f;
 }

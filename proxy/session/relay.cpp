@@ -7,6 +7,7 @@
 #include "protocol/builders.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
+#include "proxy/refusal_log.h"
 #include "proxy/session/session.h"
 
 namespace pgtenant::proxy {
@@ -149,8 +150,6 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
             segment_done();
             break;
         case Conversation::ServerNews::Kind::binding_failed:
-            spdlog::error("{} binding failed on server connection {}: {}", prefix(), conn.id(),
-                          news.detail);
             server_lost(conn, errors::binding_failed(news.detail), out, true);
             break;
         case Conversation::ServerNews::Kind::closing:
@@ -193,7 +192,7 @@ void Session::server_lost(ServerConnection& conn, const protocol::Error& error, 
     } else if (mid_batch) {
         conv_.skip_to_sync();
     }
-    spdlog::warn("{} server connection {} lost: {}", prefix(), conn.id(), error.message);
+    log_refusal(prefix(), error, fmt::format("server connection {}", conn.id()));
     conv_.forget_tracked();
     passthrough_left_ = 0;
     cancel_slot_->idle();

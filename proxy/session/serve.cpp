@@ -8,6 +8,7 @@
 #include "protocol/frame.h"
 #include "protocol/messages.h"
 #include "protocol/wire.h"
+#include "proxy/refusal_log.h"
 #include "proxy/session/session.h"
 
 namespace pgtenant::proxy {
@@ -113,10 +114,6 @@ awaitable<bool> Session::receive_large_message(std::size_t size, std::size_t wan
         const std::size_t before = app_.message_memory.fetch_add(size);
         large_message_ = size;
         if (before + size > cfg.message_memory_bytes) {
-            spdlog::warn(
-                "{} message of {} bytes refused: {} bytes of partly received messages "
-                "already held",
-                prefix(), size, before);
             co_await refuse_message(
                 errors::message_memory_exhausted(size, cfg.message_memory_bytes));
             co_return false;
@@ -140,7 +137,11 @@ void Session::end_large_message() {
 // Ends the session with `e`, told to the client unless a server connection is answering it.
 awaitable<void> Session::refuse_message(protocol::Error e) {
     co_await flush_to_server();
-    if (!server_) co_await refuse(e);
+    if (server_) {
+        log_refusal(prefix(), e, "not sent: a server connection is answering");
+    } else {
+        co_await refuse(e);
+    }
 }
 
 // Waiting for the client with nothing buffered: give back the buffers, so that an idle
@@ -221,8 +222,10 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
                                                        : "malformed Parse message");
     }
     const protocol::ClientMessage& m = *decoded;
+    const auto& tenant = app_.config->tenant;
     decision_ = conv_.on_client_message(
-        m, {app_.config->tenant.setting, app_.config->tenant.allow_maintenance, app_.classifier},
+        m,
+        {tenant.setting, tenant.allow_maintenance, app_.guard, tenant.allow_explain_analyze},
         emulated_);
     auto& refusal = decision_.refusal;
 
@@ -273,12 +276,11 @@ awaitable<bool> Session::interrupt_copy(char tag) {
     if (tag == 'S') co_return true;
     const std::string why = fmt::format("unexpected message type 0x{:02x} during COPY from stdin",
                                         static_cast<uint8_t>(tag));
-    spdlog::info("{} {}: disconnected, as by PostgreSQL", prefix(), why);
+    const auto error = errors::copy_interrupted(why);
+    log_refusal(prefix(), error, "disconnected, as by PostgreSQL");
     std::string out;
-    protocol::encode_error(out, {"ERROR", "08P01", why});
-    protocol::encode_error(
-        out,
-        {"FATAL", "08P01", "terminating connection because protocol synchronization was lost"});
+    protocol::encode_error(out, error);
+    protocol::encode_error(out, errors::copy_sync_lost());
     co_await write_client(out);
     co_return false;
 }
@@ -286,6 +288,7 @@ awaitable<bool> Session::interrupt_copy(char tag) {
 // Answers a client whose transaction block died with its server connection.
 awaitable<bool> Session::answer_aborted(std::string_view msg) {
     aborted_->on_message(msg, conv_.statements(), emulated_);
+    if (auto e = aborted_->take_answered()) log_refusal(prefix(), *e);
     if (aborted_->over()) aborted_.reset();
     co_return co_await flush_local();
 }
@@ -297,14 +300,7 @@ awaitable<bool> Session::begin_segment(char tag) {
         if (client_.writing()) co_await client_.drained();
         auto acquired = co_await app_.pool->acquire(practice_, worker_);
         if (!acquired.lease) {
-            auto error = pool_error(*acquired.error);
-            // While PostgreSQL is unreachable the pool logs that, once per interval: one line
-            // per client request would flood the log.
-            const bool logged_by_pool = acquired.error->kind == PoolError::Kind::cannot_connect;
-            SPDLOG_LOGGER_CALL(spdlog::default_logger_raw(),
-                               logged_by_pool ? spdlog::level::debug : spdlog::level::warn, "{} {}",
-                               prefix(), error.message);
-            local_reply_error(tag, error);
+            local_reply_error(tag, pool_error(*acquired.error));
             co_await flush_local();
             co_return false;
         }
@@ -330,12 +326,13 @@ awaitable<bool> Session::begin_segment(char tag) {
 // skip-to-Sync rule stay exactly the server's; the relay swaps in pgtenant's error.
 void Session::refuse_via_server(const protocol::ClientMessage& m, protocol::Error refusal,
                                 std::string preamble, bool outranks_failed_block) {
-    spdlog::info("{} refused: {}", prefix(), refusal.message);
+    log_refusal(prefix(), refusal);
     conv_.substitute(m, std::move(refusal), std::move(preamble), outranks_failed_block);
 }
 
 // Only called while no server connection is leased, so nothing else writes to the client.
 void Session::local_reply_error(char tag, const protocol::Error& e) {
+    log_refusal(prefix(), e);
     protocol::encode_error(emulated_, e);
     if (tag == 'Q' || tag == 'S' || tag == 'F') {
         build::ready_for_query(emulated_, 'I');

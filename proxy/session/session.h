@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "auth/directory.h"
-#include "protocol/classify.h"
 #include "protocol/errors.h"
 #include "protocol/messages.h"
 #include "protocol/replies.h"

@@ -47,7 +47,7 @@ void ClientSettings::note(const std::string& name, std::optional<bool> reset) {
     if (reset) it->second.reset = *reset;
 }
 
-void ClientSettings::note_writes(const protocol::SettingWrites& w) {
+void ClientSettings::note_writes(const protocol::guard::SettingWrites& w) {
     for (const auto& name : w.names) note(name, std::nullopt);
     if (w.reset_all) {
         for (const auto& [name, value] : values_) note(name, true);

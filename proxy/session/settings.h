@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "protocol/settings_scan.h"
+#include "protocol/guard/facts.h"
 #include "proxy/client_params.h"
 
 namespace pgtenant::proxy {
@@ -47,7 +47,7 @@ class ClientSettings {
     void applied(const std::vector<SettingChange>& changes, HeldSettings& held) const;
 
     // A statement of the client's transaction writes settings.
-    void note_writes(const protocol::SettingWrites& w);
+    void note_writes(const protocol::guard::SettingWrites& w);
     bool has_unsettled() const { return !unsettled_.empty(); }
     // Names whose values are to be read back once the transaction is over (empty: nothing).
     std::vector<std::string> unsettled() const;

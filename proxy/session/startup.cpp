@@ -4,6 +4,7 @@
 #include "auth/scram.h"
 #include "protocol/builders.h"
 #include "protocol/messages.h"
+#include "proxy/refusal_log.h"
 #include "proxy/session/session.h"
 
 namespace pgtenant::proxy {
@@ -40,7 +41,7 @@ awaitable<bool> Session::write_client(std::string_view bytes) {
 awaitable<void> Session::refuse(const protocol::Error& e) {
     std::string out;
     protocol::encode_error(out, e);
-    spdlog::info("{} refused: {} ({})", prefix(), e.message, e.sqlstate);
+    log_refusal(prefix(), e);
     co_await write_client(out);
     client_.close();
 }
@@ -136,7 +137,8 @@ awaitable<Session::StartupOutcome> Session::startup() {
         if (p->needs_negotiation() && !co_await negotiate_protocol(p->startup.protocol_options))
             co_return StartupOutcome::done;
         if (app_.config->server.tls_required && !client_.is_tls()) {
-            co_await refuse(errors::auth_rejected("pgtenant requires TLS (server.tls_required)"));
+            co_await refuse(errors::auth_rejected(errors::Rule{"tls_required"},
+                                                  "pgtenant requires TLS (server.tls_required)"));
             co_return StartupOutcome::done;
         }
         if (auto err = parse_startup_request(p->startup, app_.config->tenant.setting, request_)) {

@@ -1,8 +1,7 @@
 // Prepared statements: the waits the Conversation asks for while it forwards a client message
 // (conversation_forward.cpp says why a statement's shape must sometimes be learned first).
-#include <spdlog/spdlog.h>
-
 #include "protocol/builders.h"
+#include "proxy/refusal_log.h"
 #include "proxy/session/session.h"
 
 namespace pgtenant::proxy {
@@ -18,8 +17,8 @@ awaitable<void> Session::send_client_message(const protocol::ClientMessage& m) {
         if (!server_) co_return;  // lost meanwhile: the client has its error
         f = conv_.finish_use(m, std::move(check));
     }
-    if (f.kind == Conversation::Forwarded::Kind::refused)
-        spdlog::info("{} refused: {}", prefix(), f.why);
+    if (f.kind == Conversation::Forwarded::Kind::refused && f.refusal)
+        log_refusal(prefix(), *f.refusal);
 }
 
 // Sends what is pending and waits for the answer to the hidden Describe `describe`.

@@ -30,7 +30,7 @@ void expect_error(std::string_view text, std::string_view key_prefix) {
 }
 
 class TempDir {
-public:
+  public:
     TempDir() {
         path_ = fs::temp_directory_path() /
                 ("pgtenant_config_test_" + std::to_string(::getpid()) + "_" + std::to_string(++n_));
@@ -44,7 +44,7 @@ public:
     }
     const fs::path& path() const { return path_; }
 
-private:
+  private:
     static inline int n_ = 0;
     fs::path path_;
 };
@@ -69,6 +69,7 @@ TEST(ConfigTest, EmptyFileGivesDefaults) {
     EXPECT_EQ(c->tenant.users_file, "users.toml");
     EXPECT_EQ(c->tenant.setting, "app.current_practice_id");
     EXPECT_FALSE(c->tenant.allow_maintenance);
+    EXPECT_FALSE(c->tenant.allow_explain_analyze);
 }
 
 TEST(ConfigTest, FullFile) {
@@ -99,6 +100,7 @@ mode = "session"
 users_file = "/etc/pgtenant/users.toml"
 setting = "my_app.tenant_id"
 allow_maintenance = true
+allow_explain_analyze = true
 )",
                           "/base");
     EXPECT_EQ(c->server.listen_addr, "::1");
@@ -123,6 +125,7 @@ allow_maintenance = true
     EXPECT_EQ(c->tenant.users_file, "/etc/pgtenant/users.toml");
     EXPECT_EQ(c->tenant.setting, "my_app.tenant_id");
     EXPECT_TRUE(c->tenant.allow_maintenance);
+    EXPECT_TRUE(c->tenant.allow_explain_analyze);
 }
 
 TEST(ConfigTest, UnknownSectionsAndKeys) {
@@ -137,9 +140,14 @@ TEST(ConfigTest, WrongTypes) {
     EXPECT_EQ(error_of("[pool]\nsize = \"20\"\n"), "pool.size: expected an integer");
     expect_error("[pool]\nsize = 2.5\n", "pool.size: expected an integer");
     expect_error("[server]\nlisten_addr = 1\n", "server.listen_addr: expected a string");
-    expect_error("[server]\ntls_required = \"yes\"\n", "server.tls_required: expected true or false");
-    expect_error("[backend]\nconnect_timeout_ms = \"5s\"\n", "backend.connect_timeout_ms: expected an integer");
-    expect_error("[tenant]\nallow_maintenance = 1\n", "tenant.allow_maintenance: expected true or false");
+    expect_error("[server]\ntls_required = \"yes\"\n",
+                 "server.tls_required: expected true or false");
+    expect_error("[backend]\nconnect_timeout_ms = \"5s\"\n",
+                 "backend.connect_timeout_ms: expected an integer");
+    expect_error("[tenant]\nallow_maintenance = 1\n",
+                 "tenant.allow_maintenance: expected true or false");
+    expect_error("[tenant]\nallow_explain_analyze = \"on\"\n",
+                 "tenant.allow_explain_analyze: expected true or false");
 }
 
 TEST(ConfigTest, Ranges) {
@@ -243,9 +251,9 @@ TEST(ConfigTest, EmptyRequiredStrings) {
 }
 
 TEST(ConfigTest, TenantSetting) {
-    for (const char* bad : {"practice_id", "App.practice_id", "app.", ".x", "app..x", "1app.x",
-                            "app.1x", "app.x-y", "app.x y", "\\\"app\\\".x", "", "pgtenant.context",
-                            "pgtenant.practice"}) {
+    for (const char* bad :
+         {"practice_id", "App.practice_id", "app.", ".x", "app..x", "1app.x", "app.1x", "app.x-y",
+          "app.x y", "\\\"app\\\".x", "", "pgtenant.context", "pgtenant.practice"}) {
         expect_error(std::string("[tenant]\nsetting = \"") + bad + "\"\n", "tenant.setting:");
     }
     for (const char* good : {"app.current_practice_id", "_a._b", "my_app.x1", "a.b.c"}) {
@@ -298,15 +306,19 @@ TEST(ConfigTest, MissingFile) {
 
 TEST(ConfigTest, PasswordFromEnvironment) {
     ::setenv("PGTENANT_TEST_PW", "from-env", 1);
-    auto c = parse_config("[backend]\npassword = \"in-file\"\npassword_env = \"PGTENANT_TEST_PW\"\n", "");
+    auto c = parse_config(
+        "[backend]\npassword = \"in-file\"\npassword_env = \"PGTENANT_TEST_PW\"\n", "");
     EXPECT_EQ(c->backend.password, "from-env");
     EXPECT_EQ(c->backend.password_env, "PGTENANT_TEST_PW");
 
     ::setenv("PGTENANT_TEST_EMPTY_PW", "", 1);
-    EXPECT_EQ(parse_config("[backend]\npassword_env = \"PGTENANT_TEST_EMPTY_PW\"\n", "")->backend.password, "");
+    EXPECT_EQ(parse_config("[backend]\npassword_env = \"PGTENANT_TEST_EMPTY_PW\"\n", "")
+                  ->backend.password,
+              "");
 
     ::unsetenv("PGTENANT_TEST_UNSET_PW");
-    std::string err = error_of("[backend]\npassword = \"x\"\npassword_env = \"PGTENANT_TEST_UNSET_PW\"\n");
+    std::string err =
+        error_of("[backend]\npassword = \"x\"\npassword_env = \"PGTENANT_TEST_UNSET_PW\"\n");
     EXPECT_TRUE(err.starts_with("backend.password_env:")) << err;
     EXPECT_NE(err.find("PGTENANT_TEST_UNSET_PW"), std::string::npos);
 
@@ -318,7 +330,8 @@ TEST(ConfigTest, ExampleConfigLoads) {
     fs::path root = fs::path(__FILE__).parent_path().parent_path().parent_path();
     fs::path example = root / "config" / "pgtenant.toml";
     auto c = load_config(example.string());
-    EXPECT_EQ(c->tenant.users_file, (example.parent_path() / "users.toml").lexically_normal().string());
+    EXPECT_EQ(c->tenant.users_file,
+              (example.parent_path() / "users.toml").lexically_normal().string());
     EXPECT_EQ(c->server.listen_port, 6432);
     EXPECT_EQ(c->pool.default_mode, PoolMode::transaction);
     EXPECT_EQ(c->tenant.setting, "app.current_practice_id");
@@ -334,11 +347,15 @@ namespace {
 TEST(ConfigTest, TenantModes) {
     auto compat = parse_config("", "/etc/pgtenant");
     EXPECT_EQ(compat->tenant.mode, TenantMode::compat);
-    auto sealed = parse_config("[tenant]\nmode = \"sealed\"\nkey_file = \"keys/pgtenant.key\"\ntoken_lifetime_s = 600\n",
-                               "/etc/pgtenant");
+    auto sealed = parse_config(
+        "[tenant]\nmode = \"sealed\"\nkey_file = \"keys/pgtenant.key\"\ntoken_lifetime_s = 600\n",
+        "/etc/pgtenant");
     EXPECT_EQ(sealed->tenant.mode, TenantMode::sealed);
     EXPECT_EQ(sealed->tenant.key_file, "/etc/pgtenant/keys/pgtenant.key");
     EXPECT_EQ(sealed->tenant.token_lifetime, std::chrono::seconds(600));
+    // EXPLAIN ANALYZE counts rows of other practices in either mode: off unless asked for.
+    EXPECT_FALSE(compat->tenant.allow_explain_analyze);
+    EXPECT_FALSE(sealed->tenant.allow_explain_analyze);
     EXPECT_THROW(parse_config("[tenant]\nmode = \"sealed\"\n", "/x"), ConfigError);
     EXPECT_THROW(parse_config("[tenant]\nmode = \"strict\"\n", "/x"), ConfigError);
     EXPECT_THROW(parse_config("[tenant]\ntoken_lifetime_s = 5\n", "/x"), ConfigError);

@@ -1,14 +1,15 @@
-// Fuzz target: the statement classifier (protocol/classify.cpp) on arbitrary SQL text, with
-// the real PostgreSQL grammar (libpg_query) and both readers of its parse tree (the streaming
-// classification and protocol/settings_scan.cpp).
+// Fuzz target: the statement guard (protocol/guard/) on arbitrary SQL text, with the real
+// PostgreSQL grammar (libpg_query), its streaming reader of the parse tree and its rules.
 //
 // Checked besides "no crash":
 //  - the keyword pre-check is sound: when it lets a text skip the parser, the parse tree holds
 //    no statement the classifier flags and writes no setting;
-//  - the settings scan, which matches byte patterns in the JSON, agrees with a plain walk of the
-//    same tree (Boost.JSON DOM): the same setting names, RESET ALL, set_config() with a computed
+//  - the tree reader's settings agree with a plain walk of the same tree (Boost.JSON DOM): the same
+//  setting names, RESET ALL, set_config() with a computed
 //    name, top-level session SETs, ALTER ROLE/DATABASE ... SET and SQL-level PREPARE/EXECUTE;
-//  - results are consistent: a cached answer equals a fresh one, names are never empty.
+//  - results are consistent: a cached answer equals a fresh one, names are never empty;
+//  - the judge refuses with a rule id and the SQLSTATE of its kind, and only what the facts
+//    and the policy give reason to refuse.
 #include <pg_query.h>
 
 #include <algorithm>
@@ -18,15 +19,15 @@
 #include <vector>
 
 #include "fuzz_support.h"
-#include "protocol/classify.h"
-#include "protocol/settings_scan.h"
+#include "protocol/guard/guard.h"
+#include "protocol/guard/tree_reader.h"
 
 namespace pgtenant::fuzz {
 namespace {
 
 namespace json = boost::json;
-using protocol::Classification;
-using protocol::StatementClassifier;
+using protocol::guard::Facts;
+using protocol::guard::StatementGuard;
 
 // What the settings scan should find, gathered from the DOM.
 struct Oracle {
@@ -156,8 +157,8 @@ std::vector<std::string> sorted(std::vector<std::string> v) {
     return v;
 }
 
-bool same(const Classification& a, const Classification& b) {
-    auto sets = [](const Classification& c) {
+bool same(const Facts& a, const Facts& b) {
+    auto sets = [](const Facts& c) {
         std::vector<std::string> out;
         for (const auto& s : c.settings.session_sets)
             out.push_back(s.name + "\n" + (s.value ? "=" + *s.value : "-") +
@@ -183,7 +184,7 @@ void check_scan_against_tree(const char* tree_text, bool prechecked) {
     Oracle o;
     walk(tree, o);
     top_level(tree, o);
-    const auto w = protocol::scan_setting_writes(tree_text);
+    const auto w = protocol::guard::read_tree(tree_text).settings;
     for (const auto& n : w.names) FUZZ_CHECK(!n.empty());
     FUZZ_CHECK(sorted(w.names) == sorted(o.names));
     FUZZ_CHECK(w.reset_all == o.reset_all);
@@ -201,18 +202,42 @@ void check_scan_against_tree(const char* tree_text, bool prechecked) {
     }
 }
 
+// The judge under every combination of policy switches, in both protocols.
+void check_judge(std::string_view sql, const Facts& c) {
+    static StatementGuard guard(64);
+    for (int bits = 0; bits < 16; ++bits) {
+        const protocol::guard::Policy p{"app.current_practice_id", (bits & 1) != 0, (bits & 2) != 0,
+                                        (bits & 4) != 0, (bits & 8) != 0};
+        const auto v = guard.judge(sql, p);
+        FUZZ_CHECK(same(v.facts, c));
+        if (!v.refusal) {
+            // What the rules always refuse never passes.
+            FUZZ_CHECK(!c.settings.computed_name && !c.settings.alters_defaults);
+            FUZZ_CHECK(!c.explain_analyze || p.allow_explain_analyze);
+            for (const auto& n : c.settings.names)
+                FUZZ_CHECK(!protocol::guard::is_reserved_setting(n, p.tenant_setting));
+            continue;
+        }
+        FUZZ_CHECK(!v.refusal->rule.empty());
+        FUZZ_CHECK(v.refusal->sqlstate == "42501" || v.refusal->sqlstate == "0A000");
+        FUZZ_CHECK(!v.sql_prepared_name);
+        FUZZ_CHECK(c.statement_count > 0);  // nothing the pre-check let skip the parser
+    }
+}
+
 void fuzz_one(std::string_view sql) {
-    static StatementClassifier cached(64);
-    StatementClassifier uncached(0);
-    const bool may = StatementClassifier::may_need_parse(sql);
-    const Classification c = cached.classify(sql);
-    const Classification again = cached.classify(sql);
-    const Classification fresh = uncached.classify(sql);
+    static StatementGuard cached(64);
+    StatementGuard uncached(0);
+    const bool may = protocol::guard::may_need_parse(sql);
+    const Facts c = cached.facts(sql);
+    const Facts again = cached.facts(sql);
+    const Facts fresh = uncached.facts(sql);
     FUZZ_CHECK(same(c, again) && same(c, fresh));
-    if (!may) FUZZ_CHECK(same(c, Classification{}));
+    if (!may) FUZZ_CHECK(same(c, Facts{}));
     for (const auto& n : c.settings.names) FUZZ_CHECK(!n.empty());
     if (!c.command.empty()) FUZZ_CHECK(c.statement_count > 0);
     if (c.discard_all || c.deallocate_all || c.not_in_pipeline) FUZZ_CHECK(!c.command.empty());
+    check_judge(sql, c);
 
     // The parse tree itself, also for texts the pre-check skips.
     if (sql.find('\0') != std::string_view::npos || sql.size() > 8192) return;

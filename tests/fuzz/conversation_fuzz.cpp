@@ -15,9 +15,9 @@
 
 #include "fuzz_support.h"
 #include "protocol/builders.h"
-#include "protocol/classify.h"
 #include "protocol/errors.h"
 #include "protocol/frame.h"
+#include "protocol/guard/guard.h"
 #include "protocol/messages.h"
 #include "protocol/wire.h"
 #include "proxy/session/conversation.h"
@@ -191,7 +191,7 @@ void check_whole_messages(std::string_view out) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static protocol::StatementClassifier classifier;
+    static protocol::guard::StatementGuard classifier;
     static const std::string tenant_setting = "app.current_practice_id";
     Input in(pgtenant::fuzz::as_view(data, size));
     Conversation c;

@@ -79,7 +79,8 @@ Seeds codec() {
     add("error",
         [](auto& o) { protocol::encode_error(o, protocol::errors::auth_failed("alice")); });
     add("notice", [](auto& o) {
-        protocol::encode_error(o, protocol::errors::refused_by_policy("x", "y"), true);
+        protocol::encode_error(
+            o, protocol::errors::refused_by_policy(protocol::errors::Rule{"x"}, "y", "z"), true);
     });
     add("auth_ok", [](auto& o) { build::auth_ok(o); });
     add("password", [](auto& o) { build::password(o, "secret"); });

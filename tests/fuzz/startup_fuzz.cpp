@@ -12,6 +12,7 @@
 #include "fuzz_support.h"
 #include "protocol/builders.h"
 #include "protocol/frame.h"
+#include "protocol/guard/judge.h"
 #include "protocol/messages.h"
 #include "protocol/wire.h"
 #include "proxy/client_params.h"
@@ -39,7 +40,7 @@ void check_request(const protocol::StartupMessage& msg) {
         FUZZ_CHECK(!name.empty());
         FUZZ_CHECK(name == proxy::lower(name));
         // The tenant contract (DESIGN 3.1): nothing reserved gets through.
-        FUZZ_CHECK(!proxy::is_reserved_setting(name, tenant_setting));
+        FUZZ_CHECK(!protocol::guard::is_reserved_setting(name, tenant_setting));
         // Either a parameter of the packet itself, or one from its options.
         bool from_packet = false;
         for (const auto& [k, v] : msg.params) from_packet = from_packet || proxy::lower(k) == name;

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "protocol/builders.h"
-#include "protocol/classify.h"
+#include "protocol/guard/guard.h"
 #include "protocol/messages.h"
 #include "protocol/wire.h"
 #include "proxy/session/conversation.h"
@@ -296,8 +296,8 @@ class ConversationModel : public ::testing::Test {
         return summarize(messages, c.told_direct);
     }
 
-    static protocol::StatementClassifier& classifier() {
-        static protocol::StatementClassifier c;
+    static protocol::guard::StatementGuard& classifier() {
+        static protocol::guard::StatementGuard c;
         return c;
     }
 

@@ -22,11 +22,16 @@ struct Named {
 std::vector<Named> every_factory() {
     return {
         {"auth_failed", errors::auth_failed("alice"), "28P01"},
-        {"auth_rejected", errors::auth_rejected("no pg_hba-style rule for this address"), "28000"},
+        {"auth_rejected",
+         errors::auth_rejected(errors::Rule{"address"}, "no pg_hba-style rule for this address"),
+         "28000"},
         {"protocol_violation", errors::protocol_violation("bad length"), "08P01"},
         {"unsupported_protocol", errors::unsupported_protocol(0x00020000), "0A000"},
-        {"refused_by_policy", errors::refused_by_policy("ALTER SYSTEM", "ask an admin"), "42501"},
-        {"not_supported_in_pooling", errors::not_supported_in_pooling("LISTEN"), "0A000"},
+        {"refused_by_policy",
+         errors::refused_by_policy(errors::Rule{"maintenance"}, "ALTER SYSTEM", "ask an admin"),
+         "42501"},
+        {"not_supported_in_pooling",
+         errors::not_supported_in_pooling(errors::Rule{"listen"}, "LISTEN"), "0A000"},
         {"too_many_connections", errors::too_many_connections(100), "53300"},
         {"pool_wait_timeout", errors::pool_wait_timeout(5000), "53400"},
         {"cannot_connect_now", errors::cannot_connect_now("connection refused"), "57P03"},
@@ -34,6 +39,13 @@ std::vector<Named> every_factory() {
         {"server_connection_lost", errors::server_connection_lost("EOF"), "08006"},
         {"binding_failed", errors::binding_failed("permission denied"), "08P01"},
         {"cached_plan_changed", errors::cached_plan_changed(), "0A000"},
+        {"copy_interrupted", errors::copy_interrupted("unexpected message"), "08P01"},
+        {"copy_sync_lost", errors::copy_sync_lost(), "08P01"},
+        {"in_failed_transaction", errors::in_failed_transaction(), "25P02"},
+        {"statement_missing", errors::statement_missing("s1"), "26000"},
+        {"statement_exists", errors::statement_exists("s1"), "42P05"},
+        {"unnamed_statement_missing", errors::unnamed_statement_missing(), "26000"},
+        {"server_error", errors::server_error("server_error", "42P01", "no such table"), "42P01"},
     };
 }
 
@@ -54,6 +66,9 @@ TEST(ErrorFactories, DocumentedSqlstateSeverityAndMessage) {
         EXPECT_EQ(e.sqlstate, sqlstate);
         EXPECT_FALSE(e.message.empty());
         EXPECT_TRUE(e.severity == "ERROR" || e.severity == "FATAL") << e.severity;
+        // Every error pgtenant raises names its rule in the log (a short lower-case id).
+        EXPECT_FALSE(e.rule.empty());
+        for (char c : e.rule) EXPECT_TRUE((c >= 'a' && c <= 'z') || c == '_') << e.rule;
         // Five characters of [0-9A-Z], as every SQLSTATE.
         ASSERT_EQ(e.sqlstate.size(), 5u);
         for (char c : e.sqlstate) EXPECT_TRUE((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'));
@@ -62,7 +77,7 @@ TEST(ErrorFactories, DocumentedSqlstateSeverityAndMessage) {
 
 TEST(ErrorFactories, ConnectionEndingErrorsAreFatal) {
     EXPECT_EQ(errors::auth_failed("alice").severity, "FATAL");
-    EXPECT_EQ(errors::auth_rejected("x").severity, "FATAL");
+    EXPECT_EQ(errors::auth_rejected(errors::Rule{"x"}, "x").severity, "FATAL");
     EXPECT_EQ(errors::protocol_violation("x").severity, "FATAL");
     EXPECT_EQ(errors::unsupported_protocol(0x00020000).severity, "FATAL");
     EXPECT_EQ(errors::too_many_connections(1).severity, "FATAL");
@@ -74,8 +89,10 @@ TEST(ErrorFactories, MessagesCarryTheirArguments) {
     EXPECT_NE(errors::too_many_connections(123).message.find("123"), std::string::npos);
     EXPECT_NE(errors::pool_wait_timeout(4567).message.find("4567"), std::string::npos);
     EXPECT_NE(errors::binding_failed("boom").message.find("boom"), std::string::npos);
-    EXPECT_EQ(errors::refused_by_policy("x", "the hint").hint, "the hint");
-    EXPECT_EQ(errors::refused_by_policy("x").hint, "");
+    EXPECT_EQ(errors::refused_by_policy(errors::Rule{"r"}, "x", "the hint").hint, "the hint");
+    EXPECT_EQ(errors::refused_by_policy(errors::Rule{"r"}, "x").hint, "");
+    EXPECT_EQ(errors::refused_by_policy(errors::Rule{"explain_analyze"}, "x").rule,
+              "explain_analyze");
 }
 
 // Drivers match PostgreSQL's own error: same wording, same routine field.

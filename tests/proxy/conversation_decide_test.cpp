@@ -42,7 +42,7 @@ class Decide : public ::testing::Test {
     }
 
     const std::string tenant_setting_ = "app.current_practice_id";
-    protocol::StatementClassifier classifier_;
+    protocol::guard::StatementGuard classifier_;
     Conversation::Policy policy_{tenant_setting_, false, classifier_};
     Conversation c_;
     std::string local_;
@@ -87,6 +87,31 @@ TEST_F(Decide, MaintenanceCommandsOnlyWhereAllowed) {
     auto d = c_.on_client_message(*protocol::decode_client_message(msg), allowed, local_);
     EXPECT_FALSE(d.refusal);
     EXPECT_EQ(d.binding, Binding::never);  // outside a pipeline: nothing in front of it
+}
+
+TEST_F(Decide, ExplainAnalyzeOnlyWhereAllowed) {
+    for (const char* sql :
+         {"EXPLAIN ANALYZE SELECT 1", "explain analyse select 1", "EXPLAIN (ANALYZE) SELECT 1",
+          "EXPLAIN (analyze true, buffers) SELECT 1", "EXPLAIN (ANALYZE on) SELECT 1",
+          "EXPLAIN (ANALYZE 1) SELECT 1", "SELECT 1; EXPLAIN ANALYZE SELECT 2"}) {
+        SCOPED_TRACE(sql);
+        auto refused = query(sql);
+        ASSERT_TRUE(refused.refusal);
+        EXPECT_EQ(refused.refusal->sqlstate, "42501");
+        EXPECT_NE(refused.refusal->hint.find("tenant.allow_explain_analyze"), std::string::npos);
+        EXPECT_EQ(sqlstate(parse("", sql)), "42501");
+    }
+    for (const char* sql :
+         {"EXPLAIN SELECT 1", "EXPLAIN (ANALYZE false) SELECT 1",
+          "EXPLAIN (ANALYZE off, COSTS off) SELECT 1", "EXPLAIN (ANALYZE 0) SELECT 1"}) {
+        EXPECT_EQ(sqlstate(query(sql)), "") << sql;
+    }
+    Conversation::Policy allowed{tenant_setting_, false, classifier_, true};
+    std::string msg;
+    build::query(msg, "EXPLAIN ANALYZE SELECT 1");
+    auto d = c_.on_client_message(*protocol::decode_client_message(msg), allowed, local_);
+    EXPECT_FALSE(d.refusal);
+    EXPECT_EQ(d.binding, Binding::before);
 }
 
 TEST_F(Decide, DeallocateOfTheClientsStatementIsAnsweredHere) {

@@ -172,7 +172,7 @@ TEST(Conversation, AfterAResetTheClientIsToldItsStartupValueAgain) {
     s.params() = {{"timezone", "Asia/Tokyo"}};
     std::string to_server;
     c.leased(s, to_server);
-    protocol::SettingWrites w;
+    protocol::guard::SettingWrites w;
     w.session_sets.push_back({"timezone", std::nullopt});  // RESET TimeZone
     c.note_writes(w);
     s.tracker().sent(Request::query);
@@ -366,7 +366,7 @@ TEST(Conversation, ARefusalTakesThePlaceOfTheSubstitutesError) {
 TEST(Conversation, ABindOnAConnectionThatLacksTheStatementWaitsForItsShape) {
     Conversation c;
     c.start({}, false, 1);
-    protocol::StatementClassifier classifier;
+    protocol::guard::StatementGuard classifier;
     const std::string setting = "app.current_practice_id";
     Conversation::Policy policy{setting, false, classifier};
     const auto& st = c.statements().add("q", "SELECT 1", {});
@@ -392,7 +392,9 @@ TEST(Conversation, ABindOnAConnectionThatLacksTheStatementWaitsForItsShape) {
             EXPECT_EQ(out[0], 'B');
         } else {
             EXPECT_EQ(f.kind, Conversation::Forwarded::Kind::refused);
-            EXPECT_NE(f.why.find("cached plan must not change result type"), std::string::npos);
+            ASSERT_TRUE(f.refusal);
+            EXPECT_EQ(f.refusal->message, "cached plan must not change result type");
+            EXPECT_EQ(f.refusal->rule, "cached_plan_changed");
         }
         c.let_go();
     }

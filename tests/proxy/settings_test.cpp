@@ -16,10 +16,10 @@ bool same(const Changes& a, const Changes& b) {
     return true;
 }
 
-protocol::SettingWrites writes(std::vector<std::string> names,
-                               std::vector<protocol::SessionSet> sets = {},
-                               bool reset_all = false) {
-    protocol::SettingWrites w;
+protocol::guard::SettingWrites writes(std::vector<std::string> names,
+                                      std::vector<protocol::guard::SessionSet> sets = {},
+                                      bool reset_all = false) {
+    protocol::guard::SettingWrites w;
     w.names = std::move(names);
     w.session_sets = std::move(sets);
     w.reset_all = reset_all;

@@ -1,4 +1,4 @@
-#include "protocol/classify.h"
+#include "protocol/guard/guard.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-namespace pgtenant::protocol {
+namespace pgtenant::protocol::guard {
 namespace {
 
 struct Case {
@@ -50,11 +50,11 @@ const Case kNotInPipeline[] = {
     {"ALTER TABLE p DETACH PARTITION c CONCURRENTLY", "ALTER TABLE DETACH PARTITION CONCURRENTLY"},
 };
 
-TEST(ClassifyTest, NotInPipelineStatements) {
-    StatementClassifier classifier;
+TEST(GuardFacts, NotInPipelineStatements) {
+    StatementGuard guard;
     for (const auto& c : kNotInPipeline) {
-        EXPECT_TRUE(StatementClassifier::may_need_parse(c.sql)) << c.sql;
-        Classification r = classifier.classify(c.sql);
+        EXPECT_TRUE(may_need_parse(c.sql)) << c.sql;
+        Facts r = guard.facts(c.sql);
         EXPECT_TRUE(r.not_in_pipeline) << c.sql;
         EXPECT_EQ(r.command, c.command) << c.sql;
         EXPECT_EQ(r.statement_count, 1) << c.sql;
@@ -63,24 +63,24 @@ TEST(ClassifyTest, NotInPipelineStatements) {
     }
 }
 
-TEST(ClassifyTest, DiscardAndDeallocateAll) {
-    StatementClassifier classifier;
+TEST(GuardFacts, DiscardAndDeallocateAll) {
+    StatementGuard guard;
     for (const char* sql : {"DISCARD ALL", "discard all;", "/* reset */ Discard All"}) {
-        Classification r = classifier.classify(sql);
+        Facts r = guard.facts(sql);
         EXPECT_TRUE(r.discard_all) << sql;
         EXPECT_FALSE(r.deallocate_all || r.not_in_pipeline) << sql;
         EXPECT_EQ(r.command, "DISCARD ALL") << sql;
     }
     for (const char* sql : {"DEALLOCATE ALL", "deallocate prepare all", "  DEALLOCATE   ALL ;"}) {
-        Classification r = classifier.classify(sql);
+        Facts r = guard.facts(sql);
         EXPECT_TRUE(r.deallocate_all) << sql;
         EXPECT_FALSE(r.discard_all || r.not_in_pipeline) << sql;
         EXPECT_EQ(r.command, "DEALLOCATE ALL") << sql;
     }
 }
 
-TEST(ClassifyTest, OrdinaryStatementsNotFlagged) {
-    StatementClassifier classifier;
+TEST(GuardFacts, OrdinaryStatementsNotFlagged) {
+    StatementGuard guard;
     const char* ordinary[] = {
         "SELECT * FROM t WHERE id = $1",
         "SELECT 'vacuum'",
@@ -107,21 +107,22 @@ TEST(ClassifyTest, OrdinaryStatementsNotFlagged) {
         "-- only a comment",
     };
     for (const char* sql : ordinary) {
-        Classification r = classifier.classify(sql);
-        EXPECT_FALSE(r.not_in_pipeline || r.discard_all || r.deallocate_all || r.parse_error) << sql;
+        Facts r = guard.facts(sql);
+        EXPECT_FALSE(r.not_in_pipeline || r.discard_all || r.deallocate_all || r.parse_error)
+            << sql;
         EXPECT_EQ(r.command, "") << sql;
     }
-    EXPECT_FALSE(StatementClassifier::may_need_parse("SELECT * FROM t WHERE id = $1"));
-    EXPECT_FALSE(StatementClassifier::may_need_parse("insert into orders (a, b) values ($1, $2)"));
-    EXPECT_EQ(classifier.classify("SELECT * FROM t WHERE id = $1").statement_count, 0);
-    EXPECT_TRUE(StatementClassifier::may_need_parse("SELECT 'vacuum'"));
-    EXPECT_EQ(classifier.classify("SELECT 'vacuum'").statement_count, 1);
+    EXPECT_FALSE(may_need_parse("SELECT * FROM t WHERE id = $1"));
+    EXPECT_FALSE(may_need_parse("insert into orders (a, b) values ($1, $2)"));
+    EXPECT_EQ(guard.facts("SELECT * FROM t WHERE id = $1").statement_count, 0);
+    EXPECT_TRUE(may_need_parse("SELECT 'vacuum'"));
+    EXPECT_EQ(guard.facts("SELECT 'vacuum'").statement_count, 1);
 }
 
 // The pre-check is the obvious search (any prefilter word, in any ASCII case, anywhere), done
 // quickly: compared with that search on every word at every offset and on random texts made of
 // the words' letters, case changes and non-ASCII bytes.
-TEST(ClassifyTest, PrecheckFindsEveryWordAnywhere) {
+TEST(GuardFacts, PrecheckFindsEveryWordAnywhere) {
     auto lower = [](std::string s) {
         for (char& c : s) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
         return s;
@@ -132,22 +133,20 @@ TEST(ClassifyTest, PrecheckFindsEveryWordAnywhere) {
     };
     auto reference = [&](std::string_view sql) {
         const std::string text = lower(std::string(sql));
-        for (std::string_view w : StatementClassifier::prefilter_words()) {
+        for (std::string_view w : prefilter_words()) {
             if (text.find(w) != std::string::npos) return true;
         }
         return false;
     };
-    ASSERT_FALSE(StatementClassifier::prefilter_words().empty());
-    for (std::string_view w : StatementClassifier::prefilter_words()) {
+    ASSERT_FALSE(prefilter_words().empty());
+    for (std::string_view w : prefilter_words()) {
         for (const std::string& word : {std::string(w), upper(std::string(w))}) {
             for (std::size_t pad = 0; pad < 3; ++pad) {
                 const std::string before(pad, 'x');
-                EXPECT_TRUE(StatementClassifier::may_need_parse(before + word)) << before + word;
-                EXPECT_TRUE(StatementClassifier::may_need_parse(before + word + "y"));
-                EXPECT_FALSE(StatementClassifier::may_need_parse(before + word.substr(1)))
-                    << before + word.substr(1);
-                EXPECT_FALSE(
-                    StatementClassifier::may_need_parse(before + word.substr(0, word.size() - 1)));
+                EXPECT_TRUE(may_need_parse(before + word)) << before + word;
+                EXPECT_TRUE(may_need_parse(before + word + "y"));
+                EXPECT_FALSE(may_need_parse(before + word.substr(1))) << before + word.substr(1);
+                EXPECT_FALSE(may_need_parse(before + word.substr(0, word.size() - 1)));
             }
         }
     }
@@ -156,108 +155,134 @@ TEST(ClassifyTest, PrecheckFindsEveryWordAnywhere) {
     for (int i = 0; i < 50000; ++i) {
         std::string text(rng() % 14, ' ');
         for (char& c : text) c = alphabet[rng() % alphabet.size()];
-        ASSERT_EQ(StatementClassifier::may_need_parse(text), reference(text)) << text;
+        ASSERT_EQ(may_need_parse(text), reference(text)) << text;
     }
 }
 
-TEST(ClassifyTest, MultiStatementQueries) {
-    StatementClassifier classifier;
-    Classification r = classifier.classify("SELECT 1; VACUUM t; SELECT 2");
+TEST(GuardFacts, MultiStatementQueries) {
+    StatementGuard guard;
+    Facts r = guard.facts("SELECT 1; VACUUM t; SELECT 2");
     EXPECT_TRUE(r.not_in_pipeline);
     EXPECT_EQ(r.command, "VACUUM");
     EXPECT_EQ(r.statement_count, 3);
 
-    r = classifier.classify("DISCARD ALL; CREATE DATABASE d; DEALLOCATE ALL");
+    r = guard.facts("DISCARD ALL; CREATE DATABASE d; DEALLOCATE ALL");
     EXPECT_TRUE(r.discard_all && r.deallocate_all && r.not_in_pipeline);
     EXPECT_EQ(r.command, "DISCARD ALL");  // the first flagged statement
     EXPECT_EQ(r.statement_count, 3);
 
-    r = classifier.classify("select 'vacuum'; analyze t; create index i on t(a);");
+    r = guard.facts("select 'vacuum'; analyze t; create index i on t(a);");
     EXPECT_FALSE(r.not_in_pipeline || r.discard_all || r.deallocate_all);
     EXPECT_EQ(r.statement_count, 3);
 }
 
-TEST(ClassifyTest, ParseErrorSetsOnlyParseError) {
-    StatementClassifier classifier;
+TEST(GuardFacts, ExplainWithAnalyze) {
+    StatementGuard guard;
+    for (const char* sql :
+         {"EXPLAIN ANALYZE SELECT * FROM t WHERE label = 'x'", "explain analyse select 1",
+          "EXPLAIN ANALYZE VERBOSE SELECT 1", "EXPLAIN (ANALYZE) SELECT 1",
+          "Explain (Analyse) select 1", "EXPLAIN (analyze true, buffers) SELECT 1",
+          "EXPLAIN (ANALYZE on) SELECT 1", "EXPLAIN (ANALYZE 1) SELECT 1",
+          "EXPLAIN (ANALYZE 'yes') SELECT 1", "EXPLAIN (FORMAT JSON, ANALYZE) SELECT 1",
+          "EXPLAIN ANALYZE EXECUTE s", "EXPLAIN ANALYZE UPDATE t SET a = 1",
+          "/* plan */ EXPLAIN (ANALYZE TRUE) SELECT 1",
+          "SELECT 1; EXPLAIN ANALYZE SELECT 2; SELECT 3"}) {
+        EXPECT_TRUE(may_need_parse(sql)) << sql;
+        Facts r = guard.facts(sql);
+        EXPECT_TRUE(r.explain_analyze) << sql;
+        EXPECT_FALSE(r.not_in_pipeline) << sql;
+    }
+    for (const char* sql :
+         {"EXPLAIN SELECT 1", "EXPLAIN VERBOSE SELECT 1", "EXPLAIN (ANALYZE false) SELECT 1",
+          "EXPLAIN (ANALYZE off) SELECT 1", "EXPLAIN (ANALYZE 0) SELECT 1",
+          "EXPLAIN (COSTS off) SELECT 1", "ANALYZE t", "SELECT 'explain analyze select 1'",
+          "SELECT analyze FROM t"}) {
+        EXPECT_FALSE(guard.facts(sql, true).explain_analyze) << sql;
+    }
+}
+
+TEST(GuardFacts, ParseErrorSetsOnlyParseError) {
+    StatementGuard guard;
     for (const char* sql : {"VACUUM ((", "SELECT 1; VACUUM (", "create database"}) {
-        Classification r = classifier.classify(sql);
+        Facts r = guard.facts(sql);
         EXPECT_TRUE(r.parse_error) << sql;
         EXPECT_FALSE(r.not_in_pipeline || r.discard_all || r.deallocate_all) << sql;
         EXPECT_EQ(r.command, "") << sql;
     }
 }
 
-TEST(ClassifyTest, GarbageInput) {
-    StatementClassifier classifier;
+TEST(GuardFacts, GarbageInput) {
+    StatementGuard guard;
     std::mt19937 rng(42);
     for (int i = 0; i < 2000; ++i) {
         std::string s(rng() % 200, '\0');
         for (auto& c : s) c = static_cast<char>(rng());
         if (i % 2 == 0) s.insert(rng() % (s.size() + 1), i % 4 == 0 ? "VACUUM " : " database ");
-        classifier.classify(s);  // must not crash, leak or hang
+        guard.facts(s);  // must not crash, leak or hang
     }
     std::string with_nul("VACUUM t\0; SELECT 1", 19);
-    EXPECT_TRUE(classifier.classify(with_nul).parse_error);
+    EXPECT_TRUE(guard.facts(with_nul).parse_error);
     std::string nul_first("\0DISCARD ALL", 12);
-    EXPECT_FALSE(classifier.classify(nul_first).discard_all);
+    EXPECT_FALSE(guard.facts(nul_first).discard_all);
 }
 
 // Found by classify_fuzz: a byte that is not UTF-8 anywhere in the text (valid in a client
 // encoding such as LATIN1, which the server converts) made the parse tree unreadable, so the
 // whole text was reported unclassified and a SET of a reserved name went past the guard.
-TEST(ClassifyTest, NonUtf8BytesDoNotHideStatements) {
-    StatementClassifier classifier(0);
-    auto set = classifier.classify("SET app.current_practice_id = 'x'; SELECT 'caf\xe9'");
+TEST(GuardFacts, NonUtf8BytesDoNotHideStatements) {
+    StatementGuard guard(0);
+    auto set = guard.facts("SET app.current_practice_id = 'x'; SELECT 'caf\xe9'");
     EXPECT_FALSE(set.parse_error);
     ASSERT_EQ(set.settings.names.size(), 1u);
     EXPECT_EQ(set.settings.names[0], "app.current_practice_id");
-    auto vacuum = classifier.classify("VACUUM \"t\x96\"");
+    auto vacuum = guard.facts("VACUUM \"t\x96\"");
     EXPECT_FALSE(vacuum.parse_error);
     EXPECT_TRUE(vacuum.not_in_pipeline);
     EXPECT_EQ(vacuum.command, "VACUUM");
 }
 
-TEST(ClassifyTest, LargeQueries) {
-    StatementClassifier classifier;
+TEST(GuardFacts, LargeQueries) {
+    StatementGuard guard;
     std::string big = "SELECT '" + std::string(1'000'000, 'x') + "'";
-    EXPECT_FALSE(StatementClassifier::may_need_parse(big));
-    EXPECT_EQ(classifier.classify(big).statement_count, 0);
+    EXPECT_FALSE(may_need_parse(big));
+    EXPECT_EQ(guard.facts(big).statement_count, 0);
 
     std::string with_keyword = "SELECT 'database " + std::string(1'000'000, 'x') + "'";
-    Classification r = classifier.classify(with_keyword);
+    Facts r = guard.facts(with_keyword);
     EXPECT_FALSE(r.parse_error || r.not_in_pipeline);
     EXPECT_EQ(r.statement_count, 1);
 
-    r = classifier.classify("/* " + std::string(1'000'000, 'y') + " */ VACUUM t");
+    r = guard.facts("/* " + std::string(1'000'000, 'y') + " */ VACUUM t");
     EXPECT_TRUE(r.not_in_pipeline);
     EXPECT_EQ(r.command, "VACUUM");
 
     // Beyond 1 MiB a text with a keyword is not parsed (bounded memory): reported unclassified.
-    r = classifier.classify("VACUUM t; SELECT '" + std::string(2'000'000, 'z') + "'");
+    r = guard.facts("VACUUM t; SELECT '" + std::string(2'000'000, 'z') + "'");
     EXPECT_TRUE(r.parse_error);
     EXPECT_FALSE(r.not_in_pipeline);
 }
 
-TEST(ClassifyTest, DeeplyNestedQueriesDoNotOverflowTheStack) {
+TEST(GuardFacts, DeeplyNestedQueriesDoNotOverflowTheStack) {
     // libpg_query renders its tree recursively; these would crash a parse on an 8 MiB stack.
-    StatementClassifier classifier;
+    StatementGuard guard;
     std::string chain = "SELECT 'vacuum' WHERE 1";
     for (int i = 0; i < 150'000; ++i) chain += "+1";
-    Classification r = classifier.classify(chain + "; DISCARD ALL");
+    Facts r = guard.facts(chain + "; DISCARD ALL");
     EXPECT_TRUE(r.discard_all);
     EXPECT_EQ(r.statement_count, 2);
 
-    std::string parens = "VACUUM; SELECT " + std::string(100'000, '(') + "1" + std::string(100'000, ')');
-    EXPECT_TRUE(classifier.classify(parens).parse_error);  // the grammar's own depth limit
+    std::string parens =
+        "VACUUM; SELECT " + std::string(100'000, '(') + "1" + std::string(100'000, ')');
+    EXPECT_TRUE(guard.facts(parens).parse_error);  // the grammar's own depth limit
 }
 
-TEST(ClassifyTest, CacheHitsReturnIdenticalResults) {
-    StatementClassifier classifier(2);
+TEST(GuardFacts, CacheHitsReturnIdenticalResults) {
+    StatementGuard guard(2);
     const char* texts[] = {"VACUUM t", "DISCARD ALL", "SELECT 'vacuum'", "VACUUM t", "DISCARD ALL"};
     for (int round = 0; round < 3; ++round) {
         for (const char* sql : texts) {
-            Classification first = classifier.classify(sql);
-            Classification again = classifier.classify(sql);
+            Facts first = guard.facts(sql);
+            Facts again = guard.facts(sql);
             EXPECT_EQ(first.not_in_pipeline, again.not_in_pipeline);
             EXPECT_EQ(first.discard_all, again.discard_all);
             EXPECT_EQ(first.deallocate_all, again.deallocate_all);
@@ -266,22 +291,22 @@ TEST(ClassifyTest, CacheHitsReturnIdenticalResults) {
             EXPECT_EQ(first.command, again.command);
         }
     }
-    StatementClassifier uncached(0);
-    EXPECT_TRUE(uncached.classify("VACUUM").not_in_pipeline);
-    EXPECT_TRUE(uncached.classify("VACUUM").not_in_pipeline);
+    StatementGuard uncached(0);
+    EXPECT_TRUE(uncached.facts("VACUUM").not_in_pipeline);
+    EXPECT_TRUE(uncached.facts("VACUUM").not_in_pipeline);
 }
 
-TEST(ClassifyTest, ConcurrentUse) {
-    StatementClassifier classifier(16);  // small, so threads also evict each other's entries
+TEST(GuardFacts, ConcurrentUse) {
+    StatementGuard guard(16);  // small, so threads also evict each other's entries
     std::vector<std::thread> threads;
     std::vector<int> failures(4, 0);
     for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&, t] {
             for (int i = 0; i < 500; ++i) {
                 std::string n = std::to_string((i * 7 + t) % 40);
-                Classification v = classifier.classify("VACUUM t" + n);
-                Classification s = classifier.classify("SELECT 'vacuum " + n + "'");
-                Classification d = classifier.classify("DEALLOCATE ALL; SELECT " + n);
+                Facts v = guard.facts("VACUUM t" + n);
+                Facts s = guard.facts("SELECT 'vacuum " + n + "'");
+                Facts d = guard.facts("DEALLOCATE ALL; SELECT " + n);
                 if (!v.not_in_pipeline || v.command != "VACUUM") ++failures[t];
                 if (s.not_in_pipeline || s.statement_count != 1) ++failures[t];
                 if (!d.deallocate_all || d.statement_count != 2) ++failures[t];
@@ -292,26 +317,25 @@ TEST(ClassifyTest, ConcurrentUse) {
     for (int t = 0; t < 4; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
 }
 
-
 // Statements that take no snapshot may open a transaction ahead of its binding, so that
 // BEGIN ISOLATION LEVEL / SET TRANSACTION still work (issue 15).
-TEST(ClassifyTest, SnapshotFreeStatements) {
-    StatementClassifier c;
+TEST(GuardFacts, SnapshotFreeStatements) {
+    StatementGuard c;
     for (const char* sql :
          {"BEGIN", "begin isolation level repeatable read", "START TRANSACTION READ ONLY",
-          "  /* x */ BEGIN; SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", "SET LOCAL work_mem = 64",
-          "-- c\nSET TimeZone = 'UTC'", "RESET ALL", "SHOW TimeZone", "COMMIT", "END", "abort",
-          "ROLLBACK", "COMMIT AND CHAIN",
+          "  /* x */ BEGIN; SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+          "SET LOCAL work_mem = 64", "-- c\nSET TimeZone = 'UTC'", "RESET ALL", "SHOW TimeZone",
+          "COMMIT", "END", "abort", "ROLLBACK", "COMMIT AND CHAIN",
           "set session characteristics as transaction isolation level serializable",
           "/* a /* nested */ comment */ BEGIN ISOLATION LEVEL SERIALIZABLE", "; ;BEGIN"}) {
         ASSERT_TRUE(may_be_snapshot_free(sql)) << sql;
-        EXPECT_TRUE(c.classify(sql, true).snapshot_free) << sql;
+        EXPECT_TRUE(c.facts(sql, true).snapshot_free) << sql;
     }
     // A binding inside a savepoint would end when it is rolled back to.
     for (const char* sql : {"BEGIN; SELECT 1", "SET x.y = 1; SELECT 1", "SELECT 1", "begin_work()",
-                            "START", "SHOW x; VACUUM", "BEGIN; SAVEPOINT a", "ROLLBACK TO SAVEPOINT a",
-                            "RELEASE a", "SAVEPOINT a"}) {
-        EXPECT_FALSE(c.classify(sql, may_be_snapshot_free(sql)).snapshot_free) << sql;
+                            "START", "SHOW x; VACUUM", "BEGIN; SAVEPOINT a",
+                            "ROLLBACK TO SAVEPOINT a", "RELEASE a", "SAVEPOINT a"}) {
+        EXPECT_FALSE(c.facts(sql, may_be_snapshot_free(sql)).snapshot_free) << sql;
     }
     for (const char* sql : {"SELECT 1", "  (SELECT 1)", "INSERT INTO t VALUES (1)", "", "/* x",
                             "-- only a comment", "WITH x AS (SELECT 1) SELECT * FROM x"}) {
@@ -319,28 +343,27 @@ TEST(ClassifyTest, SnapshotFreeStatements) {
     }
 }
 
-
-TEST(ClassifyTest, DeallocateOfANamedStatement) {
-    StatementClassifier c;
-    EXPECT_EQ(c.classify("DEALLOCATE _pg3_0").deallocate_name, "_pg3_0");
-    EXPECT_EQ(c.classify("deallocate prepare \"S_1\"").deallocate_name, "S_1");
-    EXPECT_EQ(c.classify("DEALLOCATE ALL").deallocate_name, "");
-    EXPECT_EQ(c.classify("DEALLOCATE a; SELECT 1").deallocate_name, "");
-    EXPECT_EQ(c.classify("PREPARE a AS SELECT 1").deallocate_name, "");
+TEST(GuardFacts, DeallocateOfANamedStatement) {
+    StatementGuard c;
+    EXPECT_EQ(c.facts("DEALLOCATE _pg3_0").deallocate_name, "_pg3_0");
+    EXPECT_EQ(c.facts("deallocate prepare \"S_1\"").deallocate_name, "S_1");
+    EXPECT_EQ(c.facts("DEALLOCATE ALL").deallocate_name, "");
+    EXPECT_EQ(c.facts("DEALLOCATE a; SELECT 1").deallocate_name, "");
+    EXPECT_EQ(c.facts("PREPARE a AS SELECT 1").deallocate_name, "");
 }
 
-TEST(ClassifyTest, SqlLevelPrepareAndExecuteAlone) {
-    StatementClassifier c;
-    EXPECT_EQ(c.classify("PREPARE q (int) AS SELECT $1").prepare_name, "q");
-    EXPECT_EQ(c.classify("prepare \"My Q\" AS SELECT 1").prepare_name, "My Q");
-    EXPECT_EQ(c.classify("EXECUTE Q (1, 'a')").execute_name, "q");
-    EXPECT_EQ(c.classify("EXECUTE q; SELECT 1").execute_name, "");
-    EXPECT_EQ(c.classify("PREPARE q AS SELECT 1; EXECUTE q").prepare_name, "");
-    EXPECT_EQ(c.classify("EXPLAIN EXECUTE q").execute_name, "");
-    EXPECT_EQ(c.classify("CREATE TABLE t AS EXECUTE q").execute_name, "");
-    EXPECT_EQ(c.classify("SELECT 1 AS name").prepare_name, "");
-    EXPECT_TRUE(c.classify("EXPLAIN EXECUTE q").settings.sql_prepared);
+TEST(GuardFacts, SqlLevelPrepareAndExecuteAlone) {
+    StatementGuard c;
+    EXPECT_EQ(c.facts("PREPARE q (int) AS SELECT $1").prepare_name, "q");
+    EXPECT_EQ(c.facts("prepare \"My Q\" AS SELECT 1").prepare_name, "My Q");
+    EXPECT_EQ(c.facts("EXECUTE Q (1, 'a')").execute_name, "q");
+    EXPECT_EQ(c.facts("EXECUTE q; SELECT 1").execute_name, "");
+    EXPECT_EQ(c.facts("PREPARE q AS SELECT 1; EXECUTE q").prepare_name, "");
+    EXPECT_EQ(c.facts("EXPLAIN EXECUTE q").execute_name, "");
+    EXPECT_EQ(c.facts("CREATE TABLE t AS EXECUTE q").execute_name, "");
+    EXPECT_EQ(c.facts("SELECT 1 AS name").prepare_name, "");
+    EXPECT_TRUE(c.facts("EXPLAIN EXECUTE q").settings.sql_prepared);
 }
 
 }  // namespace
-}  // namespace pgtenant::protocol
+}  // namespace pgtenant::protocol::guard

@@ -1,0 +1,101 @@
+#include "protocol/guard/prefilter.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cctype>
+#include <cstdint>
+#include <string>
+
+#include "protocol/sql_names.h"
+
+namespace pgtenant::protocol::guard {
+namespace {
+
+// Words that start or qualify every statement the guard can flag. Keywords cannot be quoted or
+// escaped in SQL, so a text without any of them cannot contain such a statement.
+// "set" catches SET, RESET and set_config; "u&" catches identifiers spelled with Unicode
+// escapes, which could otherwise hide a function name from the other words.
+constexpr std::array<std::string_view, 15> kKeywords = {
+    "vacuum",  "database", "concurrently", "system",  "tablespace",
+    "cluster", "discard",  "deallocate",   "reindex", "subscription",
+    "prepare", "execute",  "set",          "u&",      "explain"};
+
+constexpr char ascii_lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
+}
+
+// For each byte, the keywords (bit i: kKeywords[i]) whose first, and whose second, character it
+// is in either case: a position can start a keyword only if both masks share a bit, which
+// nearly no position of an ordinary statement does.
+struct KeywordMasks {
+    std::array<uint16_t, 256> first{};
+    std::array<uint16_t, 256> second{};
+};
+constexpr KeywordMasks kKeywordMasks = [] {
+    static_assert(kKeywords.size() <= 16);
+    auto upper = [](char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; };
+    KeywordMasks m;
+    for (std::size_t i = 0; i < kKeywords.size(); ++i) {
+        const auto bit = static_cast<uint16_t>(1u << i);
+        for (char c : {kKeywords[i][0], upper(kKeywords[i][0])})
+            m.first[static_cast<unsigned char>(c)] |= bit;
+        for (char c : {kKeywords[i][1], upper(kKeywords[i][1])})
+            m.second[static_cast<unsigned char>(c)] |= bit;
+    }
+    return m;
+}();
+
+}  // namespace
+
+bool may_need_parse(std::string_view sql) {
+    const std::size_t n = sql.size();
+    if (n < 2) return false;  // every keyword has two characters or more
+    uint16_t starts_here = kKeywordMasks.first[static_cast<unsigned char>(sql[0])];
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+        const auto next = static_cast<unsigned char>(sql[i + 1]);
+        unsigned candidates = starts_here & kKeywordMasks.second[next];
+        starts_here = kKeywordMasks.first[next];
+        while (candidates != 0) {
+            std::string_view kw = kKeywords[std::countr_zero(candidates)];
+            candidates &= candidates - 1;
+            if (n - i < kw.size()) continue;
+            std::size_t k = 2;
+            while (k < kw.size() && ascii_lower(sql[i + k]) == kw[k]) ++k;
+            if (k == kw.size()) return true;
+        }
+    }
+    return false;
+}
+
+std::span<const std::string_view> prefilter_words() { return kKeywords; }
+
+bool may_begin_block(std::string_view sql) {
+    for (std::size_t i = 0; i + 5 <= sql.size(); ++i) {
+        const char c = ascii_lower(sql[i]);
+        if (c != 'b' && c != 's') continue;
+        const std::string_view word = c == 'b' ? "begin" : "start";
+        std::size_t k = 1;
+        while (k < 5 && ascii_lower(sql[i + k]) == word[k]) ++k;
+        if (k == 5) return true;
+    }
+    return false;
+}
+
+bool may_be_snapshot_free(std::string_view sql) {
+    std::size_t i = 0;
+    for (;;) {  // past blanks, comments and empty statements before the first word
+        i = skip_blanks(sql, i);
+        if (i == std::string_view::npos) return false;
+        if (i == sql.size() || sql[i] != ';') break;
+        ++i;
+    }
+    std::string word;
+    while (i < sql.size() && word.size() < 10 && std::isalpha(static_cast<unsigned char>(sql[i])))
+        word += ascii_lower(sql[i++]);
+    static constexpr std::array<std::string_view, 9> kSetupWords = {
+        "begin", "start", "set", "reset", "show", "commit", "rollback", "end", "abort"};
+    return std::find(kSetupWords.begin(), kSetupWords.end(), word) != kSetupWords.end();
+}
+
+}  // namespace pgtenant::protocol::guard
