@@ -75,7 +75,7 @@ Error not_supported_in_pooling(Rule rule, std::string_view why, std::string_view
 
 Error isolation_check_failed() {
     // The finding itself is for the operator (pgtenant's log), not for every client.
-    return make("55000",
+    return make("isolation_recheck", "55000",
                 "pgtenant refuses new transactions: the database failed its isolation re-check",
                 "An operator must fix what pgtenant's log reports (pgtenant check prints the SQL); "
                 "transactions are served again once the next re-check passes.");
