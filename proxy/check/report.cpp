@@ -194,9 +194,7 @@ int check_command(const config::Config& cfg, bool json, std::ostream& out) {
         findings = run_checks(backend_conninfo(cfg), options);
     } catch (const std::exception& e) {
         if (json) {
-            std::string msg;
-            append_json_string(msg, e.what());
-            out << "{\"error\":" << msg << "}\n";
+            out << "{\"error\":" << json_quoted(e.what()) << "}\n";
         } else {
             out << "pgtenant check: " << e.what() << "\n";
         }
