@@ -62,8 +62,11 @@ void refuse_queued(tcp::acceptor& acceptor, int& spare) {
     }
     spare = open_spare();
     if (refused) {
+        // No fmt::format here: out of descriptors, UBSan cannot check a type it has not seen
+        // yet (its memory probe needs a pipe) and stops the sanitized build; spdlog's own
+        // buffer was checked at the first log line.
         log_refusal("[listener]", protocol::errors::out_of_descriptors(),
-                    fmt::format("{} waiting client(s)", refused));
+                    std::to_string(refused) + " waiting client(s)");
     }
 }
 
