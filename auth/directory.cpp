@@ -84,8 +84,10 @@ void check_keys(const toml::table& entry, const Where& at) {
                  "plaintext passwords are refused; put a verifier made with "
                  "`pgtenant scram-verifier` in scram = \"SCRAM-SHA-256$...\"",
                  &node);
-        if (k != "name" && k != "practice" && k != "scram" && k != "md5" && k != "pool_mode")
-            fail(at, k, "unknown key (allowed: name, practice, scram, md5, pool_mode)", &node);
+        if (k != "name" && k != "practice" && k != "scram" && k != "md5" && k != "pool_mode" &&
+            k != "admin")
+            fail(at, k, "unknown key (allowed: name, practice, scram, md5, pool_mode, admin)",
+                 &node);
     }
 }
 
@@ -104,11 +106,26 @@ Login parse_login(const toml::table& entry, Where& at) {
 
     check_keys(entry, at);
 
+    if (const toml::node* admin = entry.get("admin")) {
+        const auto* flag = admin->as_boolean();
+        if (!flag) fail(at, "admin", "expected true or false", admin);
+        login.admin = flag->get();
+    }
     const auto practice = string_key(entry, "practice", at);
-    if (!practice) fail(at, "practice", "required");
-    const auto uuid = canonical_uuid(*practice);
-    if (!uuid) fail(at, "practice", "not a UUID", entry.get("practice"));
-    login.practice_id = *uuid;
+    if (login.admin) {
+        // An admin reaches the console only: no practice's data, so no practice to name.
+        if (practice)
+            fail(at, "practice", "an admin login is bound to no practice (remove the key)",
+                 entry.get("practice"));
+        if (entry.get("pool_mode"))
+            fail(at, "pool_mode", "an admin login uses no server connection (remove the key)",
+                 entry.get("pool_mode"));
+    } else {
+        if (!practice) fail(at, "practice", "required (or admin = true for a console login)");
+        const auto uuid = canonical_uuid(*practice);
+        if (!uuid) fail(at, "practice", "not a UUID", entry.get("practice"));
+        login.practice_id = *uuid;
+    }
 
     if (const auto scram = string_key(entry, "scram", at)) {
         if (!ScramSecret::parse(*scram))

@@ -14,27 +14,29 @@ enum class LoginPoolMode { inherit, transaction, session };
 
 struct Login {
     std::string name;
-    std::string practice_id;       // canonical lower-case UUID text
-    std::string scram_verifier;    // "SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>"
-    std::string md5_hash;          // optional "md5<32 hex>" of password+name, for MD5 clients
+    std::string practice_id;     // canonical lower-case UUID text; empty for an admin
+    bool admin = false;          // the console (database "pgtenant") only, no practice
+    std::string scram_verifier;  // "SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>"
+    std::string md5_hash;        // optional "md5<32 hex>" of password+name, for MD5 clients
     LoginPoolMode pool_mode = LoginPoolMode::inherit;
 };
 
 class DirectoryError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 class PracticeDirectory {
-public:
+  public:
     // Throws DirectoryError naming the entry and key at fault.
     static std::shared_ptr<const PracticeDirectory> load(const std::string& path);
     static std::shared_ptr<const PracticeDirectory> parse(std::string_view toml_text);
 
     const Login* find(std::string_view user) const;
     std::size_t size() const { return logins_.size(); }
+    const std::unordered_map<std::string, Login>& logins() const { return logins_; }
 
-private:
+  private:
     // Shared by load() and parse(); `source` names the file in error messages.
     static std::shared_ptr<const PracticeDirectory> build(std::string_view text,
                                                           const std::string& source);

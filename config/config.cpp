@@ -153,7 +153,8 @@ std::string resolve(const std::string& path, const std::string& base_dir) {
 void read_server(const Section& s, ServerConfig& c) {
     s.expect_only({"listen_addr", "listen_port", "workers", "max_client_conn", "max_message_bytes",
                    "message_memory_bytes", "message_timeout_ms", "login_timeout_ms", "tls_cert",
-                   "tls_key", "tls_required", "log_level"});
+                   "tls_key", "tls_required", "log_level", "metrics_addr", "metrics_port",
+                   "metrics_max_practices"});
     s.get("listen_addr", c.listen_addr);
     s.get("listen_port", c.listen_port, 1, 65535);
     s.get("workers", c.workers, 1, 64);
@@ -171,7 +172,14 @@ void read_server(const Section& s, ServerConfig& c) {
     s.get("tls_key", c.tls_key);
     s.get("tls_required", c.tls_required);
     s.get("log_level", c.log_level);
+    s.get("metrics_addr", c.metrics_addr);
+    s.get("metrics_port", c.metrics_port, 0, 65535);
+    s.get("metrics_max_practices", c.metrics_max_practices, 0, 100'000);
 
+    if (c.metrics_addr != "localhost" && !is_ip_literal(c.metrics_addr)) {
+        fail(s.full("metrics_addr"),
+             "must be an IPv4 or IPv6 address or \"localhost\" (got \"" + c.metrics_addr + "\")");
+    }
     if (c.listen_addr != "localhost" && !is_ip_literal(c.listen_addr)) {
         fail(s.full("listen_addr"),
              "must be an IPv4 or IPv6 address or \"localhost\" (got \"" + c.listen_addr + "\")");
@@ -317,7 +325,7 @@ std::shared_ptr<const Config> parse_impl(std::string_view text, const std::strin
     }
     for (const auto& [key, value] : root) {
         auto k = key.str();
-        if (k != "server" && k != "backend" && k != "pool" && k != "tenant") {
+        if (k != "server" && k != "backend" && k != "pool" && k != "tenant" && k != "audit") {
             fail(k, "unknown section");
         }
     }
@@ -326,6 +334,11 @@ std::shared_ptr<const Config> parse_impl(std::string_view text, const std::strin
     read_backend(Section(section_table(root, "backend"), "backend"), config->backend);
     read_pool(Section(section_table(root, "pool"), "pool"), config->pool);
     read_tenant(Section(section_table(root, "tenant"), "tenant"), config->tenant);
+    const Section audit(section_table(root, "audit"), "audit");
+    audit.expect_only({"file"});
+    audit.get("file", config->audit.file);
+    if (!config->audit.file.empty() && config->audit.file != "stderr")
+        config->audit.file = resolve(config->audit.file, base_dir);
 
     config->tenant.users_file = resolve(config->tenant.users_file, base_dir);
     if (!config->tenant.key_file.empty())

@@ -35,6 +35,11 @@ struct ServerConfig {
     std::string tls_key;             // PEM
     bool tls_required = false;       // refuse clients that do not ask for TLS
     std::string log_level = "info";  // trace|debug|info|warn|error|critical|off
+    // Prometheus metrics over HTTP (GET /metrics, GET /healthz); off when the port is 0.
+    std::string metrics_addr = "127.0.0.1";
+    uint16_t metrics_port = 0;
+    // Practices exported one by one (the busiest); the rest are summed as practice="other".
+    int metrics_max_practices = 100;
 };
 
 // TLS to PostgreSQL, as libpq's sslmode. prefer: TLS when the server offers it, else plain;
@@ -81,11 +86,16 @@ struct TenantConfig {
     std::chrono::seconds recheck_interval{60};
 };
 
+struct AuditConfig {
+    std::string file;  // empty: no audit log; "stderr"; or a file path (reopened on SIGHUP)
+};
+
 struct Config {
     ServerConfig server;
     BackendConfig backend;
     PoolConfig pool;
     TenantConfig tenant;
+    AuditConfig audit;
     std::string source_path;  // the file this was loaded from
 };
 
@@ -101,5 +111,14 @@ class ConfigError : public std::runtime_error {
 // resolved against the file's directory.
 std::shared_ptr<const Config> load_config(const std::string& path);
 std::shared_ptr<const Config> parse_config(std::string_view toml_text, const std::string& base_dir);
+
+// Every setting as "section.key" with its value and its default, for the console's SHOW CONFIG.
+// Secrets (backend.password) are shown as "********" when set.
+struct Setting {
+    std::string key;
+    std::string value;
+    std::string default_value;
+};
+std::vector<Setting> describe(const Config& config);
 
 }  // namespace pgtenant::config

@@ -20,7 +20,9 @@ void ssl_request(std::string& out) {
     MessageWriter(out).begin_untagged().int32(kSslRequestCode).end();
 }
 
-void password(std::string& out, std::string_view pw) { MessageWriter(out).begin('p').cstring(pw).end(); }
+void password(std::string& out, std::string_view pw) {
+    MessageWriter(out).begin('p').cstring(pw).end();
+}
 
 void sasl_initial(std::string& out, std::string_view mechanism, std::string_view data) {
     MessageWriter(out)
@@ -35,7 +37,9 @@ void sasl_response(std::string& out, std::string_view data) {
     MessageWriter(out).begin('p').bytes(data).end();
 }
 
-void query(std::string& out, std::string_view sql) { MessageWriter(out).begin('Q').cstring(sql).end(); }
+void query(std::string& out, std::string_view sql) {
+    MessageWriter(out).begin('Q').cstring(sql).end();
+}
 
 void parse(std::string& out, std::string_view name, std::string_view sql,
            const std::vector<int32_t>& param_types) {
@@ -118,6 +122,30 @@ void ready_for_query(std::string& out, char status) {
 
 void command_complete(std::string& out, std::string_view tag) {
     MessageWriter(out).begin('C').cstring(tag).end();
+}
+
+void row_description(std::string& out,
+                     const std::vector<std::pair<std::string, int32_t>>& columns) {
+    MessageWriter w(out);
+    w.begin('T').int16(static_cast<int16_t>(columns.size()));
+    for (const auto& [name, type] : columns) {
+        // table OID, column number, type OID, type size, type modifier, text format
+        w.cstring(name).int32(0).int16(0).int32(type).int16(-1).int32(-1).int16(0);
+    }
+    w.end();
+}
+
+void data_row(std::string& out, const std::vector<std::optional<std::string>>& values) {
+    MessageWriter w(out);
+    w.begin('D').int16(static_cast<int16_t>(values.size()));
+    for (const auto& v : values) {
+        if (!v) {
+            w.int32(-1);
+            continue;
+        }
+        w.int32(static_cast<int32_t>(v->size())).bytes(*v);
+    }
+    w.end();
 }
 
 void negotiate_protocol_version(std::string& out, int32_t newest_version,

@@ -47,6 +47,10 @@ void parameter_status(std::string& out, std::string_view name, std::string_view 
 void backend_key_data(std::string& out, int32_t pid, int32_t key);
 void ready_for_query(std::string& out, char status);
 void command_complete(std::string& out, std::string_view tag);
+// A RowDescription of text-format columns: (name, type OID) pairs.
+void row_description(std::string& out, const std::vector<std::pair<std::string, int32_t>>& columns);
+// A DataRow of text values (nullopt = NULL).
+void data_row(std::string& out, const std::vector<std::optional<std::string>>& values);
 // NegotiateProtocolVersion ('v'): the newest version pgtenant supports for the client's major
 // version (the whole version code, 3.0 = 196608, as PostgreSQL sends it) and the "_pq_."
 // options it does not recognise.

@@ -130,6 +130,38 @@ Error shutting_down() {
                 "FATAL");
 }
 
+Error terminated_by_admin() {
+    return make("admin_kill", "57P01", "terminating connection due to administrator command", {},
+                "FATAL");
+}
+
+Error console_only(std::string_view login) {
+    return make("console_only", "28000",
+                fmt::format("login \"{}\" is an admin login: it may connect to database "
+                            "\"pgtenant\" (the admin console) only",
+                            login),
+                "Connect with dbname=pgtenant, or use a practice login for data.", "FATAL");
+}
+
+Error not_an_admin(std::string_view login) {
+    return make("console_admin_only", "28000",
+                fmt::format("database \"pgtenant\" is pgtenant's admin console, and login \"{}\" "
+                            "is not an admin login",
+                            login),
+                "Admin logins have admin = true in the users file.", "FATAL");
+}
+
+Error console_command(std::string_view why, std::string_view sqlstate) {
+    return make("console_command", std::string(sqlstate), std::string(why),
+                "SHOW HELP lists the console's commands.");
+}
+
+Error console_simple_protocol_only() {
+    return make("console_protocol", "0A000",
+                "the admin console answers simple queries only (no extended protocol)",
+                "Use psql, or a driver's simple-query mode.");
+}
+
 Error server_connection_lost(std::string_view why) {
     return make("server_connection_lost", "08006",
                 fmt::format("the server connection was lost; any open transaction was rolled "

@@ -50,12 +50,21 @@ Error too_many_connections(int limit);                       // 53300
 // by other partly received messages.
 Error message_memory_exhausted(std::size_t size, std::size_t budget);  // 53200
 // A client message that did not arrive in full within server.message_timeout_ms.
-Error message_too_slow(std::size_t size, long ms);      // 08P01
-Error out_of_descriptors();                             // 53300
-Error pool_wait_timeout(long ms);                       // 53400
-Error cannot_connect_now(std::string_view why);         // 57P03
-Error isolation_check_failed();                         // 55000
-Error shutting_down();                                  // 57P01
+Error message_too_slow(std::size_t size, long ms);  // 08P01
+Error out_of_descriptors();                         // 53300
+Error pool_wait_timeout(long ms);                   // 53400
+Error cannot_connect_now(std::string_view why);     // 57P03
+Error isolation_check_failed();                     // 55000
+Error shutting_down();                              // 57P01
+// KILL in the console: as pg_terminate_backend.
+Error terminated_by_admin();  // 57P01, FATAL
+// The console: an admin login elsewhere, a practice login on the console.
+Error console_only(std::string_view login);  // 28000, FATAL
+Error not_an_admin(std::string_view login);  // 28000, FATAL
+// A console command that cannot run: 42601 (unknown), 3D000 (no such database), 22023 (a bad
+// practice id), 55000 (not now).
+Error console_command(std::string_view why, std::string_view sqlstate = "42601");
+Error console_simple_protocol_only();                   // 0A000
 Error server_connection_lost(std::string_view why);     // 08006
 Error binding_failed(std::string_view server_message);  // 08P01
 // A message other than COPY data while the server takes the client's COPY data: an ERROR, then

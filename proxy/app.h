@@ -2,12 +2,18 @@
 // Everything a client session shares with the others: configuration, the practice directory,
 // the pool, cancel routing, the statement classifier and the TLS context.
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "auth/context_token.h"
 #include "auth/directory.h"
 #include "config/config.h"
 #include "protocol/guard/guard.h"
+#include "proxy/admin/audit.h"
+#include "proxy/admin/clients.h"
+#include "proxy/admin/pauses.h"
+#include "proxy/admin/stats.h"
 #include "proxy/asio.h"
 #include "proxy/cancel.h"
 #include "proxy/check/recheck.h"
@@ -17,7 +23,14 @@ namespace pgtenant::proxy {
 
 struct App {
     std::shared_ptr<const config::Config> config;
-    std::shared_ptr<const auth::PracticeDirectory> directory;
+    // Replaced whole by RELOAD or SIGHUP; read with directory().
+    std::shared_ptr<const auth::PracticeDirectory> directory() const {
+        return std::atomic_load(&directory_);
+    }
+    void set_directory(std::shared_ptr<const auth::PracticeDirectory> d) {
+        std::atomic_store(&directory_, std::move(d));
+    }
+    std::shared_ptr<const auth::PracticeDirectory> directory_;
     std::unique_ptr<Pool> pool;
     CancelRegistry cancels;
     protocol::guard::StatementGuard guard;
@@ -36,9 +49,26 @@ struct App {
     std::atomic<uint64_t> practice_switch_resets{0};
     // The isolation re-check; null when tenant.recheck_interval_s is 0. While it is closed,
     // sessions refuse new transactions.
-    std::unique_ptr<Recheck> recheck;  // started by run_server, once the pool exists
+    std::unique_ptr<Recheck> recheck;    // started by run_server, once the pool exists
     bool allow_unsafe_database = false;  // --allow-unsafe-database: the re-check only logs
     bool isolation_gate_closed() const { return recheck && recheck->closed(); }
+
+    // --- operating (proxy/admin) ---
+    std::vector<asio::any_io_executor> workers;  // one per worker thread
+    std::unique_ptr<admin::Stats> stats;         // made with the workers
+    admin::StatsPeriods periods;                 // ticked by run_server
+    admin::ClientRegistry registry;
+    admin::Pauses pauses;
+    std::unique_ptr<admin::AuditLog> audit;  // null when audit.file is empty
+    std::atomic<int> admin_clients{0};
+    std::atomic<bool> shutting_down{false};
+    // Set by run_server: SHUTDOWN's and SIGTERM's, and RELOAD's and SIGHUP's (which returns
+    // what it did, for the log and the console).
+    std::function<void()> shutdown;
+    std::function<std::string()> reload;
+    void audit_event(const admin::AuditEvent& e) const {
+        if (audit) audit->write(e);
+    }
 };
 
 }  // namespace pgtenant::proxy

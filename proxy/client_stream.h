@@ -16,6 +16,7 @@ class ClientStream {
 
     executor_type get_executor() { return socket_.get_executor(); }
     tcp::socket& socket() { return socket_; }
+    const tcp::socket& socket() const { return socket_; }
     bool is_tls() const { return tls_ != nullptr; }
 
     awaitable<error_code> start_tls(asio::ssl::context& ctx) {

@@ -301,7 +301,7 @@ int main(int argc, char** argv) {
     proxy::App app;
     try {
         app.config = config::load_config(config_path);
-        app.directory = auth::PracticeDirectory::load(app.config->tenant.users_file);
+        app.set_directory(auth::PracticeDirectory::load(app.config->tenant.users_file));
         app.tls = proxy::make_tls_context(app.config->server);
         proxy::check_backend_tls(app.config->backend);
         if (app.config->tenant.mode == config::TenantMode::sealed) {
@@ -313,12 +313,20 @@ int main(int argc, char** argv) {
     }
     spdlog::set_level(spdlog::level::from_str(app.config->server.log_level));
     if (check_only) {
-        std::cout << "configuration OK: " << app.directory->size() << " logins\n";
+        std::cout << "configuration OK: " << app.directory()->size() << " logins\n";
         return 0;
     }
     if (posture) return proxy::check_command(*app.config, json, std::cout);
     if (!proxy::use_best_io_backend(argv)) return 1;
     if (!startup_posture_ok(*app.config, allow_unsafe)) return 1;
     app.allow_unsafe_database = allow_unsafe;
+    if (!app.config->audit.file.empty()) {
+        try {
+            app.audit = std::make_unique<proxy::admin::AuditLog>(app.config->audit.file);
+        } catch (const std::exception& e) {
+            std::cerr << "pgtenant: " << e.what() << "\n";
+            return 1;
+        }
+    }
     return proxy::run_server(app);
 }

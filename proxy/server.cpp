@@ -1,6 +1,7 @@
 #include "proxy/server.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -12,7 +13,10 @@
 #include <thread>
 #include <vector>
 
+#include "pgtenant_version.h"
 #include "protocol/errors.h"
+#include "proxy/admin/metrics.h"
+#include "proxy/admin/metrics_http.h"
 #include "proxy/io_backend.h"
 #include "proxy/refusal_log.h"
 #include "proxy/session/session.h"
@@ -122,6 +126,83 @@ void raise_fd_limit(const config::Config& cfg) {
     }
 }
 
+// RELOAD and SIGHUP: the users file, the sealed-mode key file, the audit log's file (after
+// logrotate). Each part that fails keeps what was in force. Returns what happened.
+std::string reload(App& app) {
+    std::vector<std::string> done;
+    try {
+        auto directory = auth::PracticeDirectory::load(app.config->tenant.users_file);
+        done.push_back(fmt::format("users file reloaded ({} logins)", directory->size()));
+        app.set_directory(std::move(directory));
+    } catch (const std::exception& e) {
+        done.push_back(fmt::format("users file NOT reloaded, the old one stays: {}", e.what()));
+    }
+    if (app.config->tenant.mode == config::TenantMode::sealed) {
+        try {
+            app.set_keys(std::make_shared<const auth::KeyRing>(
+                auth::KeyRing::load(app.config->tenant.key_file)));
+            done.push_back(
+                fmt::format("key file reloaded; signing with key {}", app.keys()->active().kid));
+        } catch (const std::exception& e) {
+            done.push_back(
+                fmt::format("key file NOT reloaded, keeping the old keys: {}", e.what()));
+        }
+    }
+    if (app.audit) {
+        if (auto error = app.audit->reopen()) {
+            done.push_back("audit log NOT reopened: " + *error);
+        } else {
+            done.push_back("audit log reopened");
+        }
+    }
+    std::string outcome = fmt::format("{}", fmt::join(done, "; "));
+    spdlog::info("reload: {}", outcome);
+    app.audit_event({.event = "reload", .detail = outcome});
+    return outcome;
+}
+
+// Every stats period, the totals SHOW STATS averages over.
+awaitable<void> tick_periods(App& app) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+        timer.expires_after(admin::StatsPeriods::kPeriod);
+        auto [ec] = co_await timer.async_wait(use_tuple);
+        if (ec || app.shutting_down) co_return;
+        app.periods.tick(app.stats->totals(), std::chrono::steady_clock::now());
+    }
+}
+
+admin::MetricsInput metrics_input(App& app) {
+    admin::MetricsInput in;
+    in.version = PGTENANT_VERSION;
+    in.pool = app.pool->stats();
+    for (const auto& v : app.pool->servers()) in.servers_active += v.leased ? 1 : 0;
+    in.admin_clients = app.admin_clients;
+    in.unbound = app.stats->unbound().read();
+    in.practices = app.stats->practices();
+    int64_t logged_in = in.unbound.clients;
+    for (const auto& p : in.practices) logged_in += p.counters.clients;
+    in.connecting_clients = std::max<int64_t>(0, app.clients - logged_in);
+    in.login_failures_by_reason = app.stats->login_failures_by_reason();
+    in.refusals_by_rule = app.stats->refusals_by_rule();
+    if (app.recheck) {
+        in.rechecks = app.recheck->runs();
+        in.rechecks_failed = app.recheck->failed_runs();
+    }
+    in.isolation_gate_closed = app.isolation_gate_closed();
+    in.paused = app.pauses.all_paused();
+    in.max_practices = app.config->server.metrics_max_practices;
+    return in;
+}
+
+std::optional<std::string> unhealthy(App& app) {
+    if (app.shutting_down) return "shutting down";
+    if (app.isolation_gate_closed())
+        return "refusing new transactions: the isolation re-check failed";
+    if (auto why = app.pool->unreachable()) return "PostgreSQL cannot be reached: " + *why;
+    return std::nullopt;
+}
+
 }  // namespace
 
 int run_server(App& app) {
@@ -133,6 +214,9 @@ int run_server(App& app) {
         workers.push_back(std::make_unique<asio::io_context>(1));  // run by one thread
         executors.push_back(workers.back()->get_executor());
     }
+    app.workers = executors;
+    app.stats = std::make_unique<admin::Stats>(cfg.workers);
+    app.registry.resize(cfg.workers);
     app.pool = std::make_unique<Pool>(app.config, std::move(executors));
     auto& ioc = *workers.front();
     tcp::acceptor acceptor(ioc);
@@ -155,6 +239,19 @@ int run_server(App& app) {
         cfg.listen_addr, cfg.listen_port, app.config->backend.host, app.config->backend.port,
         app.config->backend.database, app.config->backend.user, app.config->pool.size, cfg.workers,
         cfg.workers == 1 ? "" : "s", io_backend_name());
+    std::unique_ptr<admin::MetricsServer> metrics;
+    if (cfg.metrics_port != 0) {
+        try {
+            metrics = std::make_unique<admin::MetricsServer>(
+                ioc.get_executor(), cfg.metrics_addr, cfg.metrics_port,
+                admin::MetricsHandlers{[&app] { return admin::render_metrics(metrics_input(app)); },
+                                       [&app] { return unhealthy(app); }});
+        } catch (const std::exception& e) {
+            spdlog::critical("{}", e.what());
+            return 1;
+        }
+        spdlog::info("metrics on http://{}:{}/metrics", cfg.metrics_addr, metrics->port());
+    }
     app.pool->warm_up();
     if (app.config->tenant.recheck_interval.count() > 0) {
         // A connection opened while the check failed may carry what failed it (a persisted
@@ -170,44 +267,50 @@ int run_server(App& app) {
         for (auto& w : workers) w->stop();
     });
 
-    // SIGHUP: re-read the sealed-mode key file (key rotation without a restart).
+    asio::co_spawn(ioc, tick_periods(app), asio::detached);
+
+    // SIGHUP (and the console's RELOAD): re-read the users file and the sealed-mode key file,
+    // reopen the audit log.
+    app.reload = [&app] { return reload(app); };
     asio::signal_set hangup(ioc, SIGHUP);
     std::function<void()> wait_hangup = [&] {
         hangup.async_wait([&](const error_code& ec, int) {
             if (ec) return;
-            if (app.config->tenant.mode == config::TenantMode::sealed) {
-                try {
-                    app.set_keys(std::make_shared<const auth::KeyRing>(
-                        auth::KeyRing::load(app.config->tenant.key_file)));
-                    spdlog::info("SIGHUP: key file reloaded; signing with key {}",
-                                 app.keys()->active().kid);
-                } catch (const std::exception& e) {
-                    spdlog::error("SIGHUP: key file not reloaded, keeping the old keys: {}",
-                                  e.what());
-                }
-            }
+            app.reload();
             wait_hangup();
         });
     };
     wait_hangup();
 
-    // SIGINT/SIGTERM: stop accepting, close the pool, stop.
+    // SIGINT/SIGTERM (and the console's SHUTDOWN): stop accepting, close the pool, stop. Runs
+    // on worker 0.
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
-    signals.async_wait([&](const error_code& ec, int sig) {
-        if (ec) return;
+    app.shutdown = [&] {
+        if (app.shutting_down.exchange(true)) return;
         auto stats = app.pool->stats();
-        spdlog::info(
-            "signal {} received: shutting down ({} server connections opened, {} leases by "
-            "practice affinity, {} moved between worker threads, {} practice-switch resets, "
-            "{} isolation re-checks of which {} failed)",
-            sig, stats.opened_total, stats.affinity_hits, stats.moved,
-            app.practice_switch_resets.load(), app.recheck ? app.recheck->runs() : 0,
-            app.recheck ? app.recheck->failed_runs() : 0);
+        const std::string summary = fmt::format(
+            "{} server connections opened, {} leases by practice affinity, {} moved between "
+            "worker threads, {} practice-switch resets, {} isolation re-checks of which {} "
+            "failed",
+            stats.opened_total, stats.affinity_hits, stats.moved, app.practice_switch_resets.load(),
+            app.recheck ? app.recheck->runs() : 0, app.recheck ? app.recheck->failed_runs() : 0);
+        spdlog::info("shutting down ({})", summary);
+        app.audit_event({.event = "shutdown", .detail = summary});
         error_code ignored;
         acceptor.close(ignored);  // ends the accept loop, which then stops the workers
         hangup.cancel();
+        signals.cancel();
+        if (metrics) metrics->stop();
         app.pool->close_all();
+    };
+    signals.async_wait([&](const error_code& ec, int sig) {
+        if (ec) return;
+        spdlog::info("signal {} received", sig);
+        app.shutdown();
     });
+    app.audit_event(
+        {.event = "startup",
+         .detail = fmt::format("listening on {}:{}", cfg.listen_addr, cfg.listen_port)});
 
     // The other workers have nothing to do until a client arrives: keep their run() going.
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
@@ -218,6 +321,8 @@ int run_server(App& app) {
     ioc.run();
     for (auto& t : threads) t.join();
     app.recheck.reset();  // its callback holds the pool
+    app.shutdown = nullptr;
+    app.reload = nullptr;
     return 0;
 }
 

@@ -53,6 +53,7 @@ class ClientStatements {
     // Removes statement `name` only if it is still statement `id`.
     void remove(std::string_view name, uint64_t id);
     void clear() { map_.clear(); }
+    std::size_t size() const { return map_.size(); }
 
   private:
     // Looked up by string_view without making a string (a Bind names its statement).

@@ -22,7 +22,8 @@ struct PoolStats {
     int open = 0;  // connected or connecting
     int idle = 0;
     int waiting = 0;
-    uint64_t opened_total = 0;
+    uint64_t opened_total = 0;  // slots taken for a connection (each a connection attempt)
+    uint64_t closed_total = 0;  // slots freed: connections closed, or attempts that failed
     uint64_t affinity_hits = 0;
     uint64_t moved = 0;  // connections handed from one worker thread to another
 };
@@ -63,7 +64,10 @@ class PoolLedger {
         return true;
     }
     // A connection (or a reserved slot whose connect failed) is gone.
-    void slot_freed() { --open_; }
+    void slot_freed() {
+        --open_;
+        ++stats_.closed_total;
+    }
 
     // Counts a connection that is about to move to another worker thread.
     bool must_move(const Conn& conn, int worker) {

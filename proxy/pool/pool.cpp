@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace pgtenant::proxy {
 
 struct Pool::Waiter {
@@ -32,10 +34,26 @@ Pool::Pool(std::shared_ptr<const config::Config> cfg, std::vector<asio::any_io_e
       executors_(std::move(workers)),
       ledger_(cfg_->pool.size, static_cast<int>(executors_.size())) {}
 
-Lease Pool::lease_on(std::shared_ptr<ServerConnection> conn, int worker) {
+Lease Pool::lease_on(std::shared_ptr<ServerConnection> conn, int worker,
+                     const std::string& practice) {
     // Under mu_: the ledger counts the move.
     if (ledger_.must_move(*conn, worker)) conn->move_to(worker, executors_[worker]);
+    mark(*conn, true, &practice);
     return Lease(this, std::move(conn));
+}
+
+void Pool::mark(const ServerConnection& conn, bool leased, const std::string* practice) {
+    auto& v = views_[&conn];
+    if (v.id == 0) {
+        v.id = conn.id();
+        v.pid = conn.pid();
+        v.tls = conn.tls();
+        v.opened = std::chrono::system_clock::now();
+    }
+    v.worker = conn.worker();
+    v.leased = leased;
+    if (practice) v.practice = *practice;
+    v.since = std::chrono::system_clock::now();
 }
 
 awaitable<std::shared_ptr<ServerConnection>> Pool::open_in_slot(int worker, std::string& error) {
@@ -75,7 +93,8 @@ awaitable<Pool::Acquired> Pool::acquire(const std::string& practice, int worker)
         if (ledger_.closed()) co_return fail(PoolError::Kind::shutting_down);
         while (auto conn = ledger_.take_idle(practice, worker)) {
             if (current(*conn) && conn->idle_check())
-                co_return Acquired{lease_on(std::move(conn), worker), {}};
+                co_return Acquired{lease_on(std::move(conn), worker, practice), {}};
+            forget(*conn);
             ledger_.slot_freed();  // retired, or dropped by the server while idle: close it
         }
         if (ledger_.open() < ledger_.size()) {
@@ -87,6 +106,9 @@ awaitable<Pool::Acquired> Pool::acquire(const std::string& practice, int worker)
             std::string error;
             auto conn = co_await open_in_slot(worker, error);
             if (!conn) co_return fail(PoolError::Kind::cannot_connect, std::move(error));
+            lock.lock();
+            mark(*conn, true, &practice);
+            lock.unlock();
             co_return Acquired{Lease(this, std::move(conn)), {}};
         }
         if (Clock::now() >= deadline) co_return fail(PoolError::Kind::wait_timeout);
@@ -96,7 +118,8 @@ awaitable<Pool::Acquired> Pool::acquire(const std::string& practice, int worker)
         lock.unlock();
         co_await waiter->timer.async_wait(use_tuple);
         lock.lock();
-        if (waiter->conn) co_return Acquired{lease_on(std::move(waiter->conn), worker), {}};
+        if (waiter->conn)
+            co_return Acquired{lease_on(std::move(waiter->conn), worker, practice), {}};
         ledger_.remove_waiter(waiter);
         // Timed out, a slot freed up (no connection handed over), or closed: look again.
     }
@@ -116,11 +139,13 @@ void Pool::wake(const std::shared_ptr<Waiter>& waiter, int from_worker) {
 void Pool::release(std::shared_ptr<ServerConnection> conn) {
     std::lock_guard lock(mu_);
     if (ledger_.closed()) {
+        forget(*conn);
         ledger_.slot_freed();
         return;  // the last reference closes it
     }
     const int worker = conn->worker();
     conn->released();
+    mark(*conn, false);
     if (auto waiter = ledger_.hand_over(std::move(conn), worker, std::chrono::steady_clock::now()))
         wake(waiter, worker);
 }
@@ -132,8 +157,9 @@ void Pool::discard(std::shared_ptr<ServerConnection> conn) {
     error_code ignored;
     conn->socket().shutdown(tcp::socket::shutdown_both, ignored);
     const int worker = conn->worker();
-    conn.reset();
     std::lock_guard lock(mu_);
+    forget(*conn);
+    conn.reset();
     ledger_.slot_freed();
     if (ledger_.closed()) return;
     // The freed slot is what a waiter gets: it opens a connection of its own.
@@ -161,6 +187,7 @@ void Pool::warm_up() {
                     ledger_.slot_freed();
                     co_return;
                 }
+                mark(*conn, false);
                 if (auto waiter = ledger_.hand_over(std::move(conn), worker,
                                                     std::chrono::steady_clock::now()))
                     wake(waiter, worker);
@@ -173,6 +200,7 @@ void Pool::close_all() {
     std::lock_guard lock(mu_);
     auto closed = ledger_.close();
     for (auto& conn : closed.idle) {
+        forget(*conn);
         // Closed on its own worker's thread: the socket belongs to that io_context.
         asio::post(executors_[conn->worker()], [conn] { conn->close(); });
     }
@@ -183,6 +211,16 @@ void Pool::close_all() {
 std::vector<std::pair<std::string, std::string>> Pool::server_params() {
     std::lock_guard lock(mu_);
     return server_params_;
+}
+
+std::vector<ServerView> Pool::servers() {
+    std::lock_guard lock(mu_);
+    std::vector<ServerView> out;
+    out.reserve(views_.size());
+    for (auto& [conn, view] : views_) out.push_back(view);
+    std::sort(out.begin(), out.end(),
+              [](const ServerView& a, const ServerView& b) { return a.id < b.id; });
+    return out;
 }
 
 PoolStats Pool::stats() {

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "config/config.h"
@@ -75,6 +76,17 @@ class Lease {
     std::shared_ptr<ServerConnection> conn_;
 };
 
+// One server connection as the console's SHOW SERVERS reports it.
+struct ServerView {
+    uint64_t id = 0;
+    int32_t pid = 0;
+    int worker = 0;
+    bool tls = false;
+    bool leased = false;
+    std::string practice;  // the practice it serves (leased) or last served (idle)
+    std::chrono::system_clock::time_point opened, since;  // since: leased or idle
+};
+
 class Pool {
   public:
     // One executor per worker thread (each runs its own io_context on one thread).
@@ -94,6 +106,13 @@ class Pool {
     // on loan are closed as their leases end.
     void close_all();
     PoolStats stats();
+    std::vector<ServerView> servers();
+    // Why PostgreSQL cannot be reached, while the last connect attempt failed.
+    std::optional<std::string> unreachable() {
+        std::lock_guard lock(mu_);
+        if (!gate_.down()) return std::nullopt;
+        return gate_.last_error();
+    }
     // Connections opened before this call are closed instead of reused: idle ones when next
     // taken, leased ones when their lease ends. (After the isolation re-check passes again: a
     // connection opened meanwhile may carry a persisted tenant setting as its default.)
@@ -111,7 +130,10 @@ class Pool {
     void discard(std::shared_ptr<ServerConnection> conn);
     // Opens a connection in a slot already reserved; null (slot freed) on failure.
     awaitable<std::shared_ptr<ServerConnection>> open_in_slot(int worker, std::string& error);
-    Lease lease_on(std::shared_ptr<ServerConnection> conn, int worker);
+    Lease lease_on(std::shared_ptr<ServerConnection> conn, int worker, const std::string& practice);
+    // Under mu_: what servers() reports.
+    void mark(const ServerConnection& conn, bool leased, const std::string* practice = nullptr);
+    void forget(const ServerConnection& conn) { views_.erase(&conn); }
     void wake(const std::shared_ptr<Waiter>& waiter, int from_worker);
 
     std::shared_ptr<const config::Config> cfg_;
@@ -120,6 +142,7 @@ class Pool {
     Ledger ledger_;
     ConnectGate gate_;
     std::vector<std::pair<std::string, std::string>> server_params_;
+    std::unordered_map<const ServerConnection*, ServerView> views_;
     std::atomic<uint64_t> generation_{0};
     bool current(const ServerConnection& conn) const { return conn.generation() == generation_; }
 };

@@ -34,6 +34,7 @@ void Session::prepare_for_practice(ServerConnection& conn) {
             conn.statements().clear();
             conn.unnamed_owner() = {0, 0};
             ++app_.practice_switch_resets;
+            admin::Slot::add(slot_->practice_switch_resets, 1);
         }
         conn.last_practice() = practice_;
     }

@@ -111,6 +111,8 @@ Conversation::ServerNews Conversation::on_server_message(char tag, std::string_v
             break;
         case Verdict::substitute_error:
             out.append(replaced ? std::string_view(replacement) : bytes);
+            if (tag == 'E') ran_ = true;
+            if (!replaced && tag == 'E') ++tally_.errors;  // a refusal is counted where made
             seen(tag);
             break;
         case Verdict::injected_error: {
@@ -145,6 +147,7 @@ void Conversation::on_forward(bool ours, char tag, std::string_view bytes, std::
     ServerState& server = *server_;
     switch (tag) {
         case 'Z':
+            ++tally_.ready;
             switch (bytes.size() > 5 ? bytes[5] : 'I') {
                 case 'T':
                     block_ = Block::open;
@@ -155,17 +158,23 @@ void Conversation::on_forward(bool ours, char tag, std::string_view bytes, std::
                 default:
                     block_ = Block::idle;
                     bound_ = false;  // the next transaction is unbound
+                    if (std::exchange(ran_, false)) ++tally_.ended;
             }
             break;
         case 'G':
         case 'W':
             ++copies_begun_;
             break;
+        case 'C':
+            ran_ = true;
+            break;
         case 'S':
             forward_parameter_status(ours, bytes, out);
             seen(tag);
             return;
         case 'E': {
+            ++tally_.errors;
+            ran_ = true;
             auto e = protocol::decode_error_fields(bytes.substr(5));
             if (e && (e->severity() == "FATAL" || e->severity() == "PANIC")) {
                 // The server is about to close; the client keeps its connection to pgtenant.

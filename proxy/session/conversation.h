@@ -118,6 +118,14 @@ class Conversation {
     // ReplyTracker. Appends what the client gets to `out`: the client's replies, with
     // pgtenant's refusals in place of their substitutes' errors; never the replies to
     // pgtenant's own requests, nor other sessions' settings.
+    // What the client was answered since the last take_tally(), for the counters: request
+    // cycles (ReadyForQuery), of them those that ended a transaction, and server errors.
+    struct Tally {
+        uint32_t ready = 0;
+        uint32_t ended = 0;
+        uint32_t errors = 0;
+    };
+    Tally take_tally() { return std::exchange(tally_, Tally{}); }
     ServerNews on_server_message(char tag, std::string_view bytes, std::string& out);
     // A message too large to buffer, decided by its tag alone: true to forward it as it
     // streams, false to drop it; nullopt when no message of that kind may stream.
@@ -196,6 +204,7 @@ class Conversation {
     // --- the client's prepared statements (conversation_statements.cpp) ---
     // Below, "the connection" is the leased one, and what is sent goes to its `out`.
     ClientStatements& statements() { return statements_; }
+    const ClientStatements& statements() const { return statements_; }
     // The connection is gone: nothing outstanding will be answered.
     void forget_tracked();
     // Makes the server fail in place of the refused message `m`, so that transaction state and
@@ -308,6 +317,8 @@ class Conversation {
                      std::string preamble = {});
 
     Block block_ = Block::idle;
+    Tally tally_;
+    bool ran_ = false;  // a statement completed or failed since the last transaction ended
     Segment segment_ = Segment::closed;
     bool bound_ = false;       // the transaction's binding is placed
     bool may_begin_ = false;   // a statement of this segment may be BEGIN

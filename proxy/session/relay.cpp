@@ -40,6 +40,7 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
             lost = true;
             spdlog::error("{} malformed reply from the server; closing that connection", prefix());
         }
+        account(conv_.take_tally());
         if (lost) {
             auto error = server_fatal_ ? *server_fatal_
                                        : errors::server_connection_lost(ec ? ec.message()
@@ -173,6 +174,7 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
 void Session::server_lost(ServerConnection& conn, const protocol::Error& error, std::string& out,
                           bool client_work_skipped) {
     const bool had_block = conv_.server_lost(!conn.tracker().idle(), client_work_skipped);
+    admin::Slot::add(slot_->server_lost, 1);
     bool error_sent = conn.tracker().front_errored();
     auto pending = conn.tracker().abandon();
     for (auto r : pending) {
@@ -192,7 +194,7 @@ void Session::server_lost(ServerConnection& conn, const protocol::Error& error, 
     } else if (mid_batch) {
         conv_.skip_to_sync();
     }
-    log_refusal(prefix(), error, fmt::format("server connection {}", conn.id()));
+    refused(error, fmt::format("server connection {}", conn.id()));
     conv_.forget_tracked();
     passthrough_left_ = 0;
     cancel_slot_->idle();

@@ -48,6 +48,7 @@ awaitable<void> Session::serve() {
                 co_await refuse_framing(st == protocol::FrameStatus::too_long, f.total_size);
                 co_return;
             }
+            admin::Slot::add(slot_->bytes_received, f.total_size);
             bool keep = co_await handle_client_message(f.bytes);
             client_buf_.consume(f.total_size);
             if (large_message_) end_large_message();
@@ -138,7 +139,7 @@ void Session::end_large_message() {
 awaitable<void> Session::refuse_message(protocol::Error e) {
     co_await flush_to_server();
     if (server_) {
-        log_refusal(prefix(), e, "not sent: a server connection is answering");
+        refused(e, "not sent: a server connection is answering");
     } else {
         co_await refuse(e);
     }
@@ -224,8 +225,7 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     const protocol::ClientMessage& m = *decoded;
     const auto& tenant = app_.config->tenant;
     decision_ = conv_.on_client_message(
-        m,
-        {tenant.setting, tenant.allow_maintenance, app_.guard, tenant.allow_explain_analyze},
+        m, {tenant.setting, tenant.allow_maintenance, app_.guard, tenant.allow_explain_analyze},
         emulated_);
     auto& refusal = decision_.refusal;
 
@@ -277,7 +277,7 @@ awaitable<bool> Session::interrupt_copy(char tag) {
     const std::string why = fmt::format("unexpected message type 0x{:02x} during COPY from stdin",
                                         static_cast<uint8_t>(tag));
     const auto error = errors::copy_interrupted(why);
-    log_refusal(prefix(), error, "disconnected, as by PostgreSQL");
+    refused(error, "disconnected, as by PostgreSQL");
     std::string out;
     protocol::encode_error(out, error);
     protocol::encode_error(out, errors::copy_sync_lost());
@@ -288,7 +288,7 @@ awaitable<bool> Session::interrupt_copy(char tag) {
 // Answers a client whose transaction block died with its server connection.
 awaitable<bool> Session::answer_aborted(std::string_view msg) {
     aborted_->on_message(msg, conv_.statements(), emulated_);
-    if (auto e = aborted_->take_answered()) log_refusal(prefix(), *e);
+    if (auto e = aborted_->take_answered()) refused(*e);
     if (aborted_->over()) aborted_.reset();
     co_return co_await flush_local();
 }
@@ -298,7 +298,19 @@ awaitable<bool> Session::begin_segment(char tag) {
         // The previous reply may still be on its way (the relay hands the connection on
         // before writing it): take no connection while this client is not reading.
         if (client_.writing()) co_await client_.drained();
+        if (app_.pauses.paused(practice_)) {
+            co_await wait_while_paused();
+            if (client_gone_) co_return false;
+        }
+        waiting_ = true;
+        waiting_since_ = std::chrono::steady_clock::now();
+        admin::Slot::add(slot_->waiting, 1);
         auto acquired = co_await app_.pool->acquire(practice_, worker_);
+        admin::Slot::add(slot_->waiting, -1);
+        waiting_ = false;
+        request_started_ = std::chrono::steady_clock::now();
+        slot_->record_wait(std::chrono::duration_cast<std::chrono::microseconds>(request_started_ -
+                                                                                 waiting_since_));
         if (!acquired.lease) {
             local_reply_error(tag, pool_error(*acquired.error));
             co_await flush_local();
@@ -316,6 +328,7 @@ awaitable<bool> Session::begin_segment(char tag) {
     borrow_storage(to_server_);
     // No transaction block is open: the connection becomes this client's before one begins.
     if (conv_.block() == Conversation::Block::idle) {
+        if (xact_started_ == SteadyTime{}) xact_started_ = request_started_;
         prepare_for_practice(*server_);
         co_return co_await apply_settings(tag);
     }
@@ -326,13 +339,13 @@ awaitable<bool> Session::begin_segment(char tag) {
 // skip-to-Sync rule stay exactly the server's; the relay swaps in pgtenant's error.
 void Session::refuse_via_server(const protocol::ClientMessage& m, protocol::Error refusal,
                                 std::string preamble, bool outranks_failed_block) {
-    log_refusal(prefix(), refusal);
+    refused(refusal);
     conv_.substitute(m, std::move(refusal), std::move(preamble), outranks_failed_block);
 }
 
 // Only called while no server connection is leased, so nothing else writes to the client.
 void Session::local_reply_error(char tag, const protocol::Error& e) {
-    log_refusal(prefix(), e);
+    refused(e);
     protocol::encode_error(emulated_, e);
     if (tag == 'Q' || tag == 'S' || tag == 'F') {
         build::ready_for_query(emulated_, 'I');
@@ -406,11 +419,13 @@ void Session::end_of_session() {
 
 void Session::hold(Lease lease) {
     count_lease(+1);
+    admin::Slot::add(slot_->active, 1);
     server_ = std::move(lease);
 }
 
 Lease Session::let_go() {
     count_lease(-1);
+    admin::Slot::add(slot_->active, -1);
     conv_.let_go();
     return std::move(server_);
 }

@@ -24,14 +24,20 @@
 
 namespace pgtenant::proxy {
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public std::enable_shared_from_this<Session>, public admin::ClientHandle {
   public:
     // `worker`: the worker thread whose io_context runs the socket and this session.
     Session(App& app, tcp::socket socket, int worker);
-    ~Session();
+    ~Session() override;
 
     // The whole life of the connection; `self` keeps the session alive until it ends.
     static awaitable<void> run(std::shared_ptr<Session> self);
+
+    // --- for the console (operating.cpp); on this session's worker thread only ---
+    admin::ClientInfo describe() const override;
+    const std::string& practice() const override { return practice_; }
+    bool is_admin() const override { return admin_; }
+    void terminate() override;
 
   private:
     enum class StartupOutcome { proceed, done };
@@ -46,6 +52,20 @@ class Session : public std::enable_shared_from_this<Session> {
     awaitable<bool> read_password_message(std::string& msg);
     awaitable<bool> send_welcome();
     awaitable<void> refuse(const protocol::Error& e);  // send a FATAL error and stop
+    // Refuses a logged-in client whose login may not use the database it asked for.
+    awaitable<bool> check_database(const auth::Login& login);
+
+    // --- counting, the console's view, the audit log (operating.cpp) ---
+    void logged_in();
+    // Logs, counts and audits an error pgtenant answers the client with itself.
+    void refused(const protocol::Error& e, std::string_view context = {});
+    void account(Conversation::Tally tally);
+    awaitable<void> wait_while_paused();
+    std::string client_address() const;
+
+    // --- the admin console (console_session.cpp) ---
+    awaitable<bool> send_console_welcome();
+    awaitable<void> serve_console();
 
     // --- serving (serve.cpp) ---
     awaitable<void> serve();
@@ -119,6 +139,20 @@ class Session : public std::enable_shared_from_this<Session> {
     int32_t cancel_pid_ = 0;
     bool counted_ = false;
     bool auth_abandoned_ = false;  // the client hung up mid-authentication
+
+    // Operating: the practice's counters on this worker, the console's view.
+    admin::Slot* slot_ = nullptr;  // set at login; the unbound slot for admins
+    bool admin_ = false;
+    bool registered_ = false;  // in app_.registry, counted among the clients
+    bool waiting_ = false;     // for a server connection (or for RESUME)
+    bool terminating_ = false;
+    uint64_t transactions_ = 0;
+    std::string client_addr_;  // "address:port", read at login
+    using SteadyTime = std::chrono::steady_clock::time_point;
+    std::chrono::system_clock::time_point connect_time_ = std::chrono::system_clock::now();
+    SteadyTime request_started_{};  // the segment under way (query time)
+    SteadyTime xact_started_{};     // the transaction under way; zero when none
+    SteadyTime waiting_since_{};
 
     // Serving state.
     Lease server_;                     // leased server connection, if any

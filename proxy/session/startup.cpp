@@ -16,13 +16,34 @@ using namespace asio::experimental::awaitable_operators;
 namespace {
 constexpr std::size_t kMaxStartupPacket = 10000;  // as the server's own limit
 constexpr std::size_t kMaxAuthMessage = 10000;
+// Connections beyond server.max_client_conn let in as far as authentication, so that an admin
+// can still reach the console of a full pgtenant (practice logins are then refused).
+constexpr int kAdminReserve = 3;
+constexpr std::string_view kConsoleDatabase = "pgtenant";
 }  // namespace
 
 Session::Session(App& app, tcp::socket socket, int worker)
     : app_(app), client_(std::move(socket)), id_(app.next_session++), worker_(worker) {}
 
 Session::~Session() {
-    if (server_) count_lease(-1);  // the lease itself discards its connection
+    if (server_) {
+        count_lease(-1);  // the lease itself discards its connection
+        admin::Slot::add(slot_->active, -1);
+    }
+    if (registered_) {
+        app_.registry.remove(worker_, id_);
+        admin::Slot::add(slot_->clients, -1);
+        const auto lasted =
+            std::chrono::duration<double>(std::chrono::system_clock::now() - connect_time_);
+        app_.audit_event({.event = "disconnect",
+                          .practice = practice_,
+                          .login = user_,
+                          .client = client_addr_,
+                          .duration_s = lasted.count(),
+                          .transactions = transactions_,
+                          .session = id_});
+    }
+    if (admin_) --app_.admin_clients;
     if (large_message_) end_large_message();
     if (cancel_pid_) app_.cancels.remove(cancel_pid_);
     if (counted_) --app_.clients;
@@ -34,6 +55,7 @@ std::string Session::prefix() const {
 }
 
 awaitable<bool> Session::write_client(std::string_view bytes) {
+    if (slot_) admin::Slot::add(slot_->bytes_sent, bytes.size());
     auto ec = co_await client_.write(bytes);
     co_return !ec;
 }
@@ -41,7 +63,7 @@ awaitable<bool> Session::write_client(std::string_view bytes) {
 awaitable<void> Session::refuse(const protocol::Error& e) {
     std::string out;
     protocol::encode_error(out, e);
-    log_refusal(prefix(), e);
+    refused(e);
     co_await write_client(out);
     client_.close();
 }
@@ -50,12 +72,16 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
     Session& s = *self;
     s.counted_ = true;
     const int max_clients = s.app_.config->server.max_client_conn;
-    if (++s.app_.clients > max_clients) {
+    if (++s.app_.clients > max_clients + kAdminReserve) {
         co_await s.refuse(errors::too_many_connections(max_clients));
         co_return;
     }
-    const bool logged_in = co_await s.login();
-    if (logged_in) co_await s.serve();
+    if (!co_await s.login()) co_return;
+    if (s.admin_) {
+        co_await s.serve_console();
+    } else {
+        co_await s.serve();
+    }
 }
 
 // Startup and authentication within the login deadline. A coroutine of its own so that its
@@ -159,7 +185,9 @@ awaitable<bool> Session::negotiate_protocol(const std::vector<std::string>& unre
 }
 
 awaitable<bool> Session::authenticate() {
-    const auth::Login* login = app_.directory->find(request_.user);
+    // Held until the end: a reload may replace the directory meanwhile.
+    const auto directory = app_.directory();
+    const auth::Login* login = directory->find(request_.user);
     auth_abandoned_ = false;
     bool ok = (login && login->scram_verifier.empty() && !login->md5_hash.empty())
                   ? co_await authenticate_md5(*login)
@@ -176,12 +204,42 @@ awaitable<bool> Session::authenticate() {
     }
     user_ = login->name;
     practice_ = login->practice_id;
+    if (!co_await check_database(*login)) co_return false;
+    if (login->admin) {
+        admin_ = true;
+        ++app_.admin_clients;
+        logged_in();
+        co_return co_await send_console_welcome();
+    }
+    if (app_.clients - app_.admin_clients > app_.config->server.max_client_conn) {
+        std::string ok;
+        build::auth_ok(ok);
+        if (co_await write_client(ok))
+            co_await refuse(errors::too_many_connections(app_.config->server.max_client_conn));
+        co_return false;
+    }
     conv_.start(request_.params,
                 login->pool_mode == auth::LoginPoolMode::session ||
                     (login->pool_mode == auth::LoginPoolMode::inherit &&
                      app_.config->pool.default_mode == config::PoolMode::session),
                 id_);
     co_return co_await send_welcome();
+}
+
+// Database "pgtenant" is the admin console: admin logins may use nothing else, practice logins
+// not it (unless the backend database has that name). Told after AuthenticationOk, as PostgreSQL
+// tells of a database it cannot open.
+awaitable<bool> Session::check_database(const auth::Login& login) {
+    const bool console = request_.database == kConsoleDatabase &&
+                         (login.admin || app_.config->backend.database != kConsoleDatabase);
+    if (console == login.admin) co_return true;
+    std::string ok;
+    build::auth_ok(ok);
+    // Not a ?: inside co_await: GCC 12 miscompiles one of temporaries there.
+    protocol::Error e = errors::not_an_admin(login.name);
+    if (login.admin) e = errors::console_only(login.name);
+    if (co_await write_client(ok)) co_await refuse(e);
+    co_return false;
 }
 
 // Reads the client's next authentication message ('p'); notes a client that hung up.
@@ -267,6 +325,7 @@ awaitable<bool> Session::send_welcome() {
     cancel_pid_ = keys.pid;
     build::backend_key_data(out, keys.pid, keys.key);
     build::ready_for_query(out, 'I');
+    logged_in();
     spdlog::info("{} logged in ({} pooling{})", prefix(),
                  conv_.session_pooling() ? "session" : "transaction",
                  client_.is_tls() ? ", TLS" : "");

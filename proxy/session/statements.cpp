@@ -18,7 +18,7 @@ awaitable<void> Session::send_client_message(const protocol::ClientMessage& m) {
         f = conv_.finish_use(m, std::move(check));
     }
     if (f.kind == Conversation::Forwarded::Kind::refused && f.refusal)
-        log_refusal(prefix(), *f.refusal);
+        refused(*f.refusal);
 }
 
 // Sends what is pending and waits for the answer to the hidden Describe `describe`.

@@ -91,10 +91,13 @@ struct Harness {
         app.config = config::parse_config(config, "/nonexistent");
         const std::string md5 =
             "md5" + auth::crypto::md5_hex(std::string(kPassword) + std::string(kUser));
-        app.directory = auth::PracticeDirectory::parse(
+        app.set_directory(auth::PracticeDirectory::parse(
             "[[login]]\nname = \"fz\"\npractice = \"11111111-1111-4111-8111-111111111111\"\n"
             "md5 = \"" +
-            md5 + "\"\n");
+            md5 + "\"\n"));
+        app.workers = {io.get_executor()};
+        app.stats = std::make_unique<proxy::admin::Stats>(1);
+        app.registry.resize(1);
         app.pool = std::make_unique<proxy::Pool>(
             app.config, std::vector<asio::any_io_executor>{io.get_executor()});
         tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);

@@ -64,7 +64,8 @@ void Pgtenant::install_sealed(const PgCluster& cluster, const std::filesystem::p
     cluster.psql_file(config / "sealed_demo.sql");
     // What sealed mode refuses to start without (signal, large-object and statistics access);
     // the recommended rest (plpgsql, TEMP) stays, so the adversarial suite can still use it.
-    cluster.psql_file(config / "hardening.sql", {{"pool_role", "pgtenant_pool"}, {"required_only", "1"}});
+    cluster.psql_file(config / "hardening.sql",
+                      {{"pool_role", "pgtenant_pool"}, {"required_only", "1"}});
     CommandOptions opts;
     opts.timeout = 20s;
     auto key = run_checked({PGTENANT_BINARY, "keygen", "--kid", "test"}, opts);
@@ -90,7 +91,9 @@ Pgtenant::Pgtenant(const PgCluster& cluster, PgtenantOptions options)
     for (const auto& login : options_.logins) {
         users << "[[login]]\n"
               << "name = " << toml_string(login.name) << "\n"
-              << "practice = " << toml_string(login.practice) << "\n"
+              << (login.admin ? std::string("admin = true")
+                              : "practice = " + toml_string(login.practice))
+              << "\n"
               << "scram = "
               << toml_string(login.verifier.empty() ? scram_verifier(login.password)
                                                     : login.verifier)
@@ -160,6 +163,7 @@ void Pgtenant::write_config(const PgCluster& cluster) {
       << "users_file = \"users.toml\"\n"
       << "setting = \"app.current_practice_id\"\n"
       << extra("tenant");
+    if (options_.extra_toml.count("audit")) c << "\n[audit]\n" << extra("audit");
     write_file(dir_.path() / "pgtenant.toml", c.str());
 }
 

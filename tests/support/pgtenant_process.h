@@ -27,6 +27,7 @@ struct LoginSpec {
     // The SCRAM verifier to store; "" makes one with `pgtenant scram-verifier` (4096
     // iterations). A test that logs in thousands of times may give a cheaper one.
     std::string verifier;
+    bool admin = false;  // a console login (admin = true, no practice)
 };
 
 // alice (practice A), bob (practice B), carol (practice A, session pool mode).
@@ -44,7 +45,7 @@ struct PgtenantOptions {
     // demo's plain-setting policies.
     std::string tenant_mode = "sealed";
     std::vector<LoginSpec> logins = default_logins();
-    // Extra "key = value" lines per section ("server", "backend", "pool", "tenant").
+    // Extra "key = value" lines per section ("server", "backend", "pool", "tenant", "audit").
     std::map<std::string, std::vector<std::string>> extra_toml;
     // Added to (or replacing in) the environment pgtenant inherits.
     std::map<std::string, std::string> env;

@@ -1,0 +1,58 @@
+#pragma once
+// The sessions the console can see and steer (SHOW CLIENTS, KILL), without the console knowing
+// what a session is: each logged-in session registers a ClientHandle with its worker thread's
+// list, and only that thread touches the list or the handle. The console reaches them by
+// running on each worker in turn.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace pgtenant::proxy::admin {
+
+// One client as SHOW CLIENTS reports it.
+struct ClientInfo {
+    uint64_t id = 0;
+    std::string user;
+    std::string practice;  // empty for an admin login
+    std::string database;
+    std::string state;  // "active" (holds a server connection), "waiting", "idle"
+    std::string addr;
+    int port = 0;
+    std::chrono::system_clock::time_point connect_time;
+    std::chrono::system_clock::time_point request_time;  // its last message
+    std::chrono::microseconds wait{0};                   // waiting for a server connection
+    bool tls = false;
+    std::string application_name;
+    uint64_t server = 0;  // the server connection it holds (pgtenant's id), 0 if none
+    int worker = 0;
+    std::size_t prepared_statements = 0;
+};
+
+class ClientHandle {
+  public:
+    virtual ~ClientHandle() = default;
+    virtual ClientInfo describe() const = 0;
+    virtual const std::string& practice() const = 0;
+    virtual bool is_admin() const = 0;
+    // Ends the session with 57P01, as PostgreSQL's pg_terminate_backend: an open transaction
+    // is rolled back (its server connection is closed).
+    virtual void terminate() = 0;
+};
+
+// Per worker thread: the sessions living there. Only that thread reads or writes its list.
+class ClientRegistry {
+  public:
+    void resize(int workers) { lists_.resize(static_cast<std::size_t>(workers)); }
+    void add(int worker, uint64_t id, ClientHandle* h) { list(worker)[id] = h; }
+    void remove(int worker, uint64_t id) { list(worker).erase(id); }
+    std::unordered_map<uint64_t, ClientHandle*>& list(int worker) {
+        return lists_[static_cast<std::size_t>(worker)];
+    }
+
+  private:
+    std::vector<std::unordered_map<uint64_t, ClientHandle*>> lists_;
+};
+
+}  // namespace pgtenant::proxy::admin
