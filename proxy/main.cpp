@@ -1,29 +1,28 @@
 // pgtenant command line: run the proxy, or one of its helper commands.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
-
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
-#include <sstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 
 #include "auth/context_token.h"
 #include "auth/directory.h"
 #include "auth/scram.h"
 #include "config/config.h"
+#include "pgtenant_version.h"
 #include "proxy/backend_tls.h"
 #include "proxy/check/check.h"
 #include "proxy/check/probe.h"
 #include "proxy/io_backend.h"
 #include "proxy/server.h"
-#include "pgtenant_version.h"
 
 namespace {
 
@@ -66,7 +65,12 @@ Usage:
                                     tenant table lacks forced RLS, ...); they are logged
   pgtenant --help | --version
 
-Signals: SIGHUP re-reads the sealed-mode key file; SIGINT/SIGTERM shut down.
+Signals: SIGHUP re-reads the users file and the sealed-mode key file and reopens the audit
+log; SIGINT/SIGTERM shut down.
+Operating: admin logins (admin = true in the users file) reach the console with
+  psql "host=... port=6432 user=ops dbname=pgtenant"   (SHOW HELP lists its commands);
+  server.metrics_port serves Prometheus /metrics and /healthz; audit.file writes the audit
+  log. See "Operating pgtenant" in the README.
 Environment: PGTENANT_IO=io_uring serves through io_uring instead of epoll (experimental:
 see the README); pgtenant stays on epoll (pgtenant-epoll) where io_uring is unavailable.
 pgtenant probe reads its logins from PGTENANT_PROBE_LOGIN_A and PGTENANT_PROBE_LOGIN_B (or
@@ -104,9 +108,7 @@ int print_verifier() {
     return 0;
 }
 
-std::string default_kid() {
-    return "k" + std::to_string(std::time(nullptr));
-}
+std::string default_kid() { return "k" + std::to_string(std::time(nullptr)); }
 
 int keygen(int argc, char** argv, int i, bool rotate) {
     std::string kid = default_kid(), key_file;
@@ -131,7 +133,8 @@ int keygen(int argc, char** argv, int i, bool rotate) {
         std::string sql = pgtenant::auth::add_key_sql(ring.active());
         if (key_file.empty()) {
             std::cout << line << "\n";
-            std::cerr << "-- add the line above to the key file (chmod 600), then install it:\n" << sql << "\n";
+            std::cerr << "-- add the line above to the key file (chmod 600), then install it:\n"
+                      << sql << "\n";
             return 0;
         }
         // Rotation: the new key signs from now on; the old ones stay in the file and the
@@ -151,10 +154,13 @@ int keygen(int argc, char** argv, int i, bool rotate) {
             out << line << "\n" << old;
             if (!out) throw std::runtime_error("cannot write " + tmp);
         }
-        if (std::rename(tmp.c_str(), key_file.c_str()) != 0) throw std::runtime_error("cannot replace " + key_file);
-        std::cout << "-- 1. install the new key in the database:\n" << sql
-                  << "\n-- 2. then: kill -HUP <pgtenant pid>   (it signs with key " << kid << " from then on)\n"
-                  << "-- 3. after tenant.token_lifetime_s, retire the old key: SELECT pgtenant.retire_key('<old kid>');\n";
+        if (std::rename(tmp.c_str(), key_file.c_str()) != 0)
+            throw std::runtime_error("cannot replace " + key_file);
+        std::cout << "-- 1. install the new key in the database:\n"
+                  << sql << "\n-- 2. then: kill -HUP <pgtenant pid>   (it signs with key " << kid
+                  << " from then on)\n"
+                  << "-- 3. after tenant.token_lifetime_s, retire the old key: SELECT "
+                     "pgtenant.retire_key('<old kid>');\n";
         return 0;
     } catch (const std::exception& e) {
         std::cerr << "pgtenant: " << e.what() << "\n";
@@ -242,11 +248,13 @@ bool startup_posture_ok(const pgtenant::config::Config& cfg, bool allow_unsafe) 
     } catch (const std::exception& e) {
         spdlog::critical("startup check could not run: {}", e.what());
         if (allow_unsafe) return true;
-        spdlog::critical("refusing to serve without it (--allow-unsafe-database overrides, for development)");
+        spdlog::critical(
+            "refusing to serve without it (--allow-unsafe-database overrides, for development)");
         return false;
     }
     for (const auto& f : findings) {
-        spdlog::critical("startup check: {} on {}: {} Fix: {}", f.id, f.object, f.message, f.fix_sql);
+        spdlog::critical("startup check: {} on {}: {} Fix: {}", f.id, f.object, f.message,
+                         f.fix_sql);
     }
     if (findings.empty()) return true;
     if (allow_unsafe) {
@@ -305,7 +313,8 @@ int main(int argc, char** argv) {
         app.tls = proxy::make_tls_context(app.config->server);
         proxy::check_backend_tls(app.config->backend);
         if (app.config->tenant.mode == config::TenantMode::sealed) {
-            app.set_keys(std::make_shared<const auth::KeyRing>(auth::KeyRing::load(app.config->tenant.key_file)));
+            app.set_keys(std::make_shared<const auth::KeyRing>(
+                auth::KeyRing::load(app.config->tenant.key_file)));
         }
     } catch (const std::exception& e) {
         std::cerr << "pgtenant: " << e.what() << "\n";

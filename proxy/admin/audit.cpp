@@ -31,8 +31,10 @@ void field(std::string& out, std::string_view name, std::string_view value) {
 }  // namespace
 
 std::string audit_line(const AuditEvent& e, std::chrono::system_clock::time_point now) {
-    const auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(now);
-    std::string out = fmt::format("{{\"time\":\"{:%Y-%m-%dT%H:%M:%S}Z\",\"event\":", ms);
+    const auto seconds = std::chrono::time_point_cast<std::chrono::seconds>(now);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - seconds).count();
+    std::string out =
+        fmt::format("{{\"time\":\"{:%Y-%m-%dT%H:%M:%S}.{:03}Z\",\"event\":", seconds, ms);
     append_json_string(out, e.event);
     if (e.session) out += fmt::format(",\"session\":{}", e.session);
     field(out, "practice", e.practice);

@@ -108,6 +108,12 @@ TEST(Directory, RejectsWithMessageNamingEntryAndKey) {
         {"[login]\nname = \"alice\"\n", {"login: expected [[login]] tables"}},
         {"[[login]\nname = \"alice\"\n", {"users file:1:"}},
         {ok + "name = \"again\"\n", {"users file:"}},  // TOML duplicate key
+        {entry("ops", "admin = true\n"), {"\"ops\"", "practice: an admin login is bound to no"}},
+        {"[[login]]\nname = \"ops\"\nadmin = \"yes\"\nscram = \"" + verifier() + "\"\n",
+         {"\"ops\"", "admin: expected true or false"}},
+        {"[[login]]\nname = \"ops\"\nadmin = true\npool_mode = \"session\"\nscram = \"" +
+             verifier() + "\"\n",
+         {"\"ops\"", "pool_mode: an admin login uses no server connection"}},
     };
     for (const BadCase& c : cases) {
         const std::string msg = error_of(c.text);
@@ -145,6 +151,23 @@ TEST(Directory, LoadReadsFileAndNamesItInErrors) {
     EXPECT_NE(PracticeDirectory::load(path)->find("alice"), nullptr);
     std::remove(path.c_str());
     EXPECT_THROW(PracticeDirectory::load(path), DirectoryError);
+}
+
+}  // namespace
+}  // namespace pgtenant::auth
+
+namespace pgtenant::auth {
+namespace {
+
+TEST(Directory, AdminLoginsHaveNoPractice) {
+    auto dir = PracticeDirectory::parse("[[login]]\nname = \"ops\"\nadmin = true\nscram = \"" +
+                                        verifier() + "\"\n" + entry("alice"));
+    const Login* ops = dir->find("ops");
+    ASSERT_NE(ops, nullptr);
+    EXPECT_TRUE(ops->admin);
+    EXPECT_TRUE(ops->practice_id.empty());
+    EXPECT_FALSE(dir->find("alice")->admin);
+    EXPECT_EQ(dir->logins().size(), 2u);
 }
 
 }  // namespace

@@ -374,11 +374,55 @@ TEST(ConfigTest, TenantKeyColumnsAndRecheck) {
         "[tenant]\nkey_columns = [\"practice_id\", \"Tenant Id\"]\nrecheck_interval_s = 0\n", "/x");
     EXPECT_EQ(c->tenant.key_columns, (std::vector<std::string>{"practice_id", "Tenant Id"}));
     EXPECT_EQ(c->tenant.recheck_interval, std::chrono::seconds(0));
-    for (const char* bad : {"key_columns = []", "key_columns = \"practice_id\"", "key_columns = [1]",
-                            "key_columns = [\"\"]", "recheck_interval_s = -1",
+    for (const char* bad : {"key_columns = []", "key_columns = \"practice_id\"",
+                            "key_columns = [1]", "key_columns = [\"\"]", "recheck_interval_s = -1",
                             "recheck_interval_s = 86401", "recheck_interval_s = \"60\""}) {
-        EXPECT_THROW(parse_config(std::string("[tenant]\n") + bad + "\n", "/x"), ConfigError) << bad;
+        EXPECT_THROW(parse_config(std::string("[tenant]\n") + bad + "\n", "/x"), ConfigError)
+            << bad;
     }
+}
+
+}  // namespace
+}  // namespace pgtenant::config
+
+namespace pgtenant::config {
+namespace {
+
+TEST(ConfigTest, MetricsAndAudit) {
+    auto d = parse_config("", "/etc/pgtenant");
+    EXPECT_EQ(d->server.metrics_port, 0);  // off
+    EXPECT_EQ(d->server.metrics_max_practices, 100);
+    EXPECT_TRUE(d->audit.file.empty());  // off
+    auto c = parse_config(
+        "[server]\nmetrics_addr = \"0.0.0.0\"\nmetrics_port = 9127\nmetrics_max_practices = 5\n"
+        "[audit]\nfile = \"audit/pgtenant.jsonl\"\n",
+        "/etc/pgtenant");
+    EXPECT_EQ(c->server.metrics_addr, "0.0.0.0");
+    EXPECT_EQ(c->server.metrics_port, 9127);
+    EXPECT_EQ(c->server.metrics_max_practices, 5);
+    EXPECT_EQ(c->audit.file, "/etc/pgtenant/audit/pgtenant.jsonl");
+    EXPECT_EQ(parse_config("[audit]\nfile = \"stderr\"\n", "/etc")->audit.file, "stderr");
+    expect_error("[server]\nmetrics_port = 70000\n", "server.metrics_port:");
+    expect_error("[server]\nmetrics_addr = \"example.com\"\n", "server.metrics_addr:");
+    expect_error("[server]\nmetrics_max_practices = -1\n", "server.metrics_max_practices:");
+    expect_error("[audit]\nfiles = \"x\"\n", "audit.files: unknown key");
+}
+
+TEST(ConfigTest, DescribeListsEverySettingAndHidesThePassword) {
+    auto c = parse_config("[pool]\nsize = 7\n[backend]\npassword = \"hunter2\"\n", "/etc");
+    const auto settings = describe(*c);
+    auto find = [&](const std::string& key) {
+        for (const auto& s : settings)
+            if (s.key == key) return s;
+        return Setting{};
+    };
+    EXPECT_EQ(find("pool.size").value, "7");
+    EXPECT_EQ(find("pool.size").default_value, "20");
+    EXPECT_EQ(find("backend.password").value, "********");
+    EXPECT_EQ(find("tenant.mode").value, "compat");
+    EXPECT_EQ(find("tenant.key_columns").value, "practice_id");
+    for (const auto& s : settings) EXPECT_EQ(s.value.find("hunter2"), std::string::npos);
+    EXPECT_GT(settings.size(), 35u);
 }
 
 }  // namespace

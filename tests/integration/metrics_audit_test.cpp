@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "tests/integration/console_fixture.h"
@@ -124,6 +125,27 @@ TEST_F(MetricsAuditTest, RefusalsLoginFailuresAndHealth) {
         s.read_until_close(5s);
     }
     EXPECT_EQ(http_get(kMetricsPort, "/healthz").status, 200);
+}
+
+// Every series the Grafana dashboard in config/ queries is one pgtenant exports.
+TEST_F(MetricsAuditTest, TheDashboardQueriesExistingSeries) {
+    const std::string dashboard =
+        read_file(std::filesystem::path(PGTENANT_SOURCE_DIR) / "config/grafana-dashboard.json");
+    const std::string m = scrape();
+    std::set<std::string> names;
+    for (std::size_t at = 0; (at = dashboard.find("pgtenant_", at)) != std::string::npos;) {
+        std::size_t end = at;
+        while (end < dashboard.size() &&
+               (std::isalnum(static_cast<unsigned char>(dashboard[end])) || dashboard[end] == '_'))
+            ++end;
+        names.insert(dashboard.substr(at, end - at));
+        at = end;
+    }
+    EXPECT_GT(names.size(), 10u);
+    for (std::string name : names) {
+        if (name.ends_with("_bucket")) name.resize(name.size() - 7);
+        EXPECT_NE(m.find("# TYPE " + name + " "), std::string::npos) << name << " is not exported";
+    }
 }
 
 TEST_F(MetricsAuditTest, AuditLogSaysWhoAndWhyNeverWhat) {
