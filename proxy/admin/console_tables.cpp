@@ -109,6 +109,31 @@ Table stats_table(const Snapshot& s, bool totals, bool averages) {
     return t;
 }
 
+// SHOW CLIENTS and SHOW SERVERS share PgBouncer's columns, and add pgtenant's id and practice.
+Table connections_table() {
+    return make({{"type", Table::kText},
+                 {"user", Table::kText},
+                 {"database", Table::kText},
+                 {"state", Table::kText},
+                 {"addr", Table::kText},
+                 {"port", Table::kInt8},
+                 {"local_addr", Table::kText},
+                 {"local_port", Table::kInt8},
+                 {"connect_time", Table::kText},
+                 {"request_time", Table::kText},
+                 {"wait", Table::kInt8},
+                 {"wait_us", Table::kInt8},
+                 {"close_needed", Table::kInt8},
+                 {"ptr", Table::kText},
+                 {"link", Table::kText},
+                 {"remote_pid", Table::kInt8},
+                 {"tls", Table::kText},
+                 {"application_name", Table::kText},
+                 {"prepared_statements", Table::kInt8},
+                 {"id", Table::kInt8},
+                 {"practice", Table::kText}});
+}
+
 }  // namespace
 
 void encode_table(const Table& t, std::string& out) {
@@ -151,27 +176,7 @@ Table show_pools(const Snapshot& s) {
 }
 
 Table show_clients(const Snapshot& s) {
-    Table t = make({{"type", Table::kText},
-                    {"user", Table::kText},
-                    {"database", Table::kText},
-                    {"state", Table::kText},
-                    {"addr", Table::kText},
-                    {"port", Table::kInt8},
-                    {"local_addr", Table::kText},
-                    {"local_port", Table::kInt8},
-                    {"connect_time", Table::kText},
-                    {"request_time", Table::kText},
-                    {"wait", Table::kInt8},
-                    {"wait_us", Table::kInt8},
-                    {"close_needed", Table::kInt8},
-                    {"ptr", Table::kText},
-                    {"link", Table::kText},
-                    {"remote_pid", Table::kInt8},
-                    {"tls", Table::kText},
-                    {"application_name", Table::kText},
-                    {"prepared_statements", Table::kInt8},
-                    {"id", Table::kInt8},
-                    {"practice", Table::kText}});
+    Table t = connections_table();
     const std::string local = s.config->server.listen_addr;
     for (const auto& c : s.clients) {
         t.rows.push_back({text("C"),
@@ -200,27 +205,7 @@ Table show_clients(const Snapshot& s) {
 }
 
 Table show_servers(const Snapshot& s) {
-    Table t = make({{"type", Table::kText},
-                    {"user", Table::kText},
-                    {"database", Table::kText},
-                    {"state", Table::kText},
-                    {"addr", Table::kText},
-                    {"port", Table::kInt8},
-                    {"local_addr", Table::kText},
-                    {"local_port", Table::kInt8},
-                    {"connect_time", Table::kText},
-                    {"request_time", Table::kText},
-                    {"wait", Table::kInt8},
-                    {"wait_us", Table::kInt8},
-                    {"close_needed", Table::kInt8},
-                    {"ptr", Table::kText},
-                    {"link", Table::kText},
-                    {"remote_pid", Table::kInt8},
-                    {"tls", Table::kText},
-                    {"application_name", Table::kText},
-                    {"prepared_statements", Table::kInt8},
-                    {"id", Table::kInt8},
-                    {"practice", Table::kText}});
+    Table t = connections_table();
     std::map<uint64_t, uint64_t> client_of;
     for (const auto& c : s.clients)
         if (c.server) client_of[c.server] = c.id;
