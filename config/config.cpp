@@ -85,6 +85,14 @@ class Section {
         out = std::chrono::milliseconds(ms);
     }
 
+    // A timeout that 0 turns off, up to a day.
+    template <typename Duration>
+    void get_timeout(std::string_view key, Duration& out) const {
+        int64_t n = out.count();
+        get(key, n, 0, std::chrono::duration_cast<Duration>(std::chrono::hours(24)).count());
+        out = Duration(n);
+    }
+
     int64_t in_range(std::string_view key, int64_t v, int64_t lo, int64_t hi) const {
         if (v < lo || v > hi) {
             fail(full(key), "must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
@@ -154,7 +162,8 @@ void read_server(const Section& s, ServerConfig& c) {
     s.expect_only({"listen_addr", "listen_port", "workers", "max_client_conn", "max_message_bytes",
                    "message_memory_bytes", "message_timeout_ms", "login_timeout_ms", "tls_cert",
                    "tls_key", "tls_required", "log_level", "metrics_addr", "metrics_port",
-                   "metrics_max_practices"});
+                   "metrics_max_practices", "idle_transaction_timeout_ms", "query_timeout_ms",
+                   "client_idle_timeout_ms"});
     s.get("listen_addr", c.listen_addr);
     s.get("listen_port", c.listen_port, 1, 65535);
     s.get("workers", c.workers, 1, 64);
@@ -163,6 +172,9 @@ void read_server(const Section& s, ServerConfig& c) {
     s.get("message_memory_bytes", c.message_memory_bytes, int64_t{1} << 10, int64_t{1} << 40);
     s.get_ms("message_timeout_ms", c.message_timeout);
     s.get_ms("login_timeout_ms", c.login_timeout);
+    s.get_timeout("idle_transaction_timeout_ms", c.idle_transaction_timeout);
+    s.get_timeout("query_timeout_ms", c.query_timeout);
+    s.get_timeout("client_idle_timeout_ms", c.client_idle_timeout);
     if (c.message_memory_bytes < c.max_message_bytes) {
         fail(s.full("message_memory_bytes"),
              "must be at least server.max_message_bytes, or a message of that size could never "
@@ -255,7 +267,10 @@ void read_backend(const Section& s, BackendConfig& c) {
 }
 
 void read_pool(const Section& s, PoolConfig& c) {
-    s.expect_only({"size", "min_idle", "wait_timeout_ms", "mode"});
+    s.expect_only({"size", "min_idle", "wait_timeout_ms", "mode", "server_lifetime_s",
+                   "server_idle_timeout_s"});
+    s.get_timeout("server_lifetime_s", c.server_lifetime);
+    s.get_timeout("server_idle_timeout_s", c.server_idle_timeout);
     s.get("size", c.size, 1, 10'000);
     s.get("min_idle", c.min_idle, 0, 10'000);
     s.in_range("min_idle", c.min_idle, 0, c.size);

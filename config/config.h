@@ -31,6 +31,14 @@ struct ServerConfig {
     std::chrono::milliseconds message_timeout{30000};
     // From connect to the end of authentication (PostgreSQL's authentication_timeout).
     std::chrono::milliseconds login_timeout{60000};
+    // Timeouts on clients, each off at 0. A client idle inside a transaction this long is
+    // disconnected (its transaction rolled back, its server connection freed), as PostgreSQL's
+    // idle_in_transaction_session_timeout; a request the server has not answered this long is
+    // cancelled (57014); a client idle outside any transaction this long is disconnected, as
+    // PostgreSQL's idle_session_timeout.
+    std::chrono::milliseconds idle_transaction_timeout{0};
+    std::chrono::milliseconds query_timeout{0};
+    std::chrono::milliseconds client_idle_timeout{0};
     std::string tls_cert;            // PEM; empty = no TLS (SSLRequest answered 'N')
     std::string tls_key;             // PEM
     bool tls_required = false;       // refuse clients that do not ask for TLS
@@ -67,6 +75,10 @@ struct PoolConfig {
     int min_idle = 0;                               // opened at start and kept open
     std::chrono::milliseconds wait_timeout{5000};   // 53400 when no backend frees up in time
     PoolMode default_mode = PoolMode::transaction;  // per-login override in the users file
+    // A server connection is closed when it comes back older than server_lifetime, or after
+    // idling server_idle_timeout (down to min_idle); 0 turns either off. min_idle is kept filled.
+    std::chrono::seconds server_lifetime{3600};
+    std::chrono::seconds server_idle_timeout{600};
 };
 
 struct TenantConfig {

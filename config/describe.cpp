@@ -37,6 +37,11 @@ std::vector<Setting> describe(const Config& c) {
         d.server.message_memory_bytes);
     add("server.message_timeout_ms", c.server.message_timeout, d.server.message_timeout);
     add("server.login_timeout_ms", c.server.login_timeout, d.server.login_timeout);
+    add("server.idle_transaction_timeout_ms", c.server.idle_transaction_timeout,
+        d.server.idle_transaction_timeout);
+    add("server.query_timeout_ms", c.server.query_timeout, d.server.query_timeout);
+    add("server.client_idle_timeout_ms", c.server.client_idle_timeout,
+        d.server.client_idle_timeout);
     add("server.tls_cert", c.server.tls_cert, d.server.tls_cert);
     add("server.tls_key", c.server.tls_key, d.server.tls_key);
     add("server.tls_required", c.server.tls_required, d.server.tls_required);
@@ -60,7 +65,9 @@ std::vector<Setting> describe(const Config& c) {
     add("pool.size", c.pool.size, d.pool.size);
     add("pool.min_idle", c.pool.min_idle, d.pool.min_idle);
     add("pool.wait_timeout_ms", c.pool.wait_timeout, d.pool.wait_timeout);
-    add("pool.default_mode", c.pool.default_mode, d.pool.default_mode);
+    add("pool.mode", c.pool.default_mode, d.pool.default_mode);
+    add("pool.server_lifetime_s", c.pool.server_lifetime, d.pool.server_lifetime);
+    add("pool.server_idle_timeout_s", c.pool.server_idle_timeout, d.pool.server_idle_timeout);
     add("tenant.users_file", c.tenant.users_file, d.tenant.users_file);
     add("tenant.setting", c.tenant.setting, d.tenant.setting);
     add("tenant.allow_maintenance", c.tenant.allow_maintenance, d.tenant.allow_maintenance);

@@ -130,6 +130,18 @@ Error shutting_down() {
                 "FATAL");
 }
 
+Error idle_transaction_timeout() {
+    return make("idle_transaction_timeout", "25P03",
+                "terminating connection due to idle-in-transaction timeout",
+                "The transaction was rolled back (server.idle_transaction_timeout_ms).", "FATAL");
+}
+
+Error idle_session_timeout() {
+    return make("client_idle_timeout", "57P05",
+                "terminating connection due to idle-session timeout",
+                "server.client_idle_timeout_ms", "FATAL");
+}
+
 Error terminated_by_admin() {
     return make("admin_kill", "57P01", "terminating connection due to administrator command", {},
                 "FATAL");

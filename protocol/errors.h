@@ -56,6 +56,10 @@ Error pool_wait_timeout(long ms);                   // 53400
 Error cannot_connect_now(std::string_view why);     // 57P03
 Error isolation_check_failed();                     // 55000
 Error shutting_down();                              // 57P01
+// server.idle_transaction_timeout_ms and server.client_idle_timeout_ms, with PostgreSQL's words
+// for its idle_in_transaction_session_timeout and idle_session_timeout.
+Error idle_transaction_timeout();  // 25P03, FATAL
+Error idle_session_timeout();      // 57P05, FATAL
 // KILL in the console: as pg_terminate_backend.
 Error terminated_by_admin();  // 57P01, FATAL
 // The console: an admin login elsewhere, a practice login on the console.

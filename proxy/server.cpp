@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <functional>
 #include <thread>
@@ -161,6 +162,35 @@ std::string reload(App& app) {
     return outcome;
 }
 
+// On each worker: the client timeouts (Session::enforce_timeouts) as often as a quarter of the
+// shortest one set (between 10 ms and 1 s), and the pool's upkeep once a second.
+awaitable<void> sweep(App& app, int worker) {
+    using namespace std::chrono;
+    const auto& s = app.config->server;
+    milliseconds shortest = hours(24);
+    for (auto t : {s.idle_transaction_timeout, s.query_timeout, s.client_idle_timeout})
+        if (t.count() > 0) shortest = std::min(shortest, t);
+    const auto every = std::clamp<milliseconds>(shortest / 4, milliseconds(10), seconds(1));
+    const bool timeouts = shortest < hours(24);
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    auto next_upkeep = steady_clock::now();
+    for (;;) {
+        timer.expires_after(every);
+        auto [ec] = co_await timer.async_wait(use_tuple);
+        if (ec || app.shutting_down) co_return;
+        const auto now = steady_clock::now();
+        if (timeouts) {
+            // enforce_timeouts never removes a session from the list (an ending session
+            // leaves it later, from its own coroutine).
+            for (auto& [id, client] : app.registry.list(worker)) client->enforce_timeouts(now);
+        }
+        if (now >= next_upkeep) {
+            app.pool->maintain(worker);
+            next_upkeep = now + seconds(1);
+        }
+    }
+}
+
 // Every stats period, the totals SHOW STATS averages over.
 awaitable<void> tick_periods(App& app) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -268,6 +298,8 @@ int run_server(App& app) {
     });
 
     asio::co_spawn(ioc, tick_periods(app), asio::detached);
+    for (int w = 0; w < cfg.workers; ++w)
+        asio::co_spawn(*workers[static_cast<std::size_t>(w)], sweep(app, w), asio::detached);
 
     // SIGHUP (and the console's RELOAD): re-read the users file and the sealed-mode key file,
     // reopen the audit log.

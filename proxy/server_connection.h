@@ -74,6 +74,8 @@ class ServerConnection : public ServerState {
     static constexpr auto kIdleCheckAfter = std::chrono::milliseconds(100);
     bool idle_check();
     void released() { released_at_ = std::chrono::steady_clock::now(); }
+    std::chrono::steady_clock::time_point released_at() const { return released_at_; }
+    std::chrono::steady_clock::time_point opened_at() const { return opened_at_; }
     // Closes an idle connection; over TLS with a close_notify first, so that PostgreSQL does
     // not log "Connection reset by peer". No operation may be pending on it.
     void close() {
@@ -117,6 +119,7 @@ class ServerConnection : public ServerState {
     int worker_ = 0;
     uint64_t generation_ = 0;
     std::chrono::steady_clock::time_point released_at_{};
+    const std::chrono::steady_clock::time_point opened_at_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace pgtenant::proxy

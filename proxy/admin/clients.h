@@ -39,6 +39,9 @@ class ClientHandle {
     // Ends the session with 57P01, as PostgreSQL's pg_terminate_backend: an open transaction
     // is rolled back (its server connection is closed).
     virtual void terminate() = 0;
+    // Called every sweep of its worker: ends or cancels what overstayed a timeout of
+    // server.idle_transaction_timeout_ms, query_timeout_ms or client_idle_timeout_ms.
+    virtual void enforce_timeouts(std::chrono::steady_clock::time_point now) = 0;
 };
 
 // Per worker thread: the sessions living there. Only that thread reads or writes its list.

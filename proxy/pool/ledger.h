@@ -69,6 +69,25 @@ class PoolLedger {
         ++stats_.closed_total;
     }
 
+    // Takes off `worker`'s idle list the connections `expired(conn)` says must go, oldest used
+    // first, keeping at least `keep_open` connections open in all. The caller closes them and
+    // frees their slots.
+    template <typename Expired>
+    std::vector<ConnPtr> take_expired(int worker, int keep_open, Expired expired) {
+        std::vector<ConnPtr> out;
+        auto& idle = workers_[static_cast<std::size_t>(worker)].idle;
+        for (auto it = idle.begin(); it != idle.end();) {
+            if (open_ - static_cast<int>(out.size()) <= keep_open) break;
+            if (expired(**it)) {
+                out.push_back(std::move(*it));
+                it = idle.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        return out;
+    }
+
     // Counts a connection that is about to move to another worker thread.
     bool must_move(const Conn& conn, int worker) {
         if (conn.worker() == worker) return false;

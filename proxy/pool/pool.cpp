@@ -168,8 +168,47 @@ void Pool::discard(std::shared_ptr<ServerConnection> conn) {
 }
 
 void Pool::warm_up() {
-    for (int i = 0; i < cfg_->pool.min_idle; ++i) {
-        const int worker = i % static_cast<int>(executors_.size());
+    const int workers = static_cast<int>(executors_.size());
+    for (int w = 0; w < workers; ++w)
+        open_idle(w, cfg_->pool.min_idle / workers + (w < cfg_->pool.min_idle % workers ? 1 : 0));
+}
+
+void Pool::maintain(int worker) {
+    using Clock = std::chrono::steady_clock;
+    const auto now = Clock::now();
+    const auto& p = cfg_->pool;
+    std::vector<std::shared_ptr<ServerConnection>> expired;
+    int missing = 0;
+    {
+        std::lock_guard lock(mu_);
+        if (ledger_.closed()) return;
+        // Too old: closed even below min_idle (the refill replaces them). Idle too long: down
+        // to min_idle.
+        auto free_slots = [&](const auto& conns) {
+            for (auto& conn : conns) {
+                forget(*conn);
+                ledger_.slot_freed();
+            }
+        };
+        expired = ledger_.take_expired(worker, 0, [&](const ServerConnection& c) {
+            return p.server_lifetime.count() > 0 && now - c.opened_at() > p.server_lifetime;
+        });
+        free_slots(expired);
+        auto idle = ledger_.take_expired(worker, p.min_idle, [&](const ServerConnection& c) {
+            return p.server_idle_timeout.count() > 0 &&
+                   now - c.released_at() > p.server_idle_timeout;
+        });
+        free_slots(idle);
+        expired.insert(expired.end(), idle.begin(), idle.end());
+        // Refilled by worker 0 only, so that two workers do not both fill the same gap.
+        if (worker == 0) missing = p.min_idle - ledger_.open();
+    }
+    for (auto& conn : expired) conn->close();  // on its own worker: this is that thread
+    if (missing > 0) open_idle(worker, missing);
+}
+
+void Pool::open_idle(int worker, int count) {
+    for (int i = 0; i < count; ++i) {
         asio::co_spawn(
             executors_[worker],
             [this, worker]() -> awaitable<void> {

@@ -102,6 +102,10 @@ class Pool {
 
     // Opens pool.min_idle connections in the background, spread over the workers.
     void warm_up();
+    // Run on each worker now and then (every second): closes that worker's idle connections
+    // past pool.server_lifetime or pool.server_idle_timeout (down to pool.min_idle), and opens
+    // connections while fewer than pool.min_idle are open.
+    void maintain(int worker);
     // Closes the idle connections and wakes every waiter (they get shutting_down). Connections
     // on loan are closed as their leases end.
     void close_all();
@@ -128,6 +132,8 @@ class Pool {
 
     void release(std::shared_ptr<ServerConnection> conn);
     void discard(std::shared_ptr<ServerConnection> conn);
+    // Opens `count` idle connections in the background on `worker`.
+    void open_idle(int worker, int count);
     // Opens a connection in a slot already reserved; null (slot freed) on failure.
     awaitable<std::shared_ptr<ServerConnection>> open_in_slot(int worker, std::string& error);
     Lease lease_on(std::shared_ptr<ServerConnection> conn, int worker, const std::string& practice);
@@ -144,7 +150,13 @@ class Pool {
     std::vector<std::pair<std::string, std::string>> server_params_;
     std::unordered_map<const ServerConnection*, ServerView> views_;
     std::atomic<uint64_t> generation_{0};
-    bool current(const ServerConnection& conn) const { return conn.generation() == generation_; }
+    // Not retired, and not older than pool.server_lifetime: may be used again.
+    bool current(const ServerConnection& conn) const {
+        const auto lifetime = cfg_->pool.server_lifetime;
+        return conn.generation() == generation_ &&
+               (lifetime.count() == 0 ||
+                std::chrono::steady_clock::now() - conn.opened_at() < lifetime);
+    }
 };
 
 }  // namespace pgtenant::proxy

@@ -142,13 +142,13 @@ admin::ClientInfo Session::describe() const {
     return c;
 }
 
-void Session::terminate() {
+void Session::end_with(protocol::Error e) {
     if (terminating_ || client_gone_) return;
     terminating_ = true;
     asio::co_spawn(
         client_.get_executor(),
-        [self = shared_from_this()]() -> awaitable<void> {
-            co_await self->refuse(errors::terminated_by_admin());
+        [self = shared_from_this(), e = std::move(e)]() -> awaitable<void> {
+            co_await self->refuse(e);
             // Whatever it had open on the server is rolled back with the connection.
             if (self->admin_) {
                 self->client_gone_ = true;
@@ -157,6 +157,45 @@ void Session::terminate() {
             }
         },
         asio::detached);
+}
+
+}  // namespace pgtenant::proxy
+
+namespace pgtenant::proxy {
+
+// The worker's sweep: a request the server has not answered within query_timeout is cancelled
+// (the server answers 57014); a client quiet inside a transaction for idle_transaction_timeout,
+// or outside one for client_idle_timeout, is disconnected. "Quiet" is measured from the last
+// client message the sweeps saw and the last reply, so the hot path only counts messages.
+void Session::enforce_timeouts(SteadyTime now) {
+    if (admin_ || terminating_ || client_gone_) return;
+    if (messages_ != swept_messages_) {
+        swept_messages_ = messages_;
+        quiet_since_ = now;
+    }
+    const auto& cfg = app_.config->server;
+    if (server_ && !server_->tracker().idle()) {
+        if (cfg.query_timeout.count() > 0 && now - request_started_ > cfg.query_timeout &&
+            cancelled_request_ != request_started_ && !conv_.copy_awaited()) {
+            cancelled_request_ = request_started_;
+            spdlog::info("{} request running over server.query_timeout_ms ({} ms): cancelling it",
+                         prefix(), cfg.query_timeout.count());
+            asio::co_spawn(client_.get_executor(),
+                           send_cancel(app_.config->backend, server_->pid(), server_->key()),
+                           asio::detached);
+        }
+        return;
+    }
+    if (conv_.segment() == Conversation::Segment::open || waiting_) return;
+    const auto quiet = now - std::max(quiet_since_, request_started_);
+    const bool in_transaction = conv_.block() != Conversation::Block::idle;
+    if (in_transaction && cfg.idle_transaction_timeout.count() > 0 &&
+        quiet > cfg.idle_transaction_timeout) {
+        end_with(errors::idle_transaction_timeout());
+    } else if (!in_transaction && cfg.client_idle_timeout.count() > 0 &&
+               quiet > cfg.client_idle_timeout) {
+        end_with(errors::idle_session_timeout());
+    }
 }
 
 }  // namespace pgtenant::proxy

@@ -49,6 +49,7 @@ awaitable<void> Session::serve() {
                 co_return;
             }
             admin::Slot::add(slot_->bytes_received, f.total_size);
+            ++messages_;
             bool keep = co_await handle_client_message(f.bytes);
             client_buf_.consume(f.total_size);
             if (large_message_) end_large_message();
@@ -323,6 +324,8 @@ awaitable<bool> Session::begin_segment(char tag) {
         hold(std::move(acquired.lease));
         conv_.leased(*server_, to_server_);
         asio::co_spawn(co_await asio::this_coro::executor, relay(server_.shared()), asio::detached);
+    } else {
+        request_started_ = std::chrono::steady_clock::now();  // for the query and transaction times
     }
     conv_.open_segment();
     borrow_storage(to_server_);

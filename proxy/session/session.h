@@ -37,7 +37,8 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     admin::ClientInfo describe() const override;
     const std::string& practice() const override { return practice_; }
     bool is_admin() const override { return admin_; }
-    void terminate() override;
+    void terminate() override { end_with(protocol::errors::terminated_by_admin()); }
+    void enforce_timeouts(std::chrono::steady_clock::time_point now) override;
 
   private:
     enum class StartupOutcome { proceed, done };
@@ -61,6 +62,8 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     void refused(const protocol::Error& e, std::string_view context = {});
     void account(Conversation::Tally tally);
     awaitable<void> wait_while_paused();
+    // Ends the session with `e` (FATAL) from outside its coroutines: the console, a timeout.
+    void end_with(protocol::Error e);
     std::string client_address() const;
 
     // --- the admin console (console_session.cpp) ---
@@ -153,6 +156,11 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     SteadyTime request_started_{};  // the segment under way (query time)
     SteadyTime xact_started_{};     // the transaction under way; zero when none
     SteadyTime waiting_since_{};
+    // Timeouts (enforce_timeouts): client messages so far, and what the last sweep saw.
+    uint64_t messages_ = 0;
+    uint64_t swept_messages_ = 0;
+    SteadyTime quiet_since_ = std::chrono::steady_clock::now();  // no client message since
+    SteadyTime cancelled_request_{};  // the request query_timeout cancelled
 
     // Serving state.
     Lease server_;                     // leased server connection, if any

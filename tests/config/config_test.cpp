@@ -427,3 +427,30 @@ TEST(ConfigTest, DescribeListsEverySettingAndHidesThePassword) {
 
 }  // namespace
 }  // namespace pgtenant::config
+
+namespace pgtenant::config {
+namespace {
+
+TEST(ConfigTest, TimeoutsAreOffAtZero) {
+    auto d = parse_config("", "/etc");
+    EXPECT_EQ(d->server.idle_transaction_timeout.count(), 0);
+    EXPECT_EQ(d->server.query_timeout.count(), 0);
+    EXPECT_EQ(d->server.client_idle_timeout.count(), 0);
+    EXPECT_EQ(d->pool.server_lifetime.count(), 3600);
+    EXPECT_EQ(d->pool.server_idle_timeout.count(), 600);
+    auto c = parse_config(
+        "[server]\nidle_transaction_timeout_ms = 1500\nquery_timeout_ms = 0\n"
+        "client_idle_timeout_ms = 86400000\n[pool]\nserver_lifetime_s = 0\n"
+        "server_idle_timeout_s = 30\n",
+        "/etc");
+    EXPECT_EQ(c->server.idle_transaction_timeout.count(), 1500);
+    EXPECT_EQ(c->server.client_idle_timeout.count(), 86'400'000);
+    EXPECT_EQ(c->pool.server_lifetime.count(), 0);
+    EXPECT_EQ(c->pool.server_idle_timeout.count(), 30);
+    expect_error("[server]\nquery_timeout_ms = -1\n", "server.query_timeout_ms:");
+    expect_error("[server]\nclient_idle_timeout_ms = 86400001\n", "server.client_idle_timeout_ms:");
+    expect_error("[pool]\nserver_lifetime_s = 86401\n", "pool.server_lifetime_s:");
+}
+
+}  // namespace
+}  // namespace pgtenant::config

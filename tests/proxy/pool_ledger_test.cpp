@@ -182,3 +182,36 @@ TEST(PoolLedger, RandomLeasesKeepTheBooksBalanced) {
 
 }  // namespace
 }  // namespace pgtenant::proxy
+
+namespace pgtenant::proxy {
+namespace {
+
+TEST(PoolLedger, ExpiredIdleConnectionsGoDownToWhatMustStayOpen) {
+    Ledger l(4, 2);
+    const auto now = Clock::now();
+    std::vector<std::shared_ptr<FakeConn>> all;
+    for (auto [w, p] : {std::pair{0, "old"}, {0, "new"}, {0, "old"}, {1, "old"}}) {
+        ASSERT_TRUE(l.reserve_slot());
+        all.push_back(conn(w, p));
+        l.hand_over(all.back(), w, now);
+    }
+    auto old = [](const FakeConn& c) { return c.last_practice() == "old"; };
+    // Keep 3 open: only one of worker 0's two expired ones may go.
+    auto gone = l.take_expired(0, 3, old);
+    ASSERT_EQ(gone.size(), 1u);
+    EXPECT_EQ(gone[0], all[0]);  // oldest used first
+    EXPECT_EQ(l.stats().idle, 3);
+    EXPECT_EQ(l.open(), 4);  // the caller frees the slot
+    l.slot_freed();
+    // Keep none: the other expired one of worker 0, never another worker's.
+    gone = l.take_expired(0, 0, old);
+    ASSERT_EQ(gone.size(), 1u);
+    EXPECT_EQ(gone[0], all[2]);
+    l.slot_freed();
+    EXPECT_EQ(l.open(), 2);
+    EXPECT_EQ(l.take_idle("x", 0), all[1]);
+    EXPECT_EQ(l.take_idle("x", 0), all[3]);
+}
+
+}  // namespace
+}  // namespace pgtenant::proxy
