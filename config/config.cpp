@@ -159,11 +159,26 @@ std::string resolve(const std::string& path, const std::string& base_dir) {
 }
 
 void read_server(const Section& s, ServerConfig& c) {
-    s.expect_only({"listen_addr", "listen_port", "workers", "max_client_conn", "max_message_bytes",
-                   "message_memory_bytes", "message_timeout_ms", "login_timeout_ms", "tls_cert",
-                   "tls_key", "tls_required", "log_level", "metrics_addr", "metrics_port",
-                   "metrics_max_practices", "idle_transaction_timeout_ms", "query_timeout_ms",
-                   "client_idle_timeout_ms"});
+    s.expect_only({"listen_addr",
+                   "listen_port",
+                   "workers",
+                   "max_client_conn",
+                   "max_message_bytes",
+                   "message_memory_bytes",
+                   "message_timeout_ms",
+                   "login_timeout_ms",
+                   "tls_cert",
+                   "tls_key",
+                   "tls_required",
+                   "log_level",
+                   "metrics_addr",
+                   "metrics_port",
+                   "metrics_max_practices",
+                   "idle_transaction_timeout_ms",
+                   "query_timeout_ms",
+                   "client_idle_timeout_ms",
+                   "shutdown_timeout_s",
+                   "so_reuseport"});
     s.get("listen_addr", c.listen_addr);
     s.get("listen_port", c.listen_port, 1, 65535);
     s.get("workers", c.workers, 1, 64);
@@ -175,6 +190,8 @@ void read_server(const Section& s, ServerConfig& c) {
     s.get_timeout("idle_transaction_timeout_ms", c.idle_transaction_timeout);
     s.get_timeout("query_timeout_ms", c.query_timeout);
     s.get_timeout("client_idle_timeout_ms", c.client_idle_timeout);
+    s.get_timeout("shutdown_timeout_s", c.shutdown_timeout);
+    s.get("so_reuseport", c.so_reuseport);
     if (c.message_memory_bytes < c.max_message_bytes) {
         fail(s.full("message_memory_bytes"),
              "must be at least server.max_message_bytes, or a message of that size could never "

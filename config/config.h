@@ -39,6 +39,12 @@ struct ServerConfig {
     std::chrono::milliseconds idle_transaction_timeout{0};
     std::chrono::milliseconds query_timeout{0};
     std::chrono::milliseconds client_idle_timeout{0};
+    // SIGTERM drains: no new clients or transactions, open transactions may finish for this
+    // long, idle clients are told 57P01; 0 closes at once (as SIGINT).
+    std::chrono::seconds shutdown_timeout{30};
+    // SO_REUSEPORT on the listening socket: a new pgtenant can listen on the same port while
+    // the old one drains (a binary upgrade without refusing a connection).
+    bool so_reuseport = false;
     std::string tls_cert;            // PEM; empty = no TLS (SSLRequest answered 'N')
     std::string tls_key;             // PEM
     bool tls_required = false;       // refuse clients that do not ask for TLS

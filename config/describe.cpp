@@ -42,6 +42,8 @@ std::vector<Setting> describe(const Config& c) {
     add("server.query_timeout_ms", c.server.query_timeout, d.server.query_timeout);
     add("server.client_idle_timeout_ms", c.server.client_idle_timeout,
         d.server.client_idle_timeout);
+    add("server.shutdown_timeout_s", c.server.shutdown_timeout, d.server.shutdown_timeout);
+    add("server.so_reuseport", c.server.so_reuseport, d.server.so_reuseport);
     add("server.tls_cert", c.server.tls_cert, d.server.tls_cert);
     add("server.tls_key", c.server.tls_key, d.server.tls_key);
     add("server.tls_required", c.server.tls_required, d.server.tls_required);

@@ -61,10 +61,12 @@ struct App {
     admin::Pauses pauses;
     std::unique_ptr<admin::AuditLog> audit;  // null when audit.file is empty
     std::atomic<int> admin_clients{0};
-    std::atomic<bool> shutting_down{false};
-    // Set by run_server: SHUTDOWN's and SIGTERM's, and RELOAD's and SIGHUP's (which returns
-    // what it did, for the log and the console).
+    std::atomic<bool> shutting_down{false};  // closing now: SIGINT, or the drain is over
+    std::atomic<bool> draining{false};       // SIGTERM: open transactions may still finish
+    // Set by run_server: SIGINT's (at once), SIGTERM's and SHUTDOWN's (drain first), and
+    // RELOAD's and SIGHUP's (which returns what it did, for the log and the console).
     std::function<void()> shutdown;
+    std::function<void()> drain;
     std::function<std::string()> reload;
     void audit_event(const admin::AuditEvent& e) const {
         if (audit) audit->write(e);

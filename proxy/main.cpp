@@ -66,7 +66,8 @@ Usage:
   pgtenant --help | --version
 
 Signals: SIGHUP re-reads the users file and the sealed-mode key file and reopens the audit
-log; SIGINT/SIGTERM shut down.
+log; SIGTERM drains (open transactions finish within server.shutdown_timeout_s, idle clients
+get 57P01) and exits; SIGINT closes at once.
 Operating: admin logins (admin = true in the users file) reach the console with
   psql "host=... port=6432 user=ops dbname=pgtenant"   (SHOW HELP lists its commands);
   server.metrics_port serves Prometheus /metrics and /healthz; audit.file writes the audit
@@ -94,7 +95,6 @@ but not a client that calls set_config() itself; sealed also binds a signed toke
 pgtenant.context that policies verify through pgtenant.practice_id() (config/sealed_install.sql).
 
 Configuration reference: config/pgtenant.toml (every key documented). Logs go to stderr.
-Signals: SIGINT / SIGTERM stop the proxy; SIGHUP re-reads the sealed-mode key file.
 )";
 
 int print_verifier() {

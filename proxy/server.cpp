@@ -163,7 +163,8 @@ std::string reload(App& app) {
 }
 
 // On each worker: the client timeouts (Session::enforce_timeouts) as often as a quarter of the
-// shortest one set (between 10 ms and 1 s), and the pool's upkeep once a second.
+// shortest one set (between 10 ms and 1 s), the pool's upkeep once a second, and while draining
+// (every 20 ms) the end of each client that is between transactions.
 awaitable<void> sweep(App& app, int worker) {
     using namespace std::chrono;
     const auto& s = app.config->server;
@@ -175,10 +176,13 @@ awaitable<void> sweep(App& app, int worker) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     auto next_upkeep = steady_clock::now();
     for (;;) {
-        timer.expires_after(every);
+        timer.expires_after(app.draining ? std::min<milliseconds>(every, milliseconds(20)) : every);
         auto [ec] = co_await timer.async_wait(use_tuple);
         if (ec || app.shutting_down) co_return;
         const auto now = steady_clock::now();
+        if (app.draining) {
+            for (auto& [id, client] : app.registry.list(worker)) client->end_if_idle();
+        }
         if (timeouts) {
             // enforce_timeouts never removes a session from the list (an ending session
             // leaves it later, from its own coroutine).
@@ -256,6 +260,10 @@ int run_server(App& app) {
             cfg.listen_port);
         acceptor.open(ep.protocol());
         acceptor.set_option(tcp::acceptor::reuse_address(true));
+        if (cfg.so_reuseport) {
+            using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+            acceptor.set_option(reuse_port(true));
+        }
         acceptor.bind(ep);
         acceptor.listen(asio::socket_base::max_listen_connections);
     } catch (const std::exception& e) {
@@ -293,8 +301,13 @@ int run_server(App& app) {
     // The workers stop only once the accept loop has ended: its pending accept holds a socket
     // of another worker's io_context, which must not be destroyed under it (the io_uring build
     // read freed memory at every SIGTERM when the io_contexts went with the accept pending).
-    asio::co_spawn(ioc, accept_loop(app, acceptor, workers), [&workers](std::exception_ptr) {
+    bool accept_ended = false;  // both only touched on worker 0's thread
+    auto stop_workers = [&workers] {
         for (auto& w : workers) w->stop();
+    };
+    asio::co_spawn(ioc, accept_loop(app, acceptor, workers), [&](std::exception_ptr) {
+        accept_ended = true;
+        if (app.shutting_down) stop_workers();  // else draining: stopped when the drain ends
     });
 
     asio::co_spawn(ioc, tick_periods(app), asio::detached);
@@ -314,8 +327,7 @@ int run_server(App& app) {
     };
     wait_hangup();
 
-    // SIGINT/SIGTERM (and the console's SHUTDOWN): stop accepting, close the pool, stop. Runs
-    // on worker 0.
+    // SIGINT (or the end of a drain): stop accepting, close the pool, stop. Runs on worker 0.
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     app.shutdown = [&] {
         if (app.shutting_down.exchange(true)) return;
@@ -334,12 +346,53 @@ int run_server(App& app) {
         signals.cancel();
         if (metrics) metrics->stop();
         app.pool->close_all();
+        if (accept_ended) stop_workers();
     };
-    signals.async_wait([&](const error_code& ec, int sig) {
-        if (ec) return;
-        spdlog::info("signal {} received", sig);
-        app.shutdown();
-    });
+    // SIGTERM (and the console's SHUTDOWN): drain. No new client or transaction; transactions
+    // under way may finish within server.shutdown_timeout_s; clients between transactions are
+    // told 57P01 (each worker's sweep); then as SIGINT. With server.so_reuseport a new pgtenant
+    // may already listen on the port and take the new clients.
+    app.drain = [&] {
+        if (app.draining.exchange(true) || app.shutting_down) return;
+        const auto timeout = cfg.shutdown_timeout;
+        spdlog::info(
+            "draining: no new clients or transactions; open transactions may finish "
+            "within {} s (server.shutdown_timeout_s)",
+            timeout.count());
+        app.audit_event({.event = "drain"});
+        error_code ignored;
+        acceptor.close(ignored);
+        if (timeout.count() == 0) return app.shutdown();
+        asio::co_spawn(
+            ioc,
+            [&app, timeout]() -> awaitable<void> {
+                const auto deadline = std::chrono::steady_clock::now() + timeout;
+                asio::steady_timer t(co_await asio::this_coro::executor);
+                while (app.clients > 0 && std::chrono::steady_clock::now() < deadline &&
+                       !app.shutting_down) {
+                    t.expires_after(std::chrono::milliseconds(20));
+                    co_await t.async_wait(use_tuple);
+                }
+                if (app.clients > 0)
+                    spdlog::warn("drain: {} client(s) still connected after {} s; closing",
+                                 app.clients.load(), timeout.count());
+                app.shutdown();
+            },
+            asio::detached);
+    };
+    std::function<void()> wait_signal = [&] {
+        signals.async_wait([&](const error_code& ec, int sig) {
+            if (ec) return;
+            spdlog::info("signal {} received", sig);
+            if (sig == SIGTERM) {
+                app.drain();
+                wait_signal();  // a SIGINT may still cut the drain short
+            } else {
+                app.shutdown();
+            }
+        });
+    };
+    wait_signal();
     app.audit_event(
         {.event = "startup",
          .detail = fmt::format("listening on {}:{}", cfg.listen_addr, cfg.listen_port)});
@@ -354,6 +407,7 @@ int run_server(App& app) {
     for (auto& t : threads) t.join();
     app.recheck.reset();  // its callback holds the pool
     app.shutdown = nullptr;
+    app.drain = nullptr;
     app.reload = nullptr;
     return 0;
 }

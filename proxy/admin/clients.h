@@ -42,6 +42,8 @@ class ClientHandle {
     // Called every sweep of its worker: ends or cancels what overstayed a timeout of
     // server.idle_transaction_timeout_ms, query_timeout_ms or client_idle_timeout_ms.
     virtual void enforce_timeouts(std::chrono::steady_clock::time_point now) = 0;
+    // While pgtenant drains: ends the session (57P01) if it is between transactions.
+    virtual void end_if_idle() = 0;
 };
 
 // Per worker thread: the sessions living there. Only that thread reads or writes its list.

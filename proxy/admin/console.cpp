@@ -165,7 +165,7 @@ awaitable<bool> run(App& app, const Command& c, std::string& out) {
         }
         case Kind::shutdown:
             build::command_complete(out, "SHUTDOWN");
-            if (app.shutdown) asio::post(app.workers.front(), app.shutdown);
+            if (app.drain) asio::post(app.workers.front(), app.drain);
             co_return true;
     }
     co_return true;

@@ -159,10 +159,6 @@ void Session::end_with(protocol::Error e) {
         asio::detached);
 }
 
-}  // namespace pgtenant::proxy
-
-namespace pgtenant::proxy {
-
 // The worker's sweep: a request the server has not answered within query_timeout is cancelled
 // (the server answers 57014); a client quiet inside a transaction for idle_transaction_timeout,
 // or outside one for client_idle_timeout, is disconnected. "Quiet" is measured from the last
@@ -196,6 +192,16 @@ void Session::enforce_timeouts(SteadyTime now) {
                quiet > cfg.client_idle_timeout) {
         end_with(errors::idle_session_timeout());
     }
+}
+
+bool Session::between_transactions() const {
+    if (server_ && !server_->tracker().idle()) return false;
+    if (waiting_ || conv_.segment() == Conversation::Segment::open) return false;
+    return conv_.block() == Conversation::Block::idle && !aborted_;
+}
+
+void Session::end_if_idle() {
+    if (admin_ || between_transactions()) end_with(errors::shutting_down());
 }
 
 }  // namespace pgtenant::proxy

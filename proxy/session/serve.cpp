@@ -233,6 +233,11 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     if (!emulated_.empty()) co_return co_await flush_local();
     if (!refusal && app_.isolation_gate_closed() && starts_transaction(tag, conv_))
         refusal = errors::isolation_check_failed();
+    if (app_.draining && starts_transaction(tag, conv_) && !server_) {
+        // Draining: transactions under way may finish, no new one starts.
+        co_await refuse(errors::shutting_down());
+        co_return false;
+    }
     const bool segment_open = conv_.segment() == Conversation::Segment::open;
     if (!server_ && !segment_open && (refusal || tag == 'S')) {
         // Nothing is running: answer without leasing a server connection.

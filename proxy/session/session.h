@@ -39,6 +39,7 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     bool is_admin() const override { return admin_; }
     void terminate() override { end_with(protocol::errors::terminated_by_admin()); }
     void enforce_timeouts(std::chrono::steady_clock::time_point now) override;
+    void end_if_idle() override;
 
   private:
     enum class StartupOutcome { proceed, done };
@@ -64,6 +65,8 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     awaitable<void> wait_while_paused();
     // Ends the session with `e` (FATAL) from outside its coroutines: the console, a timeout.
     void end_with(protocol::Error e);
+    // Between transactions: no request under way, no transaction block open, not waiting.
+    bool between_transactions() const;
     std::string client_address() const;
 
     // --- the admin console (console_session.cpp) ---

@@ -211,11 +211,15 @@ awaitable<bool> Session::authenticate() {
         logged_in();
         co_return co_await send_console_welcome();
     }
-    if (app_.clients - app_.admin_clients > app_.config->server.max_client_conn) {
+    const bool full = app_.clients - app_.admin_clients > app_.config->server.max_client_conn;
+    if (full || app_.draining) {
+        // Accepted just before a drain began: told at once, as PostgreSQL tells a client that
+        // connects while it shuts down, so the client connects again (to the new pgtenant).
+        protocol::Error e = errors::shutting_down();
+        if (full) e = errors::too_many_connections(app_.config->server.max_client_conn);
         std::string ok;
         build::auth_ok(ok);
-        if (co_await write_client(ok))
-            co_await refuse(errors::too_many_connections(app_.config->server.max_client_conn));
+        if (co_await write_client(ok)) co_await refuse(e);
         co_return false;
     }
     conv_.start(request_.params,

@@ -17,8 +17,7 @@ awaitable<void> Session::send_client_message(const protocol::ClientMessage& m) {
         if (!server_) co_return;  // lost meanwhile: the client has its error
         f = conv_.finish_use(m, std::move(check));
     }
-    if (f.kind == Conversation::Forwarded::Kind::refused && f.refusal)
-        refused(*f.refusal);
+    if (f.kind == Conversation::Forwarded::Kind::refused && f.refusal) refused(*f.refusal);
 }
 
 // Sends what is pending and waits for the answer to the hidden Describe `describe`.

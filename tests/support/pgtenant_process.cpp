@@ -83,7 +83,11 @@ void Pgtenant::install_sealed(const PgCluster& cluster, const std::filesystem::p
 Pgtenant::Pgtenant(const PgCluster& cluster, PgtenantOptions options)
     : options_(std::move(options)), dir_("pgtenant-proxy", cluster.root()) {
     if (options_.tenant_mode == "sealed") {
-        install_sealed(cluster, dir_.path() / "pgtenant.key");
+        if (options_.key_file.empty()) {
+            install_sealed(cluster, dir_.path() / "pgtenant.key");
+        } else {
+            std::filesystem::copy_file(options_.key_file, dir_.path() / "pgtenant.key");
+        }
         options_.extra_toml["tenant"].push_back("mode = \"sealed\"");
         options_.extra_toml["tenant"].push_back("key_file = \"pgtenant.key\"");
     }
@@ -105,7 +109,7 @@ Pgtenant::Pgtenant(const PgCluster& cluster, PgtenantOptions options)
     }
     write_file(dir_.path() / "users.toml", users.str());
     for (int attempt = 0; attempt < 3; ++attempt) {
-        port_ = free_port();
+        port_ = options_.listen_port ? options_.listen_port : free_port();
         write_config(cluster);
         if (try_start()) {
             return;
@@ -147,6 +151,7 @@ void Pgtenant::write_config(const PgCluster& cluster) {
       << "listen_port = " << port_ << "\n"
       << "workers = " << options_.workers << "\n"
       << "log_level = " << toml_string(options_.log_level) << "\n"
+      << "shutdown_timeout_s = " << options_.shutdown_timeout_s << "\n"
       << extra("server") << "\n[backend]\n"
       << "host = " << toml_string(options_.backend_host) << "\n"
       << "port = " << (options_.backend_port ? options_.backend_port : cluster.port()) << "\n"

@@ -44,11 +44,16 @@ struct PgtenantOptions {
     // sealed_demo.sql in the cluster and gives pgtenant a fresh key; "compat" leaves the
     // demo's plain-setting policies.
     std::string tenant_mode = "sealed";
+    // Sealed mode with this key file (another pgtenant's, already installed) instead of a new
+    // key: two processes serving the same database at once, as in a binary upgrade.
+    std::filesystem::path key_file;
     std::vector<LoginSpec> logins = default_logins();
     // Extra "key = value" lines per section ("server", "backend", "pool", "tenant", "audit").
     std::map<std::string, std::vector<std::string>> extra_toml;
     // Added to (or replacing in) the environment pgtenant inherits.
     std::map<std::string, std::string> env;
+    // server.listen_port: 0 picks a free port (a test of SO_REUSEPORT gives another's).
+    uint16_t listen_port = 0;
     // backend.port: 0 is the cluster's own port (a test may put a relay in between).
     uint16_t backend_port = 0;
     // RLIMIT_NOFILE (soft and hard) pgtenant starts with; 0 inherits the test's.
@@ -58,6 +63,9 @@ struct PgtenantOptions {
     std::string backend_host = "127.0.0.1";
     std::string backend_user = "pgtenant_pool";
     std::optional<std::string> backend_password;
+    // server.shutdown_timeout_s: how long SIGTERM (stop()) lets open transactions finish. Short,
+    // so that a test that leaves a transaction open does not hold its teardown.
+    int shutdown_timeout_s = 3;
     // Extra command-line arguments (e.g. --allow-unsafe-database).
     std::vector<std::string> args;
 };

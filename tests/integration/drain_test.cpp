@@ -1,0 +1,134 @@
+// SIGTERM drains: no new client or transaction, open transactions finish and commit, clients
+// between transactions are told 57P01, and the process exits 0. With server.so_reuseport a new
+// pgtenant listens on the same port while the old one drains: no connection attempt is refused
+// during the hand-over and no open transaction is lost.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
+
+#include "tests/support/integration_env.h"
+
+namespace pgtenant::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+const auto* const kEnv = register_integration_env();
+
+PgtenantOptions draining(uint16_t port = 0) {
+    PgtenantOptions o;
+    o.shutdown_timeout_s = 20;
+    o.listen_port = port;
+    o.extra_toml["server"].push_back("so_reuseport = true");
+    return o;
+}
+
+class DrainTest : public ProxyTest {
+  protected:
+    std::string insert(const std::string& name) {
+        return "INSERT INTO patients (practice_id, name) VALUES ('" + demo::kPracticeA + "', '" +
+               name + "')";
+    }
+    std::string count(const std::string& name) {
+        auto direct = env().superuser();
+        return query(direct.get(), "SELECT count(*) FROM patients WHERE name = '" + name + "'")
+            .at(0)
+            .at(0);
+    }
+    static bool exits_within(Pgtenant& p, std::chrono::milliseconds limit) {
+        const auto end = std::chrono::steady_clock::now() + limit;
+        while (p.running() && std::chrono::steady_clock::now() < end)
+            std::this_thread::sleep_for(20ms);
+        return !p.running();
+    }
+};
+
+TEST_F(DrainTest, SigtermLetsOpenTransactionsCommitAndEndsIdleClients) {
+    Pgtenant own(env().cluster(), draining());
+    auto busy = own.connect_as(demo::kAlice);
+    auto idle = own.connect_as(demo::kBob);
+    query(busy.get(), "BEGIN");
+    query(busy.get(), insert("drain-1"));
+    own.signal(SIGTERM);
+    std::this_thread::sleep_for(300ms);
+    // The idle client was told and disconnected.
+    auto r = run(idle.get(), "SELECT 1");
+    EXPECT_FALSE(r.ok());
+    EXPECT_TRUE(r.sqlstate == "57P01" || r.error.find("shutting down") != std::string::npos)
+        << r.sqlstate << " " << r.error;
+    // No new client.
+    EXPECT_FALSE(try_connect(own.conninfo(demo::kBob), 3s).ok());
+    // The open transaction goes on and commits.
+    EXPECT_TRUE(own.running());
+    query(busy.get(), insert("drain-2"));
+    EXPECT_EQ(run(busy.get(), "COMMIT").command_status, "COMMIT");
+    EXPECT_EQ(count("drain-1"), "1");
+    EXPECT_EQ(count("drain-2"), "1");
+    // Then it is between transactions: ended, and the process exits 0.
+    EXPECT_TRUE(exits_within(own, 5s));
+    EXPECT_TRUE(WIFEXITED(own.exit_status()) && WEXITSTATUS(own.exit_status()) == 0)
+        << own.exit_status();
+}
+
+TEST_F(DrainTest, ANewPgtenantTakesThePortWhileTheOldOneDrains) {
+    Pgtenant old_one(env().cluster(), draining());
+    // A transaction open on the old process.
+    auto in_flight = old_one.connect_as(demo::kAlice);
+    query(in_flight.get(), "BEGIN");
+    query(in_flight.get(), insert("takeover-1"));
+    // The new binary starts on the same port before the old one is told to stop.
+    auto same_database = draining(old_one.port());
+    same_database.key_file = old_one.dir() / "pgtenant.key";
+    Pgtenant new_one(env().cluster(), same_database);
+    ASSERT_EQ(new_one.port(), old_one.port());
+    // The port was open already: wait for the new one to say it listens (as an operator, or
+    // systemd's notify, would) before stopping the old one.
+    for (int i = 0; i < 500 && new_one.log().find("pgtenant listening") == std::string::npos; ++i)
+        std::this_thread::sleep_for(20ms);
+    ASSERT_NE(new_one.log().find("pgtenant listening"), std::string::npos) << new_one.log();
+    old_one.signal(SIGTERM);
+    // Clients keep connecting throughout, and every one gets served. One that the old process
+    // accepted just before its drain began is told 57P01 at login (as PostgreSQL tells a client
+    // that connects while it shuts down) and connects again, to the new process.
+    int retried = 0;
+    for (int i = 0; i < 40; ++i) {
+        auto c = try_connect(old_one.conninfo(demo::kBob), 5s);
+        if (!c.ok()) {
+            EXPECT_EQ(c.sqlstate, "57P01") << "attempt " << i << ": " << c.message;
+            ++retried;
+            c = try_connect(old_one.conninfo(demo::kBob), 5s);
+        }
+        ASSERT_TRUE(c.ok()) << "attempt " << i << ": " << c.message << "\nnew: " << new_one.log();
+        EXPECT_EQ(query(c.conn.get(), "SELECT 1").at(0).at(0), "1");
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_LE(retried, 3);
+    // The transaction that was open on the old process commits there.
+    query(in_flight.get(), insert("takeover-2"));
+    EXPECT_EQ(run(in_flight.get(), "COMMIT").command_status, "COMMIT");
+    EXPECT_EQ(count("takeover-1"), "1");
+    EXPECT_EQ(count("takeover-2"), "1");
+    EXPECT_TRUE(exits_within(old_one, 5s));
+    EXPECT_TRUE(new_one.running());
+    auto after = new_one.connect_as(demo::kAlice);
+    EXPECT_EQ(query(after.get(), "SELECT 1").at(0).at(0), "1");
+}
+
+TEST_F(DrainTest, SigintDuringADrainClosesAtOnce) {
+    Pgtenant own(env().cluster(), draining());
+    auto busy = own.connect_as(demo::kAlice);
+    query(busy.get(), "BEGIN");
+    query(busy.get(), insert("sigint-drain"));
+    own.signal(SIGTERM);
+    std::this_thread::sleep_for(200ms);
+    EXPECT_TRUE(own.running());
+    own.signal(SIGINT);
+    EXPECT_TRUE(exits_within(own, 5s));
+    // Closed mid-transaction: rolled back.
+    EXPECT_EQ(count("sigint-drain"), "0");
+}
+
+}  // namespace
+}  // namespace pgtenant::testing
