@@ -10,9 +10,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace pgtenant::proxy {
@@ -95,39 +95,54 @@ class PoolLedger {
         return true;
     }
 
+    // Queues a waiter for `w->practice`. Fair between practices: each waiter gets a turn
+    // number, one past the later of the last turn served and its practice's last turn, and the
+    // lowest turn is served first. A practice with 200 clients waiting holds 200 turns in a row
+    // while a practice with one waiting client gets the next turn: the quiet practice waits for
+    // about one transaction, not for the whole queue.
     void add_waiter(WaiterPtr w) {
-        workers_[static_cast<std::size_t>(w->worker)].waiters.push_back(std::move(w));
+        auto& last = last_turn_[w->practice];
+        last = std::max(last, served_turn_) + 1;
+        w->turn = last;
+        auto& q = workers_[static_cast<std::size_t>(w->worker)].waiters;
+        q.push_back(std::move(w));
+        std::push_heap(q.begin(), q.end(), later);
     }
     // A waiter that gives up (deadline, cancellation); nothing if it was already woken.
     void remove_waiter(const WaiterPtr& w) {
-        if (!w->woken) std::erase(workers_[static_cast<std::size_t>(w->worker)].waiters, w);
+        if (w->woken) return;
+        auto& q = workers_[static_cast<std::size_t>(w->worker)].waiters;
+        std::erase(q, w);
+        std::make_heap(q.begin(), q.end(), later);
     }
 
     // A connection came back (null: a slot freed up) on `worker`'s thread. Gives it to the
     // waiter that should have it and returns that waiter (the caller wakes it); null when
     // nobody waits, and then a connection goes on the idle list (marked with `now` by the caller).
-    // Waiters are served oldest first across workers, give or take local_slack(): one on the
-    // releasing worker goes first unless another worker's has waited longer by more than that.
+    // The lowest turn across workers is served (oldest first among equal turns), give or take
+    // local_slack(): the releasing worker's next waiter goes first when its turn is at most
+    // kTurnSlack later and it has waited no less than local_slack() less.
     WaiterPtr hand_over(ConnPtr conn, int worker, Clock::time_point now) {
-        Worker* oldest = nullptr;
+        Worker* best = nullptr;
         for (auto& w : workers_) {
-            if (!w.waiters.empty() &&
-                (!oldest || w.waiters.front()->since < oldest->waiters.front()->since))
-                oldest = &w;
+            if (!w.waiters.empty() && (!best || later(best->waiters.front(), w.waiters.front())))
+                best = &w;
         }
-        if (!oldest) {
+        if (!best) {
             if (conn)
                 workers_[static_cast<std::size_t>(conn->worker())].idle.push_back(std::move(conn));
             return nullptr;
         }
         auto& own = workers_[static_cast<std::size_t>(worker)];
-        const auto oldest_since = oldest->waiters.front()->since;
-        const auto slack = local_slack(now - oldest_since);
-        auto& from = !own.waiters.empty() && own.waiters.front()->since <= oldest_since + slack
-                         ? own
-                         : *oldest;
-        auto waiter = std::move(from.waiters.front());
-        from.waiters.pop_front();
+        const auto& first = *best->waiters.front();
+        const bool own_first =
+            !own.waiters.empty() && own.waiters.front()->turn <= first.turn + kTurnSlack &&
+            own.waiters.front()->since <= first.since + local_slack(now - first.since);
+        auto& q = own_first ? own.waiters : best->waiters;
+        std::pop_heap(q.begin(), q.end(), later);
+        auto waiter = std::move(q.back());
+        q.pop_back();
+        served_turn_ = std::max(served_turn_, waiter->turn);
         waiter->conn = std::move(conn);
         waiter->woken = true;
         return waiter;
@@ -176,9 +191,14 @@ class PoolLedger {
 
   private:
     struct Worker {
-        std::vector<ConnPtr> idle;  // most recently used at the back
-        std::deque<WaiterPtr> waiters;
+        std::vector<ConnPtr> idle;       // most recently used at the back
+        std::vector<WaiterPtr> waiters;  // a heap: the lowest turn (then the oldest) on top
     };
+    static constexpr uint64_t kTurnSlack = 2;
+    // Heap order: true when `a` is served after `b`.
+    static bool later(const WaiterPtr& a, const WaiterPtr& b) {
+        return a->turn != b->turn ? a->turn > b->turn : a->since > b->since;
+    }
 
     ConnPtr take_from(Worker& w, const std::string& practice, bool same_practice) {
         auto it = std::find_if(w.idle.rbegin(), w.idle.rend(), [&](const auto& c) {
@@ -191,6 +211,8 @@ class PoolLedger {
         return conn;
     }
 
+    uint64_t served_turn_ = 0;                             // the highest turn served so far
+    std::unordered_map<std::string, uint64_t> last_turn_;  // by practice
     int size_;
     int open_ = 0;
     bool closed_ = false;

@@ -7,11 +7,16 @@
 namespace pgtenant::proxy {
 
 struct Pool::Waiter {
-    Waiter(const asio::any_io_executor& ex, int worker)
-        : timer(ex), worker(worker), since(std::chrono::steady_clock::now()) {}
+    Waiter(const asio::any_io_executor& ex, int worker, std::string practice)
+        : timer(ex),
+          worker(worker),
+          since(std::chrono::steady_clock::now()),
+          practice(std::move(practice)) {}
     asio::steady_timer timer;
     int worker;
     std::chrono::steady_clock::time_point since;
+    std::string practice;
+    uint64_t turn = 0;                       // set by the ledger: fair between practices
     std::shared_ptr<ServerConnection> conn;  // handed over by a release
     bool woken = false;                      // conn set, a slot freed up, or the pool closed
 };
@@ -112,7 +117,7 @@ awaitable<Pool::Acquired> Pool::acquire(const std::string& practice, int worker)
             co_return Acquired{Lease(this, std::move(conn)), {}};
         }
         if (Clock::now() >= deadline) co_return fail(PoolError::Kind::wait_timeout);
-        auto waiter = std::make_shared<Waiter>(executors_[worker], worker);
+        auto waiter = std::make_shared<Waiter>(executors_[worker], worker, practice);
         waiter->timer.expires_at(deadline);
         ledger_.add_waiter(waiter);
         lock.unlock();

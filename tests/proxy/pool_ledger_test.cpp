@@ -21,6 +21,8 @@ struct FakeWaiter {
     Clock::time_point since;
     std::shared_ptr<FakeConn> conn;
     bool woken = false;
+    std::string practice;
+    uint64_t turn = 0;
 };
 
 using Ledger = PoolLedger<FakeConn, FakeWaiter>;
@@ -29,8 +31,9 @@ std::shared_ptr<FakeConn> conn(int worker, std::string practice) {
     return std::make_shared<FakeConn>(FakeConn{worker, std::move(practice)});
 }
 
-std::shared_ptr<FakeWaiter> waiter(int worker, Clock::time_point since) {
-    return std::make_shared<FakeWaiter>(FakeWaiter{worker, since, nullptr, false});
+std::shared_ptr<FakeWaiter> waiter(int worker, Clock::time_point since, std::string practice = {}) {
+    return std::make_shared<FakeWaiter>(
+        FakeWaiter{worker, since, nullptr, false, std::move(practice), 0});
 }
 
 TEST(PoolLedger, SlotsStopAtTheSizeAndComeBackWhenFreed) {
@@ -211,6 +214,55 @@ TEST(PoolLedger, ExpiredIdleConnectionsGoDownToWhatMustStayOpen) {
     EXPECT_EQ(l.open(), 2);
     EXPECT_EQ(l.take_idle("x", 0), all[1]);
     EXPECT_EQ(l.take_idle("x", 0), all[3]);
+}
+
+}  // namespace
+}  // namespace pgtenant::proxy
+
+namespace pgtenant::proxy {
+namespace {
+
+// 50 clients of practice H queue first, then one of practice Q: Q is served within a turn or
+// two, not after the 50. And H's queue still goes in its own order.
+TEST(PoolLedger, AQuietPracticeIsServedBeforeAHammeringOnesQueue) {
+    Ledger l(1, 1);
+    const auto t0 = Clock::now();
+    std::vector<std::shared_ptr<FakeWaiter>> hammer;
+    for (int i = 0; i < 50; ++i) {
+        hammer.push_back(waiter(0, t0 + std::chrono::microseconds(i), "H"));
+        l.add_waiter(hammer.back());
+    }
+    EXPECT_EQ(l.hand_over(conn(0, "H"), 0, t0 + 1ms), hammer[0]);
+    auto quiet = waiter(0, t0 + 2ms, "Q");
+    l.add_waiter(quiet);
+    EXPECT_EQ(l.hand_over(conn(0, "H"), 0, t0 + 3ms), hammer[1]);  // its turn ties: the older
+    EXPECT_EQ(l.hand_over(conn(0, "H"), 0, t0 + 4ms), quiet);
+    for (int i = 2; i < 50; ++i) EXPECT_EQ(l.hand_over(conn(0, "H"), 0, t0 + 5ms), hammer[i]);
+    // Q waits again later: again at the head of the line.
+    auto more = waiter(0, t0 + 6ms, "H");
+    auto again = waiter(0, t0 + 7ms, "Q");
+    l.add_waiter(more);
+    l.add_waiter(again);
+    EXPECT_EQ(l.hand_over(conn(0, "H"), 0, t0 + 8ms), more);
+    EXPECT_EQ(l.hand_over(conn(0, "H"), 0, t0 + 8ms), again);
+}
+
+TEST(PoolLedger, TwoBusyPracticesTakeTurns) {
+    Ledger l(1, 1);
+    const auto t0 = Clock::now();
+    std::vector<std::shared_ptr<FakeWaiter>> a, b;
+    for (int i = 0; i < 5; ++i) {
+        a.push_back(waiter(0, t0 + std::chrono::microseconds(i), "A"));
+        l.add_waiter(a.back());
+    }
+    for (int i = 0; i < 5; ++i) {
+        b.push_back(waiter(0, t0 + std::chrono::microseconds(10 + i), "B"));
+        l.add_waiter(b.back());
+    }
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_EQ(l.hand_over(conn(0, "A"), 0, t0 + 1ms), a[static_cast<std::size_t>(i)]);
+        EXPECT_EQ(l.hand_over(conn(0, "A"), 0, t0 + 1ms), b[static_cast<std::size_t>(i)]);
+    }
 }
 
 }  // namespace
