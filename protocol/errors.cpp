@@ -142,6 +142,12 @@ Error idle_session_timeout() {
                 "server.client_idle_timeout_ms", "FATAL");
 }
 
+Error login_removed(std::string_view login) {
+    return make("login_removed", "28000",
+                fmt::format("login \"{}\" was removed from the users file (or changed)", login),
+                "Connect again with a login of the users file in force.", "FATAL");
+}
+
 Error terminated_by_admin() {
     return make("admin_kill", "57P01", "terminating connection due to administrator command", {},
                 "FATAL");

@@ -60,6 +60,8 @@ Error shutting_down();                              // 57P01
 // for its idle_in_transaction_session_timeout and idle_session_timeout.
 Error idle_transaction_timeout();  // 25P03, FATAL
 Error idle_session_timeout();      // 57P05, FATAL
+// A reload removed the session's login (or gave it another practice).
+Error login_removed(std::string_view login);  // 28000, FATAL
 // KILL in the console: as pg_terminate_backend.
 Error terminated_by_admin();  // 57P01, FATAL
 // The console: an admin login elsewhere, a practice login on the console.

@@ -29,7 +29,9 @@ struct App {
     }
     void set_directory(std::shared_ptr<const auth::PracticeDirectory> d) {
         std::atomic_store(&directory_, std::move(d));
+        ++directory_generation;
     }
+    std::atomic<uint64_t> directory_generation{0};  // bumped by every set_directory
     std::shared_ptr<const auth::PracticeDirectory> directory_;
     std::unique_ptr<Pool> pool;
     CancelRegistry cancels;

@@ -175,6 +175,8 @@ awaitable<void> sweep(App& app, int worker) {
     const bool timeouts = shortest < hours(24);
     asio::steady_timer timer(co_await asio::this_coro::executor);
     auto next_upkeep = steady_clock::now();
+    uint64_t checked_generation = app.directory_generation;
+    bool removed_logins = false;
     for (;;) {
         timer.expires_after(app.draining ? std::min<milliseconds>(every, milliseconds(20)) : every);
         auto [ec] = co_await timer.async_wait(use_tuple);
@@ -182,6 +184,16 @@ awaitable<void> sweep(App& app, int worker) {
         const auto now = steady_clock::now();
         if (app.draining) {
             for (auto& [id, client] : app.registry.list(worker)) client->end_if_idle();
+        }
+        // After a reload, every session checks its login once; one whose login is gone keeps
+        // being checked until it is between transactions and ends.
+        const uint64_t generation = app.directory_generation;
+        if (generation != checked_generation || removed_logins) {
+            checked_generation = generation;
+            const auto directory = app.directory();
+            removed_logins = false;
+            for (auto& [id, client] : app.registry.list(worker))
+                removed_logins |= client->check_login(*directory);
         }
         if (timeouts) {
             // enforce_timeouts never removes a session from the list (an ending session

@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auth/directory.h"
+
 namespace pgtenant::proxy::admin {
 
 // One client as SHOW CLIENTS reports it.
@@ -44,6 +46,10 @@ class ClientHandle {
     virtual void enforce_timeouts(std::chrono::steady_clock::time_point now) = 0;
     // While pgtenant drains: ends the session (57P01) if it is between transactions.
     virtual void end_if_idle() = 0;
+    // After a reload: a session whose login is gone from the users file (or now names another
+    // practice) finishes its transaction and is then ended (28000). True while such a session
+    // is still in its transaction (to be checked again).
+    virtual bool check_login(const auth::PracticeDirectory& directory) = 0;
 };
 
 // Per worker thread: the sessions living there. Only that thread reads or writes its list.

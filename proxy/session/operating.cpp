@@ -204,4 +204,17 @@ void Session::end_if_idle() {
     if (admin_ || between_transactions()) end_with(errors::shutting_down());
 }
 
+bool Session::check_login(const auth::PracticeDirectory& directory) {
+    const auth::Login* login = directory.find(user_);
+    if (login && login->admin == admin_ && login->practice_id == practice_) return false;
+    if (terminating_ || client_gone_) return false;
+    if (!login_removed_)
+        spdlog::info("{} login removed or changed by a reload: ends after its transaction",
+                     prefix());
+    login_removed_ = true;
+    if (!admin_ && !between_transactions()) return true;
+    end_with(errors::login_removed(user_));
+    return false;
+}
+
 }  // namespace pgtenant::proxy

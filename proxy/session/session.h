@@ -40,6 +40,7 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     void terminate() override { end_with(protocol::errors::terminated_by_admin()); }
     void enforce_timeouts(std::chrono::steady_clock::time_point now) override;
     void end_if_idle() override;
+    bool check_login(const auth::PracticeDirectory& directory) override;
 
   private:
     enum class StartupOutcome { proceed, done };
@@ -152,6 +153,7 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     bool registered_ = false;  // in app_.registry, counted among the clients
     bool waiting_ = false;     // for a server connection (or for RESUME)
     bool terminating_ = false;
+    bool login_removed_ = false;  // by a reload: ended once between transactions
     uint64_t transactions_ = 0;
     std::string client_addr_;  // "address:port", read at login
     using SteadyTime = std::chrono::steady_clock::time_point;

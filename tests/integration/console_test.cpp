@@ -305,8 +305,27 @@ TEST_F(ConsoleTest, ReloadAddsALoginWithoutDroppingClients) {
     EXPECT_EQ(
         query(connect(env().proxy().conninfo("dave", "dave-pw")).get(), "SELECT 1").at(0).at(0),
         "1");
+    // dave removed while inside a transaction: it commits, then dave is disconnected (28000).
+    auto dave_again = connect(env().proxy().conninfo("dave", "dave-pw"));
+    query(dave_again.get(), "BEGIN");
+    query(dave_again.get(), "INSERT INTO patients (practice_id, name) VALUES ('" +
+                                demo::kPracticeB + "', 'removed-login')");
     write_file(users, original);
-    run(ops.get(), "RELOAD");
+    EXPECT_EQ(run(ops.get(), "RELOAD").command_status, "RELOAD");
+    std::this_thread::sleep_for(1500ms);  // a sweep or more
+    EXPECT_EQ(run(dave_again.get(), "COMMIT").command_status, "COMMIT");
+    std::this_thread::sleep_for(1500ms);
+    auto after = run(dave_again.get(), "SELECT 1");
+    EXPECT_FALSE(after.ok());
+    EXPECT_TRUE(after.sqlstate == "28000" || after.error.find("was removed") != std::string::npos)
+        << after.sqlstate << " " << after.error;
+    EXPECT_EQ(
+        query(env().superuser().get(), "SELECT count(*) FROM patients WHERE name = 'removed-login'")
+            .at(0)
+            .at(0),
+        "1");
+    EXPECT_FALSE(try_connect(env().proxy().conninfo("dave", "dave-pw")).ok());
+    EXPECT_EQ(query(alice.get(), "SELECT 1").at(0).at(0), "1");  // untouched
 }
 
 TEST_F(ConsoleTest, ShutdownStopsPgtenant) {
