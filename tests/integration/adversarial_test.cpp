@@ -521,5 +521,23 @@ TEST_F(AdversarialTest, StatementTimeoutMidTransaction) {
     expect_bob_bound();
 }
 
+// A practice login cannot reach the admin console (where PAUSE, KILL and SHOW CLIENTS would
+// let it stall or watch other practices), however it names the database.
+TEST_F(AdversarialTest, APracticeLoginCannotReachTheConsole) {
+    const auto& p = env().proxy();
+    for (const std::string db : {"pgtenant", "'pgtenant'"}) {
+        auto c =
+            try_connect(p.conninfo(demo::kAlice, p.login(demo::kAlice).password, "dbname=" + db));
+        EXPECT_FALSE(c.ok()) << db;
+        EXPECT_EQ(c.sqlstate, "28000") << db << ": " << c.message;
+    }
+    // Other spellings are ordinary databases names: served as the backend database, with the
+    // practice's rows only.
+    auto upper =
+        try_connect(p.conninfo(demo::kAlice, p.login(demo::kAlice).password, "dbname=PGTENANT"));
+    ASSERT_TRUE(upper.ok()) << upper.message;
+    EXPECT_EQ(sqlstate_of(upper.conn.get(), "SHOW POOLS"), "42704");  // PostgreSQL's own answer
+}
+
 }  // namespace
 }  // namespace pgtenant::testing
