@@ -259,7 +259,7 @@ clients_for() {
 # pgbench -T counts the time its clients spend connecting; with thousands of SCRAM logins that
 # is seconds, so W4 runs get an allowance for it on top (tps excludes connection time).
 seconds_for() {
-    if [[ $1 == scale ]]; then echo $((DURATION + SCALE_CLIENTS / 200 + (QUICK ? 1 : 5))); else echo "$DURATION"; fi
+    if [[ $1 == scale ]]; then echo $((DURATION + SCALE_CLIENTS / 200 + (QUICK ? 4 : 5))); else echo "$DURATION"; fi
 }
 IDLE_SETTLE=$( ((QUICK)) && echo 1 || echo 2)   # seconds before reading a pooler's RSS
 rounds_for() {
