@@ -72,9 +72,10 @@ TEST_F(FairnessTest, AQuietPracticeWaitsForATransactionNotForTheHammeringQueue) 
     EXPECT_EQ(hammer_failed.load(), 0);
     EXPECT_GT(hammer_tx.load(), 40);
     // Served within a transaction or two of the hammering practice (20 ms each), never behind
-    // its queue (~400 ms).
-    EXPECT_LT(pct(busy, 0.5), 60.0);
-    EXPECT_LT(pct(busy, 0.99), 150.0);
+    // its queue (~400 ms first come, first served; measured: p50 418 ms, p99 466 ms). The bounds
+    // leave room for a machine loaded by other suites.
+    EXPECT_LT(pct(busy, 0.5), 100.0);
+    EXPECT_LT(pct(busy, 0.99), 250.0);
 }
 
 }  // namespace
