@@ -183,7 +183,7 @@ awaitable<void> sweep(App& app, int worker) {
         if (ec || app.shutting_down) co_return;
         const auto now = steady_clock::now();
         if (app.draining) {
-            for (auto& [id, client] : app.registry.list(worker)) client->end_if_idle();
+            app.registry.for_each(worker, [](admin::ClientHandle& c) { c.end_if_idle(); });
         }
         // After a reload, every session checks its login once; one whose login is gone keeps
         // being checked until it is between transactions and ends.
@@ -192,13 +192,15 @@ awaitable<void> sweep(App& app, int worker) {
             checked_generation = generation;
             const auto directory = app.directory();
             removed_logins = false;
-            for (auto& [id, client] : app.registry.list(worker))
-                removed_logins |= client->check_login(*directory);
+            app.registry.for_each(worker, [&](admin::ClientHandle& c) {
+                removed_logins |= c.check_login(*directory);
+            });
         }
         if (timeouts) {
             // enforce_timeouts never removes a session from the list (an ending session
             // leaves it later, from its own coroutine).
-            for (auto& [id, client] : app.registry.list(worker)) client->enforce_timeouts(now);
+            app.registry.for_each(worker,
+                                  [now](admin::ClientHandle& c) { c.enforce_timeouts(now); });
         }
         if (now >= next_upkeep) {
             app.pool->maintain(worker);

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "auth/directory.h"
@@ -35,6 +34,8 @@ struct ClientInfo {
 class ClientHandle {
   public:
     virtual ~ClientHandle() = default;
+    ClientHandle* prev_ = nullptr;  // ClientRegistry's links
+    ClientHandle* next_ = nullptr;
     virtual ClientInfo describe() const = 0;
     virtual const std::string& practice() const = 0;
     virtual bool is_admin() const = 0;
@@ -52,18 +53,36 @@ class ClientHandle {
     virtual bool check_login(const auth::PracticeDirectory& directory) = 0;
 };
 
-// Per worker thread: the sessions living there. Only that thread reads or writes its list.
+// Per worker thread: the sessions living there, linked through the handles themselves (no
+// allocation per session: an idle client must cost little). Only that thread reads or writes
+// its list.
 class ClientRegistry {
   public:
-    void resize(int workers) { lists_.resize(static_cast<std::size_t>(workers)); }
-    void add(int worker, uint64_t id, ClientHandle* h) { list(worker)[id] = h; }
-    void remove(int worker, uint64_t id) { list(worker).erase(id); }
-    std::unordered_map<uint64_t, ClientHandle*>& list(int worker) {
-        return lists_[static_cast<std::size_t>(worker)];
+    void resize(int workers) { heads_.resize(static_cast<std::size_t>(workers), nullptr); }
+    void add(int worker, ClientHandle* h) {
+        auto& head = heads_[static_cast<std::size_t>(worker)];
+        h->next_ = head;
+        h->prev_ = nullptr;
+        if (head) head->prev_ = h;
+        head = h;
+    }
+    void remove(int worker, ClientHandle* h) {
+        if (h->prev_) {
+            h->prev_->next_ = h->next_;
+        } else {
+            heads_[static_cast<std::size_t>(worker)] = h->next_;
+        }
+        if (h->next_) h->next_->prev_ = h->prev_;
+        h->prev_ = h->next_ = nullptr;
+    }
+    // Calls f(handle) for each session of `worker`; f must not add or remove sessions.
+    template <typename F>
+    void for_each(int worker, F f) {
+        for (ClientHandle* h = heads_[static_cast<std::size_t>(worker)]; h; h = h->next_) f(*h);
     }
 
   private:
-    std::vector<std::unordered_map<uint64_t, ClientHandle*>> lists_;
+    std::vector<ClientHandle*> heads_;
 };
 
 }  // namespace pgtenant::proxy::admin

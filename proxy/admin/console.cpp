@@ -20,8 +20,8 @@ namespace build = protocol::build;
 
 namespace {
 
-// Runs `f(list)` on each worker thread with that worker's sessions, in turn; returns what each
-// call returned, concatenated.
+// Runs f(handle, out) on each worker thread for each of that worker's sessions, in turn;
+// returns everything put in `out`.
 template <typename T, typename F>
 awaitable<std::vector<T>> on_each_worker(App& app, F f) {
     std::vector<T> all;
@@ -29,7 +29,9 @@ awaitable<std::vector<T>> on_each_worker(App& app, F f) {
         auto part = co_await asio::co_spawn(
             app.workers[i],
             [&app, &f, i]() -> awaitable<std::vector<T>> {
-                co_return f(app.registry.list(static_cast<int>(i)));
+                std::vector<T> out;
+                app.registry.for_each(static_cast<int>(i), [&](ClientHandle& h) { f(h, out); });
+                co_return out;
             },
             asio::use_awaitable);
         all.insert(all.end(), std::make_move_iterator(part.begin()),
@@ -39,11 +41,8 @@ awaitable<std::vector<T>> on_each_worker(App& app, F f) {
 }
 
 awaitable<std::vector<ClientInfo>> gather_clients(App& app) {
-    auto clients = co_await on_each_worker<ClientInfo>(app, [](auto& list) {
-        std::vector<ClientInfo> out;
-        for (auto& [id, handle] : list) out.push_back(handle->describe());
-        return out;
-    });
+    auto clients = co_await on_each_worker<ClientInfo>(
+        app, [](ClientHandle& h, std::vector<ClientInfo>& out) { out.push_back(h.describe()); });
     std::sort(clients.begin(), clients.end(),
               [](const ClientInfo& a, const ClientInfo& b) { return a.id < b.id; });
     co_return clients;
@@ -85,16 +84,12 @@ awaitable<void> sleep_ms(int ms) {
 }
 
 awaitable<std::size_t> kill(App& app, const std::string& practice) {
-    auto killed = co_await on_each_worker<uint64_t>(app, [&practice](auto& list) {
-        std::vector<uint64_t> ids;
-        for (auto& [id, handle] : list) {
-            if (handle->is_admin() || (!practice.empty() && handle->practice() != practice))
-                continue;
-            handle->terminate();
-            ids.push_back(id);
-        }
-        return ids;
-    });
+    auto killed =
+        co_await on_each_worker<int>(app, [&practice](ClientHandle& h, std::vector<int>& out) {
+            if (h.is_admin() || (!practice.empty() && h.practice() != practice)) return;
+            h.terminate();
+            out.push_back(1);
+        });
     co_return killed.size();
 }
 

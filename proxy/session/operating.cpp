@@ -29,7 +29,7 @@ void Session::logged_in() {
     slot_ = &(admin_ ? stats.unbound() : stats.practice(practice_)).slot(worker_);
     admin::Slot::add(slot_->logins, 1);
     admin::Slot::add(slot_->clients, 1);
-    app_.registry.add(worker_, id_, this);
+    app_.registry.add(worker_, this);
     registered_ = true;
     client_addr_ = client_address();
     app_.audit_event({.event = "login",
@@ -86,6 +86,7 @@ void Session::account(Conversation::Tally tally) {
     if (tally.ready == 0) return;
     const auto now = Clock::now();
     admin::Slot::add(s.queries, tally.ready);
+    cancel_sent_ = false;
     if (request_started_ != SteadyTime{})
         admin::Slot::add(s.query_us, static_cast<uint64_t>(since(request_started_, now).count()));
     request_started_ = now;
@@ -100,7 +101,7 @@ void Session::account(Conversation::Tally tally) {
 // PAUSE: no new transaction starts for this practice until RESUME (or the client is ended).
 awaitable<void> Session::wait_while_paused() {
     waiting_ = true;
-    waiting_since_ = Clock::now();
+    request_started_ = Clock::now();
     admin::Slot::add(slot_->waiting, 1);
     asio::steady_timer timer(co_await asio::this_coro::executor);
     while (app_.pauses.paused(practice_) && !client_gone_ && !app_.shutting_down) {
@@ -132,7 +133,7 @@ admin::ClientInfo Session::describe() const {
     } else {
         c.request_time = connect_time_;
     }
-    if (waiting_) c.wait = since(waiting_since_, Clock::now());
+    if (waiting_) c.wait = since(request_started_, Clock::now());
     c.tls = client_.is_tls();
     if (auto it = request_.params.find("application_name"); it != request_.params.end())
         c.application_name = it->second;
@@ -172,8 +173,8 @@ void Session::enforce_timeouts(SteadyTime now) {
     const auto& cfg = app_.config->server;
     if (server_ && !server_->tracker().idle()) {
         if (cfg.query_timeout.count() > 0 && now - request_started_ > cfg.query_timeout &&
-            cancelled_request_ != request_started_ && !conv_.copy_awaited()) {
-            cancelled_request_ = request_started_;
+            !cancel_sent_ && !conv_.copy_awaited()) {
+            cancel_sent_ = true;
             spdlog::info("{} request running over server.query_timeout_ms ({} ms): cancelling it",
                          prefix(), cfg.query_timeout.count());
             asio::co_spawn(client_.get_executor(),

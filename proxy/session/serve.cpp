@@ -309,14 +309,18 @@ awaitable<bool> Session::begin_segment(char tag) {
             if (client_gone_) co_return false;
         }
         waiting_ = true;
-        waiting_since_ = std::chrono::steady_clock::now();
+        request_started_ = std::chrono::steady_clock::now();  // since when it waits
         admin::Slot::add(slot_->waiting, 1);
         auto acquired = co_await app_.pool->acquire(practice_, worker_);
         admin::Slot::add(slot_->waiting, -1);
         waiting_ = false;
-        request_started_ = std::chrono::steady_clock::now();
-        slot_->record_wait(std::chrono::duration_cast<std::chrono::microseconds>(request_started_ -
-                                                                                 waiting_since_));
+        {
+            const auto now = std::chrono::steady_clock::now();
+            slot_->record_wait(
+                std::chrono::duration_cast<std::chrono::microseconds>(now - request_started_));
+            request_started_ = now;
+            cancel_sent_ = false;
+        }
         if (!acquired.lease) {
             local_reply_error(tag, pool_error(*acquired.error));
             co_await flush_local();
@@ -331,6 +335,7 @@ awaitable<bool> Session::begin_segment(char tag) {
         asio::co_spawn(co_await asio::this_coro::executor, relay(server_.shared()), asio::detached);
     } else {
         request_started_ = std::chrono::steady_clock::now();  // for the query and transaction times
+        cancel_sent_ = false;
     }
     conv_.open_segment();
     borrow_storage(to_server_);

@@ -154,18 +154,19 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     bool waiting_ = false;     // for a server connection (or for RESUME)
     bool terminating_ = false;
     bool login_removed_ = false;  // by a reload: ended once between transactions
-    uint64_t transactions_ = 0;
-    std::string client_addr_;  // "address:port", read at login
+    bool cancel_sent_ = false;    // query_timeout cancelled the request under way
+    uint32_t transactions_ = 0;   // for the audit log's disconnect line
+    std::string client_addr_;     // "address:port", read at login
     using SteadyTime = std::chrono::steady_clock::time_point;
     std::chrono::system_clock::time_point connect_time_ = std::chrono::system_clock::now();
-    SteadyTime request_started_{};  // the segment under way (query time)
-    SteadyTime xact_started_{};     // the transaction under way; zero when none
-    SteadyTime waiting_since_{};
-    // Timeouts (enforce_timeouts): client messages so far, and what the last sweep saw.
-    uint64_t messages_ = 0;
-    uint64_t swept_messages_ = 0;
+    // The request under way (query time; while waiting_, since when it waits).
+    SteadyTime request_started_{};
+    SteadyTime xact_started_{};  // the transaction under way; zero when none
+    // Timeouts (enforce_timeouts): client messages so far (mod 2^32), and what the last sweep
+    // saw.
+    uint32_t messages_ = 0;
+    uint32_t swept_messages_ = 0;
     SteadyTime quiet_since_ = std::chrono::steady_clock::now();  // no client message since
-    SteadyTime cancelled_request_{};  // the request query_timeout cancelled
 
     // Serving state.
     Lease server_;                     // leased server connection, if any

@@ -31,7 +31,7 @@ Session::~Session() {
         admin::Slot::add(slot_->active, -1);
     }
     if (registered_) {
-        app_.registry.remove(worker_, id_);
+        app_.registry.remove(worker_, this);
         admin::Slot::add(slot_->clients, -1);
         const auto lasted =
             std::chrono::duration<double>(std::chrono::system_clock::now() - connect_time_);
