@@ -121,7 +121,8 @@ TEST_F(MetricsAuditTest, RefusalsLoginFailuresAndHealth) {
     // Garbage instead of HTTP: the connection is closed, the endpoint stays up.
     {
         auto s = RawSocket::connect(kMetricsPort);
-        s.send_all(std::string("\x16\x03\x01\x00\xff garbage\r\n\r\n", 20));
+        static constexpr char kGarbage[] = "\x16\x03\x01\x00\xff garbage\r\n\r\n";
+        s.send_all(std::string(kGarbage, sizeof kGarbage - 1));  // the NUL inside is sent too
         s.read_until_close(5s);
     }
     EXPECT_EQ(http_get(kMetricsPort, "/healthz").status, 200);
