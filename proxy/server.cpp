@@ -291,13 +291,26 @@ int run_server(App& app) {
         cfg.listen_addr, cfg.listen_port, app.config->backend.host, app.config->backend.port,
         app.config->backend.database, app.config->backend.user, app.config->pool.size, cfg.workers,
         cfg.workers == 1 ? "" : "s", io_backend_name());
+    // The workers stop once every listener's accept loop has ended (see below); all three
+    // flags are only touched on worker 0's thread.
+    bool accept_ended = false, metrics_ended = cfg.metrics_port == 0;
+    auto stop_workers = [&workers] {
+        for (auto& w : workers) w->stop();
+    };
+    auto stop_when_done = [&] {
+        if (app.shutting_down && accept_ended && metrics_ended) stop_workers();
+    };
     std::unique_ptr<admin::MetricsServer> metrics;
     if (cfg.metrics_port != 0) {
         try {
             metrics = std::make_unique<admin::MetricsServer>(
                 ioc.get_executor(), cfg.metrics_addr, cfg.metrics_port,
                 admin::MetricsHandlers{[&app] { return admin::render_metrics(metrics_input(app)); },
-                                       [&app] { return unhealthy(app); }});
+                                       [&app] { return unhealthy(app); }},
+                [&] {
+                    metrics_ended = true;
+                    stop_when_done();
+                });
         } catch (const std::exception& e) {
             spdlog::critical("{}", e.what());
             return 1;
@@ -315,13 +328,9 @@ int run_server(App& app) {
     // The workers stop only once the accept loop has ended: its pending accept holds a socket
     // of another worker's io_context, which must not be destroyed under it (the io_uring build
     // read freed memory at every SIGTERM when the io_contexts went with the accept pending).
-    bool accept_ended = false;  // both only touched on worker 0's thread
-    auto stop_workers = [&workers] {
-        for (auto& w : workers) w->stop();
-    };
     asio::co_spawn(ioc, accept_loop(app, acceptor, workers), [&](std::exception_ptr) {
         accept_ended = true;
-        if (app.shutting_down) stop_workers();  // else draining: stopped when the drain ends
+        stop_when_done();  // draining: the workers stop when the drain ends
     });
 
     asio::co_spawn(ioc, tick_periods(app), asio::detached);
@@ -360,7 +369,7 @@ int run_server(App& app) {
         signals.cancel();
         if (metrics) metrics->stop();
         app.pool->close_all();
-        if (accept_ended) stop_workers();
+        stop_when_done();
     };
     // SIGTERM (and the console's SHUTDOWN): drain. No new client or transaction; transactions
     // under way may finish within server.shutdown_timeout_s; clients between transactions are

@@ -98,7 +98,7 @@ awaitable<void> accept_loop(std::shared_ptr<MetricsServer::State> s) {
 }  // namespace
 
 MetricsServer::MetricsServer(asio::any_io_executor ex, const std::string& addr, uint16_t port,
-                             MetricsHandlers handlers)
+                             MetricsHandlers handlers, std::function<void()> stopped)
     : state_(std::make_shared<State>(ex, std::move(handlers))) {
     try {
         tcp::endpoint ep(asio::ip::make_address(addr == "localhost" ? "127.0.0.1" : addr), port);
@@ -112,7 +112,8 @@ MetricsServer::MetricsServer(asio::any_io_executor ex, const std::string& addr, 
         throw std::runtime_error(
             fmt::format("cannot serve metrics on {}:{}: {}", addr, port, e.what()));
     }
-    asio::co_spawn(ex, accept_loop(state_), asio::detached);
+    asio::co_spawn(ex, accept_loop(state_),
+                   [stopped = std::move(stopped)](std::exception_ptr) { stopped(); });
 }
 
 MetricsServer::~MetricsServer() { stop(); }

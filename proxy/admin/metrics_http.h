@@ -20,9 +20,11 @@ struct MetricsHandlers {
 
 class MetricsServer {
   public:
-    // Throws std::runtime_error when it cannot listen.
+    // Throws std::runtime_error when it cannot listen. `stopped` runs on `ex` once the accept
+    // loop has ended after stop(): only then may `ex`'s io_context stop (its pending accept
+    // refers to the acceptor).
     MetricsServer(asio::any_io_executor ex, const std::string& addr, uint16_t port,
-                  MetricsHandlers handlers);
+                  MetricsHandlers handlers, std::function<void()> stopped);
     ~MetricsServer();
     uint16_t port() const { return port_; }
     void stop();
