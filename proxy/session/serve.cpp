@@ -157,8 +157,8 @@ void Session::release_idle_memory() {
 
 // Ends the session with a protocol violation; returns false. The error is built in this frame,
 // not in handle_client_message's: every temporary of a co_await expression takes room in the
-// coroutine frame, and Asio recycles frames only up to 1,020 bytes in the epoll build
-// (2,040 with io_uring); handle_client_message runs for every message.
+// coroutine frame, and handle_client_message runs for every message (a frame of up to about
+// 1 KiB comes from malloc's per-thread cache).
 awaitable<bool> Session::refuse_violation(std::string message) {
     co_await refuse(errors::protocol_violation(message));
     co_return false;

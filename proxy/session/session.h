@@ -46,6 +46,7 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     enum class StartupOutcome { proceed, done };
 
     // --- startup and authentication (startup.cpp) ---
+    awaitable<bool> admit();
     awaitable<bool> login();
     awaitable<StartupOutcome> startup();
     awaitable<bool> negotiate_protocol(const std::vector<std::string>& unrecognised);

@@ -69,19 +69,25 @@ awaitable<void> Session::refuse(const protocol::Error& e) {
 }
 
 awaitable<void> Session::run(std::shared_ptr<Session> self) {
+    // Kept to two awaits: this frame lives as long as the session (an idle client's memory).
     Session& s = *self;
-    s.counted_ = true;
-    const int max_clients = s.app_.config->server.max_client_conn;
-    if (++s.app_.clients > max_clients + kAdminReserve) {
-        co_await s.refuse(errors::too_many_connections(max_clients));
-        co_return;
-    }
-    if (!co_await s.login()) co_return;
+    if (!co_await s.admit()) co_return;
     if (s.admin_) {
         co_await s.serve_console();
     } else {
         co_await s.serve();
     }
+}
+
+// A connection within server.max_client_conn (and the admin reserve) that logs in.
+awaitable<bool> Session::admit() {
+    counted_ = true;
+    const int max_clients = app_.config->server.max_client_conn;
+    if (++app_.clients > max_clients + kAdminReserve) {
+        co_await refuse(errors::too_many_connections(max_clients));
+        co_return false;
+    }
+    co_return co_await login();
 }
 
 // Startup and authentication within the login deadline. A coroutine of its own so that its

@@ -232,9 +232,11 @@ TEST_F(ConcurrencyTest, WaitingClientTakesAnIdleConnectionOfAnotherWorker) {
     ASSERT_TRUE(run(holder.get(), "COMMIT").ok());
 }
 
-// Idle clients must be cheap (issue #5: at most 4 KiB each; this guards against regressions
+// Idle clients must be cheap (issue #5: about 4 KiB each; this guards against regressions
 // with some room for allocator noise): each of 400 clients logs in, runs a statement, and
-// idles; pgtenant's RSS may grow by no more than 6 KiB per client.
+// idles; pgtenant's RSS may grow by no more than 5 KiB per client. (It once grew to 6.6 KiB
+// unnoticed: Asio's frame recycling put the frames a session keeps in blocks cached from
+// bigger frames.)
 TEST_F(ConcurrencyTest, IdleClientsCostLittleMemory) {
 #ifdef PGTENANT_SANITIZED
     GTEST_SKIP() << "memory per client needs the plain build: the " PGTENANT_SANITIZED
@@ -242,7 +244,17 @@ TEST_F(ConcurrencyTest, IdleClientsCostLittleMemory) {
 #endif
     constexpr int kIdle = 400;
     Pgtenant own(env().cluster());  // a fresh process: no heap left over from other cases
-    own.connect_as(demo::kAlice);   // the first login's one-time allocations are not per client
+    {
+        // The first logins' one-time allocations and every server connection of the pool are
+        // not per client: open them all (one transaction each, held at once) before measuring.
+        std::vector<PgConn> warm;
+        for (int i = 0; i < PgtenantOptions{}.pool_size; ++i) {
+            warm.push_back(own.connect_as(i % 2 ? demo::kAlice : demo::kBob));
+            ASSERT_TRUE(run(warm.back().get(), "BEGIN").ok());
+            ASSERT_TRUE(run(warm.back().get(), "SELECT 1").ok());
+        }
+        for (auto& c : warm) ASSERT_TRUE(run(c.get(), "COMMIT").ok());
+    }
     std::this_thread::sleep_for(200ms);
     const pid_t pid = own.pid();
     const long before = rss_kib(pid);
@@ -256,7 +268,7 @@ TEST_F(ConcurrencyTest, IdleClientsCostLittleMemory) {
     const double per_client = static_cast<double>(after - before) * 1024.0 / kIdle;
     std::cout << "[ idle ] " << kIdle << " idle clients: RSS " << before << " -> " << after
               << " KiB, " << static_cast<long>(per_client) << " bytes per client\n";
-    EXPECT_LT(per_client, 6 * 1024.0);
+    EXPECT_LT(per_client, 5 * 1024.0);
 }
 
 }  // namespace
