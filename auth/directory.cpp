@@ -155,6 +155,37 @@ Login parse_login(const toml::table& entry, Where& at) {
     return login;
 }
 
+// [[practice]] id = "<uuid>", max_client_connections = N, max_server_connections = N.
+void parse_practice(const toml::table& entry, const std::string& source, std::size_t index,
+                    std::unordered_map<std::string, PracticeLimits>& out) {
+    auto fail_at = [&](std::string_view key, std::string_view problem, const toml::node* node) {
+        const std::uint32_t line = node && node->source().begin.line ? node->source().begin.line
+                                                                     : entry.source().begin.line;
+        throw DirectoryError(location(source, line) + ": practice[" + std::to_string(index) +
+                             "]: " + std::string(key) + ": " + std::string(problem));
+    };
+    const toml::node* id = entry.get("id");
+    if (!id || !id->as_string()) fail_at("id", "required: the practice's UUID", id);
+    const auto uuid = canonical_uuid(id->as_string()->get());
+    if (!uuid) fail_at("id", "not a UUID", id);
+    PracticeLimits limits;
+    for (auto&& [key, node] : entry) {
+        const std::string_view k = key.str();
+        if (k == "id") continue;
+        int* field = k == "max_client_connections"   ? &limits.max_client_connections
+                     : k == "max_server_connections" ? &limits.max_server_connections
+                                                     : nullptr;
+        if (!field)
+            fail_at(k, "unknown key (allowed: id, max_client_connections, max_server_connections)",
+                    &node);
+        const auto* value = node.as_integer();
+        if (!value || value->get() < 1 || value->get() > 1'000'000)
+            fail_at(k, "expected a whole number from 1 to 1000000", &node);
+        *field = static_cast<int>(value->get());
+    }
+    if (!out.emplace(*uuid, limits).second) fail_at("id", "duplicate practice", id);
+}
+
 toml::table parse_toml(std::string_view text, const std::string& source) {
     try {
         return toml::parse(text, source);
@@ -187,10 +218,18 @@ std::shared_ptr<const PracticeDirectory> PracticeDirectory::build(std::string_vi
     std::unordered_map<std::string, std::size_t> first_index;
 
     for (auto&& [key, node] : root) {
-        if (key.str() != "login")
-            throw DirectoryError(location(source, node.source().begin.line) + ": " +
-                                 std::string(key.str()) +
-                                 ": unknown top-level key (expected [[login]] entries)");
+        if (key.str() != "login" && key.str() != "practice")
+            throw DirectoryError(
+                location(source, node.source().begin.line) + ": " + std::string(key.str()) +
+                ": unknown top-level key (expected [[login]] and [[practice]] entries)");
+    }
+    if (const toml::node* practices = root.get("practice")) {
+        const toml::array* array = practices->as_array();
+        if (!array || !array->is_array_of_tables())
+            throw DirectoryError(location(source, practices->source().begin.line) +
+                                 ": practice: expected [[practice]] tables");
+        for (std::size_t i = 0; i < array->size(); ++i)
+            parse_practice(*array->get(i)->as_table(), source, i, dir->limits_);
     }
     const toml::node* logins = root.get("login");
     if (!logins) return dir;

@@ -1,6 +1,7 @@
 #pragma once
 // The practice directory: which logins exist, which practice each belongs to, and the secret
-// each authenticates with. Loaded from a TOML users file; never holds plaintext passwords.
+// each authenticates with, and each practice's own limits. Loaded from a TOML users file; never
+// holds plaintext passwords.
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -21,6 +22,12 @@ struct Login {
     LoginPoolMode pool_mode = LoginPoolMode::inherit;
 };
 
+// A practice's own limits ([[practice]] in the users file); 0 = the global default applies.
+struct PracticeLimits {
+    int max_client_connections = 0;
+    int max_server_connections = 0;
+};
+
 class DirectoryError : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
@@ -35,6 +42,8 @@ class PracticeDirectory {
     const Login* find(std::string_view user) const;
     std::size_t size() const { return logins_.size(); }
     const std::unordered_map<std::string, Login>& logins() const { return logins_; }
+    // By canonical practice id: the practices that have a [[practice]] entry.
+    const std::unordered_map<std::string, PracticeLimits>& limits() const { return limits_; }
 
   private:
     // Shared by load() and parse(); `source` names the file in error messages.
@@ -42,6 +51,7 @@ class PracticeDirectory {
                                                           const std::string& source);
 
     std::unordered_map<std::string, Login> logins_;
+    std::unordered_map<std::string, PracticeLimits> limits_;
 };
 
 }  // namespace pgtenant::auth

@@ -163,6 +163,7 @@ void read_server(const Section& s, ServerConfig& c) {
                    "listen_port",
                    "workers",
                    "max_client_conn",
+                   "max_practice_client_connections",
                    "max_message_bytes",
                    "message_memory_bytes",
                    "message_timeout_ms",
@@ -183,6 +184,7 @@ void read_server(const Section& s, ServerConfig& c) {
     s.get("listen_port", c.listen_port, 1, 65535);
     s.get("workers", c.workers, 1, 64);
     s.get("max_client_conn", c.max_client_conn, 1, 1'000'000);
+    s.get("max_practice_client_connections", c.max_practice_client_connections, 0, 1'000'000);
     s.get("max_message_bytes", c.max_message_bytes, int64_t{1} << 10, int64_t{1} << 30);
     s.get("message_memory_bytes", c.message_memory_bytes, int64_t{1} << 10, int64_t{1} << 40);
     s.get_ms("message_timeout_ms", c.message_timeout);
@@ -285,13 +287,16 @@ void read_backend(const Section& s, BackendConfig& c) {
 
 void read_pool(const Section& s, PoolConfig& c) {
     s.expect_only({"size", "min_idle", "wait_timeout_ms", "mode", "server_lifetime_s",
-                   "server_idle_timeout_s"});
+                   "server_idle_timeout_s", "max_practice_server_connections",
+                   "server_check_delay_ms"});
     s.get_timeout("server_lifetime_s", c.server_lifetime);
     s.get_timeout("server_idle_timeout_s", c.server_idle_timeout);
     s.get("size", c.size, 1, 10'000);
     s.get("min_idle", c.min_idle, 0, 10'000);
     s.in_range("min_idle", c.min_idle, 0, c.size);
     s.get_ms("wait_timeout_ms", c.wait_timeout);
+    s.get("max_practice_server_connections", c.max_practice_server_connections, 0, 10'000);
+    s.get_timeout("server_check_delay_ms", c.server_check_delay);
     std::string mode = c.default_mode == PoolMode::session ? "session" : "transaction";
     s.get("mode", mode);
     require_one_of(s, "mode", mode, {"transaction", "session"});

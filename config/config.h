@@ -22,8 +22,11 @@ enum class TenantMode { compat, sealed };
 struct ServerConfig {
     std::string listen_addr = "127.0.0.1";
     uint16_t listen_port = 6432;
-    int workers = 1;                            // io_context threads (restart to change)
-    int max_client_conn = 10000;                // 53300 beyond this
+    int workers = 1;              // io_context threads (restart to change)
+    int max_client_conn = 10000;  // 53300 beyond this
+    // Client connections of one practice at once (53300 beyond); 0 = no cap but the above.
+    // A practice's max_client_connections in the users file overrides it.
+    int max_practice_client_connections = 0;
     std::size_t max_message_bytes = 64u << 20;  // client frames larger than this are refused
     // Client messages larger than a receive buffer (16 KiB) still arriving: memory they may hold
     // together, and the time each may take to arrive in full.
@@ -85,6 +88,13 @@ struct PoolConfig {
     // idling server_idle_timeout (down to min_idle); 0 turns either off. min_idle is kept filled.
     std::chrono::seconds server_lifetime{3600};
     std::chrono::seconds server_idle_timeout{600};
+    // Server connections one practice may have in use at once (its share of the pool); its
+    // clients wait beyond it, never another practice's. 0 = no cap. A practice's
+    // max_server_connections in the users file overrides it.
+    int max_practice_server_connections = 0;
+    // A connection idle longer than this answers an empty query before it is reused (one that
+    // does not is closed, and another taken); 0 checks before every reuse.
+    std::chrono::milliseconds server_check_delay{30000};
 };
 
 struct TenantConfig {

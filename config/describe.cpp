@@ -32,6 +32,8 @@ std::vector<Setting> describe(const Config& c) {
     add("server.listen_port", c.server.listen_port, d.server.listen_port);
     add("server.workers", c.server.workers, d.server.workers);
     add("server.max_client_conn", c.server.max_client_conn, d.server.max_client_conn);
+    add("server.max_practice_client_connections", c.server.max_practice_client_connections,
+        d.server.max_practice_client_connections);
     add("server.max_message_bytes", c.server.max_message_bytes, d.server.max_message_bytes);
     add("server.message_memory_bytes", c.server.message_memory_bytes,
         d.server.message_memory_bytes);
@@ -70,6 +72,9 @@ std::vector<Setting> describe(const Config& c) {
     add("pool.mode", c.pool.default_mode, d.pool.default_mode);
     add("pool.server_lifetime_s", c.pool.server_lifetime, d.pool.server_lifetime);
     add("pool.server_idle_timeout_s", c.pool.server_idle_timeout, d.pool.server_idle_timeout);
+    add("pool.max_practice_server_connections", c.pool.max_practice_server_connections,
+        d.pool.max_practice_server_connections);
+    add("pool.server_check_delay_ms", c.pool.server_check_delay, d.pool.server_check_delay);
     add("tenant.users_file", c.tenant.users_file, d.tenant.users_file);
     add("tenant.setting", c.tenant.setting, d.tenant.setting);
     add("tenant.allow_maintenance", c.tenant.allow_maintenance, d.tenant.allow_maintenance);

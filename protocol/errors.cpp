@@ -120,6 +120,23 @@ Error pool_wait_timeout(long ms) {
                             ms));
 }
 
+Error practice_server_cap(long ms, std::string_view cap) {
+    return make("practice_server_cap", "53400",
+                fmt::format("no server connection within {} ms: this practice has its {} "
+                            "server connections in use (its max_server_connections in the users "
+                            "file, or pool.max_practice_server_connections)",
+                            ms, cap));
+}
+
+Error practice_client_cap(int limit) {
+    return make("practice_client_cap", "53300",
+                fmt::format("too many client connections for this practice: at most {} "
+                            "(its max_client_connections in the users file, or "
+                            "server.max_practice_client_connections)",
+                            limit),
+                {}, "FATAL");
+}
+
 Error cannot_connect_now(std::string_view why) {
     return make("cannot_connect", "57P03",
                 fmt::format("pgtenant cannot reach the database now: {}", why));

@@ -50,12 +50,14 @@ Error too_many_connections(int limit);                       // 53300
 // by other partly received messages.
 Error message_memory_exhausted(std::size_t size, std::size_t budget);  // 53200
 // A client message that did not arrive in full within server.message_timeout_ms.
-Error message_too_slow(std::size_t size, long ms);  // 08P01
-Error out_of_descriptors();                         // 53300
-Error pool_wait_timeout(long ms);                   // 53400
-Error cannot_connect_now(std::string_view why);     // 57P03
-Error isolation_check_failed();                     // 55000
-Error shutting_down();                              // 57P01
+Error message_too_slow(std::size_t size, long ms);         // 08P01
+Error out_of_descriptors();                                // 53300
+Error pool_wait_timeout(long ms);                          // 53400
+Error practice_server_cap(long ms, std::string_view cap);  // 53400
+Error practice_client_cap(int limit);                      // 53300, FATAL
+Error cannot_connect_now(std::string_view why);            // 57P03
+Error isolation_check_failed();                            // 55000
+Error shutting_down();                                     // 57P01
 // server.idle_transaction_timeout_ms and server.client_idle_timeout_ms, with PostgreSQL's words
 // for its idle_in_transaction_session_timeout and idle_session_timeout.
 Error idle_transaction_timeout();  // 25P03, FATAL

@@ -18,6 +18,7 @@
 #include "proxy/cancel.h"
 #include "proxy/check/recheck.h"
 #include "proxy/pool/pool.h"
+#include "proxy/practice_limits.h"
 
 namespace pgtenant::proxy {
 
@@ -30,6 +31,13 @@ struct App {
     void set_directory(std::shared_ptr<const auth::PracticeDirectory> d) {
         std::atomic_store(&directory_, std::move(d));
         ++directory_generation;
+        apply_server_caps();
+    }
+    // The pool's per-practice caps, from the configuration and the directory.
+    void apply_server_caps() {
+        if (pool)
+            pool->set_caps(config->pool.max_practice_server_connections,
+                           practice_server_caps(*directory()));
     }
     std::atomic<uint64_t> directory_generation{0};  // bumped by every set_directory
     std::shared_ptr<const auth::PracticeDirectory> directory_;
@@ -44,6 +52,7 @@ struct App {
     }
     std::shared_ptr<const auth::KeyRing> keys_;
     std::atomic<int> clients{0};
+    PracticeClients practice_clients;  // against each practice's client cap
     // Bytes of client messages over a receive buffer's size that are still arriving, against
     // server.message_memory_bytes.
     std::atomic<std::size_t> message_memory{0};

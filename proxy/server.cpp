@@ -266,6 +266,7 @@ int run_server(App& app) {
     app.stats = std::make_unique<admin::Stats>(cfg.workers);
     app.registry.resize(cfg.workers);
     app.pool = std::make_unique<Pool>(app.config, std::move(executors));
+    app.apply_server_caps();
     auto& ioc = *workers.front();
     tcp::acceptor acceptor(ioc);
     try {

@@ -239,6 +239,33 @@ bool ServerConnection::idle_check() {
     return errno == EAGAIN || errno == EWOULDBLOCK;
 }
 
+// An empty query and its answer: EmptyQueryResponse, then ReadyForQuery 'I'. Anything else,
+// no answer within `timeout` (a server process stopped, a peer gone without a FIN), or an error
+// is a connection not to reuse.
+awaitable<bool> ServerConnection::ping(std::chrono::milliseconds timeout) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
+    auto exchange = [this]() -> awaitable<bool> {
+        std::string out;
+        build::query(out, "");
+        if (co_await write_all(out)) co_return false;
+        bool empty = false;
+        for (std::string msg;;) {
+            if (!co_await read_message(msg)) co_return false;
+            if (msg[0] == 'I') {
+                empty = true;
+            } else if (msg[0] == 'Z') {
+                co_return empty&& msg.size() == 6 && msg[5] == 'I';
+            } else if (msg[0] != 'N' && msg[0] != 'S') {
+                co_return false;  // an error, or a message no empty query brings
+            }
+        }
+    };
+    auto r = co_await (exchange() || timer.async_wait(use_tuple));
+    if (r.index() == 0 && std::get<0>(r)) co_return true;
+    mark_broken();
+    co_return false;
+}
+
 void ServerConnection::move_to(int worker, const asio::any_io_executor& executor) {
     if (worker == worker_) return;
     error_code ec;

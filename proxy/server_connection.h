@@ -73,6 +73,9 @@ class ServerConnection : public ServerState {
     // gets 08006 as for any server lost mid-flight.
     static constexpr auto kIdleCheckAfter = std::chrono::milliseconds(100);
     bool idle_check();
+    // A round trip (an empty query) within `timeout`: false for a connection not to reuse.
+    // Only while idle, on the connection's own worker.
+    awaitable<bool> ping(std::chrono::milliseconds timeout);
     void released() { released_at_ = std::chrono::steady_clock::now(); }
     std::chrono::steady_clock::time_point released_at() const { return released_at_; }
     std::chrono::steady_clock::time_point opened_at() const { return opened_at_; }

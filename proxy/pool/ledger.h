@@ -5,8 +5,13 @@
 // I/O; this part is plain code, unit-tested on its own (tests/proxy/pool_ledger_test.cpp).
 //
 // `Conn` needs `int worker() const` and `const std::string& last_practice() const`.
-// `Waiter` needs the fields `int worker`, `time_point since`, `std::shared_ptr<Conn> conn` and
-// `bool woken`; the async layer's waiter adds its timer.
+// `Waiter` needs the fields `int worker`, `time_point since`, `std::string practice`,
+// `uint64_t turn`, `std::shared_ptr<Conn> conn` and `bool woken`; the async layer's waiter adds
+// its timer.
+//
+// Practice caps: a practice may have at most cap(practice) connections leased at once (0: no
+// cap). A practice at its cap takes no idle connection and no slot, and its waiters are passed
+// over until one of its leases ends; the other practices never wait for it.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -40,6 +45,46 @@ class PoolLedger {
     int size() const { return size_; }
     int open() const { return open_; }
     bool closed() const { return closed_; }
+
+    // The caps: `per_practice` overrides `default_cap` (0 = no cap).
+    void set_caps(int default_cap, std::unordered_map<std::string, int> per_practice) {
+        default_cap_ = default_cap;
+        caps_ = std::move(per_practice);
+    }
+    int cap(const std::string& practice) const {
+        auto it = caps_.find(practice);
+        return it != caps_.end() ? it->second : default_cap_;
+    }
+    bool at_cap(const std::string& practice) const {
+        const int c = cap(practice);
+        if (c <= 0) return false;
+        auto it = in_use_.find(practice);
+        return it != in_use_.end() && it->second >= c;
+    }
+    int in_use(const std::string& practice) const {
+        auto it = in_use_.find(practice);
+        return it == in_use_.end() ? 0 : it->second;
+    }
+    // `conn` is leased to `practice` (counted against its cap until end_lease).
+    void lease(const Conn& conn, const std::string& practice) {
+        count_lease(practice);
+        attach(conn, practice);
+    }
+    // A lease counted before its connection exists (a slot being connected): attach() the
+    // connection once open, or uncount_lease() if it could not be.
+    void count_lease(const std::string& practice) { ++in_use_[practice]; }
+    void attach(const Conn& conn, const std::string& practice) { leased_[&conn] = practice; }
+    void uncount_lease(const std::string& practice) {
+        auto use = in_use_.find(practice);
+        if (use != in_use_.end() && --use->second == 0) in_use_.erase(use);
+    }
+    // A leased connection came back or was closed; nothing for one that was not leased.
+    void end_lease(const Conn& conn) {
+        auto it = leased_.find(&conn);
+        if (it == leased_.end()) return;
+        uncount_lease(it->second);
+        leased_.erase(it);
+    }
 
     // An idle connection for `practice` on `worker`: one that served this practice last (no
     // reset needed) on this worker, then on another; then any on this worker, then any at all.
@@ -122,11 +167,18 @@ class PoolLedger {
     // The lowest turn across workers is served (oldest first among equal turns), give or take
     // local_slack(): the releasing worker's next waiter goes first when its turn is at most
     // kTurnSlack later and it has waited no less than local_slack() less.
+    // Waiters of a practice at its cap are passed over. A connection handed over is leased to
+    // the waiter's practice at once, so that nobody else takes that practice past its cap
+    // before the waiter runs.
     WaiterPtr hand_over(ConnPtr conn, int worker, Clock::time_point now) {
         Worker* best = nullptr;
+        std::size_t best_at = 0;
         for (auto& w : workers_) {
-            if (!w.waiters.empty() && (!best || later(best->waiters.front(), w.waiters.front())))
+            const std::size_t at = first_eligible(w);
+            if (at < w.waiters.size() && (!best || later(best->waiters[best_at], w.waiters[at]))) {
                 best = &w;
+                best_at = at;
+            }
         }
         if (!best) {
             if (conn)
@@ -134,18 +186,44 @@ class PoolLedger {
             return nullptr;
         }
         auto& own = workers_[static_cast<std::size_t>(worker)];
-        const auto& first = *best->waiters.front();
+        const std::size_t own_at = first_eligible(own);
+        const auto& first = *best->waiters[best_at];
         const bool own_first =
-            !own.waiters.empty() && own.waiters.front()->turn <= first.turn + kTurnSlack &&
-            own.waiters.front()->since <= first.since + local_slack(now - first.since);
-        auto& q = own_first ? own.waiters : best->waiters;
-        std::pop_heap(q.begin(), q.end(), later);
-        auto waiter = std::move(q.back());
-        q.pop_back();
+            own_at < own.waiters.size() && own.waiters[own_at]->turn <= first.turn + kTurnSlack &&
+            own.waiters[own_at]->since <= first.since + local_slack(now - first.since);
+        auto waiter = own_first ? take_waiter(own, own_at) : take_waiter(*best, best_at);
         served_turn_ = std::max(served_turn_, waiter->turn);
+        if (conn) lease(*conn, waiter->practice);
         waiter->conn = std::move(conn);
         waiter->woken = true;
         return waiter;
+    }
+
+    // After a lease ended (a practice may have dropped below its cap): the waiters that may now
+    // have an idle connection or a free slot, each woken (with the connection, or none to open
+    // one). Only when caps hold waiters back while connections are idle or slots free.
+    std::vector<WaiterPtr> serve_held_back(Clock::time_point now) {
+        std::vector<WaiterPtr> out;
+        if (caps_.empty() && default_cap_ <= 0) return out;
+        int free_slots = size_ - open_;
+        for (;;) {
+            ConnPtr conn;
+            for (auto& w : workers_) {
+                if (!w.idle.empty()) {
+                    conn = std::move(w.idle.back());
+                    w.idle.pop_back();
+                    break;
+                }
+            }
+            if (!conn && free_slots <= 0) break;
+            const bool slot = !conn;
+            const int worker = conn ? conn->worker() : 0;
+            auto waiter = hand_over(std::move(conn), worker, now);
+            if (!waiter) break;  // (the connection went back on its idle list)
+            if (slot) --free_slots;
+            out.push_back(std::move(waiter));
+        }
+        return out;
     }
 
     // Closes the books: no more slots or idle connections. Returns the idle connections (to
@@ -190,6 +268,32 @@ class PoolLedger {
     }
 
   private:
+    struct Worker;
+    // The index in w.waiters of the waiter to serve first whose practice is below its cap
+    // (the heap's top unless caps hold it back); w.waiters.size() when none.
+    std::size_t first_eligible(const Worker& w) const {
+        if (w.waiters.empty() || !at_cap(w.waiters.front()->practice)) return 0;
+        std::size_t best = w.waiters.size();
+        for (std::size_t i = 1; i < w.waiters.size(); ++i) {
+            if (at_cap(w.waiters[i]->practice)) continue;
+            if (best == w.waiters.size() || later(w.waiters[best], w.waiters[i])) best = i;
+        }
+        return best;
+    }
+    WaiterPtr take_waiter(Worker& w, std::size_t at) {
+        auto& q = w.waiters;
+        if (at == 0) {
+            std::pop_heap(q.begin(), q.end(), later);
+            auto waiter = std::move(q.back());
+            q.pop_back();
+            return waiter;
+        }
+        auto waiter = std::move(q[at]);
+        q.erase(q.begin() + static_cast<std::ptrdiff_t>(at));
+        std::make_heap(q.begin(), q.end(), later);
+        return waiter;
+    }
+
     struct Worker {
         std::vector<ConnPtr> idle;       // most recently used at the back
         std::vector<WaiterPtr> waiters;  // a heap: the lowest turn (then the oldest) on top
@@ -211,6 +315,10 @@ class PoolLedger {
         return conn;
     }
 
+    int default_cap_ = 0;
+    std::unordered_map<std::string, int> caps_;            // by practice
+    std::unordered_map<std::string, int> in_use_;          // leased connections by practice
+    std::unordered_map<const Conn*, std::string> leased_;  // each lease's practice
     uint64_t served_turn_ = 0;                             // the highest turn served so far
     std::unordered_map<std::string, uint64_t> last_turn_;  // by practice
     int size_;

@@ -61,7 +61,8 @@ void Pool::mark(const ServerConnection& conn, bool leased, const std::string* pr
     v.since = std::chrono::system_clock::now();
 }
 
-awaitable<std::shared_ptr<ServerConnection>> Pool::open_in_slot(int worker, std::string& error) {
+awaitable<std::shared_ptr<ServerConnection>> Pool::open_in_slot(int worker, std::string& error,
+                                                                const std::string* practice) {
     const uint64_t generation = generation_;
     auto opened = co_await ServerConnection::open(cfg_->backend, worker);
     std::lock_guard lock(mu_);
@@ -69,9 +70,11 @@ awaitable<std::shared_ptr<ServerConnection>> Pool::open_in_slot(int worker, std:
         opened.conn->set_generation(generation);
         gate_.succeeded();
         if (server_params_.empty()) server_params_ = opened.conn->startup_params();
+        if (practice) ledger_.attach(*opened.conn, *practice);
         co_return std::move(opened.conn);
     }
     ledger_.slot_freed();
+    if (practice) ledger_.uncount_lease(*practice);
     if (auto line = gate_.failed(std::chrono::steady_clock::now(), opened.error))
         spdlog::error("pool: {}", *line);
     // Every client queued for a slot learns at once (from the gate, while PostgreSQL stays
@@ -96,27 +99,54 @@ awaitable<Pool::Acquired> Pool::acquire(const std::string& practice, int worker)
     std::unique_lock lock(mu_);
     for (;;) {
         if (ledger_.closed()) co_return fail(PoolError::Kind::shutting_down);
-        while (auto conn = ledger_.take_idle(practice, worker)) {
-            if (current(*conn) && conn->idle_check())
-                co_return Acquired{lease_on(std::move(conn), worker, practice), {}};
-            forget(*conn);
-            ledger_.slot_freed();  // retired, or dropped by the server while idle: close it
+        // A practice at its cap (pool.max_practice_server_connections, or its own in the users
+        // file) waits for one of its own leases to end, whatever is idle.
+        const bool capped = ledger_.at_cap(practice);
+        bool look_again = false;
+        while (auto conn = capped ? nullptr : ledger_.take_idle(practice, worker)) {
+            if (!current(*conn) || !conn->idle_check()) {
+                forget(*conn);
+                ledger_.slot_freed();  // retired, or dropped by the server while idle: close it
+                continue;
+            }
+            const bool check = Clock::now() - conn->released_at() >= cfg_->pool.server_check_delay;
+            ledger_.lease(*conn, practice);
+            Lease lease = lease_on(std::move(conn), worker, practice);
+            if (!check) co_return Acquired{std::move(lease), {}};
+            // Idle a while (pool.server_check_delay_ms): a round trip first.
+            lock.unlock();
+            if (co_await lease->ping(cfg_->backend.connect_timeout))
+                co_return Acquired{std::move(lease), {}};
+            spdlog::warn(
+                "pool: server connection {} (pid {}) did not answer an empty query "
+                "after idling; closed",
+                lease->id(), lease->pid());
+            lease.discard();
+            lock.lock();
+            look_again = true;  // everything may have changed meanwhile
+            break;
         }
-        if (ledger_.open() < ledger_.size()) {
+        if (look_again) continue;
+        if (!capped && ledger_.open() < ledger_.size()) {
             // While PostgreSQL is unreachable, answer at once instead of trying again.
             if (!gate_.may_try(Clock::now()))
                 co_return fail(PoolError::Kind::cannot_connect, gate_.last_error());
             ledger_.reserve_slot();
+            ledger_.count_lease(practice);
             lock.unlock();
             std::string error;
-            auto conn = co_await open_in_slot(worker, error);
+            auto conn = co_await open_in_slot(worker, error, &practice);
             if (!conn) co_return fail(PoolError::Kind::cannot_connect, std::move(error));
             lock.lock();
             mark(*conn, true, &practice);
             lock.unlock();
             co_return Acquired{Lease(this, std::move(conn)), {}};
         }
-        if (Clock::now() >= deadline) co_return fail(PoolError::Kind::wait_timeout);
+        if (Clock::now() >= deadline) {
+            std::string detail;
+            if (capped) detail = std::to_string(ledger_.cap(practice));
+            co_return fail(PoolError::Kind::wait_timeout, std::move(detail));
+        }
         auto waiter = std::make_shared<Waiter>(executors_[worker], worker, practice);
         waiter->timer.expires_at(deadline);
         ledger_.add_waiter(waiter);
@@ -143,6 +173,7 @@ void Pool::wake(const std::shared_ptr<Waiter>& waiter, int from_worker) {
 
 void Pool::release(std::shared_ptr<ServerConnection> conn) {
     std::lock_guard lock(mu_);
+    ledger_.end_lease(*conn);
     if (ledger_.closed()) {
         forget(*conn);
         ledger_.slot_freed();
@@ -151,8 +182,9 @@ void Pool::release(std::shared_ptr<ServerConnection> conn) {
     const int worker = conn->worker();
     conn->released();
     mark(*conn, false);
-    if (auto waiter = ledger_.hand_over(std::move(conn), worker, std::chrono::steady_clock::now()))
-        wake(waiter, worker);
+    const auto now = std::chrono::steady_clock::now();
+    if (auto waiter = ledger_.hand_over(std::move(conn), worker, now)) wake(waiter, worker);
+    for (auto& waiter : ledger_.serve_held_back(now)) wake(waiter, worker);
 }
 
 void Pool::discard(std::shared_ptr<ServerConnection> conn) {
@@ -164,12 +196,14 @@ void Pool::discard(std::shared_ptr<ServerConnection> conn) {
     const int worker = conn->worker();
     std::lock_guard lock(mu_);
     forget(*conn);
+    ledger_.end_lease(*conn);
     conn.reset();
     ledger_.slot_freed();
     if (ledger_.closed()) return;
     // The freed slot is what a waiter gets: it opens a connection of its own.
-    if (auto waiter = ledger_.hand_over(nullptr, worker, std::chrono::steady_clock::now()))
-        wake(waiter, worker);
+    const auto now = std::chrono::steady_clock::now();
+    if (auto waiter = ledger_.hand_over(nullptr, worker, now)) wake(waiter, worker);
+    for (auto& waiter : ledger_.serve_held_back(now)) wake(waiter, worker);
 }
 
 void Pool::warm_up() {

@@ -33,7 +33,7 @@ struct PoolError {
         shutting_down,
     };
     Kind kind;
-    std::string detail;  // cannot_connect: why
+    std::string detail;  // cannot_connect: why; wait_timeout: the practice's cap, if it held
     std::chrono::milliseconds waited{0};
 };
 
@@ -106,6 +106,11 @@ class Pool {
     // past pool.server_lifetime or pool.server_idle_timeout (down to pool.min_idle), and opens
     // connections while fewer than pool.min_idle are open.
     void maintain(int worker);
+    // The caps on server connections leased at once, by practice (0: none); see PoolLedger.
+    void set_caps(int default_cap, std::unordered_map<std::string, int> per_practice) {
+        std::lock_guard lock(mu_);
+        ledger_.set_caps(default_cap, std::move(per_practice));
+    }
     // Closes the idle connections and wakes every waiter (they get shutting_down). Connections
     // on loan are closed as their leases end.
     void close_all();
@@ -135,7 +140,9 @@ class Pool {
     // Opens `count` idle connections in the background on `worker`.
     void open_idle(int worker, int count);
     // Opens a connection in a slot already reserved; null (slot freed) on failure.
-    awaitable<std::shared_ptr<ServerConnection>> open_in_slot(int worker, std::string& error);
+    // `practice`: the lease it is for, counted already (attached, or uncounted on failure).
+    awaitable<std::shared_ptr<ServerConnection>> open_in_slot(
+        int worker, std::string& error, const std::string* practice = nullptr);
     Lease lease_on(std::shared_ptr<ServerConnection> conn, int worker, const std::string& practice);
     // Under mu_: what servers() reports.
     void mark(const ServerConnection& conn, bool leased, const std::string* practice = nullptr);

@@ -446,6 +446,7 @@ Lease Session::let_go() {
 protocol::Error pool_error(const PoolError& e) {
     switch (e.kind) {
         case PoolError::Kind::wait_timeout:
+            if (!e.detail.empty()) return errors::practice_server_cap(e.waited.count(), e.detail);
             return errors::pool_wait_timeout(e.waited.count());
         case PoolError::Kind::cannot_connect:
             return errors::cannot_connect_now(e.detail);

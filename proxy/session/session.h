@@ -146,7 +146,8 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     std::shared_ptr<CancelSlot> cancel_slot_;
     int32_t cancel_pid_ = 0;
     bool counted_ = false;
-    bool auth_abandoned_ = false;  // the client hung up mid-authentication
+    bool practice_counted_ = false;  // in app_.practice_clients
+    bool auth_abandoned_ = false;    // the client hung up mid-authentication
 
     // Operating: the practice's counters on this worker, the console's view.
     admin::Slot* slot_ = nullptr;  // set at login; the unbound slot for admins

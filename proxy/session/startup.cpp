@@ -47,6 +47,7 @@ Session::~Session() {
     if (large_message_) end_large_message();
     if (cancel_pid_) app_.cancels.remove(cancel_pid_);
     if (counted_) --app_.clients;
+    if (practice_counted_) app_.practice_clients.leave(practice_);
 }
 
 std::string Session::prefix() const {
@@ -218,11 +219,18 @@ awaitable<bool> Session::authenticate() {
         co_return co_await send_console_welcome();
     }
     const bool full = app_.clients - app_.admin_clients > app_.config->server.max_client_conn;
-    if (full || app_.draining) {
+    const int practice_cap = practice_client_cap(*app_.config, *directory, practice_);
+    practice_counted_ =
+        !full && !app_.draining && app_.practice_clients.enter(practice_, practice_cap);
+    if (!practice_counted_) {
         // Accepted just before a drain began: told at once, as PostgreSQL tells a client that
         // connects while it shuts down, so the client connects again (to the new pgtenant).
         protocol::Error e = errors::shutting_down();
-        if (full) e = errors::too_many_connections(app_.config->server.max_client_conn);
+        if (full) {
+            e = errors::too_many_connections(app_.config->server.max_client_conn);
+        } else if (!app_.draining) {
+            e = errors::practice_client_cap(practice_cap);
+        }
         std::string ok;
         build::auth_ok(ok);
         if (co_await write_client(ok)) co_await refuse(e);

@@ -67,6 +67,25 @@ TEST(Directory, ParsesValidFile) {
     EXPECT_EQ(dir->find(""), nullptr);
 }
 
+TEST(Directory, PracticeEntriesCarryTheirOwnLimits) {
+    const auto dir = PracticeDirectory::parse(
+        entry("alice") +
+        "[[practice]]\n"
+        "id = \"11111111-1111-1111-1111-111111111111\"\n"
+        "max_client_connections = 50\n"
+        "max_server_connections = 4\n"
+        "[[practice]]\n"
+        "id = \"AAAAAAAA-bbbb-cccc-dddd-eeeeeeeeeeee\"\n"  // a practice with no login yet
+        "max_server_connections = 2\n");
+    ASSERT_EQ(dir->limits().size(), 2u);
+    const auto& one = dir->limits().at("11111111-1111-1111-1111-111111111111");
+    EXPECT_EQ(one.max_client_connections, 50);
+    EXPECT_EQ(one.max_server_connections, 4);
+    const auto& two = dir->limits().at("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
+    EXPECT_EQ(two.max_client_connections, 0);  // the global default applies
+    EXPECT_EQ(two.max_server_connections, 2);
+}
+
 TEST(Directory, EmptyFileHasNoLogins) {
     EXPECT_EQ(PracticeDirectory::parse("")->size(), 0u);
     EXPECT_EQ(PracticeDirectory::parse("# nothing yet\n")->size(), 0u);
@@ -114,6 +133,21 @@ TEST(Directory, RejectsWithMessageNamingEntryAndKey) {
         {"[[login]]\nname = \"ops\"\nadmin = true\npool_mode = \"session\"\nscram = \"" +
              verifier() + "\"\n",
          {"\"ops\"", "pool_mode: an admin login uses no server connection"}},
+        {ok + "[[practice]]\nmax_client_connections = 3\n", {"practice[0]", "id: required"}},
+        {ok + "[[practice]]\nid = \"nope\"\n", {"practice[0]", "id: not a UUID"}},
+        {ok + "[[practice]]\nid = \"11111111-1111-1111-1111-111111111111\"\nmax_clients = 3\n",
+         {"practice[0]", "max_clients: unknown key"}},
+        {ok + "[[practice]]\nid = \"11111111-1111-1111-1111-111111111111\"\n"
+              "max_server_connections = 0\n",
+         {"practice[0]", "max_server_connections: expected a whole number"}},
+        {ok + "[[practice]]\nid = \"11111111-1111-1111-1111-111111111111\"\n"
+              "max_client_connections = \"5\"\n",
+         {"max_client_connections: expected a whole number"}},
+        {ok + "[[practice]]\nid = \"11111111-1111-1111-1111-111111111111\"\n"
+              "[[practice]]\nid = \"11111111-1111-1111-1111-111111111111\"\n",
+         {"practice[1]", "id: duplicate practice"}},
+        {ok + "[practice]\nid = \"11111111-1111-1111-1111-111111111111\"\n",
+         {"practice: expected [[practice]] tables"}},
     };
     for (const BadCase& c : cases) {
         const std::string msg = error_of(c.text);

@@ -265,5 +265,82 @@ TEST(PoolLedger, TwoBusyPracticesTakeTurns) {
     }
 }
 
+// Caps: a practice at its cap is passed over (the next practice in line is served) until one
+// of its own leases ends; then it is served before anyone who came later.
+TEST(PoolLedger, APracticeAtItsCapIsPassedOverUntilItsLeaseEnds) {
+    Ledger l(3, 1);
+    l.set_caps(0, {{"A", 1}});
+    const auto t0 = Clock::now();
+    auto a_conn = conn(0, "A");
+    l.lease(*a_conn, "A");
+    EXPECT_TRUE(l.at_cap("A"));
+    EXPECT_FALSE(l.at_cap("B"));  // no cap of its own, no default
+    auto a2 = waiter(0, t0, "A");
+    auto b = waiter(0, t0 + 1ms, "B");
+    l.add_waiter(a2);
+    l.add_waiter(b);
+    // A connection comes back (another practice's): A is at its cap, so B has it.
+    auto other = conn(0, "C");
+    EXPECT_EQ(l.hand_over(other, 0, t0 + 2ms), b);
+    EXPECT_EQ(b->conn, other);
+    EXPECT_EQ(l.in_use("B"), 1);  // leased to B at once
+    // Nobody else eligible: the next connection goes idle although A waits.
+    EXPECT_EQ(l.hand_over(conn(0, "C"), 0, t0 + 3ms), nullptr);
+    EXPECT_EQ(l.stats().idle, 1);
+    // A's lease ends: its waiter gets the idle connection.
+    l.end_lease(*a_conn);
+    EXPECT_EQ(l.in_use("A"), 0);
+    auto woken = l.serve_held_back(t0 + 4ms);
+    ASSERT_EQ(woken.size(), 1u);
+    EXPECT_EQ(woken[0], a2);
+    EXPECT_NE(a2->conn, nullptr);
+    EXPECT_EQ(l.in_use("A"), 1);
+    EXPECT_EQ(l.stats().idle, 0);
+}
+
+TEST(PoolLedger, TheDefaultCapAppliesToEveryPracticeWithoutItsOwn) {
+    Ledger l(10, 2);
+    l.set_caps(2, {{"big", 5}});
+    auto c1 = conn(0, "x"), c2 = conn(1, "x"), c3 = conn(0, "x");
+    l.lease(*c1, "p");
+    EXPECT_FALSE(l.at_cap("p"));
+    l.count_lease("p");  // a slot being connected counts already
+    EXPECT_TRUE(l.at_cap("p"));
+    l.uncount_lease("p");  // its connect failed
+    l.lease(*c2, "p");
+    EXPECT_TRUE(l.at_cap("p"));
+    for (int i = 0; i < 4; ++i) l.count_lease("big");
+    EXPECT_FALSE(l.at_cap("big"));
+    l.end_lease(*c3);  // never leased: nothing changes
+    EXPECT_EQ(l.in_use("p"), 2);
+    l.end_lease(*c1);
+    l.end_lease(*c1);  // ended twice: counted once
+    EXPECT_EQ(l.in_use("p"), 1);
+}
+
+// A held-back waiter with no idle connection but a free slot is woken (without a connection)
+// to open one; no more are woken than there are free slots.
+TEST(PoolLedger, HeldBackWaitersTakeFreeSlotsUpToTheSize) {
+    Ledger l(2, 1);
+    l.set_caps(1, {});
+    const auto t0 = Clock::now();
+    auto a = conn(0, "A");
+    l.lease(*a, "A");
+    ASSERT_TRUE(l.reserve_slot());  // a's slot
+    std::vector<std::shared_ptr<FakeWaiter>> waiters;
+    for (int i = 0; i < 3; ++i) {
+        waiters.push_back(waiter(0, t0 + std::chrono::microseconds(i), "A"));
+        l.add_waiter(waiters.back());
+    }
+    waiters.push_back(waiter(0, t0 + 1ms, "B"));
+    l.add_waiter(waiters.back());
+    auto woken = l.serve_held_back(t0 + 2ms);
+    ASSERT_EQ(woken.size(), 1u);  // one free slot; A's waiters are at the cap
+    EXPECT_EQ(woken[0], waiters[3]);
+    EXPECT_EQ(woken[0]->conn, nullptr);
+    l.set_caps(0, {});
+    EXPECT_TRUE(l.serve_held_back(t0 + 3ms).empty());  // no caps: nothing to do here
+}
+
 }  // namespace
 }  // namespace pgtenant::proxy

@@ -107,6 +107,7 @@ Pgtenant::Pgtenant(const PgCluster& cluster, PgtenantOptions options)
         }
         users << "\n";
     }
+    users << options_.users_extra;
     write_file(dir_.path() / "users.toml", users.str());
     for (int attempt = 0; attempt < 3; ++attempt) {
         port_ = options_.listen_port ? options_.listen_port : free_port();

@@ -48,6 +48,8 @@ struct PgtenantOptions {
     // key: two processes serving the same database at once, as in a binary upgrade.
     std::filesystem::path key_file;
     std::vector<LoginSpec> logins = default_logins();
+    // Appended to the users file after the logins (e.g. [[practice]] entries).
+    std::string users_extra;
     // Extra "key = value" lines per section ("server", "backend", "pool", "tenant", "audit").
     std::map<std::string, std::vector<std::string>> extra_toml;
     // Added to (or replacing in) the environment pgtenant inherits.
