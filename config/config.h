@@ -1,10 +1,12 @@
 #pragma once
 // pgtenant configuration: plain structs with defaults, validated once by load_config()
 // into an immutable shared_ptr<const Config>. Reload swaps the pointer whole.
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -139,6 +141,37 @@ class ConfigError : public std::runtime_error {
 // resolved against the file's directory.
 std::shared_ptr<const Config> load_config(const std::string& path);
 std::shared_ptr<const Config> parse_config(std::string_view toml_text, const std::string& base_dir);
+
+// The configuration in force, replaced whole by a reload and read by any thread: `live->x` is
+// one atomic load. Every version stays alive until the holder is destroyed (reloads are rare,
+// and a session may keep a reference into the one it started with).
+class LiveConfig {
+  public:
+    LiveConfig() = default;
+    LiveConfig(std::shared_ptr<const Config> c) { set(std::move(c)); }  // NOLINT: implicit
+    LiveConfig& operator=(std::shared_ptr<const Config> c) {
+        set(std::move(c));
+        return *this;
+    }
+    const Config* operator->() const { return current_.load(std::memory_order_acquire); }
+    const Config& operator*() const { return *operator->(); }
+    const Config* get() const { return operator->(); }
+    void set(std::shared_ptr<const Config> c);
+
+  private:
+    std::atomic<const Config*> current_{nullptr};
+    std::mutex mu_;
+    std::vector<std::shared_ptr<const Config>> kept_;
+};
+
+// A reload: `next` (a freshly loaded file) applied to `current` as far as it can be while
+// running. The settings a running pgtenant re-reads take next's values; the others keep
+// current's and are named in `needs_restart` ("pool.size (20 -> 40)").
+struct Reloaded {
+    std::shared_ptr<const Config> config;
+    std::vector<std::string> needs_restart;
+};
+Reloaded reload_config(const Config& current, const Config& next);
 
 // Every setting as "section.key" with its value and its default, for the console's SHOW CONFIG.
 // Secrets (backend.password) are shown as "********" when set.

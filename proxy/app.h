@@ -23,7 +23,9 @@
 namespace pgtenant::proxy {
 
 struct App {
-    std::shared_ptr<const config::Config> config;
+    // Replaced by RELOAD or SIGHUP as far as it can change while running (config::reload_config).
+    config::LiveConfig config;
+    std::string config_path;  // the file to read again on reload
     // Replaced whole by RELOAD or SIGHUP; read with directory().
     std::shared_ptr<const auth::PracticeDirectory> directory() const {
         return std::atomic_load(&directory_);

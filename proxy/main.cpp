@@ -309,6 +309,7 @@ int main(int argc, char** argv) {
     proxy::App app;
     try {
         app.config = config::load_config(config_path);
+        app.config_path = config_path;
         app.set_directory(auth::PracticeDirectory::load(app.config->tenant.users_file));
         app.tls = proxy::make_tls_context(app.config->server);
         proxy::check_backend_tls(app.config->backend);

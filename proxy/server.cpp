@@ -132,6 +132,24 @@ void raise_fd_limit(const config::Config& cfg) {
 std::string reload(App& app) {
     std::vector<std::string> done;
     try {
+        // A file that does not load is refused whole: the configuration in force stays.
+        auto next = config::load_config(app.config_path);
+        auto reloaded = config::reload_config(*app.config, *next);
+        app.config = std::move(reloaded.config);
+        spdlog::set_level(spdlog::level::from_str(app.config->server.log_level));
+        app.apply_server_caps();
+        if (reloaded.needs_restart.empty()) {
+            done.push_back("config file reloaded");
+        } else {
+            done.push_back(
+                fmt::format("config file reloaded; these settings change only with a "
+                            "restart and keep their values: {}",
+                            fmt::join(reloaded.needs_restart, ", ")));
+        }
+    } catch (const std::exception& e) {
+        done.push_back(fmt::format("config file NOT reloaded, the old one stays: {}", e.what()));
+    }
+    try {
         auto directory = auth::PracticeDirectory::load(app.config->tenant.users_file);
         done.push_back(fmt::format("users file reloaded ({} logins)", directory->size()));
         app.set_directory(std::move(directory));
@@ -163,21 +181,21 @@ std::string reload(App& app) {
 }
 
 // On each worker: the client timeouts (Session::enforce_timeouts) as often as a quarter of the
-// shortest one set (between 10 ms and 1 s), the pool's upkeep once a second, and while draining
-// (every 20 ms) the end of each client that is between transactions.
+// shortest one set (between 10 ms and 1 s; a reload may change them), the pool's upkeep once a
+// second, and while draining (every 20 ms) the end of each client that is between transactions.
 awaitable<void> sweep(App& app, int worker) {
     using namespace std::chrono;
-    const auto& s = app.config->server;
-    milliseconds shortest = hours(24);
-    for (auto t : {s.idle_transaction_timeout, s.query_timeout, s.client_idle_timeout})
-        if (t.count() > 0) shortest = std::min(shortest, t);
-    const auto every = std::clamp<milliseconds>(shortest / 4, milliseconds(10), seconds(1));
-    const bool timeouts = shortest < hours(24);
     asio::steady_timer timer(co_await asio::this_coro::executor);
     auto next_upkeep = steady_clock::now();
     uint64_t checked_generation = app.directory_generation;
     bool removed_logins = false;
     for (;;) {
+        const auto& s = app.config->server;
+        milliseconds shortest = hours(24);
+        for (auto t : {s.idle_transaction_timeout, s.query_timeout, s.client_idle_timeout})
+            if (t.count() > 0) shortest = std::min(shortest, t);
+        const auto every = std::clamp<milliseconds>(shortest / 4, milliseconds(10), seconds(1));
+        const bool timeouts = shortest < hours(24);
         timer.expires_after(app.draining ? std::min<milliseconds>(every, milliseconds(20)) : every);
         auto [ec] = co_await timer.async_wait(use_tuple);
         if (ec || app.shutting_down) co_return;

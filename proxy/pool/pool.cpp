@@ -34,8 +34,8 @@ void Lease::discard() {
     if (conn_) pool_->discard(std::move(conn_));
 }
 
-Pool::Pool(std::shared_ptr<const config::Config> cfg, std::vector<asio::any_io_executor> workers)
-    : cfg_(std::move(cfg)),
+Pool::Pool(const config::LiveConfig& cfg, std::vector<asio::any_io_executor> workers)
+    : cfg_(cfg),
       executors_(std::move(workers)),
       ledger_(cfg_->pool.size, static_cast<int>(executors_.size())) {}
 

@@ -90,7 +90,8 @@ struct ServerView {
 class Pool {
   public:
     // One executor per worker thread (each runs its own io_context on one thread).
-    Pool(std::shared_ptr<const config::Config> cfg, std::vector<asio::any_io_executor> workers);
+    // `cfg` outlives the pool; a reload changes its timeouts and min_idle, not its size.
+    Pool(const config::LiveConfig& cfg, std::vector<asio::any_io_executor> workers);
 
     struct Acquired {
         Lease lease;
@@ -149,7 +150,7 @@ class Pool {
     void forget(const ServerConnection& conn) { views_.erase(&conn); }
     void wake(const std::shared_ptr<Waiter>& waiter, int from_worker);
 
-    std::shared_ptr<const config::Config> cfg_;
+    const config::LiveConfig& cfg_;
     std::vector<asio::any_io_executor> executors_;
     std::mutex mu_;
     Ledger ledger_;

@@ -452,5 +452,51 @@ TEST(ConfigTest, TimeoutsAreOffAtZero) {
     expect_error("[pool]\nserver_lifetime_s = 86401\n", "pool.server_lifetime_s:");
 }
 
+// A reload takes what a running pgtenant re-reads and names, with both values, what needs a
+// restart; a min_idle the running pool.size cannot hold waits for the restart too.
+TEST(ConfigTest, ReloadTakesLiveSettingsAndNamesTheOthers) {
+    auto current = parse_config("[server]\nworkers = 2\n[pool]\nsize = 10\nmin_idle = 2\n", "");
+    auto next = parse_config(R"(
+[server]
+workers = 4
+query_timeout_ms = 250
+max_practice_client_connections = 7
+log_level = "debug"
+[pool]
+size = 40
+min_idle = 30
+wait_timeout_ms = 900
+max_practice_server_connections = 3
+server_check_delay_ms = 0
+[tenant]
+allow_explain_analyze = true
+)",
+                             "");
+    auto r = reload_config(*current, *next);
+    EXPECT_EQ(r.config->server.query_timeout, milliseconds(250));
+    EXPECT_EQ(r.config->server.max_practice_client_connections, 7);
+    EXPECT_EQ(r.config->server.log_level, "debug");
+    EXPECT_EQ(r.config->pool.wait_timeout, milliseconds(900));
+    EXPECT_EQ(r.config->pool.max_practice_server_connections, 3);
+    EXPECT_EQ(r.config->pool.server_check_delay, milliseconds(0));
+    EXPECT_TRUE(r.config->tenant.allow_explain_analyze);
+    EXPECT_EQ(r.config->server.workers, 2);
+    EXPECT_EQ(r.config->pool.size, 10);
+    EXPECT_EQ(r.config->pool.min_idle, 2);
+    const std::vector<std::string> want = {"server.workers (2 -> 4)", "pool.size (10 -> 40)",
+                                           "pool.min_idle (2 -> 30)"};
+    EXPECT_EQ(r.needs_restart, want);
+    // The same file again: nothing to name.
+    EXPECT_TRUE(reload_config(*current, *current).needs_restart.empty());
+}
+
+TEST(ConfigTest, LiveConfigKeepsEveryVersionReadable) {
+    LiveConfig live(parse_config("[pool]\nsize = 3\n", ""));
+    const Config* first = live.get();
+    live = parse_config("[pool]\nsize = 4\n", "");
+    EXPECT_EQ(live->pool.size, 4);
+    EXPECT_EQ(first->pool.size, 3);  // a reference taken before the reload stays valid
+}
+
 }  // namespace
 }  // namespace pgtenant::config

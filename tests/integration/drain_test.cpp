@@ -130,5 +130,48 @@ TEST_F(DrainTest, SigintDuringADrainClosesAtOnce) {
     EXPECT_EQ(count("sigint-drain"), "0");
 }
 
+// SIGHUP re-reads the config file: what a running pgtenant reads where it is used takes effect
+// at once (here server.query_timeout_ms, for a client already connected); what needs a
+// restart keeps its value and is named in the log; a file that does not load is refused whole.
+TEST_F(DrainTest, SighupReloadsTheConfigFileAndNamesWhatNeedsARestart) {
+    Pgtenant own(env().cluster());
+    auto c = own.connect_as(demo::kAlice);
+    ASSERT_TRUE(run(c.get(), "SELECT pg_sleep(0.6)").ok());  // no query timeout yet
+    const auto file = own.dir() / "pgtenant.toml";
+    std::string text = read_file(file);
+    const auto server = text.find("[server]\n");
+    const auto size = text.find("size = 10\n");
+    ASSERT_NE(server, std::string::npos);
+    ASSERT_NE(size, std::string::npos);
+    text.replace(size, 10, "size = 12\n");
+    text.insert(server + 9, "query_timeout_ms = 300\n");
+    write_file(file, text);
+    auto reloaded = [&](const std::string& line, std::size_t times) {
+        for (int i = 0; i < 100; ++i) {
+            const std::string log = own.log();
+            std::size_t n = 0;
+            for (auto at = log.find(line); at != std::string::npos; at = log.find(line, at + 1))
+                ++n;
+            if (n >= times) return true;
+            std::this_thread::sleep_for(50ms);
+        }
+        return false;
+    };
+    own.signal(SIGHUP);
+    ASSERT_TRUE(reloaded("config file reloaded", 1)) << own.log();
+    EXPECT_NE(own.log().find("pool.size (10 -> 12)"), std::string::npos) << own.log();
+    EXPECT_EQ(own.log().find("query_timeout_ms ("), std::string::npos) << own.log();
+    auto r = run(c.get(), "SELECT pg_sleep(3)");
+    EXPECT_EQ(r.sqlstate, "57014") << r.error;  // the same session: nothing was dropped
+    EXPECT_TRUE(run(c.get(), "SELECT 1").ok());
+
+    write_file(file, "this is not toml [");
+    own.signal(SIGHUP);
+    ASSERT_TRUE(reloaded("config file NOT reloaded", 1)) << own.log();
+    r = run(c.get(), "SELECT pg_sleep(3)");
+    EXPECT_EQ(r.sqlstate, "57014") << r.error;  // the configuration in force stayed
+    EXPECT_TRUE(own.running());
+}
+
 }  // namespace
 }  // namespace pgtenant::testing
