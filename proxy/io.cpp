@@ -3,6 +3,9 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <boost/asio/detail/memory.hpp>
+#include <boost/asio/detail/thread_context.hpp>
+#include <boost/asio/detail/thread_info_base.hpp>
 #include <cerrno>
 #include <memory>
 #include <vector>
@@ -35,8 +38,8 @@ void give_block(char* block, std::size_t size) {
 }
 
 // Spare strings, per thread, for borrow_storage(); bounded like the blocks above.
-constexpr std::size_t kSpareCapacity = 1024;          // holds a usual segment or reply batch
-constexpr std::size_t kLargestSpare = 64 * 1024;      // bigger ones are freed, not kept
+constexpr std::size_t kSpareCapacity = 1024;      // holds a usual segment or reply batch
+constexpr std::size_t kLargestSpare = 64 * 1024;  // bigger ones are freed, not kept
 constexpr std::size_t kCachedStrings = 64;
 thread_local std::vector<std::string> spare_strings;
 
@@ -113,6 +116,18 @@ void return_storage(std::string& s) {
         spare_strings.size() < kCachedStrings) {
         spare_strings.push_back(std::move(spare));
     }
+}
+
+void release_cached_frames() {
+    using asio::detail::thread_info_base;
+    using Tag = thread_info_base::awaitable_frame_tag;
+    thread_info_base* thread = asio::detail::thread_context::top_of_thread_call_stack();
+    if (!thread) return;
+    // Asking for a block bigger than any cached frame makes Asio free one cached block to make
+    // room; the block it then allocates is freed at once, not cached.
+    constexpr std::size_t kBiggerThanAnyFrame = 8192;
+    for (int i = 0; i < Tag::cache_size; ++i)
+        asio::aligned_delete(thread_info_base::allocate(Tag(), thread, kBiggerThanAnyFrame));
 }
 
 bool io_at_once() {

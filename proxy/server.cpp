@@ -104,6 +104,7 @@ awaitable<void> accept_loop(App& app, tcp::acceptor& acceptor, Workers& workers)
         error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
         auto session = std::make_shared<Session>(app, std::move(socket), worker);
+        release_cached_frames();  // run's frame lives as long as the session: its own size
         asio::co_spawn(ioc, Session::run(std::move(session)), asio::detached);
     }
 }

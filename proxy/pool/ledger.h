@@ -50,12 +50,18 @@ class PoolLedger {
     void set_caps(int default_cap, std::unordered_map<std::string, int> per_practice) {
         default_cap_ = default_cap;
         caps_ = std::move(per_practice);
+        if (!capped()) {
+            in_use_.clear();
+            leased_.clear();
+        }
     }
     int cap(const std::string& practice) const {
         auto it = caps_.find(practice);
         return it != caps_.end() ? it->second : default_cap_;
     }
+    bool capped() const { return default_cap_ > 0 || !caps_.empty(); }
     bool at_cap(const std::string& practice) const {
+        if (!capped()) return false;
         const int c = cap(practice);
         if (c <= 0) return false;
         auto it = in_use_.find(practice);
@@ -65,21 +71,29 @@ class PoolLedger {
         auto it = in_use_.find(practice);
         return it == in_use_.end() ? 0 : it->second;
     }
-    // `conn` is leased to `practice` (counted against its cap until end_lease).
+    // `conn` is leased to `practice` (counted against its cap until end_lease). Leases are
+    // counted only while some cap is set: without caps the pool allocates nothing per lease.
+    // (Caps set by a reload count the leases made from then on.)
     void lease(const Conn& conn, const std::string& practice) {
+        if (!capped()) return;
         count_lease(practice);
         attach(conn, practice);
     }
     // A lease counted before its connection exists (a slot being connected): attach() the
     // connection once open, or uncount_lease() if it could not be.
-    void count_lease(const std::string& practice) { ++in_use_[practice]; }
-    void attach(const Conn& conn, const std::string& practice) { leased_[&conn] = practice; }
+    void count_lease(const std::string& practice) {
+        if (capped()) ++in_use_[practice];
+    }
+    void attach(const Conn& conn, const std::string& practice) {
+        if (capped()) leased_[&conn] = practice;
+    }
     void uncount_lease(const std::string& practice) {
         auto use = in_use_.find(practice);
         if (use != in_use_.end() && --use->second == 0) in_use_.erase(use);
     }
     // A leased connection came back or was closed; nothing for one that was not leased.
     void end_lease(const Conn& conn) {
+        if (leased_.empty()) return;
         auto it = leased_.find(&conn);
         if (it == leased_.end()) return;
         uncount_lease(it->second);
@@ -204,7 +218,7 @@ class PoolLedger {
     // one). Only when caps hold waiters back while connections are idle or slots free.
     std::vector<WaiterPtr> serve_held_back(Clock::time_point now) {
         std::vector<WaiterPtr> out;
-        if (caps_.empty() && default_cap_ <= 0) return out;
+        if (!capped()) return out;
         int free_slots = size_ - open_;
         for (;;) {
             ConnPtr conn;

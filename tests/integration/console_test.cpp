@@ -9,6 +9,7 @@
 
 #include "tests/integration/console_fixture.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/wire_client.h"
 
 namespace pgtenant::testing {
 namespace {
@@ -166,6 +167,14 @@ TEST_F(ConsoleTest, BadCommandsAndWrongDatabasesGetClearErrors) {
     // A wrong admin password is a failed login like any other.
     auto wrong = try_connect(p.conninfo(kOps, "nope", "dbname=pgtenant"));
     EXPECT_EQ(wrong.sqlstate, "28P01") << wrong.message;
+
+    // A Query whose text has no terminating NUL: a protocol violation (08P01), not a crash or
+    // a command read past the message.
+    WireClient raw(console());
+    const auto replies = raw.send_until(std::string("Q\0\0\0\x08SHOW", 9), 'E');
+    ASSERT_FALSE(replies.empty());
+    EXPECT_NE(replies.back().find("C08P01"), std::string::npos) << WireClient::tags(replies);
+    EXPECT_EQ(query(console().get(), "SHOW VERSION").size(), 1u);  // pgtenant goes on
 }
 
 TEST_F(ConsoleTest, PauseAndResumeUnderLoadFailNoTransaction) {
