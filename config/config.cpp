@@ -305,7 +305,9 @@ void read_pool(const Section& s, PoolConfig& c) {
 
 void read_tenant(const Section& s, TenantConfig& c) {
     s.expect_only({"users_file", "setting", "allow_maintenance", "allow_explain_analyze", "mode",
-                   "key_file", "token_lifetime_s", "key_columns", "recheck_interval_s"});
+                   "key_file", "token_lifetime_s", "key_columns", "recheck_interval_s",
+                   "directory_query", "directory_user", "directory_password",
+                   "directory_password_env", "directory_cache_s"});
     s.get("users_file", c.users_file);
     s.get("setting", c.setting);
     s.get("allow_maintenance", c.allow_maintenance);
@@ -327,6 +329,24 @@ void read_tenant(const Section& s, TenantConfig& c) {
     int64_t recheck = c.recheck_interval.count();
     s.get("recheck_interval_s", recheck, 0, 86400);
     c.recheck_interval = std::chrono::seconds(recheck);
+    s.get("directory_query", c.directory_query);
+    s.get("directory_user", c.directory_user);
+    s.get("directory_password", c.directory_password);
+    s.get("directory_password_env", c.directory_password_env);
+    s.get_timeout("directory_cache_s", c.directory_cache);
+    if (!c.directory_query.empty() && c.directory_user.empty()) {
+        fail(s.full("directory_user"),
+             "is required with tenant.directory_query: a role that may read the logins table "
+             "(the pool role must not: its clients could read every verifier)");
+    }
+    if (!c.directory_password_env.empty()) {
+        const char* value = std::getenv(c.directory_password_env.c_str());
+        if (value == nullptr) {
+            fail(s.full("directory_password_env"),
+                 "environment variable " + c.directory_password_env + " is not set");
+        }
+        c.directory_password = value;
+    }
     if (c.mode == TenantMode::sealed && c.key_file.empty()) {
         fail(s.full("key_file"),
              "is required when tenant.mode = \"sealed\" (create one with pgtenant keygen)");

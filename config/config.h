@@ -114,6 +114,14 @@ struct TenantConfig {
     std::vector<std::string> key_columns{"practice_id"};
     // The critical checks run again this often while serving (0: only at start).
     std::chrono::seconds recheck_interval{60};
+    // Logins not in the users file are looked up with this query ($1: the login name; at most
+    // one row of scram, practice and pool_mode), on a connection of its own as directory_user
+    // (to [backend]'s host and database), cached for directory_cache_s. Empty: users file only.
+    std::string directory_query;
+    std::string directory_user;
+    std::string directory_password;  // or from directory_password_env
+    std::string directory_password_env;
+    std::chrono::seconds directory_cache{60};
 };
 
 struct AuditConfig {

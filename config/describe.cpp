@@ -83,6 +83,13 @@ std::vector<Setting> describe(const Config& c) {
     add("tenant.mode", c.tenant.mode, d.tenant.mode);
     add("tenant.key_file", c.tenant.key_file, d.tenant.key_file);
     add("tenant.token_lifetime_s", c.tenant.token_lifetime, d.tenant.token_lifetime);
+    add("tenant.directory_query", c.tenant.directory_query, d.tenant.directory_query);
+    add("tenant.directory_user", c.tenant.directory_user, d.tenant.directory_user);
+    add("tenant.directory_password",
+        std::string(c.tenant.directory_password.empty() ? "" : "********"), std::string());
+    add("tenant.directory_password_env", c.tenant.directory_password_env,
+        d.tenant.directory_password_env);
+    add("tenant.directory_cache_s", c.tenant.directory_cache, d.tenant.directory_cache);
     add("tenant.key_columns", c.tenant.key_columns, d.tenant.key_columns);
     add("tenant.recheck_interval_s", c.tenant.recheck_interval, d.tenant.recheck_interval);
     add("audit.file", c.audit.file, d.audit.file);

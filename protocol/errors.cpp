@@ -137,6 +137,13 @@ Error practice_client_cap(int limit) {
                 {}, "FATAL");
 }
 
+Error directory_unavailable() {
+    return make("directory_lookup", "57P03",
+                "pgtenant cannot look up this login now (tenant.directory_query); try again "
+                "later",
+                {}, "FATAL");
+}
+
 Error cannot_connect_now(std::string_view why) {
     return make("cannot_connect", "57P03",
                 fmt::format("pgtenant cannot reach the database now: {}", why));

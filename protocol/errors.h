@@ -55,6 +55,7 @@ Error out_of_descriptors();                                // 53300
 Error pool_wait_timeout(long ms);                          // 53400
 Error practice_server_cap(long ms, std::string_view cap);  // 53400
 Error practice_client_cap(int limit);                      // 53300, FATAL
+Error directory_unavailable();                             // 57P03, FATAL: the lookup failed
 Error cannot_connect_now(std::string_view why);            // 57P03
 Error isolation_check_failed();                            // 55000
 Error shutting_down();                                     // 57P01

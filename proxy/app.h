@@ -17,6 +17,7 @@
 #include "proxy/asio.h"
 #include "proxy/cancel.h"
 #include "proxy/check/recheck.h"
+#include "proxy/directory_lookup.h"
 #include "proxy/pool/pool.h"
 #include "proxy/practice_limits.h"
 
@@ -42,6 +43,8 @@ struct App {
                            practice_server_caps(*directory()));
     }
     std::atomic<uint64_t> directory_generation{0};  // bumped by every set_directory
+    // Logins not in the users file (tenant.directory_query); null when none is configured.
+    std::unique_ptr<DirectoryLookup> lookup;
     std::shared_ptr<const auth::PracticeDirectory> directory_;
     std::unique_ptr<Pool> pool;
     CancelRegistry cancels;

@@ -286,6 +286,8 @@ int run_server(App& app) {
     app.registry.resize(cfg.workers);
     app.pool = std::make_unique<Pool>(app.config, std::move(executors));
     app.apply_server_caps();
+    if (!app.config->tenant.directory_query.empty())
+        app.lookup = std::make_unique<DirectoryLookup>(*app.config);
     auto& ioc = *workers.front();
     tcp::acceptor acceptor(ioc);
     try {
@@ -449,6 +451,7 @@ int run_server(App& app) {
     ioc.run();
     for (auto& t : threads) t.join();
     app.recheck.reset();  // its callback holds the pool
+    app.lookup.reset();   // it posts to the workers' io_contexts
     app.shutdown = nullptr;
     app.drain = nullptr;
     app.reload = nullptr;

@@ -206,6 +206,7 @@ void Session::end_if_idle() {
 }
 
 bool Session::check_login(const auth::PracticeDirectory& directory) {
+    if (from_lookup_) return false;  // not the users file's: a reload of it changes nothing
     const auth::Login* login = directory.find(user_);
     if (login && login->admin == admin_ && login->practice_id == practice_) return false;
     if (terminating_ || client_gone_) return false;

@@ -147,6 +147,7 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     int32_t cancel_pid_ = 0;
     bool counted_ = false;
     bool practice_counted_ = false;  // in app_.practice_clients
+    bool from_lookup_ = false;       // the login came from tenant.directory_query
     bool auth_abandoned_ = false;    // the client hung up mid-authentication
 
     // Operating: the practice's counters on this worker, the console's view.

@@ -196,6 +196,21 @@ awaitable<bool> Session::authenticate() {
     // Held until the end: a reload may replace the directory meanwhile.
     const auto directory = app_.directory();
     const auth::Login* login = directory->find(request_.user);
+    std::optional<auth::Login> looked_up;
+    if (!login && app_.lookup) {
+        auto found =
+            co_await app_.lookup->find(request_.user, app_.config->backend.connect_timeout);
+        if (!found.error.empty()) {
+            // Fail-closed: without an answer nobody is let in under that name.
+            spdlog::warn("{} directory lookup of \"{}\" failed: {}", prefix(), request_.user,
+                         found.error);
+            co_await refuse(errors::directory_unavailable());
+            co_return false;
+        }
+        looked_up = std::move(found.login);
+        if (looked_up) login = &*looked_up;
+        from_lookup_ = looked_up.has_value();
+    }
     auth_abandoned_ = false;
     bool ok = (login && login->scram_verifier.empty() && !login->md5_hash.empty())
                   ? co_await authenticate_md5(*login)
