@@ -71,6 +71,14 @@ awaitable<Snapshot> snapshot(App& app) {
 }
 
 // Clients of `practice` (every practice when empty) holding a server connection.
+// Server connections on loan (to `practice`, or to any).
+int64_t leased(App& app, const std::string& practice) {
+    int64_t n = 0;
+    for (const auto& s : app.pool->servers())
+        if (s.leased && (practice.empty() || s.practice == practice)) ++n;
+    return n;
+}
+
 int64_t active(App& app, const std::string& practice) {
     if (!practice.empty()) return app.stats->practice(practice).read().active;
     int64_t n = 0;
@@ -132,8 +140,10 @@ awaitable<bool> run(App& app, const Command& c, std::string& out) {
                 protocol::encode_error(out, errors::console_command("already paused", "55000"));
                 co_return false;
             }
-            // As PgBouncer's: returns once the transactions under way have ended.
-            while (active(app, c.practice) > 0) co_await sleep_ms(10);
+            // As PgBouncer's: returns once the transactions under way have ended and every
+            // connection handed to a client that was waiting for one has come back.
+            while (active(app, c.practice) > 0 || leased(app, c.practice) > 0)
+                co_await sleep_ms(10);
             build::command_complete(out, "PAUSE");
             co_return true;
         case Kind::resume:

@@ -330,6 +330,12 @@ awaitable<bool> Session::begin_segment(char tag) {
             acquired.lease.release();
             co_return false;
         }
+        if (app_.pauses.paused(practice_)) {
+            // PAUSE came while it waited in the pool's queue: the connection, untouched, goes
+            // back, and the transaction waits for RESUME.
+            acquired.lease.release();
+            co_return co_await begin_segment(tag);
+        }
         hold(std::move(acquired.lease));
         conv_.leased(*server_, to_server_);
         asio::co_spawn(co_await asio::this_coro::executor, relay(server_.shared()), asio::detached);
