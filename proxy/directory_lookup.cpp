@@ -27,6 +27,13 @@ std::string toml_quote(std::string_view s) {
     return out + "\"";
 }
 
+// libpq's message without its trailing newline.
+std::string message_of(const char* text) {
+    std::string m = text;
+    while (!m.empty() && m.back() == '\n') m.pop_back();
+    return m;
+}
+
 std::string conninfo_for(const config::Config& cfg) {
     config::Config as_directory = cfg;
     as_directory.backend.user = cfg.tenant.directory_user;
@@ -113,9 +120,8 @@ DirectoryLookup::Result DirectoryLookup::query(const std::string& name) {
     if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
         conn_.reset(PQconnectdb(conninfo_.c_str()));
         if (PQstatus(conn_.get()) != CONNECTION_OK) {
-            std::string why = PQerrorMessage(conn_.get());
+            std::string why = message_of(PQerrorMessage(conn_.get()));
             conn_.reset();
-            while (!why.empty() && why.back() == '\n') why.pop_back();
             return {std::nullopt, "cannot connect as tenant.directory_user: " + why};
         }
     }
@@ -124,9 +130,8 @@ DirectoryLookup::Result DirectoryLookup::query(const std::string& name) {
         PQexecParams(conn_.get(), query_.c_str(), 1, nullptr, params, nullptr, nullptr, 0),
         &PQclear);
     if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
-        std::string why = PQresultErrorMessage(res.get());
-        while (!why.empty() && why.back() == '\n') why.pop_back();
-        return {std::nullopt, "tenant.directory_query failed: " + why};
+        return {std::nullopt,
+                "tenant.directory_query failed: " + message_of(PQresultErrorMessage(res.get()))};
     }
     const int fields = PQnfields(res.get());
     if (fields != 2 && fields != 3)

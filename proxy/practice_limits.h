@@ -38,10 +38,7 @@ class PracticeClients {
     bool enter(const std::string& practice, int cap) {
         std::lock_guard lock(mu_);
         int& n = count_[practice];
-        if (cap > 0 && n >= cap) {
-            if (n == 0) count_.erase(practice);
-            return false;
-        }
+        if (cap > 0 && n >= cap) return false;
         ++n;
         return true;
     }
