@@ -179,7 +179,8 @@ void read_server(const Section& s, ServerConfig& c) {
                    "query_timeout_ms",
                    "client_idle_timeout_ms",
                    "shutdown_timeout_s",
-                   "so_reuseport"});
+                   "so_reuseport",
+                   "handover_socket"});
     s.get("listen_addr", c.listen_addr);
     s.get("listen_port", c.listen_port, 1, 65535);
     s.get("workers", c.workers, 1, 64);
@@ -194,6 +195,15 @@ void read_server(const Section& s, ServerConfig& c) {
     s.get_timeout("client_idle_timeout_ms", c.client_idle_timeout);
     s.get_timeout("shutdown_timeout_s", c.shutdown_timeout);
     s.get("so_reuseport", c.so_reuseport);
+    s.get("handover_socket", c.handover_socket);
+    if (!c.handover_socket.empty() && !c.so_reuseport) {
+        fail(s.full("handover_socket"),
+             "requires server.so_reuseport = true (the successor listens on the port before "
+             "the clients move to it)");
+    }
+    if (c.handover_socket.size() >= 100) {
+        fail(s.full("handover_socket"), "a Unix socket path must be shorter than 100 bytes");
+    }
     if (c.message_memory_bytes < c.max_message_bytes) {
         fail(s.full("message_memory_bytes"),
              "must be at least server.max_message_bytes, or a message of that size could never "
@@ -401,6 +411,7 @@ std::shared_ptr<const Config> parse_impl(std::string_view text, const std::strin
     if (!config->tenant.key_file.empty())
         config->tenant.key_file = resolve(config->tenant.key_file, base_dir);
     config->server.tls_cert = resolve(config->server.tls_cert, base_dir);
+    config->server.handover_socket = resolve(config->server.handover_socket, base_dir);
     config->server.tls_key = resolve(config->server.tls_key, base_dir);
     auto& backend = config->backend;
     backend.sslrootcert = resolve(backend.sslrootcert, base_dir);

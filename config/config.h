@@ -50,6 +50,10 @@ struct ServerConfig {
     // SO_REUSEPORT on the listening socket: a new pgtenant can listen on the same port while
     // the old one drains (a binary upgrade without refusing a connection).
     bool so_reuseport = false;
+    // A Unix socket path where this pgtenant hands its clients over to a successor (a newer
+    // binary started with the same setting): clients between transactions move to it with
+    // their session, without noticing. Empty: off. Needs so_reuseport.
+    std::string handover_socket;
     std::string tls_cert;            // PEM; empty = no TLS (SSLRequest answered 'N')
     std::string tls_key;             // PEM
     bool tls_required = false;       // refuse clients that do not ask for TLS

@@ -46,6 +46,7 @@ std::vector<Setting> describe(const Config& c) {
         d.server.client_idle_timeout);
     add("server.shutdown_timeout_s", c.server.shutdown_timeout, d.server.shutdown_timeout);
     add("server.so_reuseport", c.server.so_reuseport, d.server.so_reuseport);
+    add("server.handover_socket", c.server.handover_socket, d.server.handover_socket);
     add("server.tls_cert", c.server.tls_cert, d.server.tls_cert);
     add("server.tls_key", c.server.tls_key, d.server.tls_key);
     add("server.tls_required", c.server.tls_required, d.server.tls_required);

@@ -23,6 +23,10 @@
 
 namespace pgtenant::proxy {
 
+namespace handover {
+class Outbox;
+}
+
 struct App {
     // Replaced by RELOAD or SIGHUP as far as it can change while running (config::reload_config).
     config::LiveConfig config;
@@ -79,6 +83,8 @@ struct App {
     std::atomic<int> admin_clients{0};
     std::atomic<bool> shutting_down{false};  // closing now: SIGINT, or the drain is over
     std::atomic<bool> draining{false};       // SIGTERM: open transactions may still finish
+    // Set while draining into a successor (server.handover_socket): clients move to it.
+    std::atomic<handover::Outbox*> handover{nullptr};
     // Set by run_server: SIGINT's (at once), SIGTERM's and SHUTDOWN's (drain first), and
     // RELOAD's and SIGHUP's (which returns what it did, for the log and the console).
     std::function<void()> shutdown;

@@ -42,6 +42,12 @@ CancelRegistry::Keys CancelRegistry::add(std::shared_ptr<CancelSlot> slot) {
     }
 }
 
+bool CancelRegistry::add_as(int32_t pid, int32_t key, std::shared_ptr<CancelSlot> slot) {
+    std::lock_guard lock(mu_);
+    if (pid <= 0) return false;
+    return sessions_.emplace(pid, Entry{key, std::move(slot)}).second;
+}
+
 void CancelRegistry::remove(int32_t pid) {
     std::lock_guard lock(mu_);
     sessions_.erase(pid);

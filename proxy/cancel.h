@@ -33,6 +33,9 @@ public:
         int32_t key;
     };
     Keys add(std::shared_ptr<CancelSlot> slot);
+    // A session taken over from an old process keeps the keys its client holds. False when
+    // `pid` is taken here.
+    bool add_as(int32_t pid, int32_t key, std::shared_ptr<CancelSlot> slot);
     void remove(int32_t pid);
     // The server (pid, key) to cancel, if the keys match a session with work running.
     std::optional<std::pair<int32_t, int32_t>> resolve(int32_t pid, int32_t key);

@@ -18,6 +18,8 @@
 #include "protocol/errors.h"
 #include "proxy/admin/metrics.h"
 #include "proxy/admin/metrics_http.h"
+#include "proxy/handover/channel.h"
+#include "proxy/handover/handover.h"
 #include "proxy/io_backend.h"
 #include "proxy/refusal_log.h"
 #include "proxy/session/session.h"
@@ -202,7 +204,12 @@ awaitable<void> sweep(App& app, int worker) {
         if (ec || app.shutting_down) co_return;
         const auto now = steady_clock::now();
         if (app.draining) {
-            app.registry.for_each(worker, [](admin::ClientHandle& c) { c.end_if_idle(); });
+            if (app.handover) {
+                app.registry.for_each(worker,
+                                      [](admin::ClientHandle& c) { c.hand_over_if_idle(); });
+            } else {
+                app.registry.for_each(worker, [](admin::ClientHandle& c) { c.end_if_idle(); });
+            }
         }
         // After a reload, every session checks its login once; one whose login is gone keeps
         // being checked until it is between transactions and ends.
@@ -315,12 +322,12 @@ int run_server(App& app) {
         cfg.workers == 1 ? "" : "s", io_backend_name());
     // The workers stop once every listener's accept loop has ended (see below); all three
     // flags are only touched on worker 0's thread.
-    bool accept_ended = false, metrics_ended = cfg.metrics_port == 0;
+    bool accept_ended = false, metrics_ended = cfg.metrics_port == 0, handover_ended = true;
     auto stop_workers = [&workers] {
         for (auto& w : workers) w->stop();
     };
     auto stop_when_done = [&] {
-        if (app.shutting_down && accept_ended && metrics_ended) stop_workers();
+        if (app.shutting_down && accept_ended && metrics_ended && handover_ended) stop_workers();
     };
     std::unique_ptr<admin::MetricsServer> metrics;
     if (cfg.metrics_port != 0) {
@@ -354,6 +361,41 @@ int run_server(App& app) {
         accept_ended = true;
         stop_when_done();  // draining: the workers stop when the drain ends
     });
+
+    // A binary upgrade (server.handover_socket): take the clients of a pgtenant already
+    // there, then wait for a successor of this one.
+    std::unique_ptr<handover::Listener> handover_listener;
+    std::unique_ptr<handover::Takeover> takeover;
+    auto listen_for_successor = [&] {
+        if (app.shutting_down) return;
+        std::string error;
+        const int fd = handover::listen_at(cfg.handover_socket, error);
+        if (fd < 0) {
+            spdlog::error("handover: {}; a binary upgrade will end this process's clients", error);
+            return;
+        }
+        handover_ended = false;
+        handover_listener = std::make_unique<handover::Listener>(
+            app, ioc.get_executor(), fd, cfg.handover_socket, [&] {
+                handover_ended = true;
+                stop_when_done();
+            });
+        spdlog::info("handover: a successor can take the clients over on {}",
+                     cfg.handover_socket);
+    };
+    if (!cfg.handover_socket.empty()) {
+        std::string error;
+        takeover = handover::Takeover::connect(cfg.handover_socket, error);
+        if (takeover) {
+            spdlog::info("handover: taking the clients over from the pgtenant on {}",
+                         cfg.handover_socket);
+            takeover->start(app, listen_for_successor);
+        } else if (error.empty()) {
+            listen_for_successor();
+        } else {
+            spdlog::error("handover: {}; not listening on it", error);
+        }
+    }
 
     asio::co_spawn(ioc, tick_periods(app), asio::detached);
     for (int w = 0; w < cfg.workers; ++w)
@@ -390,6 +432,9 @@ int run_server(App& app) {
         hangup.cancel();
         signals.cancel();
         if (metrics) metrics->stop();
+        if (handover_listener) handover_listener->close();
+        if (auto* outbox = app.handover.load()) outbox->close();  // the successor sees the end
+        if (takeover) takeover->stop();
         app.pool->close_all();
         stop_when_done();
     };
@@ -450,6 +495,9 @@ int run_server(App& app) {
         threads.emplace_back([&w = *workers[i]] { w.run(); });
     ioc.run();
     for (auto& t : threads) t.join();
+    takeover.reset();  // its thread posts to the workers
+    app.handover = nullptr;
+    handover_listener.reset();
     app.recheck.reset();  // its callback holds the pool
     app.lookup.reset();   // it posts to the workers' io_contexts
     app.shutdown = nullptr;

@@ -54,6 +54,10 @@ class ClientStatements {
     void remove(std::string_view name, uint64_t id);
     void clear() { map_.clear(); }
     std::size_t size() const { return map_.size(); }
+    template <typename F>
+    void for_each(F&& f) const {
+        for (const auto& [name, s] : map_) f(name, s);
+    }
 
   private:
     // Looked up by string_view without making a string (a Bind names its statement).

@@ -47,6 +47,9 @@ class ClientHandle {
     virtual void enforce_timeouts(std::chrono::steady_clock::time_point now) = 0;
     // While pgtenant drains: ends the session (57P01) if it is between transactions.
     virtual void end_if_idle() = 0;
+    // While pgtenant drains into a successor (server.handover_socket): moves the session to it
+    // if it is between transactions, or ends it (57P01) if it cannot move.
+    virtual void hand_over_if_idle() = 0;
     // After a reload: a session whose login is gone from the users file (or now names another
     // practice) finishes its transaction and is then ended (28000). True while such a session
     // is still in its transaction (to be checked again).

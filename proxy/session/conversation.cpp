@@ -43,6 +43,32 @@ void Conversation::start(SessionParams startup, bool session_pooling, uint64_t s
     session_id_ = session_id;
 }
 
+void Conversation::snapshot_into(handover::SessionSnapshot& s) const {
+    s.settings = settings_.values();
+    s.told = told_;
+    statements_.for_each([&](const std::string& name, const PreparedStatement& p) {
+        s.statements.push_back({name, p.query, p.param_types, p.shape, p.sql});
+    });
+    s.unnamed = {unnamed_.exists, unnamed_.query, unnamed_.param_types,
+                 static_cast<uint8_t>(unnamed_.binding)};
+}
+
+void Conversation::resume_from(const handover::SessionSnapshot& s) {
+    settings_ = ClientSettings(s.startup, s.settings);
+    told_ = s.told;
+    for (const auto& st : s.statements) {
+        const auto& p = statements_.add(st.name, st.query, st.param_types, st.sql);
+        if (st.shape) statements_.learn_shape(st.name, p.id, *st.shape);
+    }
+    if (s.unnamed.exists) {
+        unnamed_.exists = true;
+        unnamed_.query = s.unnamed.query;
+        unnamed_.param_types = s.unnamed.param_types;
+        unnamed_.binding = static_cast<Binding>(s.unnamed.binding);
+        ++unnamed_.generation;
+    }
+}
+
 bool Conversation::place_binding(bool takes_snapshot) {
     if (bound_ || !takes_snapshot || block_ == Block::failed) return false;
     bound_ = true;

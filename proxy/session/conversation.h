@@ -26,6 +26,7 @@
 #include "protocol/row_shape.h"
 #include "protocol/sql_names.h"
 #include "proxy/client_params.h"
+#include "proxy/handover/snapshot.h"
 #include "proxy/server_state.h"
 #include "proxy/session/settings.h"
 #include "proxy/statements.h"
@@ -55,6 +56,10 @@ class Conversation {
     // session pooling the server connection keeps the client's settings itself.
     void start(SessionParams startup, bool session_pooling, uint64_t session_id);
     bool session_pooling() const { return session_pooling_; }
+    // A binary upgrade, between transactions: the client's settings, the values it was told
+    // and its statements, into a snapshot (handover), and out of one, after start().
+    void snapshot_into(handover::SessionSnapshot& s) const;
+    void resume_from(const handover::SessionSnapshot& s);
 
     Block block() const { return block_; }
     char status() const { return block_ == Block::idle ? 'I' : block_ == Block::open ? 'T' : 'E'; }
@@ -81,6 +86,7 @@ class Conversation {
     void note_writes(const protocol::guard::SettingWrites& writes);
 
     ClientSettings& settings() { return settings_; }
+    const ClientSettings& settings() const { return settings_; }
     // The client was told `value` for reported setting `name` (at login).
     void told(const std::string& name, const std::string& value) { told_[name] = value; }
 

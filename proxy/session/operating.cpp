@@ -24,7 +24,7 @@ std::string Session::client_address() const {
 }
 
 // Authenticated, and about to be welcomed: the session is counted and can be seen.
-void Session::logged_in() {
+void Session::logged_in(std::string_view event) {
     auto& stats = *app_.stats;
     slot_ = &(admin_ ? stats.unbound() : stats.practice(practice_)).slot(worker_);
     admin::Slot::add(slot_->logins, 1);
@@ -32,7 +32,7 @@ void Session::logged_in() {
     app_.registry.add(worker_, this);
     registered_ = true;
     client_addr_ = client_address();
-    app_.audit_event({.event = "login",
+    app_.audit_event({.event = event,
                       .practice = practice_,
                       .login = user_,
                       .client = client_addr_,

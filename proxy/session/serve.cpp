@@ -63,7 +63,13 @@ awaitable<void> Session::serve() {
         client_buf_.shrink();
         if (client_buf_.size() == 0 && !client_.is_tls()) {
             release_idle_memory();
+            idle_wait_ = true;
             auto [ec] = co_await client_.socket().async_wait(tcp::socket::wait_read, use_tuple);
+            idle_wait_ = false;
+            if (handing_over_ && !terminating_ && !client_gone_) {
+                if (!hand_over({})) end_with(errors::shutting_down());
+                co_return;
+            }
             if (ec) {
                 end_of_session();
                 co_return;
@@ -215,6 +221,13 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         if (aborted_) co_return co_await answer_aborted(msg);
         if (conv_.copy_awaited()) co_return co_await interrupt_copy(tag);
         conv_.forget_may_begin();
+        if (app_.draining && starts_transaction(tag, conv_) && !server_) {
+            // Draining: transactions under way may finish, no new one starts here. With a
+            // successor, the client moves to it, this message first (still in client_buf_).
+            if (app_.handover && can_move() && hand_over(client_buf_.view())) co_return false;
+            co_await refuse(errors::shutting_down());
+            co_return false;
+        }
     }
 
     // Decoded once: everything below reads its parts.
@@ -233,11 +246,6 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
     if (!emulated_.empty()) co_return co_await flush_local();
     if (!refusal && app_.isolation_gate_closed() && starts_transaction(tag, conv_))
         refusal = errors::isolation_check_failed();
-    if (app_.draining && starts_transaction(tag, conv_) && !server_) {
-        // Draining: transactions under way may finish, no new one starts.
-        co_await refuse(errors::shutting_down());
-        co_return false;
-    }
     const bool segment_open = conv_.segment() == Conversation::Segment::open;
     if (!server_ && !segment_open && (refusal || tag == 'S')) {
         // Nothing is running: answer without leasing a server connection.
@@ -432,7 +440,7 @@ void Session::end_of_session() {
     // it makes the server roll back and forget everything.
     if (server_) let_go().discard();
     cancel_slot_ ? cancel_slot_->idle() : void();
-    client_.close();
+    if (!handed_over_) client_.close();
     spdlog::debug("{} disconnected", prefix());
 }
 

@@ -17,6 +17,7 @@
 #include "proxy/app.h"
 #include "proxy/client_params.h"
 #include "proxy/client_stream.h"
+#include "proxy/handover/snapshot.h"
 #include "proxy/io.h"
 #include "proxy/session/aborted_transaction.h"
 #include "proxy/session/conversation.h"
@@ -32,6 +33,9 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
 
     // The whole life of the connection; `self` keeps the session alive until it ends.
     static awaitable<void> run(std::shared_ptr<Session> self);
+    // In a successor (handover.cpp): client socket `fd`, handed over by the old process with
+    // its session, is served on worker `worker` from here on.
+    static void adopt(App& app, int worker, int fd, handover::SessionSnapshot snapshot);
 
     // --- for the console (operating.cpp); on this session's worker thread only ---
     admin::ClientInfo describe() const override;
@@ -40,6 +44,7 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     void terminate() override { end_with(protocol::errors::terminated_by_admin()); }
     void enforce_timeouts(std::chrono::steady_clock::time_point now) override;
     void end_if_idle() override;
+    void hand_over_if_idle() override;
     bool check_login(const auth::PracticeDirectory& directory) override;
 
   private:
@@ -59,8 +64,15 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     // Refuses a logged-in client whose login may not use the database it asked for.
     awaitable<bool> check_database(const auth::Login& login);
 
+    // --- a binary upgrade (handover.cpp) ---
+    static awaitable<void> resume(std::shared_ptr<Session> self, handover::SessionSnapshot s);
+    awaitable<bool> take_over(handover::SessionSnapshot s);
+    bool can_move() const;
+    bool hand_over(std::string_view pending);
+
     // --- counting, the console's view, the audit log (operating.cpp) ---
-    void logged_in();
+    // `event`: the audit log's ("login", or "handover" for a client taken over).
+    void logged_in(std::string_view event = "login");
     // Logs, counts and audits an error pgtenant answers the client with itself.
     void refused(const protocol::Error& e, std::string_view context = {});
     void account(Conversation::Tally tally);
@@ -145,10 +157,16 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     Conversation conv_;
     std::shared_ptr<CancelSlot> cancel_slot_;
     int32_t cancel_pid_ = 0;
+    int32_t cancel_key_ = 0;
     bool counted_ = false;
     bool practice_counted_ = false;  // in app_.practice_clients
     bool from_lookup_ = false;       // the login came from tenant.directory_query
     bool auth_abandoned_ = false;    // the client hung up mid-authentication
+    // A binary upgrade: serve() waits for the client between transactions (it may move now),
+    // it is woken to move, it moved.
+    bool idle_wait_ = false;
+    bool handing_over_ = false;
+    bool handed_over_ = false;
 
     // Operating: the practice's counters on this worker, the console's view.
     admin::Slot* slot_ = nullptr;  // set at login; the unbound slot for admins

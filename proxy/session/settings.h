@@ -36,6 +36,9 @@ class ClientSettings {
   public:
     explicit ClientSettings(SessionParams startup = {})
         : startup_(startup), values_(std::move(startup)) {}
+    // A session taken over from another process, with its settings as they are now.
+    ClientSettings(SessionParams startup, SessionParams values)
+        : startup_(std::move(startup)), values_(std::move(values)) {}
 
     const SessionParams& values() const { return values_; }
     const SessionParams& startup() const { return startup_; }

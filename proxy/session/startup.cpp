@@ -35,7 +35,7 @@ Session::~Session() {
         admin::Slot::add(slot_->clients, -1);
         const auto lasted =
             std::chrono::duration<double>(std::chrono::system_clock::now() - connect_time_);
-        app_.audit_event({.event = "disconnect",
+        app_.audit_event({.event = handed_over_ ? "handed_over" : "disconnect",
                           .practice = practice_,
                           .login = user_,
                           .client = client_addr_,
@@ -357,6 +357,7 @@ awaitable<bool> Session::send_welcome() {
     cancel_slot_ = std::make_shared<CancelSlot>();
     auto keys = app_.cancels.add(cancel_slot_);
     cancel_pid_ = keys.pid;
+    cancel_key_ = keys.key;
     build::backend_key_data(out, keys.pid, keys.key);
     build::ready_for_query(out, 'I');
     logged_in();
