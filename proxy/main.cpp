@@ -65,9 +65,12 @@ Usage:
                                     tenant table lacks forced RLS, ...); they are logged
   pgtenant --help | --version
 
-Signals: SIGHUP re-reads the users file and the sealed-mode key file and reopens the audit
-log; SIGTERM drains (open transactions finish within server.shutdown_timeout_s, idle clients
+Signals: SIGHUP re-reads the config file, the users file and the sealed-mode key file and
+reopens the audit log; SIGTERM drains (open transactions finish within server.shutdown_timeout_s, idle clients
 get 57P01) and exits; SIGINT closes at once.
+Binary upgrade: with server.so_reuseport and server.handover_socket set, start the new
+binary with the same config; the old process hands every client over as it comes between
+transactions (settings and prepared statements kept, nothing told) and exits.
 Operating: admin logins (admin = true in the users file) reach the console with
   psql "host=... port=6432 user=ops dbname=pgtenant"   (SHOW HELP lists its commands);
   server.metrics_port serves Prometheus /metrics and /healthz; audit.file writes the audit
