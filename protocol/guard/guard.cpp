@@ -28,6 +28,7 @@ constexpr std::size_t kBigStackBytes = 256u << 20;  // reserved, touched only as
 Facts unparsed() {
     Facts f;
     f.parse_error = true;
+    f.effects = kAnything;
     return f;
 }
 
@@ -88,7 +89,13 @@ Verdict StatementGuard::judge(std::string_view sql, const Policy& policy, bool p
 }
 
 Facts StatementGuard::facts(std::string_view sql, bool parse_always) {
-    if (!parse_always && !may_need_parse(sql)) return {};
+    if (!parse_always && !may_need_parse(sql)) {
+        // Nothing to refuse or follow: not parsed, so what it may leave in the session is
+        // known only where the text vouches for it.
+        Facts f;
+        if (!vouched_without_parse(sql)) f.effects = kAnything;
+        return f;
+    }
     const bool cacheable = capacity_ > 0 && sql.size() <= kMaxCachedBytes;
     if (cacheable) {
         std::lock_guard lock(mu_);

@@ -20,8 +20,9 @@ class StatementGuard {
   public:
     explicit StatementGuard(std::size_t cache_entries = 4096);
 
-    // `parse_always`: parse even when the pre-check finds nothing to refuse or track (to learn
-    // whether the text takes a snapshot).
+    // `parse_always`: parse even when the pre-check finds nothing to refuse or follow (to
+    // learn whether the text takes a snapshot, or what it may leave in the session: unparsed,
+    // a text the pre-check cannot vouch for counts as leaving anything).
     Verdict judge(std::string_view sql, const Policy& policy, bool parse_always = false);
     Facts facts(std::string_view sql, bool parse_always = false);
 
