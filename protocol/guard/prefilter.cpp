@@ -122,24 +122,43 @@ bool word_char(char c) {
     return word_start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '$';
 }
 
+// A word, lower-cased, without allocating (the scan runs on every simple query). Longer than
+// any name it is compared with: kept as "too long", which matches none.
+class Word {
+  public:
+    void assign(std::string_view sql, std::size_t& i) {
+        n_ = 0;
+        for (; i < sql.size() && word_char(sql[i]); ++i)
+            if (n_ < sizeof s_) s_[n_++] = ascii_lower(sql[i]);
+        if (n_ == sizeof s_) n_ = sizeof s_ + 1;  // too long
+    }
+    void clear() { n_ = 0; }
+    bool empty() const { return n_ == 0; }
+    std::string_view view() const { return n_ > sizeof s_ ? "\x01" : std::string_view(s_, n_); }
+
+  private:
+    char s_[64];
+    std::size_t n_ = 0;
+};
+
 }  // namespace
 
 bool vouched_without_parse(std::string_view sql) {
     std::size_t i = skip_blanks(sql, 0);
     if (i == std::string_view::npos || i == sql.size()) return false;
-    std::string word;
-    for (std::size_t k = i; k < sql.size() && word.size() < 10 && word_start(sql[k]); ++k)
-        word += ascii_lower(sql[k]);
+    Word first;
+    std::size_t k = i;
+    first.assign(sql, k);
     static constexpr std::array<std::string_view, 14> kNeutralWords = {
         "select", "update", "delete",   "values", "table", "show",      "begin",
         "start",  "commit", "rollback", "end",    "abort", "savepoint", "release"};
-    if (std::find(kNeutralWords.begin(), kNeutralWords.end(), word) == kNeutralWords.end())
+    if (std::find(kNeutralWords.begin(), kNeutralWords.end(), first.view()) == kNeutralWords.end())
         return false;
     // A token scan: strings, quoted names, comments and parameters are read past; a '(' right
     // after a word must follow a harmless built-in function's name (unqualified or in
     // pg_catalog) or a keyword; anything unusual means "parse it".
-    std::string last;        // the word just before, lower-cased ("" when none)
-    std::string qualifier;   // the word before "last" and a '.', if any
+    Word last;               // the word just before ("" when none)
+    Word qualifier;          // the word before "last" and a '.', if any
     bool after_dot = false;  // the token before is a '.'
     for (std::size_t n = sql.size(); i < n;) {
         const char c = sql[i];
@@ -151,22 +170,25 @@ bool vouched_without_parse(std::string_view sql) {
             continue;
         }
         if (word_start(c)) {
-            std::string w;
-            while (i < n && word_char(sql[i])) w += ascii_lower(sql[i++]);
-            if (w == "into") return false;  // SELECT INTO makes a table
-            qualifier = after_dot ? last : std::string();
-            if (after_dot && qualifier.empty()) return false;
-            last = std::move(w);
+            if (after_dot) {
+                qualifier = last;
+            } else {
+                qualifier.clear();
+            }
+            last.assign(sql, i);
+            if (last.view() == "into") return false;  // SELECT INTO makes a table
             after_dot = false;
             continue;
         }
         if (c == '(') {
             if (!last.empty()) {
+                const auto name = last.view();
                 const bool known =
                     qualifier.empty()
-                        ? (protocol::guard::harmless_function(last) ||
-                           std::binary_search(kParenWords.begin(), kParenWords.end(), last))
-                        : (qualifier == "pg_catalog" && protocol::guard::harmless_function(last));
+                        ? (protocol::guard::harmless_function(name) ||
+                           std::binary_search(kParenWords.begin(), kParenWords.end(), name))
+                        : (qualifier.view() == "pg_catalog" &&
+                           protocol::guard::harmless_function(name));
                 if (!known) return false;
             }
             last.clear();

@@ -46,9 +46,11 @@ Conversation::Binding Conversation::decide_statement(char tag, std::string_view 
                               policy.allow_explain_analyze, session_pooling_, tag == 'Q'};
     // Parsed to learn whether it takes a snapshot only while that matters. A Parse's text is
     // parsed to learn what it may leave in the session (cached by text, and prepared
-    // statements repeat); a Query's only when parsed anyway (literals make each text new).
+    // statements repeat); a Query's only when parsed anyway (literals make each text new), as
+    // is a text too long for the cache.
+    const bool effects = tag == 'P' && sql.size() <= guard::kCachedTextBytes;
     auto v =
-        policy.guard.judge(sql, rules, tag == 'P' || (!bound_ && guard::may_be_snapshot_free(sql)));
+        policy.guard.judge(sql, rules, effects || (!bound_ && guard::may_be_snapshot_free(sql)));
     if (v.refusal) {
         d.refusal = std::move(v.refusal);
         return Binding::before;
