@@ -38,7 +38,7 @@ hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 RESULTS_CSV="$WORK/runs.csv"
-echo "workload,clients,round,target,rc,procs,cpu_s,cpu_sys_s,pg_cpu_s,host_busy_pct,peak_rss_kb,hwm_reset,wall_s,run_id" >"$RESULTS_CSV"
+echo "workload,clients,round,target,rc,procs,cpu_s,cpu_sys_s,pg_cpu_s,host_busy_pct,peak_rss_kb,hwm_reset,wall_s,run_id,resets" >"$RESULTS_CSV"
 IDLE_CSV="$WORK/idle.csv"
 echo "target,clients,connected,failed,connect_s,rss_before_kb,rss_idle_kb,rss_after_kb,rc" >"$IDLE_CSV"
 FAILURES=0
@@ -52,6 +52,9 @@ case_procs() {
     local workload=$1 clients=$2 target=$3
     if [[ $workload == tenant && $target == pgtenant* ]]; then
         echo $(((clients + TENANT_PER_PROC - 1) / TENANT_PER_PROC))
+    elif [[ $workload == many-* && $target == pgtenant* ]]; then
+        local layout=${workload##*-}
+        echo "${layout%x*}"
     else
         echo 1
     fi
@@ -81,8 +84,33 @@ case_process() {
                     ;;
             esac
             ;;
+        many-*)
+            # many-<read|rw-extended|rw-prepared>-<practices>x<clients per practice>
+            local layout=${workload##*-} kind=${workload#many-}
+            kind=${kind%-*}
+            local practices=${layout%x*} mode=simple script=tenant
+            [[ $kind == read ]] || { mode=${kind#rw-} script=tenant_rw; }
+            ARGS+=(-M "$mode" -D patients="$TENANT_PATIENTS")
+            if [[ $target == pgtenant* ]]; then
+                local practice=$(((TENANT_NEXT + k) % TENANT_PRACTICES + 1))
+                LOGIN=$(practice_login "$practice") PASSWORD=$TENANT_PASSWORD
+                ARGS+=(-f "$HERE/workloads/${script}_pgtenant.sql" -D practice="$practice" -c "${layout#*x}" -j 1)
+            else
+                ARGS+=(-f "$HERE/workloads/${script}_middleware.sql" -D practices="$practices" -c "$clients" -j "$jobs")
+            fi
+            ;;
     esac
     ARGS+=(-U "$LOGIN")
+}
+
+# pgtenant_resets <target>: its practice-switch resets so far (pgtenant_practice_switch_resets_total
+# from its metrics endpoint); empty when it cannot be read.
+pgtenant_resets() {
+    local port=${METRICS_PORT[$(server_of "$1")]:-}
+    [[ -n $port ]] || return 0
+    local reply
+    reply=$(exec 3<>"/dev/tcp/127.0.0.1/$port" && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3) || return 0
+    sed -n 's/^pgtenant_practice_switch_resets_total \([0-9]*\).*/\1/p' <<<"$reply"
 }
 
 # run_case <workload> <clients> <round|warmup> <target> <seconds>
@@ -104,6 +132,8 @@ run_case() {
         read -r cpu0 sys0 <<<"$(cpu_ticks "$pid")"
         reset=$(reset_hwm "$pid")
     fi
+    local resets0="" resets=""
+    [[ $target != pgtenant* ]] || resets0=$(pgtenant_resets "$target")
     children0=$(pgrep -c -P "$PG_POSTMASTER_PID" || true)
     pg0=$(pg_cpu_ticks)
     host0=$(host_jiffies)
@@ -129,8 +159,13 @@ run_case() {
     done
     t1=$(date +%s.%N)
     host1=$(host_jiffies)
-    if [[ $workload == tenant && $target == pgtenant* ]]; then
+    if [[ ($workload == tenant || $workload == many-*) && $target == pgtenant* ]]; then
         TENANT_NEXT=$(((TENANT_NEXT + procs) % TENANT_PRACTICES))
+    fi
+    if [[ -n $resets0 ]]; then
+        local resets1
+        resets1=$(pgtenant_resets "$target")
+        [[ -z $resets1 ]] || resets=$((resets1 - resets0))
     fi
     # Let the backends of direct connections exit (their CPU then moves into the postmaster's
     # cutime) before taking the second sample. Poolers keep theirs: nothing to wait for.
@@ -174,7 +209,7 @@ run_case() {
         log "$(printf '%s round %-6s %7s tps  cpu: pooler %5ss  postgres %5ss  host busy %3s%%' "$what" "$round" "$tps" "$cpu_s" "$pg_cpu_s" "$host_busy")"
     fi
     [[ $round == warmup ]] ||
-        echo "$workload,$clients,$round,$target,$rc,$procs,$cpu_s,$cpu_sys_s,$pg_cpu_s,$host_busy,$hwm,$reset,$wall,$id" >>"$RESULTS_CSV"
+        echo "$workload,$clients,$round,$target,$rc,$procs,$cpu_s,$cpu_sys_s,$pg_cpu_s,$host_busy,$hwm,$reset,$wall,$id,$resets" >>"$RESULTS_CSV"
 }
 
 # measure_idle <pgbouncer|pgtenant> <clients>

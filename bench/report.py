@@ -33,7 +33,8 @@ LABEL_TENANT = {
     "pgtenant": "pgtenant compat",
     "pgtenant-sealed": "pgtenant sealed",
 }
-WORKLOADS = ["simple", "extended", "prepared", "tenant", "scale", "latency-simple", "latency-extended"]
+MANY = [f"many-{k}-{l}" for k in ("read", "rw-extended", "rw-prepared") for l in ("32x1", "4x8", "8x1")]
+WORKLOADS = ["simple", "extended", "prepared", "tenant", *MANY, "scale", "latency-simple", "latency-extended"]
 SHORT = {
     "simple": "W1 simple",
     "extended": "W2 extended",
@@ -42,6 +43,7 @@ SHORT = {
     "scale": "W4 scale",
     "latency-simple": "W5 1 client, simple",
     "latency-extended": "W5 1 client, extended",
+    **{w: f"W6 {w[len('many-'):w.rindex('-')].replace('-', ' ')}, {w[w.rindex('-') + 1:]}" for w in MANY},
 }
 COLORS = {
     "direct": "#7f7f7f",
@@ -54,7 +56,8 @@ COLORS = {
 
 
 def label(workload, target):
-    return (LABEL_TENANT if workload == "tenant" else LABEL).get(target, target)
+    tenant = workload == "tenant" or workload.startswith("many-")
+    return (LABEL_TENANT if tenant else LABEL).get(target, target)
 
 
 # ---- parsing ------------------------------------------------------------------------------
@@ -192,6 +195,9 @@ def aggregate(runs, cpus=2):
             "host_busy": median([float(r["host_busy_pct"]) for r in ok if r.get("host_busy_pct")]),
             "rss_mib": (max(rss) / 1024.0) if rss and pooled else None,
             "by_round": {r["round"]: r["tps"] for r in ok},
+            # pgtenant's practice-switch resets per 1,000 transactions (its metrics endpoint).
+            "resets_per_1k": (sum(int(r["resets"]) for r in ok) / tx * 1000.0)
+            if tx and ok and all(r.get("resets") not in (None, "") for r in ok) else None,
         }
     return agg
 
@@ -264,6 +270,23 @@ def targets(meta, agg, idle):
     for c in sorted({c for (w, c, _t) in agg if w == "prepared"}):
         tps_target(f"W2, {c} clients: pgtenant -M prepared ≥ {W2_PREPARED_NEED:.1f} × PgBouncer -M extended",
                    "prepared", c, "pgtenant", "extended", "pgbouncer", W2_PREPARED_NEED)
+    # Issue 19: many practices on the pool.
+    for w in ("many-rw-prepared-32x1",):
+        c = next((k[1] for k in agg if k[0] == w), None)
+        if c is not None:
+            tps_target(f"{SHORT[w]}: pgtenant ≥ 1.0 × direct + middleware (goal 1.2)", w, c, "pgtenant", w, "direct", 1.0)
+    for kind in ("read", "rw-extended", "rw-prepared"):
+        w32, w4 = f"many-{kind}-32x1", f"many-{kind}-4x8"
+        a, b = get(w32, 32, "pgtenant"), get(w4, 32, "pgtenant")
+        if a and b:
+            x = ratio(a["tps"], b["tps"])
+            rows.append((f"W6 {kind.replace('-', ' ')}: 32 practices within 5 % of 4 (pgtenant tps)",
+                         f"{fmt(x, '.2f')}{fmt_range(round_range(a, b))}", verdict(x is not None and x >= 0.95)))
+    for w in MANY:
+        a = next((v for k, v in agg.items() if k[0] == w and k[2] == "pgtenant"), None)
+        if a and a.get("resets_per_1k") is not None:
+            rows.append((f"{SHORT[w]}: practice-switch resets ≤ 1 per 1,000 transactions",
+                         f"{a['resets_per_1k']:.2f}", verdict(a["resets_per_1k"] <= 1.0)))
     for c in sorted({c for (w, c, _t) in agg if w == "tenant"}):
         tps_target(f"W3, {c} clients: pgtenant (binding injected) ≥ 1.8 × PgBouncer + middleware",
                    "tenant", c, "pgtenant", "tenant", "pgbouncer", 1.8)
@@ -419,7 +442,7 @@ def markdown(meta, runs, agg, idle, png_name):
     md.append("")
 
     # Targets.
-    md.append("## Targets (issue 5)")
+    md.append("## Targets (issues 5 and 19)")
     md.append("")
     if quick:
         md.append("Quick mode: the verdicts below are not meaningful.")
@@ -494,6 +517,40 @@ def markdown(meta, runs, agg, idle, png_name):
                   "latency logs merged. Compat: policy on `current_setting('app.current_practice_id')`; sealed: "
                   "`pgtenant.practice_id()` verifying the signed token (config/sealed_install.sql; verifier: "
                   f"{meta.get('sealed_verifier', '?')}), database bench_sealed with the same rows.")
+        md.append("")
+
+    # W6.
+    many = [w for w in MANY if any(k[0] == w for k in agg)]
+    if many:
+        md.append("## W6 many practices (issue 19)")
+        md.append("")
+        md.append("Each layout is practices × clients per practice on the pool. pgtenant: one pgbench process "
+                  "per practice login, sending only the application's statements (bench/workloads/"
+                  "tenant_pgtenant.sql, tenant_rw_pgtenant.sql: `BEGIN; SELECT ...; UPDATE ...; COMMIT;`); "
+                  "direct and PgBouncer: the same statements with the practice bound by hand, a random one of "
+                  "the layout's practices per transaction (tenant_middleware.sql, tenant_rw_middleware.sql). "
+                  "Resets: pgtenant's practice-switch resets per 1,000 transactions. † prepared over PgBouncer's "
+                  "extended (PgBouncer 1.18 cannot run it).")
+        md.append("")
+        md.append("| workload | pgtenant tps | / direct + middleware | / PgBouncer + middleware | resets per 1k tx "
+                  "| pgtenant CPU s/1k tx | PostgreSQL CPU s/1k tx (direct) | 32x1 / 4x8 |")
+        md.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for w in many:
+            c = next(k[1] for k in agg if k[0] == w)
+            a, d = agg.get((w, c, "pgtenant")), agg.get((w, c, "direct"))
+            b = agg.get((w, c, "pgbouncer"))
+            dagger = ""
+            if b is None and "prepared" in w:
+                b, dagger = agg.get((w.replace("prepared", "extended"), c, "pgbouncer")), "†"
+            other = w[:-4] + "4x8" if w.endswith("32x1") else None
+            o = agg.get((other, c, "pgtenant")) if other else None
+            xo = ratio(a and a["tps"], o and o["tps"])
+            md.append(f"| {SHORT[w]} | {fmt(a and a['tps'], ',.0f')} | "
+                      f"{fmt(ratio(a and a['tps'], d and d['tps']), '.2f')} | "
+                      f"{fmt(ratio(a and a['tps'], b and b['tps']), '.2f')}{dagger} | "
+                      f"{fmt(a and a['resets_per_1k'], '.2f')} | {fmt(a and a['cpu_per_1k'], '.4f')} | "
+                      f"{fmt(a and a['pg_cpu_per_1k'], '.4f')} ({fmt(d and d['pg_cpu_per_1k'], '.4f')}) | "
+                      f"{fmt(xo, '.2f')} |")
         md.append("")
 
     # W4.

@@ -12,6 +12,9 @@
 #                           tenant    W3 RLS workload: middleware set_config vs pgtenant binding
 #                           scale     W4 many clients on few backends, memory per idle client
 #                           latency   W5 one client, simple and extended: latency pgtenant adds
+#                           many      W6 many practices on the pool: tenant read, and read+update
+#                                     (extended, prepared), 32 practices x 1 client and 4 x 8;
+#                                     reports pgtenant's practice-switch resets per 1,000 tx
 #   --workers N           pgtenant io_context worker threads (default 1)
 #   --rounds N            interleaved rounds per workload and client count (default 3; W4: 2)
 #   --duration S          seconds per measured pgbench run (default 10)
@@ -50,7 +53,7 @@ usage() {
 }
 
 # ---- options ------------------------------------------------------------------------------
-ALL_WORKLOADS="simple extended prepared tenant scale latency"
+ALL_WORKLOADS="simple extended prepared tenant many scale latency"
 BUILD=""
 QUICK=0
 WORKERS=1
@@ -112,7 +115,7 @@ for w in $WORKLOADS; do
 done
 want() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 WANT_TENANT=0
-! want tenant || WANT_TENANT=1
+! want tenant && ! want many || WANT_TENANT=1
 BINARY=$(cd "$BUILD" && pwd)/proxy/pgtenant
 PG_VERIFIER_LIBRARY=$(cd "$BUILD" && pwd)/auth/server_verifier/pgtenant_verifier.so   # sealed mode's C verifier
 IDLE_TOOL=$(cd "$BUILD" && pwd)/bench/bench_idle_clients
@@ -244,6 +247,8 @@ targets_for() {
     case $1 in
         prepared) echo "direct pgtenant" ;;   # PgBouncer 1.18 cannot run -M prepared in transaction mode
         tenant) echo "direct pgbouncer pgtenant pgtenant-sealed$( ((TENANT_1MSG && !QUICK)) && echo " direct-1msg pgbouncer-1msg")" ;;
+        many-rw-prepared-*) echo "direct pgtenant" ;;   # PgBouncer 1.18: no -M prepared in transaction mode
+        many-*) echo "direct pgbouncer pgtenant" ;;
         scale) echo "pgbouncer pgtenant" ;;   # direct: 2,000 connections exceed max_connections
         *) echo "direct pgbouncer pgtenant" ;;
     esac
@@ -251,6 +256,7 @@ targets_for() {
 clients_for() {
     case $1 in
         tenant) echo "$TENANT_CLIENTS" ;;
+        many-*) local layout=${1##*-}; echo $((${layout%x*} * ${layout#*x})) ;;
         scale) echo "$SCALE_CLIENTS" ;;
         latency-*) echo 1 ;;
         *) echo "$CLIENTS" ;;
@@ -271,6 +277,16 @@ for w in $WORKLOADS; do
     if [[ $w == latency ]]; then
         PLAN+=" latency-simple"
         ((QUICK)) || PLAN+=" latency-extended"
+    elif [[ $w == many ]]; then
+        # <kind>-<practices>x<clients per practice>: every practice of a layout is a login of its
+        # own through pgtenant, and the middleware's random practice among as many elsewhere.
+        for kind in read rw-extended rw-prepared; do
+            if ((QUICK)); then
+                PLAN+=" many-$kind-8x1"
+            else
+                PLAN+=" many-$kind-32x1 many-$kind-4x8"
+            fi
+        done
     else
         PLAN+=" $w"
     fi

@@ -4,7 +4,7 @@
 # bench) and pgtenant-sealed (sealed mode, database bench_sealed, started only for W3). W3's
 # direct-1msg and pgbouncer-1msg rows use direct's and pgbouncer's servers. PORT[name] and
 # PID[name] (none for direct) describe a running target; its log is $WORK/<name>.log.
-declare -A PORT=() PID=()
+declare -A PORT=() PID=() METRICS_PORT=()
 
 POOL_ROLE=bench_pool
 POOL_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
@@ -57,6 +57,10 @@ EOF
     local tenant=(-v pool_role="$POOL_ROLE" -v practices="$TENANT_PRACTICES" -v patients="$TENANT_PATIENTS"
         -f "$HERE/tenant_schema.sql")
     "${super[@]}" -d "$DB" -v policy=compat "${tenant[@]}"
+    # Hardening's required part in both databases: among it, the pool role may not read
+    # pg_prepared_statements, so pgtenant keeps prepared statements across practice switches.
+    "${super[@]}" -d "$DB" -v pool_role="$POOL_ROLE" -v required_only=1 \
+        -f "$ROOT/config/hardening.sql" >/dev/null
     "${super[@]}" -d postgres -c "CREATE DATABASE ${DB}_sealed"
     "${super[@]}" -d "${DB}_sealed" -v policy=sealed "${tenant[@]}"
     "${super[@]}" -d "${DB}_sealed" -v pool_role="$POOL_ROLE" -f "$ROOT/config/sealed_install.sql" >/dev/null
@@ -148,10 +152,11 @@ write_users_file() {
 
 # start_pgtenant <name> <database> <compat|sealed>
 start_pgtenant() {
-    local name=$1 database=$2 mode=$3 port pid key=""
+    local name=$1 database=$2 mode=$3 port pid key="" metrics
     [[ $mode != sealed ]] || key='key_file = "sealed.key"'
     for _ in 1 2 3; do
         port=$(free_port)
+        metrics=$(free_port)
         cat >"$WORK/$name.toml" <<EOF
 [server]
 listen_addr = "127.0.0.1"
@@ -159,6 +164,7 @@ listen_port = $port
 workers = $WORKERS
 log_level = "warn"
 max_client_conn = $MAX_CLIENT_CONN
+metrics_port = $metrics
 
 [backend]
 host = "127.0.0.1"
@@ -182,7 +188,7 @@ EOF
         BENCH_POOL_PASSWORD=$POOL_PASSWORD "$BINARY" --config "$WORK/$name.toml" >>"$WORK/$name.log" 2>&1 &
         pid=$!
         if wait_listening "$pid" "$port"; then
-            PORT[$name]=$port PID[$name]=$pid
+            PORT[$name]=$port PID[$name]=$pid METRICS_PORT[$name]=$metrics
             return 0
         fi
         stop_pid "$pid"

@@ -46,6 +46,17 @@ SELECT format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC, %I', p.oid::regprocedu
    AND p.proname IN ('pg_stat_get_activity', 'pg_stat_get_backend_activity')
 \gexec
 
+-- pg_prepared_statements shows the text of every statement prepared on a backend: other
+-- clients' and, since pgtenant keeps prepared statements (and their plans) across practice
+-- switches where the pool role cannot read them, other practices'. Where it can, pgtenant
+-- deallocates them at every switch instead (slower: each is parsed and planned again).
+SELECT format('REVOKE SELECT ON pg_catalog.pg_prepared_statements FROM PUBLIC, %I',
+              :'pool_role')
+\gexec
+SELECT format('REVOKE EXECUTE ON FUNCTION pg_catalog.pg_prepared_statement() FROM PUBLIC, %I',
+              :'pool_role')
+\gexec
+
 \if :{?required_only}
 \quit
 \endif

@@ -18,6 +18,7 @@
 #include "proxy/cancel.h"
 #include "proxy/check/recheck.h"
 #include "proxy/directory_lookup.h"
+#include "proxy/parse_aside.h"
 #include "proxy/pool/pool.h"
 #include "proxy/practice_limits.h"
 
@@ -53,6 +54,8 @@ struct App {
     std::unique_ptr<Pool> pool;
     CancelRegistry cancels;
     protocol::guard::StatementGuard guard;
+    // Long statement texts are parsed there, off the workers' event loops (run_server makes it).
+    std::unique_ptr<ParseAside> parse_aside;
     std::unique_ptr<asio::ssl::context> tls;  // null when no certificate is configured
     // Sealed mode's signing keys; replaced whole on SIGHUP (key rotation).
     std::shared_ptr<const auth::KeyRing> keys() const { return std::atomic_load(&keys_); }

@@ -290,6 +290,7 @@ int run_server(App& app) {
     }
     app.workers = executors;
     app.stats = std::make_unique<admin::Stats>(cfg.workers);
+    app.parse_aside = std::make_unique<ParseAside>();
     app.registry.resize(cfg.workers);
     app.pool = std::make_unique<Pool>(app.config, std::move(executors));
     app.apply_server_caps();
@@ -375,13 +376,12 @@ int run_server(App& app) {
             return;
         }
         handover_ended = false;
-        handover_listener = std::make_unique<handover::Listener>(
-            app, ioc.get_executor(), fd, cfg.handover_socket, [&] {
-                handover_ended = true;
-                stop_when_done();
-            });
-        spdlog::info("handover: a successor can take the clients over on {}",
-                     cfg.handover_socket);
+        handover_listener = std::make_unique<handover::Listener>(app, ioc.get_executor(), fd,
+                                                                 cfg.handover_socket, [&] {
+                                                                     handover_ended = true;
+                                                                     stop_when_done();
+                                                                 });
+        spdlog::info("handover: a successor can take the clients over on {}", cfg.handover_socket);
     };
     if (!cfg.handover_socket.empty()) {
         std::string error;
@@ -495,7 +495,8 @@ int run_server(App& app) {
         threads.emplace_back([&w = *workers[i]] { w.run(); });
     ioc.run();
     for (auto& t : threads) t.join();
-    takeover.reset();  // its thread posts to the workers
+    takeover.reset();         // its thread posts to the workers
+    app.parse_aside.reset();  // so does this one
     app.handover = nullptr;
     handover_listener.reset();
     app.recheck.reset();  // its callback holds the pool

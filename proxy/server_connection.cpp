@@ -208,20 +208,38 @@ awaitable<std::string> ServerConnection::login(const config::BackendConfig& cfg)
     }
 }
 
+// What a practice switch must undo depends on what the pool role may do (ServerState): asked
+// once per connection, in the same write as pgtenant's statements.
+constexpr std::string_view kPrivilegesQuery =
+    "SELECT pg_catalog.has_table_privilege('pg_catalog.pg_prepared_statements', 'SELECT') OR "
+    "pg_catalog.has_function_privilege('pg_catalog.pg_prepared_statement()', 'EXECUTE'), "
+    "EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname !~ '^pg_(toast_)?temp_' AND "
+    "pg_catalog.has_schema_privilege(oid, 'CREATE'))";
+
 awaitable<std::string> ServerConnection::prepare_statements() {
     std::string out;
     append_pgtenant_statements(out);
     build::sync(out);
+    build::query(out, kPrivilegesQuery);
     if (auto err = co_await send_or_why(out); !err.empty()) co_return err;
     std::string msg;
     std::string error;
-    for (;;) {
+    for (int ready = 0; ready < 2;) {
         if (!co_await read_message(msg))
             co_return closed_during("while pgtenant prepared its statements");
         if (msg[0] == 'E' && error.empty())
             error = "preparing pgtenant's statements failed: " + server_error_text(msg);
-        if (msg[0] == 'Z') co_return error;
+        if (msg[0] == 'D') {
+            // Anything but two clear answers keeps the safe defaults (visible, can create).
+            auto row = protocol::decode_data_row(std::string_view(msg).substr(5));
+            if (row && row->size() == 2 && (*row)[0] && (*row)[1]) {
+                statements_visible() = *(*row)[0] != "f";
+                can_create() = *(*row)[1] != "f";
+            }
+        }
+        if (msg[0] == 'Z') ++ready;
     }
+    co_return error;
 }
 
 bool ServerConnection::idle_check() {

@@ -20,13 +20,15 @@ namespace pgtenant::proxy {
 // PostgreSQL never sends a message larger than 1 GiB; anything claiming more is corrupt.
 inline constexpr std::size_t kMaxServerMessage = std::size_t{1} << 30;
 
-// Run before a connection serves a different practice than its last one: returns it to a
-// fresh session's state, committed on its own (a Query is its own transaction), so nothing one
-// practice left behind - settings, temp tables, WITH HOLD cursors, LISTEN, session advisory
-// locks, sequence state, SQL prepared statements - reaches the next.
+// Run before a connection serves a different practice than its last one, when a statement it
+// ran since may have left anything the guard cannot name (Session::reset_for_switch): returns
+// it to a fresh session's state, committed on its own (a Query is its own transaction), so
+// nothing one practice left behind - settings, temp tables, WITH HOLD cursors, LISTEN, session
+// advisory locks, sequence state - reaches the next. (Prepared statements: DEALLOCATE ALL,
+// added where needed.)
 inline constexpr std::string_view kPracticeSwitchReset =
     "RESET ALL; RESET ROLE; DISCARD TEMP; CLOSE ALL; UNLISTEN *; "
-    "SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD SEQUENCES; DEALLOCATE ALL";
+    "SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD SEQUENCES";
 
 class ServerConnection : public ServerState {
   public:

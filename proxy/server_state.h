@@ -45,6 +45,16 @@ class ServerState {
     // A client's DEALLOCATE ALL or DISCARD ALL ran here: pgtenant's own statements may be gone
     // and are prepared again before their next use.
     bool& own_statements_lost() { return own_statements_lost_; }
+    // What the statements run here since the last practice switch may have left in the
+    // session (protocol::guard::Effect bits): what the next switch must undo.
+    uint8_t& effects() { return effects_; }
+    // Learned when the connection opened (ServerConnection::open): whether the pool role can
+    // read this session's prepared statements (pg_prepared_statements shows their text, so
+    // they cannot outlive a practice switch), and whether it can create objects in a schema
+    // (then a harmless-looking statement may run a function of a client's: every switch resets
+    // in full).
+    bool& statements_visible() { return statements_visible_; }
+    bool& can_create() { return can_create_; }
     // The connection cannot serve again (lost, or a FATAL arrived): it is closed, not reused.
     bool broken() const { return broken_; }
     void mark_broken() { broken_ = true; }
@@ -56,6 +66,9 @@ class ServerState {
     std::string last_practice_;
     std::pair<uint64_t, uint64_t> unnamed_owner_{0, 0};
     bool own_statements_lost_ = false;
+    uint8_t effects_ = 0;
+    bool statements_visible_ = true;  // until the connection says otherwise
+    bool can_create_ = true;
     bool broken_ = false;
 };
 

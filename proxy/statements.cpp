@@ -26,7 +26,8 @@ const PreparedStatement* ClientStatements::find(std::string_view name) const {
 }
 
 const PreparedStatement& ClientStatements::add(const std::string& name, std::string_view query,
-                                               std::vector<int32_t> types, bool sql) {
+                                               std::vector<int32_t> types, bool sql,
+                                               uint8_t effects) {
     // A SQL-level statement's text after its name ("AS SELECT ...") is never a statement a
     // Parse could prepare: the two kinds never share a server name.
     PreparedStatement s{server_statement_name(query, types),
@@ -35,7 +36,8 @@ const PreparedStatement& ClientStatements::add(const std::string& name, std::str
                         next_id_++,
                         std::nullopt,
                         !sql && protocol::guard::may_begin_block(query),
-                        sql};
+                        sql,
+                        sql ? uint8_t{protocol::guard::kAnything} : effects};
     return map_.insert_or_assign(name, std::move(s)).first->second;
 }
 

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "protocol/guard/facts.h"
 #include "protocol/row_shape.h"
 
 namespace pgtenant::proxy {
@@ -35,6 +36,9 @@ struct PreparedStatement {
     // Prepared by SQL (PREPARE name ...): `query` is the text after the name, "[(types)] AS
     // body", and the server copy is made by PREPARE <server_name> with it.
     bool sql = false;
+    // What executing it may leave in the session (protocol::guard::Effect bits), learned when
+    // the client prepared it.
+    uint8_t effects = protocol::guard::kAnything;
 };
 
 std::string server_statement_name(std::string_view query, const std::vector<int32_t>& param_types);
@@ -44,7 +48,8 @@ class ClientStatements {
   public:
     const PreparedStatement* find(std::string_view name) const;
     const PreparedStatement& add(const std::string& name, std::string_view query,
-                                 std::vector<int32_t> types, bool sql = false);
+                                 std::vector<int32_t> types, bool sql = false,
+                                 uint8_t effects = protocol::guard::kAnything);
     // Sets the shape of statement `name` if it is still statement `id` and has none yet.
     void learn_shape(std::string_view name, uint64_t id, protocol::RowShape shape);
     void remove(std::string_view name) {

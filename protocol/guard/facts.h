@@ -1,6 +1,7 @@
 #pragma once
 // What the statement guard learns from a statement text's parse tree: the facts each rule
 // (judge.h) and the session decide by. Plain values, cached by query text (guard.h).
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,19 @@ struct SettingWrites {
     bool alters_defaults = false;          // ALTER ROLE / ALTER DATABASE ... SET / RESET
 };
 
+// What statements may leave in the server session after their transaction, beyond the
+// settings pgtenant follows (SettingWrites): a connection that last served another practice is
+// reset for these only (proxy/session/binding.cpp).
+enum Effect : uint8_t {
+    kCursors = 1,     // DECLARE: a WITH HOLD cursor outlives the transaction
+    kListen = 2,      // LISTEN
+    kSequences = 4,   // nextval()/setval(), or INSERT/MERGE (column defaults): currval, lastval
+    kStatements = 8,  // PREPARE among other statements: a statement under the client's name
+    // What the guard cannot vouch for: a function it does not know as harmless, DO, CALL,
+    // EXECUTE, SELECT INTO, DDL, COPY, any other statement type.
+    kAnything = 0x80,
+};
+
 struct Facts {
     // At least one statement refuses to run inside a pipeline / transaction block
     // (VACUUM, CREATE/DROP DATABASE, CREATE/DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY,
@@ -49,6 +63,7 @@ struct Facts {
     // A statement is EXPLAIN with ANALYZE on: its plan reports rows the row-level security
     // policies filtered out, i.e. whether other practices' rows match a condition.
     bool explain_analyze = false;
+    uint8_t effects = 0;     // Effect bits; kAnything when not parsed
     SettingWrites settings;  // SET / RESET / set_config() the text contains
     std::string command;     // e.g. "VACUUM", for error messages; empty if ordinary
 };

@@ -16,8 +16,7 @@
 namespace pgtenant::protocol::guard {
 namespace {
 
-// Texts up to this size are cached; longer ones are rare and would only churn the cache.
-constexpr std::size_t kMaxCachedBytes = 8 * 1024;
+constexpr std::size_t kMaxCachedBytes = kCachedTextBytes;
 // libpg_query renders its tree to JSON recursively, ~100-150 bytes of stack per level, and a
 // chain like 1+1+1... adds a level every 2 bytes of SQL. Up to this size the caller's stack
 // (>= 2 MiB assumed) is plenty; longer texts are parsed on a thread with a large stack.
@@ -28,6 +27,7 @@ constexpr std::size_t kBigStackBytes = 256u << 20;  // reserved, touched only as
 Facts unparsed() {
     Facts f;
     f.parse_error = true;
+    f.effects = kAnything;
     return f;
 }
 
@@ -73,12 +73,23 @@ Facts parse_on_big_stack(const std::string& text) {
 
 }  // namespace
 
+namespace {
+// PostgreSQL rejects a query string with an embedded NUL, and too large a text cannot be parsed
+// within bounded memory: either way report it unclassified and let the server judge.
+bool parseable(std::string_view sql) {
+    return sql.find('\0') == std::string_view::npos && sql.size() <= kMaxParseBytes;
+}
+}  // namespace
+
 Facts parse_facts(std::string_view sql) {
-    // PostgreSQL rejects a query string with an embedded NUL, and too large a text cannot be
-    // parsed within bounded memory: either way report it unclassified and let the server judge.
-    if (sql.find('\0') != std::string_view::npos || sql.size() > kMaxParseBytes) return unparsed();
+    if (!parseable(sql)) return unparsed();
     std::string text(sql);  // pg_query needs a NUL-terminated copy
     return sql.size() <= kInlineParseBytes ? run_parse(text) : parse_on_big_stack(text);
+}
+
+Facts parse_facts_here(std::string_view sql) {
+    if (!parseable(sql)) return unparsed();
+    return run_parse(std::string(sql));
 }
 
 StatementGuard::StatementGuard(std::size_t cache_entries) : capacity_(cache_entries) {}
@@ -88,8 +99,19 @@ Verdict StatementGuard::judge(std::string_view sql, const Policy& policy, bool p
 }
 
 Facts StatementGuard::facts(std::string_view sql, bool parse_always) {
-    if (!parse_always && !may_need_parse(sql)) return {};
+    if (!parse_always && !may_need_parse(sql)) {
+        // Nothing to refuse or follow: not parsed, so what it may leave in the session is
+        // known only where the text vouches for it.
+        Facts f;
+        if (!vouched_without_parse(sql)) f.effects = kAnything;
+        return f;
+    }
     const bool cacheable = capacity_ > 0 && sql.size() <= kMaxCachedBytes;
+    if (!cacheable && sql.size() > kMaxCachedBytes) {
+        std::lock_guard lock(mu_);
+        for (const auto& [text, f] : remembered_)
+            if (text == sql) return f;
+    }
     if (cacheable) {
         std::lock_guard lock(mu_);
         if (auto it = index_.find(sql); it != index_.end()) {
@@ -110,6 +132,19 @@ Facts StatementGuard::facts(std::string_view sql, bool parse_always) {
         lru_.pop_back();
     }
     return result;
+}
+
+void StatementGuard::remember(std::string_view sql, Facts facts) {
+    std::lock_guard lock(mu_);
+    remembered_.emplace_front(std::string(sql), std::move(facts));
+    if (remembered_.size() > kRememberedTexts) remembered_.pop_back();
+}
+
+bool StatementGuard::remembers(std::string_view sql) {
+    std::lock_guard lock(mu_);
+    for (const auto& entry : remembered_)
+        if (entry.first == sql) return true;
+    return false;
 }
 
 }  // namespace pgtenant::protocol::guard

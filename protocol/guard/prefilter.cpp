@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "protocol/guard/effects.h"
 #include "protocol/sql_names.h"
 
 namespace pgtenant::protocol::guard {
@@ -96,6 +97,149 @@ bool may_be_snapshot_free(std::string_view sql) {
     static constexpr std::array<std::string_view, 9> kSetupWords = {
         "begin", "start", "set", "reset", "show", "commit", "rollback", "end", "abort"};
     return std::find(kSetupWords.begin(), kSetupWords.end(), word) != kSetupWords.end();
+}
+
+namespace {
+
+// Words that may stand right before '(' without calling a function: PostgreSQL's reserved
+// keywords and those that can name a column but never a function (varchar(10), EXISTS (...)).
+// Not the unreserved ones (FILTER, OVER, ...): a function may have that name. Sorted.
+constexpr auto kParenWords = std::to_array<std::string_view>({
+    "all",       "and",    "any",       "array",    "as",      "between",   "bit",       "case",
+    "cast",      "char",   "character", "coalesce", "decimal", "distinct",  "else",      "except",
+    "exists",    "from",   "greatest",  "having",   "in",      "intersect", "interval",  "lateral",
+    "least",     "limit",  "not",       "nullif",   "numeric", "offset",    "on",        "or",
+    "returning", "row",    "select",    "some",     "then",    "time",      "timestamp", "union",
+    "using",     "values", "varchar",   "when",     "where",
+});
+static_assert(std::is_sorted(kParenWords.begin(), kParenWords.end()));
+
+bool word_start(char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_' ||
+           static_cast<unsigned char>(c) >= 0x80;
+}
+bool word_char(char c) {
+    return word_start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '$';
+}
+
+// A word, lower-cased, without allocating (the scan runs on every simple query). Longer than
+// any name it is compared with: kept as "too long", which matches none.
+class Word {
+  public:
+    void assign(std::string_view sql, std::size_t& i) {
+        n_ = 0;
+        for (; i < sql.size() && word_char(sql[i]); ++i)
+            if (n_ < sizeof s_) s_[n_++] = ascii_lower(sql[i]);
+        if (n_ == sizeof s_) n_ = sizeof s_ + 1;  // too long
+    }
+    void clear() { n_ = 0; }
+    bool empty() const { return n_ == 0; }
+    std::string_view view() const { return n_ > sizeof s_ ? "\x01" : std::string_view(s_, n_); }
+
+  private:
+    char s_[64];
+    std::size_t n_ = 0;
+};
+
+}  // namespace
+
+bool vouched_without_parse(std::string_view sql) {
+    std::size_t i = skip_blanks(sql, 0);
+    if (i == std::string_view::npos || i == sql.size()) return false;
+    Word first;
+    std::size_t k = i;
+    first.assign(sql, k);
+    static constexpr std::array<std::string_view, 14> kNeutralWords = {
+        "select", "update", "delete",   "values", "table", "show",      "begin",
+        "start",  "commit", "rollback", "end",    "abort", "savepoint", "release"};
+    if (std::find(kNeutralWords.begin(), kNeutralWords.end(), first.view()) == kNeutralWords.end())
+        return false;
+    // A token scan: strings, quoted names, comments and parameters are read past; a '(' right
+    // after a word must follow a harmless built-in function's name (unqualified or in
+    // pg_catalog) or a keyword; anything unusual means "parse it".
+    Word last;               // the word just before ("" when none)
+    Word qualifier;          // the word before "last" and a '.', if any
+    bool after_dot = false;  // the token before is a '.'
+    for (std::size_t n = sql.size(); i < n;) {
+        const char c = sql[i];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+            (c == '-' && i + 1 < n && sql[i + 1] == '-') ||
+            (c == '/' && i + 1 < n && sql[i + 1] == '*')) {
+            i = skip_blanks(sql, i);
+            if (i == std::string_view::npos) return false;
+            continue;
+        }
+        if (word_start(c)) {
+            if (after_dot) {
+                qualifier = last;
+            } else {
+                qualifier.clear();
+            }
+            last.assign(sql, i);
+            if (last.view() == "into") return false;  // SELECT INTO makes a table
+            after_dot = false;
+            continue;
+        }
+        if (c == '(') {
+            if (!last.empty()) {
+                const auto name = last.view();
+                const bool known =
+                    qualifier.empty()
+                        ? (protocol::guard::harmless_function(name) ||
+                           std::binary_search(kParenWords.begin(), kParenWords.end(), name))
+                        : (qualifier.view() == "pg_catalog" &&
+                           protocol::guard::harmless_function(name));
+                if (!known) return false;
+            }
+            last.clear();
+            qualifier.clear();
+            after_dot = false;
+            ++i;
+            continue;
+        }
+        if (c == '\'') {
+            // A literal: '' inside is a quote; a backslash may be an escape (E''): parse it.
+            for (++i;; ++i) {
+                if (i >= n || sql[i] == '\\') return false;
+                if (sql[i] == '\'') {
+                    if (i + 1 < n && sql[i + 1] == '\'') {
+                        ++i;
+                        continue;
+                    }
+                    break;
+                }
+            }
+            ++i;
+        } else if (c == '"' || c == '$' || c == ';' || c == '`') {
+            // A quoted name may be a function's, a $ a dollar quote (a $1 parameter too: it
+            // never needs a ( after it, but telling them apart is not worth it), a ';' another
+            // statement.
+            if (c == ';') {
+                for (++i; i < n;) {
+                    i = skip_blanks(sql, i);
+                    if (i == std::string_view::npos) return false;
+                    if (i == n) return true;
+                    if (sql[i] != ';') return false;
+                    ++i;
+                }
+                return true;
+            }
+            if (c != '$' || i + 1 >= n || !std::isdigit(static_cast<unsigned char>(sql[i + 1])))
+                return false;
+            for (++i; i < n && std::isdigit(static_cast<unsigned char>(sql[i]));) ++i;
+        } else {
+            after_dot = c == '.' && !last.empty();
+            if (after_dot) {
+                ++i;
+                continue;  // `last` stays: it qualifies the next word
+            }
+            ++i;
+        }
+        last.clear();
+        qualifier.clear();
+        after_dot = false;
+    }
+    return true;
 }
 
 }  // namespace pgtenant::protocol::guard

@@ -19,4 +19,10 @@ bool may_begin_block(std::string_view sql);
 // Facts::snapshot_free worth it.
 bool may_be_snapshot_free(std::string_view sql);
 
+// Whether `sql` leaves nothing in the server session after its transaction, judged without
+// parsing: one statement (no ';' but at its end) that calls no function (no '(' at all) and
+// begins with SELECT, UPDATE, DELETE, VALUES, TABLE, SHOW or a transaction command, without the
+// word INTO (SELECT INTO makes a table). False means "parse it to know", never "it does".
+bool vouched_without_parse(std::string_view sql);
+
 }  // namespace pgtenant::protocol::guard

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "protocol/guard/effects.h"
+
 namespace pgtenant::protocol::guard {
 namespace {
 
@@ -69,6 +71,7 @@ bool is_false_word(std::string_view s) {
 }
 
 void add_statement(const StatementFacts& s, Facts& facts) {
+    facts.effects |= statement_effects(s);
     facts.snapshot_free =
         (facts.statement_count == 1 || facts.snapshot_free) && takes_no_snapshot(s);
     if (s.type == "ExplainStmt" && s.analyze_option) facts.explain_analyze = true;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "protocol/guard/effects.h"
 #include "protocol/guard/statement_facts.h"
 
 namespace pgtenant::protocol::guard {
@@ -106,6 +107,8 @@ class Reader {
     bool on_document_begin(boost::json::error_code&) { return true; }
     bool on_document_end(boost::json::error_code&) {
         finish_text(statement_, facts);
+        // A PREPARE alone is kept under pgtenant's name; among other statements it is not.
+        if (prepares_ > 0 && facts.prepare_name.empty()) facts.effects |= kStatements;
         return true;
     }
     bool on_object_begin(boost::json::error_code&) { return open(false); }
@@ -230,6 +233,13 @@ class Reader {
             captures_.push_back({Kind::variable_set, depth});
         }
         if (key == "FuncCall") captures_.push_back({Kind::func_call, depth});
+        // What a statement may leave behind (Effect), wherever in the tree it appears.
+        if (key == "InsertStmt" || key == "MergeStmt") facts.effects |= kSequences;
+        if (key == "DeclareCursorStmt") facts.effects |= kCursors;
+        if (key == "ListenStmt") facts.effects |= kListen;
+        if (key == "PrepareStmt") ++prepares_;
+        if (key == "intoClause" || key == "DoStmt" || key == "CallStmt" || key == "ExecuteStmt")
+            facts.effects |= kAnything;
         if (key == "DeallocateStmt") captures_.push_back({Kind::deallocate, depth});
         if (key == "PrepareStmt" || key == "ExecuteStmt") w.sql_prepared = true;
         if (key == "AlterRoleSetStmt" || key == "AlterDatabaseSetStmt") w.alters_defaults = true;
@@ -349,8 +359,12 @@ class Reader {
                     w.names.push_back(c.name);
                 }
                 if (c.top_level) add_session_set(c);
+                // Who the session is: never pgtenant's to carry (the guard refuses them too).
+                if (c.name == "role" || c.name == "session_authorization")
+                    facts.effects |= kAnything;
                 break;
             case Capture::Kind::func_call:
+                facts.effects |= function_effects(c.funcname);
                 if (c.funcname.empty() || c.funcname.back() != "set_config") break;
                 if (c.first_arg_is_string && !c.first_arg.empty()) {
                     w.names.push_back(c.first_arg);
@@ -374,6 +388,7 @@ class Reader {
         facts.settings.session_sets.push_back(std::move(set));
     }
 
+    int prepares_ = 0;               // PrepareStmt nodes
     std::vector<bool> open_;         // each open container: is it an array
     std::vector<std::string> top_;   // keys of the open containers down to the statement type
     std::vector<Capture> captures_;  // innermost last
@@ -399,6 +414,7 @@ Facts read_tree(std::string_view json) {
     if (ec) {
         Facts unreadable;  // libpg_query produced something we cannot read: do not guess
         unreadable.parse_error = true;
+        unreadable.effects = kAnything;
         return unreadable;
     }
     return std::move(parser.handler().facts);

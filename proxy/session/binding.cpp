@@ -25,17 +25,7 @@ void Session::prepare_for_practice(ServerConnection& conn) {
     const std::size_t before = to_server_.size();
     if (conn.own_statements_lost()) restore_own_statements(conn, to_server_);
     if (conn.last_practice() != practice_) {
-        if (!conn.last_practice().empty()) {
-            // DEALLOCATE ALL in the reset drops pgtenant's statements too: prepare them again.
-            build::query(to_server_, kPracticeSwitchReset);
-            tracker.sent(Request::query, Origin::injected);
-            append_own_statements(conn, to_server_);
-            conn.params().clear();
-            conn.statements().clear();
-            conn.unnamed_owner() = {0, 0};
-            ++app_.practice_switch_resets;
-            admin::Slot::add(slot_->practice_switch_resets, 1);
-        }
+        if (!conn.last_practice().empty()) reset_for_switch(conn);
         conn.last_practice() = practice_;
     }
     if (to_server_.size() != before) {
@@ -44,6 +34,48 @@ void Session::prepare_for_practice(ServerConnection& conn) {
         build::sync(to_server_);
         tracker.sent(Request::sync, Origin::injected);
     }
+}
+
+// `conn` last served another practice: undo what its statements since the last switch may
+// have left in the session (ServerState::effects), and nothing else. Settings need no reset:
+// pgtenant knows every one a vouched-for statement wrote, and apply_settings brings them to
+// this client's. pgtenant's statements and the clients' (named after their text) stay, unless
+// the pool role could read them (their text is another practice's) or a statement may have
+// prepared one under a name of its own.
+void Session::reset_for_switch(ServerConnection& conn) {
+    namespace guard = protocol::guard;
+    const uint8_t e = conn.effects();
+    const bool full = (e & guard::kAnything) || conn.can_create();
+    const bool statements = full || (e & guard::kStatements) || conn.statements_visible();
+    std::string reset;
+    auto add = [&](std::string_view statement) {
+        if (!reset.empty()) reset += "; ";
+        reset += statement;
+    };
+    if (full) {
+        add(kPracticeSwitchReset);
+    } else {
+        if (e & guard::kCursors) add("CLOSE ALL");
+        if (e & guard::kListen) add("UNLISTEN *");
+        if (e & guard::kSequences) add("DISCARD SEQUENCES");
+    }
+    if (statements) add("DEALLOCATE ALL");
+    conn.effects() = 0;
+    if (reset.empty()) return;
+    spdlog::debug("{} practice switch on server connection {} (effects {:#x}{}{}): {}", prefix(),
+                  conn.id(), e, conn.can_create() ? ", pool role can create" : "",
+                  conn.statements_visible() ? ", statements visible" : "", reset);
+    build::query(to_server_, reset);
+    conn.tracker().sent(Request::query, Origin::injected);
+    if (statements) {
+        // DEALLOCATE ALL drops pgtenant's statements too: prepare them again.
+        append_own_statements(conn, to_server_);
+        conn.statements().clear();
+        conn.unnamed_owner() = {0, 0};
+    }
+    if (full) conn.params().clear();
+    ++app_.practice_switch_resets;
+    admin::Slot::add(slot_->practice_switch_resets, 1);
 }
 
 // The leased connection's settings differ from this client's: apply them before its transaction

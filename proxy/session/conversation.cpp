@@ -53,11 +53,14 @@ void Conversation::snapshot_into(handover::SessionSnapshot& s) const {
                  static_cast<uint8_t>(unnamed_.binding)};
 }
 
-void Conversation::resume_from(const handover::SessionSnapshot& s) {
+void Conversation::resume_from(const handover::SessionSnapshot& s,
+                               protocol::guard::StatementGuard& guard) {
     settings_ = ClientSettings(s.startup, s.settings);
     told_ = s.told;
     for (const auto& st : s.statements) {
-        const auto& p = statements_.add(st.name, st.query, st.param_types, st.sql);
+        const uint8_t effects =
+            st.sql ? uint8_t{protocol::guard::kAnything} : guard.facts(st.query, true).effects;
+        const auto& p = statements_.add(st.name, st.query, st.param_types, st.sql, effects);
         if (st.shape) statements_.learn_shape(st.name, p.id, *st.shape);
     }
     if (s.unnamed.exists) {
@@ -65,6 +68,7 @@ void Conversation::resume_from(const handover::SessionSnapshot& s) {
         unnamed_.query = s.unnamed.query;
         unnamed_.param_types = s.unnamed.param_types;
         unnamed_.binding = static_cast<Binding>(s.unnamed.binding);
+        unnamed_.effects = guard.facts(s.unnamed.query, true).effects;
         ++unnamed_.generation;
     }
 }

@@ -59,7 +59,7 @@ class Conversation {
     // A binary upgrade, between transactions: the client's settings, the values it was told
     // and its statements, into a snapshot (handover), and out of one, after start().
     void snapshot_into(handover::SessionSnapshot& s) const;
-    void resume_from(const handover::SessionSnapshot& s);
+    void resume_from(const handover::SessionSnapshot& s, protocol::guard::StatementGuard& guard);
 
     Block block() const { return block_; }
     char status() const { return block_ == Block::idle ? 'I' : block_ == Block::open ? 'T' : 'E'; }
@@ -169,6 +169,7 @@ class Conversation {
         std::optional<protocol::Error> refusal;
         protocol::guard::SettingWrites writes;  // the settings it writes
         bool discards_statements = false;       // it may DEALLOCATE ALL / DISCARD ALL on the server
+        uint8_t effects = 0;  // what it may leave in the server session (guard::Effect bits)
         SqlPrepared sql_prepared;
     };
     // Decides what becomes of client message `m`, in a segment that is open or about to open:
@@ -232,7 +233,9 @@ class Conversation {
     // The client's unnamed statement, as PostgreSQL keeps it for the session until the next
     // unnamed Parse or simple Query; prepared again wherever the client uses it.
     // The client's unnamed Parse `m`, forwarded; `binding`: where a Bind of it puts the binding.
-    void parse_unnamed(const protocol::ClientMessage& m, Binding binding);
+    // `effects`: what executing it may leave in the session (guard::Effect bits).
+    void parse_unnamed(const protocol::ClientMessage& m, Binding binding,
+                       uint8_t effects = protocol::guard::kAnything);
     // Where a Bind of the unnamed statement puts the binding; nullopt if there is none.
     std::optional<Binding> unnamed_binding() const;
     // Before a Bind or Describe of the unnamed statement: the connection is made to hold the
@@ -361,6 +364,7 @@ class Conversation {
         std::vector<int32_t> param_types;
         uint64_t generation = 0;
         Binding binding = Binding::before;  // where a Bind of it puts the binding
+        uint8_t effects = 0;                // what executing it may leave (guard::Effect)
         protocol::Cookie parse = 0;         // of its latest Parse, which may fail
     };
     UnnamedStatement unnamed_;

@@ -28,6 +28,7 @@ Conversation::Decision Conversation::on_client_message(const protocol::ClientMes
 
 void Conversation::sent(const Decision& d) {
     note_writes(d.writes);
+    if (server_) server_->effects() |= d.effects;
     if (!d.discards_statements || !server_) return;
     // The server runs the client's DEALLOCATE ALL / DISCARD ALL (or fails it where PostgreSQL
     // does): what it held is uncertain now, the client's statements are gone.
@@ -43,14 +44,20 @@ Conversation::Binding Conversation::decide_statement(char tag, std::string_view 
                                                      std::string& local) {
     const guard::Policy rules{policy.tenant_setting, policy.allow_maintenance,
                               policy.allow_explain_analyze, session_pooling_, tag == 'Q'};
-    // Parsed to learn whether it takes a snapshot only while that matters.
-    auto v = policy.guard.judge(sql, rules, !bound_ && guard::may_be_snapshot_free(sql));
+    // Parsed to learn whether it takes a snapshot only while that matters. A Parse's text is
+    // parsed to learn what it may leave in the session (cached by text, and prepared
+    // statements repeat); a Query's only when parsed anyway (literals make each text new), as
+    // is a text too long for the cache.
+    const bool effects = tag == 'P' && sql.size() <= guard::kCachedTextBytes;
+    auto v =
+        policy.guard.judge(sql, rules, effects || (!bound_ && guard::may_be_snapshot_free(sql)));
     if (v.refusal) {
         d.refusal = std::move(v.refusal);
         return Binding::before;
     }
     auto& c = v.facts;
     d.writes = std::move(c.settings);
+    d.effects = c.effects;
     if (!c.deallocate_name.empty() && !session_pooling_) {
         return decide_deallocate(tag, c.deallocate_name, d, local);
     }
@@ -124,12 +131,14 @@ Conversation::Binding Conversation::decide_bind(const protocol::ClientMessage& m
                                                 const Policy& policy, Decision& d) {
     if (!m.names_read) return Binding::before;
     if (m.name.empty()) {
+        if (unnamed_.exists) d.effects = unnamed_.effects;
         return unnamed_binding().value_or(Binding::before);
     }
     const auto* s = statements_.find(m.name);
     if (!s) return Binding::before;
     auto c = policy.guard.facts(s->query, guard::may_be_snapshot_free(s->query));
     d.writes = std::move(c.settings);
+    d.effects = s->effects;
     d.discards_statements = c.discard_all || c.deallocate_all;
     if (c.discard_all || c.not_in_pipeline) return Binding::never;  // allowed, or not prepared
     return c.snapshot_free ? Binding::deferred : Binding::before;

@@ -36,7 +36,7 @@ Conversation::Forwarded Conversation::forward(const protocol::ClientMessage& m, 
         switch (tag) {
             case 'P':
                 if (m.name.empty()) {
-                    parse_unnamed(m, d.binding);
+                    parse_unnamed(m, d.binding, d.effects);
                     return {};
                 }
                 if (statements_.find(m.name)) {
@@ -52,7 +52,8 @@ Conversation::Forwarded Conversation::forward(const protocol::ClientMessage& m, 
                 // Always prepared afresh, even when this connection has a copy: the client's
                 // statement gets today's shape, as on PostgreSQL, whatever DDL ran since.
                 prepare_on_server(m.name,
-                                  statements_.add(std::string(m.name), m.text, m.param_types),
+                                  statements_.add(std::string(m.name), m.text, m.param_types,
+                                                  false, d.effects),
                                   Origin::client);
                 return {};
             case 'B': {

@@ -231,8 +231,10 @@ Conversation::ShapeCheck Conversation::take_shape_check() {
 
 // --- the unnamed statement ---
 
-void Conversation::parse_unnamed(const protocol::ClientMessage& m, Binding binding) {
+void Conversation::parse_unnamed(const protocol::ClientMessage& m, Binding binding,
+                                 uint8_t effects) {
     unnamed_.exists = true;
+    unnamed_.effects = effects;
     unnamed_.query.assign(m.text);
     unnamed_.param_types.assign(m.param_types.begin(), m.param_types.end());
     unnamed_.binding = binding;

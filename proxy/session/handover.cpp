@@ -111,7 +111,7 @@ awaitable<bool> Session::take_over(handover::SessionSnapshot s) {
         std::chrono::system_clock::time_point(std::chrono::milliseconds(s.connect_time_ms));
     transactions_ = s.transactions;
     conv_.start(s.startup, false, id_);
-    conv_.resume_from(s);
+    conv_.resume_from(s, app_.guard);
     if (!s.pending.empty()) {
         auto room = client_buf_.prepare(s.pending.size());
         std::memcpy(room.data(), s.pending.data(), s.pending.size());

@@ -103,6 +103,7 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
 
     // --- the practice binding and the client's settings (binding.cpp) ---
     void prepare_for_practice(ServerConnection& conn);
+    void reset_for_switch(ServerConnection& conn);
     awaitable<bool> apply_settings(char tag);
     awaitable<bool> probe_round_trip(char tag, std::string_view doing);
     void append_binding();

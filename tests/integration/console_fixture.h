@@ -3,7 +3,9 @@
 // ("ops") on database "pgtenant" with libpq, and plain HTTP/1.0 GETs.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <thread>
 
 #include "tests/support/integration_env.h"
 #include "tests/support/net.h"
@@ -34,7 +36,18 @@ struct HttpReply {
     std::string body;
 };
 inline HttpReply http_get(uint16_t port, const std::string& path) {
-    auto s = RawSocket::connect(port);
+    // The metrics endpoint starts listening just after the client port (the harness waits for
+    // that one): a test that scrapes at once may be a moment early.
+    std::optional<RawSocket> socket;
+    for (int attempt = 0; !socket; ++attempt) {
+        try {
+            socket.emplace(RawSocket::connect(port));
+        } catch (const std::exception&) {
+            if (attempt >= 100) throw;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    auto& s = *socket;
     s.send_all("GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
     const std::string reply = s.read_until_close(std::chrono::seconds(10));
     HttpReply r;

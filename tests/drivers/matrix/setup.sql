@@ -26,6 +26,10 @@ CREATE ROLE drivers_ddl LOGIN SUPERUSER;
 ALTER ROLE matrix_alice LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD :'direct_password';
 ALTER ROLE matrix_bob LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD :'direct_password';
 ALTER ROLE drivers_ddl PASSWORD :'ddl_password';
+-- The control runs check that each driver prepared its statements; hardening.sql took the view
+-- from PUBLIC (and the pool role), not from these direct-only logins.
+GRANT SELECT ON pg_catalog.pg_prepared_statements TO matrix_alice, matrix_bob;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_prepared_statement() TO matrix_alice, matrix_bob;
 
 BEGIN;
 CREATE TABLE IF NOT EXISTS matrix_rows (

@@ -151,6 +151,12 @@ class Failures:
 FAILURES = Failures()
 
 
+# pg_prepared_statements shows the session's statements only where the client talks to
+# PostgreSQL itself: through pgtenant the pool role may not read it (hardening.sql: it would show
+# other clients' statement texts), and the server copies are under pgtenant's names anyway.
+SEES_OWN_STATEMENTS = env("PGTENANT_TARGET", "postgres") == "postgres"
+
+
 class Ctx:
     """One client connection's state in a scenario."""
 

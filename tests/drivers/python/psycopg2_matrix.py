@@ -111,9 +111,7 @@ PREPARE_INSERT = ("PREPARE matrix_insert (uuid, text, text, int, int, timestampt
                   "VALUES ($1, $2, $3, $4, $5, ('2024-01-15 ' || '12:00:00')::timestamptz, $6, $7)")
 
 
-# pg_prepared_statements shows the server connection's statements: through pgtenant those are
-# its own and the server copies of every client's, under pgtenant's names.
-SEES_OWN_STATEMENTS = mc.env("PGTENANT_TARGET", "postgres") == "postgres"
+SEES_OWN_STATEMENTS = mc.SEES_OWN_STATEMENTS
 
 
 def prepared_names(ctx):
