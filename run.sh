@@ -62,7 +62,7 @@ build() {
 # AddressSanitizer and UndefinedBehaviorSanitizer, on both I/O builds (tests/integration/
 # CMakeLists.txt gives each an *_io_uring twin in this build), plus the proxy's unit tests.
 SANITIZED_SUITES=(failures_test transactions_test concurrency_test malformed_test session_state_test sql_prepared_test
-  console_test metrics_audit_test limits_test directory_query_test handover_test)
+  console_test metrics_audit_test limits_test directory_query_test handover_test practice_switch_test)
 sanitized() {
   local dir=${PGTENANT_ASAN_BUILD_DIR:-$ROOT/build-asan}
   cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPGTENANT_SANITIZE=ON $(launcher) >/dev/null
