@@ -15,12 +15,13 @@ import re
 import statistics
 import sys
 
-TARGETS = ["direct", "direct-1msg", "pgbouncer", "pgbouncer-1msg", "pgtenant", "pgtenant-sealed"]
+TARGETS = ["direct", "direct-1msg", "pgbouncer", "pgbouncer-alt", "pgbouncer-1msg", "pgtenant", "pgtenant-sealed"]
 LABEL = {
     "direct": "direct",
     "direct-1msg": "direct, 1 message",
     "pgbouncer": "PgBouncer",
     "pgbouncer-1msg": "PgBouncer, 1 message",
+    "pgbouncer-alt": "PgBouncer (PGBOUNCER_BIN)",
     "pgtenant": "pgtenant",
     "pgtenant-sealed": "pgtenant sealed",
 }
@@ -30,6 +31,7 @@ LABEL_TENANT = {
     "direct-1msg": "direct + middleware in 1 message",
     "pgbouncer": "PgBouncer + middleware",
     "pgbouncer-1msg": "PgBouncer + middleware in 1 message",
+    "pgbouncer-alt": "PgBouncer (PGBOUNCER_BIN) + middleware",
     "pgtenant": "pgtenant compat",
     "pgtenant-sealed": "pgtenant sealed",
 }
@@ -50,6 +52,7 @@ COLORS = {
     "direct-1msg": "#c7c7c7",
     "pgbouncer": "#1f77b4",
     "pgbouncer-1msg": "#aec7e8",
+    "pgbouncer-alt": "#9467bd",
     "pgtenant": "#d62728",
     "pgtenant-sealed": "#ff9896",
 }
@@ -254,10 +257,14 @@ def targets(meta, agg, idle):
         tps_target(f"W1 simple, {c} clients: pgtenant tps ≥ {need:.1f} × PgBouncer (target with 2 worker threads)",
                    "simple", c, "pgtenant", "simple", "pgbouncer", need, f" ({workers} worker thread(s) in this run)")
     for c in w1:
-        a, b = get("simple", c, "pgtenant"), get("simple", c, "pgbouncer")
-        r = ratio(a and a["cpu_per_1k"], b and b["cpu_per_1k"])
-        rows.append((f"W1 simple, {c} clients: pgtenant CPU per transaction ≤ PgBouncer's",
-                     f"{r:.2f} × PgBouncer's" if r is not None else "—", verdict(None if r is None else r <= 1.0)))
+        for ref in ("pgbouncer", "pgbouncer-alt"):  # issue 19: ≤ PgBouncer 1.25's (PGBOUNCER_BIN)
+            a, b = get("simple", c, "pgtenant"), get("simple", c, ref)
+            if ref != "pgbouncer" and not b:
+                continue
+            r = ratio(a and a["cpu_per_1k"], b and b["cpu_per_1k"])
+            name = LABEL[ref]
+            rows.append((f"W1 simple, {c} clients: pgtenant CPU per transaction ≤ {name}'s",
+                         f"{r:.2f} × {name}'s" if r is not None else "—", verdict(None if r is None else r <= 1.0)))
     for w in ("latency-simple", "latency-extended"):
         d, b, p = get(w, 1, "direct"), get(w, 1, "pgbouncer"), get(w, 1, "pgtenant")
         if d and b and p and None not in (d["p50"], b["p50"], p["p50"]):
@@ -532,9 +539,10 @@ def markdown(meta, runs, agg, idle, png_name):
                   "Resets: pgtenant's practice-switch resets per 1,000 transactions. † prepared over PgBouncer's "
                   "extended (PgBouncer 1.18 cannot run it).")
         md.append("")
-        md.append("| workload | pgtenant tps | / direct + middleware | / PgBouncer + middleware | resets per 1k tx "
+        md.append(f"| workload | pgtenant tps | / direct + middleware | / PgBouncer + middleware "
+                  f"| / {LABEL_TENANT['pgbouncer-alt']} | resets per 1k tx "
                   "| pgtenant CPU s/1k tx | PostgreSQL CPU s/1k tx (direct) | 32x1 / 4x8 |")
-        md.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for w in many:
             c = next(k[1] for k in agg if k[0] == w)
             a, d = agg.get((w, c, "pgtenant")), agg.get((w, c, "direct"))
@@ -545,9 +553,11 @@ def markdown(meta, runs, agg, idle, png_name):
             other = w[:-4] + "4x8" if w.endswith("32x1") else None
             o = agg.get((other, c, "pgtenant")) if other else None
             xo = ratio(a and a["tps"], o and o["tps"])
+            alt = agg.get((w, c, "pgbouncer-alt"))
             md.append(f"| {SHORT[w]} | {fmt(a and a['tps'], ',.0f')} | "
                       f"{fmt(ratio(a and a['tps'], d and d['tps']), '.2f')} | "
                       f"{fmt(ratio(a and a['tps'], b and b['tps']), '.2f')}{dagger} | "
+                      f"{fmt(ratio(a and a['tps'], alt and alt['tps']), '.2f')} | "
                       f"{fmt(a and a['resets_per_1k'], '.2f')} | {fmt(a and a['cpu_per_1k'], '.4f')} | "
                       f"{fmt(a and a['pg_cpu_per_1k'], '.4f')} ({fmt(d and d['pg_cpu_per_1k'], '.4f')}) | "
                       f"{fmt(xo, '.2f')} |")
@@ -771,6 +781,10 @@ def main():
     args = ap.parse_args()
 
     meta, runs, idle = load(args.work)
+    alt = meta.get("pgbouncer_alt", "").split()
+    if len(alt) >= 2:  # "PgBouncer 1.25.2": rows say which PgBouncer they are
+        LABEL["pgbouncer-alt"] = f"PgBouncer {alt[1]}"
+        LABEL_TENANT["pgbouncer-alt"] = f"PgBouncer {alt[1]} + middleware"
     fields = ["workload", "clients", "round", "target", "rc", "procs", "tps", "lat_avg_ms", "p50_ms", "p99_ms",
               "lat_samples", "transactions", "failed_tx", "conn_ms", "cpu_s", "cpu_sys_s", "pg_cpu_s", "host_busy_pct",
               "peak_rss_kb", "hwm_reset", "wall_s", "run_id"]

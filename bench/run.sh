@@ -31,6 +31,10 @@
 #   --out DIR             where the report goes (default bench/results)
 #   --keep                keep the temp dir (server logs, pgbench output, latency logs)
 #
+# PGBOUNCER_BIN=<path to another pgbouncer> adds it as target "pgbouncer-alt" wherever Debian's
+# runs (and under -M prepared when it is 1.21 or later: max_prepared_statements), e.g. a newer
+# release built by hand for comparison. PGBOUNCER=<path> replaces Debian's.
+#
 # Starts its own PostgreSQL 15 cluster, PgBouncer and pgtenant on 127.0.0.1 (free ports), all in
 # one temp dir that is removed on exit (also on Ctrl-C). Writes <out>/<timestamp>.md, .csv and
 # .png (the chart, when python3-matplotlib is installed). Exit status: 0 if every run succeeded
@@ -43,6 +47,9 @@ ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=config/pg_cluster.sh
 source "$ROOT/config/pg_cluster.sh"
 PGBOUNCER=${PGBOUNCER:-$(command -v pgbouncer || echo /usr/sbin/pgbouncer)}
+# A second PgBouncer measured beside it in the same run (target "pgbouncer-alt"), e.g. a newer
+# release built by hand: PGBOUNCER_BIN=/opt/pgbouncer-1.25/bin/pgbouncer ./run.sh bench
+PGBOUNCER_BIN=${PGBOUNCER_BIN:-}
 PGBENCH=${PGBENCH:-$(command -v pgbench || echo "$PG_BINDIR/pgbench")}
 # The report's chart needs python3-matplotlib, which Debian installs for its own interpreter.
 REPORT_PYTHON=${REPORT_PYTHON:-$([[ -x /usr/bin/python3 ]] && echo /usr/bin/python3 || echo python3)}
@@ -122,6 +129,7 @@ IDLE_TOOL=$(cd "$BUILD" && pwd)/bench/bench_idle_clients
 [[ -x $BINARY ]] || { echo "bench: no pgtenant binary at $BINARY (build first)" >&2; exit 1; }
 [[ -x $PG_BINDIR/initdb ]] || { echo "bench: no PostgreSQL server in $PG_BINDIR (set PG_BINDIR)" >&2; exit 1; }
 [[ -x $PGBOUNCER ]] || { echo "bench: pgbouncer not found (apt-get install pgbouncer)" >&2; exit 1; }
+[[ -z $PGBOUNCER_BIN || -x $PGBOUNCER_BIN ]] || { echo "bench: PGBOUNCER_BIN=$PGBOUNCER_BIN is not executable" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "bench: python3 is needed for the report" >&2; exit 1; }
 if want scale && [[ ! -x $IDLE_TOOL ]]; then
     echo "bench: building bench_idle_clients (W4's idle-connection tool)"
@@ -188,6 +196,10 @@ log "PostgreSQL 15 on 127.0.0.1:$PG_PORT, database $DB, pool role $POOL_ROLE"
 # ---- the poolers --------------------------------------------------------------------------
 start_pgbouncer pgbouncer
 log "PgBouncer $("$PGBOUNCER" --version | head -n1 | awk '{print $2}') on 127.0.0.1:${PORT[pgbouncer]} (pid ${PID[pgbouncer]})"
+if [[ -n $PGBOUNCER_BIN ]]; then
+    start_pgbouncer pgbouncer-alt "$PGBOUNCER_BIN"
+    log "PgBouncer $("$PGBOUNCER_BIN" --version | head -n1 | awk '{print $2}') ($PGBOUNCER_BIN) on 127.0.0.1:${PORT[pgbouncer-alt]} (pid ${PID[pgbouncer-alt]})"
+fi
 write_users_file
 start_pgtenant pgtenant "$DB" compat
 PGTENANT_VERSION=$("$BINARY" --version 2>/dev/null | head -n1 | sed 's/^pgtenant //' || echo unknown)
@@ -205,7 +217,7 @@ preflight_fail() {
 }
 # Each target answers as the pool role (not superuser, not BYPASSRLS); through pgtenant the
 # transaction is bound to the practice, which is the work pgtenant adds to every transaction.
-for target in direct pgbouncer pgtenant; do
+for target in direct pgbouncer $([[ -z $PGBOUNCER_BIN ]] || echo pgbouncer-alt) pgtenant; do
     login_for "$target"
     answer=$(psql_as "$target" "$LOGIN" "$PASSWORD" "$DB" -c "SELECT current_user, rolsuper, rolbypassrls,
             coalesce(nullif(current_setting('app.current_practice_id', true), ''), '-')
@@ -242,15 +254,22 @@ fi
 source "$HERE/measure.sh"
 SAMPLING=$( ((QUICK)) && echo 1 || echo 0.1)
 
-# Which targets run a workload, in the order of one interleaved round.
+# Which targets run a workload, in the order of one interleaved round. PGBOUNCER_BIN's PgBouncer
+# (pgbouncer-alt) runs wherever Debian's does, and -M prepared too where it can.
+ALT=""
+ALT_PREPARED=""
+if [[ -n $PGBOUNCER_BIN ]]; then
+    ALT=" pgbouncer-alt"
+    ! pgbouncer_prepares "$PGBOUNCER_BIN" || ALT_PREPARED=" pgbouncer-alt"
+fi
 targets_for() {
     case $1 in
-        prepared) echo "direct pgtenant" ;;   # PgBouncer 1.18 cannot run -M prepared in transaction mode
-        tenant) echo "direct pgbouncer pgtenant pgtenant-sealed$( ((TENANT_1MSG && !QUICK)) && echo " direct-1msg pgbouncer-1msg")" ;;
-        many-rw-prepared-*) echo "direct pgtenant" ;;   # PgBouncer 1.18: no -M prepared in transaction mode
-        many-*) echo "direct pgbouncer pgtenant" ;;
-        scale) echo "pgbouncer pgtenant" ;;   # direct: 2,000 connections exceed max_connections
-        *) echo "direct pgbouncer pgtenant" ;;
+        prepared) echo "direct$ALT_PREPARED pgtenant" ;;   # PgBouncer 1.18 cannot run -M prepared in transaction mode
+        tenant) echo "direct pgbouncer$ALT pgtenant pgtenant-sealed$( ((TENANT_1MSG && !QUICK)) && echo " direct-1msg pgbouncer-1msg")" ;;
+        many-rw-prepared-*) echo "direct$ALT_PREPARED pgtenant" ;;
+        many-*) echo "direct pgbouncer$ALT pgtenant" ;;
+        scale) echo "pgbouncer$ALT pgtenant" ;;   # direct: 2,000 connections exceed max_connections
+        *) echo "direct pgbouncer$ALT pgtenant" ;;
     esac
 }
 clients_for() {
@@ -334,6 +353,7 @@ pgtenant=$PGTENANT_VERSION
 pgtenant_commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo "+dirty")
 pgtenant_workers=$WORKERS
 pgbouncer=$("$PGBOUNCER" --version | head -n1)
+pgbouncer_alt=$([[ -z $PGBOUNCER_BIN ]] || "$PGBOUNCER_BIN" --version | head -n1)
 postgresql=$("$PG_BINDIR/postgres" --version)
 pgbench=$("$PGBENCH" --version)
 pool_size=$POOL_SIZE

@@ -81,9 +81,20 @@ EOF
 # pool role's SCRAM verifier exactly as PostgreSQL stores it (no plain password, like pgtenant's
 # users file): PgBouncer verifies clients without running PBKDF2 per login, and logs in to
 # PostgreSQL by SCRAM pass-through with the keys of the client's proof.
-# start_pgbouncer <name>
+# Whether PgBouncer binary $1 keeps prepared statements in transaction mode (1.21 and later:
+# max_prepared_statements).
+pgbouncer_prepares() {
+    local version
+    version=$("$1" --version 2>/dev/null | head -n1 | awk '{print $2}')
+    local major=${version%%.*} minor=${version#*.}
+    minor=${minor%%.*}
+    [[ $major =~ ^[0-9]+$ && $minor =~ ^[0-9]+$ ]] && ((major > 1 || minor >= 21))
+}
+
+# start_pgbouncer <name> [binary]
 start_pgbouncer() {
-    local name=$1 port pid verifier
+    local name=$1 bin=${2:-$PGBOUNCER} port pid verifier prepared=""
+    ! pgbouncer_prepares "$bin" || prepared="max_prepared_statements = 200"
     verifier=$(psql -X -At -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres \
         -c "SELECT rolpassword FROM pg_authid WHERE rolname = '$POOL_ROLE'")
     for _ in 1 2 3; do
@@ -113,12 +124,13 @@ log_pooler_errors = 1
 log_stats = 0
 stats_period = 3600
 server_tls_sslmode = disable
+$prepared
 EOF
         [[ $(id -u) -ne 0 ]] || chown postgres "$WORK/userlist.txt" "$WORK/$name.ini"
         chmod 600 "$WORK/userlist.txt"
         local user_args=()
         [[ $(id -u) -ne 0 ]] || user_args=(-u postgres)   # pgbouncer drops to postgres itself: $! stays its pid
-        "$PGBOUNCER" "${user_args[@]}" "$WORK/$name.ini" >>"$WORK/$name.out" 2>&1 &
+        "$bin" "${user_args[@]}" "$WORK/$name.ini" >>"$WORK/$name.out" 2>&1 &
         pid=$!
         if wait_listening "$pid" "$port"; then
             PORT[$name]=$port PID[$name]=$pid
