@@ -180,6 +180,17 @@ TEST(ConfigTest, TlsPairing) {
     EXPECT_EQ(error_of("[server]\ntls_cert = \"c\"\ntls_key = \"k\"\ntls_required = true\n"), "");
 }
 
+TEST(ConfigTest, HandoverSocketNeedsSoReuseport) {
+    expect_error("[server]\nhandover_socket = \"/run/p/h.sock\"\n", "server.handover_socket:");
+    expect_error(
+        "[server]\nso_reuseport = true\nhandover_socket = \"/" + std::string(120, 'x') + "\"\n",
+        "server.handover_socket:");
+    auto c = parse_config("[server]\nso_reuseport = true\nhandover_socket = \"h.sock\"\n",
+                          "/etc/pgtenant");
+    EXPECT_EQ(c->server.handover_socket, "/etc/pgtenant/h.sock");  // beside the config file
+    EXPECT_EQ(parse_config("", "")->server.handover_socket, "");   // off by default
+}
+
 TEST(ConfigTest, BackendTls) {
     auto plain = parse_config("", "");
     EXPECT_EQ(plain->backend.sslmode, SslMode::disable);  // as before TLS existed
