@@ -409,7 +409,11 @@ TEST_F(SessionFuzz, RandomSequencesMatchPostgresAndKeepTheInvariants) {
     EXPECT_TRUE(sampler.stuck().empty()) << "pool backends idle in transaction over 1 s: "
                                          << ::testing::PrintToString(sampler.stuck());
     EXPECT_TRUE(sampler.excess().empty()) << ::testing::PrintToString(sampler.excess());
-    EXPECT_LE(sampler.max_count(), kPoolSize);
+    // Vanished clients' connections are closed and replaced: the closed one's backend may still
+    // be exiting for a moment (a lock wait delays it), as disconnect_test allows too. A real leak
+    // shows as more than pool.size backends alive for a second (excess(), above).
+    EXPECT_LE(sampler.max_count(), kPoolSize + 1)
+        << "more backends than pool.size (one more may be a closed one still exiting)";
     EXPECT_GT(bystander_done.load(), 0);
     EXPECT_LE(stats.abandoned * 10, stats.sequences) << "too many sequences abandoned";
     auto su = env().superuser();
