@@ -23,6 +23,22 @@ bool address_of(const std::string& path, sockaddr_un& a, std::string& error) {
     return true;
 }
 
+// A frame's 4-byte header as one message, with room for the descriptor that travels with it.
+struct HeaderMessage {
+    char header[4] = {};
+    iovec iov{header, sizeof header};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    HeaderMessage() {
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+    }
+    HeaderMessage(const HeaderMessage&) = delete;
+    HeaderMessage& operator=(const HeaderMessage&) = delete;
+};
+
 std::string describe_errno(std::string_view doing, const std::string& path) {
     return std::string(doing) + " " + path + ": " + std::strerror(errno);
 }
@@ -124,15 +140,10 @@ void set_timeouts(int fd, int send_ms, int receive_ms) {
 
 bool send_client(int sock, int client_fd, std::string_view snapshot) {
     const auto size = static_cast<uint32_t>(snapshot.size());
-    char header[4] = {static_cast<char>(size >> 24), static_cast<char>(size >> 16),
-                      static_cast<char>(size >> 8), static_cast<char>(size)};
-    iovec iov{header, sizeof header};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
+    HeaderMessage m;
+    char* header = m.header;
+    for (int i = 0; i < 4; ++i) header[i] = static_cast<char>(size >> (24 - 8 * i));
+    msghdr& msg = m.msg;
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -144,21 +155,16 @@ bool send_client(int sock, int client_fd, std::string_view snapshot) {
     } while (n < 0 && errno == EINTR);
     if (n <= 0) return false;
     // The descriptor went with the first byte; the rest of the header follows.
-    return write_exact(sock,
-                       std::string_view(header + n, sizeof header - static_cast<std::size_t>(n))) &&
+    return write_exact(
+               sock, std::string_view(header + n, sizeof m.header - static_cast<std::size_t>(n))) &&
            write_exact(sock, snapshot);
 }
 
 Received receive_client(int sock, int& client_fd, std::string& snapshot, std::string& error) {
     client_fd = -1;
-    char header[4];
-    iovec iov{header, sizeof header};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
+    HeaderMessage m;
+    char* header = m.header;
+    msghdr& msg = m.msg;
     ssize_t n;
     do {
         n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
@@ -177,7 +183,7 @@ Received receive_client(int sock, int& client_fd, std::string& snapshot, std::st
         error = "a frame from the old process came without its client's descriptor";
         return Received::error;
     }
-    if (!read_exact(sock, header + n, sizeof header - static_cast<std::size_t>(n))) {
+    if (!read_exact(sock, header + n, sizeof m.header - static_cast<std::size_t>(n))) {
         error = "the old process stopped in the middle of a frame";
         return Received::error;
     }
