@@ -31,7 +31,6 @@ bool Outbox::send(int client_fd, std::string_view snapshot) {
         fd_ = -1;
         return false;
     }
-    ++sent_;
     return true;
 }
 

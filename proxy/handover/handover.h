@@ -36,12 +36,10 @@ class Outbox {
     bool send(int client_fd, std::string_view snapshot);
     // No more clients: the successor sees the end.
     void close();
-    uint64_t sent() const { return sent_; }
 
   private:
     std::mutex mu_;
     int fd_;
-    std::atomic<uint64_t> sent_{0};
 };
 
 // Listens on server.handover_socket for a successor (on worker 0). The first one to connect
@@ -54,7 +52,6 @@ class Listener {
     ~Listener();
     // Stops listening; removes the socket file unless a successor has taken it over.
     void close();
-    Outbox* outbox() const { return outbox_.get(); }
 
   private:
     awaitable<void> accept_loop();
@@ -77,7 +74,6 @@ class Takeover {
     void start(App& app, std::function<void()> done);
     // Ends the receiving early (this process shuts down).
     void stop();
-    uint64_t received() const { return received_; }
 
   private:
     explicit Takeover(int fd) : fd_(fd) {}
