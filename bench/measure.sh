@@ -26,6 +26,14 @@ pg_cpu_ticks() {
         { pid = $1; sub(/^.*\) /, ""); t += $12 + $13; if (pid == pm) t += $14 + $15 }
         END { print t + 0 }'
 }
+# CLIENTS_CPU: CPU seconds (user+system) of every child this shell has waited for so far, the
+# pgbench processes of the runs. Called as a plain command, never in $(...): times reports the
+# children of the shell it runs in.
+clients_cpu() {
+    times >"$WORK/times.txt"
+    CLIENTS_CPU=$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } }
+        END { printf "%.2f", s }' "$WORK/times.txt")
+}
 # Busy and total jiffies of the whole machine (every CPU), from /proc/stat.
 host_jiffies() {
     local _cpu user nice system idle iowait irq softirq steal _rest
@@ -38,7 +46,7 @@ hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 RESULTS_CSV="$WORK/runs.csv"
-echo "workload,clients,round,target,rc,procs,cpu_s,cpu_sys_s,pg_cpu_s,host_busy_pct,peak_rss_kb,hwm_reset,wall_s,run_id,resets" >"$RESULTS_CSV"
+echo "workload,clients,round,target,rc,procs,cpu_s,cpu_sys_s,pg_cpu_s,host_busy_pct,peak_rss_kb,hwm_reset,wall_s,run_id,resets,clients_cpu_s" >"$RESULTS_CSV"
 IDLE_CSV="$WORK/idle.csv"
 echo "target,clients,connected,failed,connect_s,rss_before_kb,rss_idle_kb,rss_after_kb,rc" >"$IDLE_CSV"
 FAILURES=0
@@ -46,17 +54,30 @@ RUN_SEQ=0
 TENANT_NEXT=0   # W3 through pgtenant: the next practice to log in as (rotates over all of them)
 
 # The pgbench processes of one case. W3 through pgtenant needs one process per practice login
-# (a login is bound to one practice): ceil(clients / TENANT_PER_PROC) processes; everything else
-# is one pgbench process.
+# (a login is bound to one practice): ceil(clients / TENANT_PER_PROC) processes. W6 runs one
+# process per client for every target and layout, so that its layouts and targets differ only
+# in how practices meet the pool, not in what the clients cost (32 pgbench processes take more
+# CPU per transaction than 4 processes of 8 clients on a 2-core machine). Everything else is one
+# pgbench process.
 case_procs() {
     local workload=$1 clients=$2 target=$3
     if [[ $workload == tenant && $target == pgtenant* ]]; then
         echo $(((clients + TENANT_PER_PROC - 1) / TENANT_PER_PROC))
-    elif [[ $workload == many-* && $target == pgtenant* ]]; then
+    elif [[ $workload == many-* ]]; then
+        echo "$clients"
+    else
+        echo 1
+    fi
+}
+
+# Practices a case's pgtenant processes log in as (the next W3/W6 run takes the ones after).
+case_practices() {
+    local workload=$1 procs=$2
+    if [[ $workload == many-* ]]; then
         local layout=${workload##*-}
         echo "${layout%x*}"
     else
-        echo 1
+        echo "$procs"
     fi
 }
 
@@ -92,11 +113,11 @@ case_process() {
             [[ $kind == read ]] || { mode=${kind#rw-} script=tenant_rw; }
             ARGS+=(-M "$mode" -D patients="$TENANT_PATIENTS")
             if [[ $target == pgtenant* ]]; then
-                local practice=$(((TENANT_NEXT + k) % TENANT_PRACTICES + 1))
+                local practice=$(((TENANT_NEXT + k % practices) % TENANT_PRACTICES + 1))
                 LOGIN=$(practice_login "$practice") PASSWORD=$TENANT_PASSWORD
-                ARGS+=(-f "$HERE/workloads/${script}_pgtenant.sql" -D practice="$practice" -c "${layout#*x}" -j 1)
+                ARGS+=(-f "$HERE/workloads/${script}_pgtenant.sql" -D practice="$practice" -c 1 -j 1)
             else
-                ARGS+=(-f "$HERE/workloads/${script}_middleware.sql" -D practices="$practices" -c "$clients" -j "$jobs")
+                ARGS+=(-f "$HERE/workloads/${script}_middleware.sql" -D practices="$practices" -c 1 -j 1)
             fi
             ;;
     esac
@@ -119,7 +140,7 @@ pgtenant_resets() {
 # runs/<id>.<k>.out/.err, per-transaction latencies to latency/<id>.<k>.*.
 run_case() {
     local workload=$1 clients=$2 round=$3 target=$4 seconds=$5
-    local pid id procs k rc cpu0 cpu1 sys0 sys1 pg0 pg1 hwm reset t0 t1 host0 host1 children0
+    local pid id procs k rc cpu0 cpu1 sys0 sys1 pg0 pg1 hwm reset t0 t1 host0 host1 children0 cl0
     pid=${PID[$(server_of "$target")]:-}
     procs=$(case_procs "$workload" "$clients" "$target")
     RUN_SEQ=$((RUN_SEQ + 1))
@@ -137,6 +158,8 @@ run_case() {
     children0=$(pgrep -c -P "$PG_POSTMASTER_PID" || true)
     pg0=$(pg_cpu_ticks)
     host0=$(host_jiffies)
+    clients_cpu
+    cl0=$CLIENTS_CPU
     t0=$(date +%s.%N)
     local pids=()
     for ((k = 0; k < procs; k++)); do
@@ -159,8 +182,9 @@ run_case() {
     done
     t1=$(date +%s.%N)
     host1=$(host_jiffies)
+    clients_cpu
     if [[ ($workload == tenant || $workload == many-*) && $target == pgtenant* ]]; then
-        TENANT_NEXT=$(((TENANT_NEXT + procs) % TENANT_PRACTICES))
+        TENANT_NEXT=$(((TENANT_NEXT + $(case_practices "$workload" "$procs")) % TENANT_PRACTICES))
     fi
     if [[ -n $resets0 ]]; then
         local resets1
@@ -182,13 +206,14 @@ run_case() {
         hwm=$(hwm_kb "$pid")
     fi
     if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then rc=97; fi
-    local cpu_s cpu_sys_s pg_cpu_s wall host_busy tps
+    local cpu_s cpu_sys_s pg_cpu_s wall host_busy tps clients_cpu_s
     # shellcheck disable=SC2086
     host_busy=$(echo $host0 $host1 | awk '{ if ($4 > $2) printf "%.0f", 100 * ($3 - $1) / ($4 - $2); else print 0 }')
     pg_cpu_s=$(awk -v a="$pg0" -v b="$pg1" -v t="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
     cpu_s=$(awk -v a="$cpu0" -v b="$cpu1" -v t="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
     cpu_sys_s=$(awk -v a="$sys0" -v b="$sys1" -v t="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
     wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')
+    clients_cpu_s=$(awk -v a="$cl0" -v b="$CLIENTS_CPU" 'BEGIN {printf "%.2f", b - a}')
     tps=$(cat "$WORK"/runs/"$id".*.out | sed -n 's/^tps = \([0-9]*\).*/\1/p' | awk '{s += $1} END {print s + 0}')
     local what
     what=$(printf '%-16s %-15s c=%-4s' "$workload" "$target" "$clients")
@@ -209,7 +234,7 @@ run_case() {
         log "$(printf '%s round %-6s %7s tps  cpu: pooler %5ss  postgres %5ss  host busy %3s%%' "$what" "$round" "$tps" "$cpu_s" "$pg_cpu_s" "$host_busy")"
     fi
     [[ $round == warmup ]] ||
-        echo "$workload,$clients,$round,$target,$rc,$procs,$cpu_s,$cpu_sys_s,$pg_cpu_s,$host_busy,$hwm,$reset,$wall,$id,$resets" >>"$RESULTS_CSV"
+        echo "$workload,$clients,$round,$target,$rc,$procs,$cpu_s,$cpu_sys_s,$pg_cpu_s,$host_busy,$hwm,$reset,$wall,$id,$resets,$clients_cpu_s" >>"$RESULTS_CSV"
 }
 
 # measure_idle <pgbouncer|pgtenant> <clients>

@@ -27,4 +27,13 @@ read -r all sys <<<"$(cpu_ticks $busy)"
 { kill -9 $busy && wait $busy; } 2>/dev/null || true
 [[ $all == $((stat[11] + stat[12])) && $sys == "${stat[12]}" && $all -gt $sys ]] ||
     { echo "cpu_ticks: all '$all' sys '$sys', /proc utime '${stat[11]}' stime '${stat[12]}'" >&2; exit 1; }
-echo "measure.sh: CPU sampling survives vanished processes; the kernel share is stime"
+# The clients' CPU counts children the shell waited for, grandchildren included (pgbench runs
+# under timeout), and nothing before that.
+clients_cpu
+before=$CLIENTS_CPU
+timeout 30 bash -c 'for ((i = 0; i < 400000; i++)); do :; done' &
+wait $!
+clients_cpu
+spent=$(awk -v a="$before" -v b="$CLIENTS_CPU" 'BEGIN {print (b - a > 0.05) ? "yes" : "no"}')
+[[ $spent == yes ]] || { echo "clients_cpu: $before s before a busy child, $CLIENTS_CPU s after" >&2; exit 1; }
+echo "measure.sh: CPU sampling survives vanished processes; the kernel share is stime; clients' CPU counts waited-for children"

@@ -176,6 +176,7 @@ def aggregate(runs, cpus=2):
         # Everyone's CPU during the runs (pgbench, pooler, PostgreSQL, anything else), from host busy.
         host_cpu = sum(float(r["host_busy_pct"] or 0) / 100.0 * cpus * float(r["wall_s"] or 0) for r in ok)
         pg_cpu = [float(r["pg_cpu_s"]) for r in ok if r.get("pg_cpu_s") not in (None, "")]
+        clients_cpu = [float(r["clients_cpu_s"]) for r in ok if r.get("clients_cpu_s") not in (None, "")]
         rss = [int(r["peak_rss_kb"]) for r in ok if int(r["peak_rss_kb"] or 0) > 0]
         tps = [r["tps"] for r in ok if r["tps"] is not None]
         pooled = not key[2].startswith("direct")
@@ -195,6 +196,7 @@ def aggregate(runs, cpus=2):
             "sys_per_1k": (sum(cpu_sys) / tx * 1000.0) if (tx and pooled and len(cpu_sys) == len(ok)) else None,
             "host_cpu_per_1k": (host_cpu / tx * 1000.0) if tx else None,
             "pg_cpu_per_1k": (sum(pg_cpu) / tx * 1000.0) if (tx and len(pg_cpu) == len(ok)) else None,
+            "clients_cpu_per_1k": (sum(clients_cpu) / tx * 1000.0) if (tx and len(clients_cpu) == len(ok)) else None,
             "host_busy": median([float(r["host_busy_pct"]) for r in ok if r.get("host_busy_pct")]),
             "rss_mib": (max(rss) / 1024.0) if rss and pooled else None,
             "by_round": {r["round"]: r["tps"] for r in ok},
@@ -531,18 +533,21 @@ def markdown(meta, runs, agg, idle, png_name):
     if many:
         md.append("## W6 many practices (issue 19)")
         md.append("")
-        md.append("Each layout is practices × clients per practice on the pool. pgtenant: one pgbench process "
-                  "per practice login, sending only the application's statements (bench/workloads/"
-                  "tenant_pgtenant.sql, tenant_rw_pgtenant.sql: `BEGIN; SELECT ...; UPDATE ...; COMMIT;`); "
-                  "direct and PgBouncer: the same statements with the practice bound by hand, a random one of "
-                  "the layout's practices per transaction (tenant_middleware.sql, tenant_rw_middleware.sql). "
-                  "Resets: pgtenant's practice-switch resets per 1,000 transactions. † prepared over PgBouncer's "
+        md.append("Each layout is practices × clients per practice on the pool. Every target runs one pgbench "
+                  "process per client (32), so that layouts and targets differ only in how practices meet the "
+                  "pool. pgtenant: each process logs in as one of the layout's practices and sends only the "
+                  "application's statements (bench/workloads/tenant_pgtenant.sql, tenant_rw_pgtenant.sql: "
+                  "`BEGIN; SELECT ...; UPDATE ...; COMMIT;`); direct and PgBouncer: the same statements with the "
+                  "practice bound by hand, a random one of the layout's practices per transaction "
+                  "(tenant_middleware.sql, tenant_rw_middleware.sql). Resets: pgtenant's practice-switch resets "
+                  "per 1,000 transactions. Clients: the pgbench processes' CPU. † prepared over PgBouncer's "
                   "extended (PgBouncer 1.18 cannot run it).")
         md.append("")
         md.append(f"| workload | pgtenant tps | / direct + middleware | / PgBouncer + middleware "
                   f"| / {LABEL_TENANT['pgbouncer-alt']} | resets per 1k tx "
-                  "| pgtenant CPU s/1k tx | PostgreSQL CPU s/1k tx (direct) | 32x1 / 4x8 |")
-        md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+                  "| pgtenant CPU s/1k tx | PostgreSQL CPU s/1k tx (direct) | clients CPU s/1k tx (direct) "
+                  "| 32x1 / 4x8 |")
+        md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for w in many:
             c = next(k[1] for k in agg if k[0] == w)
             a, d = agg.get((w, c, "pgtenant")), agg.get((w, c, "direct"))
@@ -560,6 +565,7 @@ def markdown(meta, runs, agg, idle, png_name):
                       f"{fmt(ratio(a and a['tps'], alt and alt['tps']), '.2f')} | "
                       f"{fmt(a and a['resets_per_1k'], '.2f')} | {fmt(a and a['cpu_per_1k'], '.4f')} | "
                       f"{fmt(a and a['pg_cpu_per_1k'], '.4f')} ({fmt(d and d['pg_cpu_per_1k'], '.4f')}) | "
+                      f"{fmt(a and a['clients_cpu_per_1k'], '.4f')} ({fmt(d and d['clients_cpu_per_1k'], '.4f')}) | "
                       f"{fmt(xo, '.2f')} |")
         md.append("")
 
@@ -787,7 +793,7 @@ def main():
         LABEL_TENANT["pgbouncer-alt"] = f"PgBouncer {alt[1]} + middleware"
     fields = ["workload", "clients", "round", "target", "rc", "procs", "tps", "lat_avg_ms", "p50_ms", "p99_ms",
               "lat_samples", "transactions", "failed_tx", "conn_ms", "cpu_s", "cpu_sys_s", "pg_cpu_s", "host_busy_pct",
-              "peak_rss_kb", "hwm_reset", "wall_s", "run_id"]
+              "peak_rss_kb", "hwm_reset", "wall_s", "run_id", "resets", "clients_cpu_s"]
     with open(args.csv, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <cctype>
 #include <cstdint>
 #include <string>
 
@@ -25,6 +24,10 @@ constexpr std::array<std::string_view, 15> kKeywords = {
 constexpr char ascii_lower(char c) {
     return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
 }
+// ASCII only, as PostgreSQL's scanner (bytes from 0x80 are identifier characters there, handled
+// apart), and inline: std::isalpha is a library call that consults the locale, on every byte.
+constexpr bool ascii_alpha(char c) { return ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z'; }
+constexpr bool ascii_digit(char c) { return c >= '0' && c <= '9'; }
 
 // For each byte, the keywords (bit i: kKeywords[i]) whose first, and whose second, character it
 // is in either case: a position can start a keyword only if both masks share a bit, which
@@ -92,8 +95,7 @@ bool may_be_snapshot_free(std::string_view sql) {
         ++i;
     }
     std::string word;
-    while (i < sql.size() && word.size() < 10 && std::isalpha(static_cast<unsigned char>(sql[i])))
-        word += ascii_lower(sql[i++]);
+    while (i < sql.size() && word.size() < 10 && ascii_alpha(sql[i])) word += ascii_lower(sql[i++]);
     static constexpr std::array<std::string_view, 9> kSetupWords = {
         "begin", "start", "set", "reset", "show", "commit", "rollback", "end", "abort"};
     return std::find(kSetupWords.begin(), kSetupWords.end(), word) != kSetupWords.end();
@@ -115,12 +117,9 @@ constexpr auto kParenWords = std::to_array<std::string_view>({
 static_assert(std::is_sorted(kParenWords.begin(), kParenWords.end()));
 
 bool word_start(char c) {
-    return std::isalpha(static_cast<unsigned char>(c)) || c == '_' ||
-           static_cast<unsigned char>(c) >= 0x80;
+    return ascii_alpha(c) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
 }
-bool word_char(char c) {
-    return word_start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '$';
-}
+bool word_char(char c) { return word_start(c) || ascii_digit(c) || c == '$'; }
 
 // A word, lower-cased, without allocating (the scan runs on every simple query). Longer than
 // any name it is compared with: kept as "too long", which matches none.
@@ -224,9 +223,8 @@ bool vouched_without_parse(std::string_view sql) {
                 }
                 return true;
             }
-            if (c != '$' || i + 1 >= n || !std::isdigit(static_cast<unsigned char>(sql[i + 1])))
-                return false;
-            for (++i; i < n && std::isdigit(static_cast<unsigned char>(sql[i]));) ++i;
+            if (c != '$' || i + 1 >= n || !ascii_digit(sql[i + 1])) return false;
+            for (++i; i < n && ascii_digit(sql[i]);) ++i;
         } else {
             after_dot = c == '.' && !last.empty();
             if (after_dot) {

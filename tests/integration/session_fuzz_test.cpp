@@ -9,7 +9,10 @@
 // up; no reply crosses sessions (each client's SELECTs echo tokens of its own, compared with
 // what PostgreSQL echoes); what committed through pgtenant is exactly what committed directly
 // (each side writes rows under its own marker; nothing uncommitted is committed, nothing
-// committed is lost); no pool backend stays idle in transaction over a second; the pool never
+// committed is lost); no pool backend stays idle in transaction over 3 s (a leaked transaction
+// stays open for good, while a client thread of this test starved beside other suites on two
+// cores may pause mid-transaction for over a second: seen once, with no other finding); the
+// pool never
 // exceeds its size; a bystander of the other practice keeps working.
 //
 // Bounded for CI: a fixed base seed and PGTENANT_FUZZ_SECONDS (default 35) of fuzzing.
@@ -377,7 +380,7 @@ TEST_F(SessionFuzz, RandomSequencesMatchPostgresAndKeepTheInvariants) {
               << " clients, pool.size " << kPoolSize << "\n";
     const auto deadline = Clock::now() + std::chrono::seconds(seconds);
 
-    PoolSampler sampler(env().cluster(), kPoolSize);
+    PoolSampler sampler(env().cluster(), kPoolSize, 3s);
     std::atomic<bool> stop{false};
     std::atomic<long> bystander_done{0};
     std::thread by([&] { bystander(env().proxy(), stop, failures, bystander_done); });
@@ -406,7 +409,7 @@ TEST_F(SessionFuzz, RandomSequencesMatchPostgresAndKeepTheInvariants) {
     std::string all;
     for (const auto& f : failures.first) all += f + "\n\n";
     EXPECT_EQ(failures.count.load(), 0) << all;
-    EXPECT_TRUE(sampler.stuck().empty()) << "pool backends idle in transaction over 1 s: "
+    EXPECT_TRUE(sampler.stuck().empty()) << "pool backends idle in transaction over 3 s: "
                                          << ::testing::PrintToString(sampler.stuck());
     EXPECT_TRUE(sampler.excess().empty()) << ::testing::PrintToString(sampler.excess());
     // Vanished clients' connections are closed and replaced: the closed one's backend may still

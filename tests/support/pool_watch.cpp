@@ -11,7 +11,7 @@ using namespace std::chrono_literals;
 
 }  // namespace
 
-PoolSample sample_pool(PGconn* superuser) {
+PoolSample sample_pool(PGconn* superuser, std::chrono::milliseconds stuck_after) {
     PoolSample out;
     auto rows =
         query_params(superuser,
@@ -26,7 +26,7 @@ PoolSample sample_pool(PGconn* superuser) {
         if (r[1].rfind("idle in transaction", 0) == 0) {
             auto what = r[0] + " " + r[1] + " " + r[2] + "ms";
             out.in_transaction.push_back(what);
-            if (std::stol(r[2]) > 1000) out.stuck.push_back(what);
+            if (std::stol(r[2]) > stuck_after.count()) out.stuck.push_back(what);
         }
     }
     return out;
@@ -48,7 +48,9 @@ bool wait_no_open_transaction(PGconn* superuser, std::chrono::milliseconds timeo
     }
 }
 
-PoolSampler::PoolSampler(const PgCluster& cluster, int pool_size) : pool_size_(pool_size) {
+PoolSampler::PoolSampler(const PgCluster& cluster, int pool_size,
+                         std::chrono::milliseconds stuck_after)
+    : pool_size_(pool_size), stuck_after_(stuck_after) {
     thread_ = std::thread([this, conninfo = cluster.superuser_conninfo()] { run(conninfo); });
 }
 
@@ -82,7 +84,7 @@ void PoolSampler::run(std::string conninfo) {
     while (!stop_) {
         PoolSample s;
         try {
-            s = sample_pool(su.get());
+            s = sample_pool(su.get(), stuck_after_);
         } catch (const std::exception&) {
             // The server is restarting (a fault test): sample again later, on a new connection.
             std::this_thread::sleep_for(200ms);

@@ -21,11 +21,12 @@ struct PoolSample {
     std::set<std::string> pids;  // every pool-role backend
     // Backends idle in a transaction (aborted or not): "pid state age_ms".
     std::vector<std::string> in_transaction;
-    // Those of them idle in that transaction for more than a second.
+    // Those of them idle in that transaction for longer than `stuck_after`.
     std::vector<std::string> stuck;
 };
 
-PoolSample sample_pool(PGconn* superuser);
+PoolSample sample_pool(PGconn* superuser,
+                       std::chrono::milliseconds stuck_after = std::chrono::seconds(1));
 
 // Polls (every 50 ms) until no pool backend is idle in a transaction; false when one still
 // is at the deadline. Raises *max_backends to the largest number of pool backends seen.
@@ -33,13 +34,16 @@ bool wait_no_open_transaction(PGconn* superuser, std::chrono::milliseconds timeo
                               int* max_backends = nullptr, std::string* last_seen = nullptr);
 
 // Samples the pool every 100 ms on its own thread (with its own superuser connection) until
-// stopped: the largest count seen, backends idle in a transaction for over a second, and
+// stopped: the largest count seen, backends idle in a transaction for over `stuck_after` (a
+// second unless told: a suite whose clients may themselves pause that long under load, with
+// other suites beside it, waits longer; a leaked transaction stays open for good), and
 // more than `pool_size` backends alive through a whole second (the same pids in two samples
 // a second apart: a backend exiting after its connection closed is gone well within that,
 // an orphaned one is not).
 class PoolSampler {
   public:
-    PoolSampler(const PgCluster& cluster, int pool_size);
+    PoolSampler(const PgCluster& cluster, int pool_size,
+                std::chrono::milliseconds stuck_after = std::chrono::seconds(1));
     ~PoolSampler();
     void stop();
 
@@ -53,6 +57,7 @@ class PoolSampler {
     void run(std::string conninfo);
 
     int pool_size_;
+    std::chrono::milliseconds stuck_after_;
     std::atomic<bool> stop_{false};
     std::atomic<int> max_count_{0};
     std::atomic<int> samples_{0};
