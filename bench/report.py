@@ -400,7 +400,8 @@ def markdown(meta, runs, agg, idle, png_name):
     md.append(f"# pgtenant benchmark — {meta.get('started', '?')} ({meta.get('mode', '?')} mode)")
     md.append("")
     md.append(f"pgtenant {meta.get('pgtenant', '?')} at {meta.get('pgtenant_commit', '?')} "
-              f"({meta.get('pgtenant_workers')} worker thread(s)) vs {meta.get('pgbouncer', '?')} vs direct "
+              f"({meta.get('pgtenant_workers')} worker thread(s), {meta.get('pgtenant_io', 'epoll')}) "
+              f"vs {meta.get('pgbouncer', '?')} vs direct "
               f"{meta.get('postgresql', '?')}; {meta.get('pgbench', '?')}.")
     md.append(f"Pool size {meta.get('pool_size')} for both poolers (transaction pooling), pgbench scale "
               f"{meta.get('scale')}, `-j {meta.get('pgbench_jobs')}`, {meta.get('rounds')} interleaved round(s) of "

@@ -33,7 +33,8 @@
 #
 # PGBOUNCER_BIN=<path to another pgbouncer> adds it as target "pgbouncer-alt" wherever Debian's
 # runs (and under -M prepared when it is 1.21 or later: max_prepared_statements), e.g. a newer
-# release built by hand for comparison. PGBOUNCER=<path> replaces Debian's.
+# release built by hand for comparison. PGBOUNCER=<path> replaces Debian's. PGTENANT_IO=io_uring
+# runs pgtenant on io_uring (the report's header says which I/O backend was asked for).
 #
 # Starts its own PostgreSQL 15 cluster, PgBouncer and pgtenant on 127.0.0.1 (free ports), all in
 # one temp dir that is removed on exit (also on Ctrl-C). Writes <out>/<timestamp>.md, .csv and
@@ -352,6 +353,7 @@ loadavg_after=$LOAD_AFTER
 pgtenant=$PGTENANT_VERSION
 pgtenant_commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo "+dirty")
 pgtenant_workers=$WORKERS
+pgtenant_io=${PGTENANT_IO:-epoll}
 pgbouncer=$("$PGBOUNCER" --version | head -n1)
 pgbouncer_alt=$([[ -z $PGBOUNCER_BIN ]] || "$PGBOUNCER_BIN" --version | head -n1)
 postgresql=$("$PG_BINDIR/postgres" --version)
