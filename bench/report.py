@@ -332,12 +332,15 @@ def budget_rows(agg):
     T_t ≤ (100 / busy_b) × T_b / r, so its pooler may spend at most that minus everything else
     in its runs. Rows of µs per transaction."""
     rows = []
-    cases = [("W1 simple", "simple", c, "simple", w1_need(c))
+    cases = [("W1 simple", "simple", c, "simple", "pgbouncer", w1_need(c))
              for c in sorted({c for (w, c, _t) in agg if w == "simple"})]
-    cases += [("W2 prepared vs PgBouncer extended", "prepared", c, "extended", W2_PREPARED_NEED)
+    cases += [("W2 prepared vs PgBouncer extended", "prepared", c, "extended", "pgbouncer", W2_PREPARED_NEED)
               for c in sorted({c for (w, c, _t) in agg if w == "prepared"})]
-    for name, w, c, w_ref, need in cases:
-        a, b = agg.get((w, c, "pgtenant")), agg.get((w_ref, c, "pgbouncer"))
+    # Issue 19 against direct PostgreSQL running the middleware: no pooler's CPU in the reference.
+    cases += [("W6 rw prepared 32x1 vs direct + middleware", w, c, w, "direct", 1.0)
+              for (w, c, t) in agg if w == "many-rw-prepared-32x1" and t == "pgtenant"]
+    for name, w, c, w_ref, ref, need in cases:
+        a, b = agg.get((w, c, "pgtenant")), agg.get((w_ref, c, ref))
         if not a or not b or None in (a["cpu_per_1k"], a["host_cpu_per_1k"], b["host_cpu_per_1k"]) or not b["host_busy"]:
             continue
         t, rest = us(a["cpu_per_1k"]), us(a["host_cpu_per_1k"] - a["cpu_per_1k"])
@@ -348,12 +351,12 @@ def budget_rows(agg):
         if budget <= 0:
             reading = "out of reach: everything but pgtenant's pooler already costs more"
         elif kernel and budget < min(kernel):
-            reading = "out of reach: less than the kernel time either pooler spends"
+            reading = "out of reach: less than the kernel time of the poolers measured"
         elif budget < t:
             reading = f"needs pgtenant's pooler CPU {100 * (1 - budget / t):.0f} % lower"
         else:
             reading = "within the budget"
-        rows.append((f"{name}, {c} clients, ≥ {need:.1f} ×", total_b, b["host_busy"], rest,
+        rows.append((f"{name}, {c} clients, ≥ {need:.1f} ×", LABEL[ref], total_b, b["host_busy"], rest,
                      us(a["pg_cpu_per_1k"]), budget, t, t_sys, b_sys, reading))
     return rows
 
@@ -375,7 +378,7 @@ def latency_budget_rows(agg):
         if budget <= 0:
             reading = "out of reach: the binding alone costs more than PgBouncer's whole pooler"
         elif budget < min(t_sys, b_sys):
-            reading = "out of reach: less than the kernel time either pooler spends"
+            reading = "out of reach: less than the kernel time of the poolers measured"
         elif budget < t_cpu:
             reading = (f"needs pgtenant's pooler CPU {100 * (1 - budget / t_cpu):.0f} % lower: at its kernel "
                        f"time, {budget - t_sys:.1f} µs of user-space work (PgBouncer's: {b_cpu - b_sys:.1f})")
@@ -470,15 +473,16 @@ def markdown(meta, runs, agg, idle, png_name):
         md.append("µs per transaction. tps = host busy × CPUs / T, T being the CPU a transaction costs everyone "
                   "(from host busy: pgbench, pooler, PostgreSQL, anyone else). Reaching r × PgBouncer's tps, even "
                   "at 100 % busy, leaves pgtenant's pooler at most (100 % / PgBouncer's busy) × T_PgBouncer / r "
+                  "(W6: direct PostgreSQL's, whose runs have no pooler at all) "
                   "minus everything else in pgtenant's runs (pgbench and PostgreSQL, which runs the binding); "
                   "bench/README.md, \"What the binding costs\". Kernel: a pooler's system time (socket operations "
                   "and wake-ups), which any proxy pays.")
         md.append("")
-        md.append("| target | PgBouncer runs: T (host busy %) | pgtenant runs: all but the pooler (of it PostgreSQL) "
+        md.append("| target | reference runs: T (host busy %) | pgtenant runs: all but the pooler (of it PostgreSQL) "
                   "| pgtenant pooler budget | pgtenant pooler (kernel) | PgBouncer kernel | reading |")
         md.append("|---|---:|---:|---:|---:|---:|---|")
-        for name, total_b, busy_b, rest, g_t, budget, t, t_sys, b_sys, reading in budgets:
-            md.append(f"| {name} | {total_b:.1f} ({busy_b:.0f} %) | {rest:.1f} ({fmt(g_t, '.1f')}) | {budget:.1f} | "
+        for name, ref, total_b, busy_b, rest, g_t, budget, t, t_sys, b_sys, reading in budgets:
+            md.append(f"| {name} | {ref}: {total_b:.1f} ({busy_b:.0f} %) | {rest:.1f} ({fmt(g_t, '.1f')}) | {budget:.1f} | "
                       f"{t:.1f} ({fmt(t_sys, '.1f')}) | {fmt(b_sys, '.1f')} | {reading} |")
         md.append("")
 
