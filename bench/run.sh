@@ -300,11 +300,13 @@ for w in $WORKLOADS; do
     elif [[ $w == many ]]; then
         # <kind>-<practices>x<clients per practice>: every practice of a layout is a login of its
         # own through pgtenant, and the middleware's random practice among as many elsewhere.
+        # The two layouts of a kind run in the same rounds ("+"), so that their ratio compares
+        # runs seconds apart, not minutes apart on a machine whose speed drifts.
         for kind in read rw-extended rw-prepared; do
             if ((QUICK)); then
                 PLAN+=" many-$kind-8x1"
             else
-                PLAN+=" many-$kind-32x1 many-$kind-4x8"
+                PLAN+=" many-$kind-32x1+many-$kind-4x8"
             fi
         done
     else
@@ -315,20 +317,27 @@ read -r LOAD_BEFORE _ </proc/loadavg
 STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 SECONDS=0
 log "plan:$PLAN; $ROUNDS round(s) of ${DURATION}s per target, interleaved"
-for workload in $PLAN; do
-    read -r -a targets <<<"$(targets_for "$workload")"
+for item in $PLAN; do
+    # An item is one workload, or workloads joined by "+" that share their rounds (W6 layouts;
+    # they have the same client count).
+    IFS=+ read -r -a group <<<"$item"
+    workload=${group[0]}
     seconds=$(seconds_for "$workload")
     for clients in $(clients_for "$workload"); do
+        cases=()   # "<workload> <target>", in the order of a round
+        for w in "${group[@]}"; do
+            for target in $(targets_for "$w"); do cases+=("$w $target"); done
+        done
         if ((!QUICK)) && [[ $workload != scale ]]; then
             # Warm-up: fills the pools and the caches; not recorded.
-            for target in "${targets[@]}"; do run_case "$workload" "$clients" warmup "$target" 3; done
+            for c in "${cases[@]}"; do run_case "${c% *}" "$clients" warmup "${c#* }" 3; done
         fi
         # Odd rounds run the targets in order, even rounds in reverse (A B C, C B A, ...), so
         # that the machine getting steadily faster or slower favours no target.
         for round in $(seq "$(rounds_for "$workload")"); do
-            order=("${targets[@]}")
-            ((round % 2 == 0)) && mapfile -t order < <(printf '%s\n' "${targets[@]}" | tac)
-            for target in "${order[@]}"; do run_case "$workload" "$clients" "$round" "$target" "$seconds"; done
+            order=("${cases[@]}")
+            ((round % 2 == 0)) && mapfile -t order < <(printf '%s\n' "${cases[@]}" | tac)
+            for c in "${order[@]}"; do run_case "${c% *}" "$clients" "$round" "${c#* }" "$seconds"; done
         done
     done
     if [[ $workload == scale ]]; then
