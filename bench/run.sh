@@ -48,9 +48,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=config/pg_cluster.sh
 source "$ROOT/config/pg_cluster.sh"
 PGBOUNCER=${PGBOUNCER:-$(command -v pgbouncer || echo /usr/sbin/pgbouncer)}
-# A second PgBouncer measured beside it in the same run (target "pgbouncer-alt"), e.g. a newer
-# release built by hand: PGBOUNCER_BIN=/opt/pgbouncer-1.25/bin/pgbouncer ./run.sh bench
-PGBOUNCER_BIN=${PGBOUNCER_BIN:-}
+PGBOUNCER_BIN=${PGBOUNCER_BIN:-}   # a second PgBouncer beside it (see the header)
 PGBENCH=${PGBENCH:-$(command -v pgbench || echo "$PG_BINDIR/pgbench")}
 # The report's chart needs python3-matplotlib, which Debian installs for its own interpreter.
 REPORT_PYTHON=${REPORT_PYTHON:-$([[ -x /usr/bin/python3 ]] && echo /usr/bin/python3 || echo python3)}
