@@ -1,5 +1,8 @@
 #include "proxy/parse_aside.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <memory>
 
 #include "protocol/guard/guard.h"
@@ -11,6 +14,9 @@ namespace guard = protocol::guard;
 namespace {
 // Reserved, touched only as deep as a text nests (as guard.cpp's own big-stack thread).
 constexpr std::size_t kStackBytes = 256u << 20;
+// The thread's nice value: a long parse yields the CPU to the event loops (and to PostgreSQL on
+// the same machine), so the clients the parse is not for are not delayed by it either.
+constexpr int kNice = 10;
 }  // namespace
 
 ParseAside::ParseAside() {
@@ -32,6 +38,7 @@ ParseAside::~ParseAside() {
 
 void* ParseAside::run(void* p) {
     auto& self = *static_cast<ParseAside*>(p);
+    setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kNice);  // this thread only (Linux)
     for (;;) {
         Job job;
         {

@@ -101,6 +101,13 @@ class ServerConnection : public ServerState {
         int64_t expires = 0;
     };
     ContextToken& context_token() { return context_token_; }
+    // The binding's messages as last built for this backend, for `practice` (and, sealed, for
+    // `token`): the connection usually serves the same practice again, and then they are
+    // copied, not built.
+    struct BindingBytes {
+        std::string practice, token, bytes;
+    };
+    BindingBytes& binding_bytes() { return binding_bytes_; }
     // Hands the socket over to another worker's io_context. Only while idle: no operation may
     // be pending on it. A TLS session follows: it holds no executor, only this socket member.
     void move_to(int worker, const asio::any_io_executor& executor);
@@ -118,6 +125,7 @@ class ServerConnection : public ServerState {
     std::unique_ptr<BackendTls> tls_;  // set when the server accepted TLS
     ReadBuffer buffer_;
     ContextToken context_token_;
+    BindingBytes binding_bytes_;
     std::vector<std::pair<std::string, std::string>> startup_params_;
     int32_t pid_ = 0, key_ = 0;
     uint64_t id_ = 0;

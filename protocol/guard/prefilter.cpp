@@ -29,39 +29,41 @@ constexpr char ascii_lower(char c) {
 constexpr bool ascii_alpha(char c) { return ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z'; }
 constexpr bool ascii_digit(char c) { return c >= '0' && c <= '9'; }
 
-// For each byte, the keywords (bit i: kKeywords[i]) whose first, and whose second, character it
+// For each byte, the keywords (bit i: keywords[i]) whose first, and whose second, character it
 // is in either case: a position can start a keyword only if both masks share a bit, which
 // nearly no position of an ordinary statement does.
 struct KeywordMasks {
     std::array<uint16_t, 256> first{};
     std::array<uint16_t, 256> second{};
 };
-constexpr KeywordMasks kKeywordMasks = [] {
-    static_assert(kKeywords.size() <= 16);
+template <std::size_t N>
+constexpr KeywordMasks masks_of(const std::array<std::string_view, N>& keywords) {
+    static_assert(N <= 16);
     auto upper = [](char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; };
     KeywordMasks m;
-    for (std::size_t i = 0; i < kKeywords.size(); ++i) {
+    for (std::size_t i = 0; i < N; ++i) {
         const auto bit = static_cast<uint16_t>(1u << i);
-        for (char c : {kKeywords[i][0], upper(kKeywords[i][0])})
+        for (char c : {keywords[i][0], upper(keywords[i][0])})
             m.first[static_cast<unsigned char>(c)] |= bit;
-        for (char c : {kKeywords[i][1], upper(kKeywords[i][1])})
+        for (char c : {keywords[i][1], upper(keywords[i][1])})
             m.second[static_cast<unsigned char>(c)] |= bit;
     }
     return m;
-}();
+}
 
-}  // namespace
-
-bool may_need_parse(std::string_view sql) {
+// Whether `sql` holds one of `keywords` (lower case, two characters or more), in any case.
+template <std::size_t N>
+bool holds_any(std::string_view sql, const std::array<std::string_view, N>& keywords,
+               const KeywordMasks& masks) {
     const std::size_t n = sql.size();
-    if (n < 2) return false;  // every keyword has two characters or more
-    uint16_t starts_here = kKeywordMasks.first[static_cast<unsigned char>(sql[0])];
+    if (n < 2) return false;
+    uint16_t starts_here = masks.first[static_cast<unsigned char>(sql[0])];
     for (std::size_t i = 0; i + 1 < n; ++i) {
         const auto next = static_cast<unsigned char>(sql[i + 1]);
-        unsigned candidates = starts_here & kKeywordMasks.second[next];
-        starts_here = kKeywordMasks.first[next];
+        unsigned candidates = starts_here & masks.second[next];
+        starts_here = masks.first[next];
         while (candidates != 0) {
-            std::string_view kw = kKeywords[std::countr_zero(candidates)];
+            std::string_view kw = keywords[std::countr_zero(candidates)];
             candidates &= candidates - 1;
             if (n - i < kw.size()) continue;
             std::size_t k = 2;
@@ -72,19 +74,17 @@ bool may_need_parse(std::string_view sql) {
     return false;
 }
 
+constexpr KeywordMasks kKeywordMasks = masks_of(kKeywords);
+constexpr std::array<std::string_view, 2> kBlockWords = {"begin", "start"};
+constexpr KeywordMasks kBlockMasks = masks_of(kBlockWords);
+
+}  // namespace
+
+bool may_need_parse(std::string_view sql) { return holds_any(sql, kKeywords, kKeywordMasks); }
+
 std::span<const std::string_view> prefilter_words() { return kKeywords; }
 
-bool may_begin_block(std::string_view sql) {
-    for (std::size_t i = 0; i + 5 <= sql.size(); ++i) {
-        const char c = ascii_lower(sql[i]);
-        if (c != 'b' && c != 's') continue;
-        const std::string_view word = c == 'b' ? "begin" : "start";
-        std::size_t k = 1;
-        while (k < 5 && ascii_lower(sql[i + k]) == word[k]) ++k;
-        if (k == 5) return true;
-    }
-    return false;
-}
+bool may_begin_block(std::string_view sql) { return holds_any(sql, kBlockWords, kBlockMasks); }
 
 bool may_be_snapshot_free(std::string_view sql) {
     std::size_t i = 0;
@@ -161,8 +161,11 @@ bool vouched_without_parse(std::string_view sql) {
     bool after_dot = false;  // the token before is a '.'
     for (std::size_t n = sql.size(); i < n;) {
         const char c = sql[i];
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-            (c == '-' && i + 1 < n && sql[i + 1] == '-') ||
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f') {
+            ++i;
+            continue;
+        }
+        if ((c == '-' && i + 1 < n && sql[i + 1] == '-') ||
             (c == '/' && i + 1 < n && sql[i + 1] == '*')) {
             i = skip_blanks(sql, i);
             if (i == std::string_view::npos) return false;

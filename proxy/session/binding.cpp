@@ -123,20 +123,28 @@ awaitable<bool> Session::probe_round_trip(char tag, std::string_view doing) {
 void Session::append_binding() {
     auto& conn = *server_;
     if (conn.own_statements_lost()) restore_own_statements(conn, to_server_);
-    auto inject = [&](std::string_view statement,
-                      std::initializer_list<std::optional<std::string_view>> args) {
-        build::bind_portal(to_server_, kBindPortal, statement, args);
-        build::execute(to_server_, kBindPortal);
-        build::close(to_server_, 'P', kBindPortal);  // not left in the client's pg_cursors
-        conn.tracker().sent(Request::bind, Origin::injected);
-        conn.tracker().sent(Request::execute, Origin::injected);
-        conn.tracker().sent(Request::close, Origin::injected);
-    };
-    if (app_.config->tenant.mode == config::TenantMode::sealed) {
-        inject(kBindSealedStatement, {app_.config->tenant.setting, practice_, context_token(conn)});
-    } else {
-        inject(kBindStatement, {app_.config->tenant.setting, practice_});
+    const bool sealed = app_.config->tenant.mode == config::TenantMode::sealed;
+    const std::string_view token = sealed ? std::string_view(context_token(conn)) : "";
+    auto& cached = conn.binding_bytes();
+    if (cached.practice != practice_ || cached.token != token || cached.bytes.empty()) {
+        const auto& setting = app_.config->tenant.setting;
+        cached.practice = practice_;
+        cached.token = token;
+        cached.bytes.clear();
+        if (sealed) {
+            build::bind_portal(cached.bytes, kBindPortal, kBindSealedStatement,
+                               {setting, practice_, token});
+        } else {
+            build::bind_portal(cached.bytes, kBindPortal, kBindStatement, {setting, practice_});
+        }
+        build::execute(cached.bytes, kBindPortal);
+        build::close(cached.bytes, 'P', kBindPortal);  // not left in the client's pg_cursors
     }
+    to_server_.append(cached.bytes);
+    auto& tracker = conn.tracker();
+    tracker.sent(Request::bind, Origin::injected);
+    tracker.sent(Request::execute, Origin::injected);
+    tracker.sent(Request::close, Origin::injected);
 }
 
 // The signed context for this practice on this server connection (its backend pid is part of

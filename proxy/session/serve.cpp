@@ -50,6 +50,8 @@ awaitable<void> Session::serve() {
             }
             admin::Slot::add(slot_->bytes_received, f.total_size);
             ++messages_;
+            if (f.total_size > protocol::guard::kCachedTextBytes && app_.parse_aside)
+                co_await parse_long_text(f.bytes);
             bool keep = co_await handle_client_message(f.bytes);
             client_buf_.consume(f.total_size);
             if (large_message_) end_large_message();
@@ -134,23 +136,21 @@ awaitable<bool> Session::receive_large_message(std::size_t size, std::size_t wan
         co_await refuse_message(errors::message_too_slow(size, cfg.message_timeout.count()));
         co_return false;
     }
-    if (std::get<0>(r)) co_return false;
-    // All of it is here: a statement text the guard would parse is parsed aside now, while this
-    // worker serves its other clients (here, not in handle_client_message, whose frame every
-    // message pays for).
-    protocol::Frame f;
-    if (app_.parse_aside && protocol::peek_frame(client_buf_.view(), cfg.max_message_bytes, f) ==
-                                protocol::FrameStatus::complete) {
-        const auto m = protocol::decode_client_message(f.bytes);
-        if (m && (m->tag == 'Q' || m->tag == 'P') &&
-            m->text.size() > protocol::guard::kCachedTextBytes &&
-            protocol::guard::StatementGuard::may_parse(m->text) && !app_.guard.remembers(m->text)) {
-            std::string text(m->text);
-            auto facts = co_await app_.parse_aside->parse(text);
-            app_.guard.remember(text, std::move(facts));
-        }
+    co_return !std::get<0>(r);
+}
+
+// A statement text over the guard's cache size takes milliseconds to parse (a megabyte,
+// seconds): the guard's parse of `msg`, if it would make one, is made aside, while this
+// worker serves its other clients, and the guard remembers it for handle_client_message.
+awaitable<void> Session::parse_long_text(std::string_view msg) {
+    const auto m = protocol::decode_client_message(msg);
+    if (m && (m->tag == 'Q' || m->tag == 'P') &&
+        m->text.size() > protocol::guard::kCachedTextBytes &&
+        protocol::guard::StatementGuard::may_parse(m->text) && !app_.guard.remembers(m->text)) {
+        std::string text(m->text);
+        auto facts = co_await app_.parse_aside->parse(text);
+        app_.guard.remember(text, std::move(facts));
     }
-    co_return true;
 }
 
 void Session::end_large_message() {

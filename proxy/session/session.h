@@ -94,6 +94,7 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     awaitable<void> refuse_message(protocol::Error e);
     awaitable<bool> receive_large_message(std::size_t size, std::size_t want);
     void end_large_message();
+    awaitable<void> parse_long_text(std::string_view msg);
     awaitable<bool> handle_client_message(std::string_view msg);
     awaitable<bool> refuse_violation(std::string message);
     using Binding = Conversation::Binding;
