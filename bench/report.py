@@ -266,7 +266,8 @@ def targets(meta, agg, idle):
             r = ratio(a and a["cpu_per_1k"], b and b["cpu_per_1k"])
             name = LABEL[ref]
             rows.append((f"W1 simple, {c} clients: pgtenant CPU per transaction ≤ {name}'s",
-                         f"{r:.2f} × {name}'s" if r is not None else "—", verdict(None if r is None else r <= 1.0)))
+                         f"{r:.2f} × {name}'s{cpu_split(a, b)}" if r is not None else "—",
+                         verdict(None if r is None else r <= 1.0)))
     for w in ("latency-simple", "latency-extended"):
         d, b, p = get(w, 1, "direct"), get(w, 1, "pgbouncer"), get(w, 1, "pgtenant")
         if d and b and p and None not in (d["p50"], b["p50"], p["p50"]):
@@ -288,9 +289,12 @@ def targets(meta, agg, idle):
         w32, w4 = f"many-{kind}-32x1", f"many-{kind}-4x8"
         a, b = get(w32, 32, "pgtenant"), get(w4, 32, "pgtenant")
         if a and b:
-            x = ratio(a["tps"], b["tps"])
+            x = layout_ratio(agg, kind, "pgtenant")
+            d = layout_ratio(agg, kind, "direct")
+            same = f"; direct + middleware's own: {d:.2f}" if d is not None else ""
             rows.append((f"W6 {kind.replace('-', ' ')}: 32 practices within 5 % of 4 (pgtenant tps)",
-                         f"{fmt(x, '.2f')}{fmt_range(round_range(a, b))}", verdict(x is not None and x >= 0.95)))
+                         f"{fmt(x, '.2f')}{fmt_range(round_range(a, b))}{same}",
+                         verdict(x is not None and x >= 0.95)))
     for w in MANY:
         a = next((v for k, v in agg.items() if k[0] == w and k[2] == "pgtenant"), None)
         if a and a.get("resets_per_1k") is not None:
@@ -323,6 +327,21 @@ def targets(meta, agg, idle):
 def us(v):
     """Seconds per 1,000 transactions -> µs per transaction."""
     return None if v is None else v * 1000.0
+
+
+def cpu_split(a, b):
+    """ " (user x vs y µs, kernel x vs y)": two poolers' CPU per transaction, pgtenant's first."""
+    if None in (a.get("cpu_per_1k"), a.get("sys_per_1k"), b.get("cpu_per_1k"), b.get("sys_per_1k")):
+        return ""
+    user = [(x["cpu_per_1k"] - x["sys_per_1k"]) * 1000 for x in (a, b)]
+    kernel = [x["sys_per_1k"] * 1000 for x in (a, b)]
+    return f" (user {user[0]:.1f} vs {user[1]:.1f} µs, kernel {kernel[0]:.1f} vs {kernel[1]:.1f})"
+
+
+def layout_ratio(agg, kind, target):
+    """W6: median tps of `target` with 32 practices × 1 client over 4 × 8, or None."""
+    a, b = agg.get((f"many-{kind}-32x1", 32, target)), agg.get((f"many-{kind}-4x8", 32, target))
+    return ratio(a and a["tps"], b and b["tps"])
 
 
 def budget_rows(agg):
@@ -545,13 +564,15 @@ def markdown(meta, runs, agg, idle, png_name):
                   "`BEGIN; SELECT ...; UPDATE ...; COMMIT;`); direct and PgBouncer: the same statements with the "
                   "practice bound by hand, a random one of the layout's practices per transaction "
                   "(tenant_middleware.sql, tenant_rw_middleware.sql). Resets: pgtenant's practice-switch resets "
-                  "per 1,000 transactions. Clients: the pgbench processes' CPU. † prepared over PgBouncer's "
+                  "per 1,000 transactions. Clients: the pgbench processes' CPU. 32x1 / 4x8: tps of 32 practices "
+                  "over 4; in brackets direct PostgreSQL's, with no pooler: how much the layouts differ in the "
+                  "workload itself (32 practices' rows against 4 practices'). † prepared over PgBouncer's "
                   "extended (PgBouncer 1.18 cannot run it).")
         md.append("")
         md.append(f"| workload | pgtenant tps | / direct + middleware | / PgBouncer + middleware "
                   f"| / {LABEL_TENANT['pgbouncer-alt']} | resets per 1k tx "
                   "| pgtenant CPU s/1k tx | PostgreSQL CPU s/1k tx (direct) | clients CPU s/1k tx (direct) "
-                  "| 32x1 / 4x8 |")
+                  "| 32x1 / 4x8 (direct) |")
         md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for w in many:
             c = next(k[1] for k in agg if k[0] == w)
@@ -560,9 +581,9 @@ def markdown(meta, runs, agg, idle, png_name):
             dagger = ""
             if b is None and "prepared" in w:
                 b, dagger = agg.get((w.replace("prepared", "extended"), c, "pgbouncer")), "†"
-            other = w[:-4] + "4x8" if w.endswith("32x1") else None
-            o = agg.get((other, c, "pgtenant")) if other else None
-            xo = ratio(a and a["tps"], o and o["tps"])
+            kind = w[len("many-"):-len("-32x1")] if w.endswith("32x1") else None
+            xo = layout_ratio(agg, kind, "pgtenant") if kind else None
+            xd = layout_ratio(agg, kind, "direct") if kind else None
             alt = agg.get((w, c, "pgbouncer-alt"))
             md.append(f"| {SHORT[w]} | {fmt(a and a['tps'], ',.0f')} | "
                       f"{fmt(ratio(a and a['tps'], d and d['tps']), '.2f')} | "
@@ -571,7 +592,7 @@ def markdown(meta, runs, agg, idle, png_name):
                       f"{fmt(a and a['resets_per_1k'], '.2f')} | {fmt(a and a['cpu_per_1k'], '.4f')} | "
                       f"{fmt(a and a['pg_cpu_per_1k'], '.4f')} ({fmt(d and d['pg_cpu_per_1k'], '.4f')}) | "
                       f"{fmt(a and a['clients_cpu_per_1k'], '.4f')} ({fmt(d and d['clients_cpu_per_1k'], '.4f')}) | "
-                      f"{fmt(xo, '.2f')} |")
+                      f"{fmt(xo, '.2f')}{f' ({xd:.2f})' if xd is not None else ''} |")
         md.append("")
 
     # W4.

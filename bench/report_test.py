@@ -70,4 +70,15 @@ check_latency(latency(0.035, 0.029, 0.046, 0.037, 0.0285, 0.053), 28.0, "out of 
 check_latency(latency(0.035, 0.029, 0.046, 0.037, 0.025, 0.053), 28.0, "needs pgtenant's pooler CPU 24 % lower")
 # A binding that costs nothing leaves PgBouncer's own 35.
 check_latency(latency(0.035, 0.029, 0.046, 0.030, 0.025, 0.046), 35.0, "within the budget")
+# W6 layouts: 32 practices × 1 client over 4 × 8, per target; None where a layout did not run.
+layouts = {("many-read-32x1", 32, "pgtenant"): {"tps": 900.0}, ("many-read-4x8", 32, "pgtenant"): {"tps": 1000.0},
+           ("many-read-32x1", 32, "direct"): {"tps": 1900.0}, ("many-read-4x8", 32, "direct"): {"tps": 2000.0}}
+assert abs(report.layout_ratio(layouts, "read", "pgtenant") - 0.90) < 1e-9
+assert abs(report.layout_ratio(layouts, "read", "direct") - 0.95) < 1e-9
+assert report.layout_ratio(layouts, "rw-prepared", "pgtenant") is None
+
+# The CPU target's user and kernel parts, µs per transaction, pgtenant's first.
+split = report.cpu_split({"cpu_per_1k": 0.0253, "sys_per_1k": 0.0179}, {"cpu_per_1k": 0.0173, "sys_per_1k": 0.0158})
+assert split == " (user 7.4 vs 1.5 µs, kernel 17.9 vs 15.8)", split
+assert report.cpu_split({"cpu_per_1k": None, "sys_per_1k": None}, {"cpu_per_1k": 0.0173, "sys_per_1k": 0.0158}) == ""
 print("report.py: CPU budgets of the targets ok")

@@ -159,6 +159,31 @@ TEST(GuardFacts, PrecheckFindsEveryWordAnywhere) {
     }
 }
 
+// may_begin_block says whether a text may open a transaction block: BEGIN or START anywhere, in
+// any case (yes inside a string or a longer word too; never no when either is there).
+TEST(GuardFacts, BlockPrecheckFindsBeginAndStartAnywhere) {
+    for (const char* sql :
+         {"BEGIN", "begin", "BeGiN ISOLATION LEVEL SERIALIZABLE", "start transaction",
+          "SELECT 1; START TRANSACTION", "x/**/sTaRt", "SELECT 'begin'", "restart"}) {
+        EXPECT_TRUE(may_begin_block(sql)) << sql;
+    }
+    for (const char* sql : {"", "b", "BEGI", "egin", "SELECT 1", "star t", "STAR", "be gin",
+                            "SELECT abalance FROM pgbench_accounts WHERE aid = 1"}) {
+        EXPECT_FALSE(may_begin_block(sql)) << sql;
+    }
+    auto reference = [](std::string text) {
+        for (char& c : text) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
+        return text.find("begin") != std::string::npos || text.find("start") != std::string::npos;
+    };
+    const std::string alphabet = "beginstarBEGINSTAR; x\xc3\xa9";
+    std::mt19937 rng(4321);
+    for (int i = 0; i < 50000; ++i) {
+        std::string text(rng() % 12, ' ');
+        for (char& c : text) c = alphabet[rng() % alphabet.size()];
+        ASSERT_EQ(may_begin_block(text), reference(text)) << text;
+    }
+}
+
 TEST(GuardFacts, MultiStatementQueries) {
     StatementGuard guard;
     Facts r = guard.facts("SELECT 1; VACUUM t; SELECT 2");
