@@ -119,20 +119,33 @@ TEST(GuardFacts, OrdinaryStatementsNotFlagged) {
     EXPECT_EQ(guard.facts("SELECT 'vacuum'").statement_count, 1);
 }
 
+std::string ascii_lower(std::string s) {
+    for (char& c : s) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
+    return s;
+}
+
+// `check` against `reference` on 50,000 random texts of up to `max_len` bytes of `alphabet`.
+template <typename Check, typename Reference>
+void expect_same_on_random_texts(Check check, Reference reference, std::string_view alphabet,
+                                 std::size_t max_len, unsigned seed) {
+    std::mt19937 rng(seed);
+    for (int i = 0; i < 50000; ++i) {
+        std::string text(rng() % (max_len + 1), ' ');
+        for (char& c : text) c = alphabet[rng() % alphabet.size()];
+        ASSERT_EQ(check(text), reference(text)) << text;
+    }
+}
+
 // The pre-check is the obvious search (any prefilter word, in any ASCII case, anywhere), done
 // quickly: compared with that search on every word at every offset and on random texts made of
 // the words' letters, case changes and non-ASCII bytes.
 TEST(GuardFacts, PrecheckFindsEveryWordAnywhere) {
-    auto lower = [](std::string s) {
-        for (char& c : s) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
-        return s;
-    };
     auto upper = [](std::string s) {
         for (char& c : s) c = (c >= 'a' && c <= 'z') ? static_cast<char>(c & ~0x20) : c;
         return s;
     };
     auto reference = [&](std::string_view sql) {
-        const std::string text = lower(std::string(sql));
+        const std::string text = ascii_lower(std::string(sql));
         for (std::string_view w : prefilter_words()) {
             if (text.find(w) != std::string::npos) return true;
         }
@@ -150,13 +163,8 @@ TEST(GuardFacts, PrecheckFindsEveryWordAnywhere) {
             }
         }
     }
-    const std::string alphabet = "vacuumdbsetprxiEXSTURCLN& _\xc3\xa9\x80";
-    std::mt19937 rng(1234);
-    for (int i = 0; i < 50000; ++i) {
-        std::string text(rng() % 14, ' ');
-        for (char& c : text) c = alphabet[rng() % alphabet.size()];
-        ASSERT_EQ(may_need_parse(text), reference(text)) << text;
-    }
+    expect_same_on_random_texts(may_need_parse, reference,
+                                "vacuumdbsetprxiEXSTURCLN& _\xc3\xa9\x80", 13, 1234);
 }
 
 // may_begin_block says whether a text may open a transaction block: BEGIN or START anywhere, in
@@ -171,17 +179,12 @@ TEST(GuardFacts, BlockPrecheckFindsBeginAndStartAnywhere) {
                             "SELECT abalance FROM pgbench_accounts WHERE aid = 1"}) {
         EXPECT_FALSE(may_begin_block(sql)) << sql;
     }
-    auto reference = [](std::string text) {
-        for (char& c : text) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
+    auto reference = [](std::string_view sql) {
+        const std::string text = ascii_lower(std::string(sql));
         return text.find("begin") != std::string::npos || text.find("start") != std::string::npos;
     };
-    const std::string alphabet = "beginstarBEGINSTAR; x\xc3\xa9";
-    std::mt19937 rng(4321);
-    for (int i = 0; i < 50000; ++i) {
-        std::string text(rng() % 12, ' ');
-        for (char& c : text) c = alphabet[rng() % alphabet.size()];
-        ASSERT_EQ(may_begin_block(text), reference(text)) << text;
-    }
+    expect_same_on_random_texts(may_begin_block, reference, "beginstarBEGINSTAR; x\xc3\xa9", 11,
+                                4321);
 }
 
 TEST(GuardFacts, MultiStatementQueries) {
