@@ -81,6 +81,28 @@ void refuse_queued(tcp::acceptor& acceptor, int& spare) {
 // round-robin, and a client's session and socket stay on its worker for life.
 using Workers = std::vector<std::unique_ptr<asio::io_context>>;
 
+void start_session(App& app, tcp::socket socket, int worker, asio::io_context& ioc) {
+    error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    auto session = std::make_shared<Session>(app, std::move(socket), worker);
+    release_cached_frames();  // run's frame lives as long as the session: its own size
+    asio::co_spawn(ioc, Session::run(std::move(session)), asio::detached);
+}
+
+// The drain begins: the clients already in the listen queue are accepted before the listener
+// closes, which would reset their connections (Linux does not move them to another listener on
+// the same port). Each is told 57P01 at login, as a client accepted just before.
+void take_queued(App& app, tcp::acceptor& acceptor, Workers& workers) {
+    error_code ec;
+    acceptor.non_blocking(true, ec);
+    for (std::size_t taken = 0; !ec && taken < 4096; ++taken) {
+        const int worker = static_cast<int>(taken % workers.size());
+        auto& ioc = *workers[static_cast<std::size_t>(worker)];
+        tcp::socket socket = acceptor.accept(ioc, ec);
+        if (!ec) start_session(app, std::move(socket), worker, ioc);
+    }
+}
+
 awaitable<void> accept_loop(App& app, tcp::acceptor& acceptor, Workers& workers) {
     int spare = open_spare();
     std::size_t next = 0;
@@ -103,11 +125,7 @@ awaitable<void> accept_loop(App& app, tcp::acceptor& acceptor, Workers& workers)
             co_await pause.async_wait(use_tuple);
             continue;
         }
-        error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);
-        auto session = std::make_shared<Session>(app, std::move(socket), worker);
-        release_cached_frames();  // run's frame lives as long as the session: its own size
-        asio::co_spawn(ioc, Session::run(std::move(session)), asio::detached);
+        start_session(app, std::move(socket), worker, ioc);
     }
 }
 
@@ -450,6 +468,7 @@ int run_server(App& app) {
             "within {} s (server.shutdown_timeout_s)",
             timeout.count());
         app.audit_event({.event = "drain"});
+        take_queued(app, acceptor, workers);
         error_code ignored;
         acceptor.close(ignored);
         if (timeout.count() == 0) return app.shutdown();

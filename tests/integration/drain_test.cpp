@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "tests/support/integration_env.h"
+#include "tests/support/temp_dir.h"
 
 namespace pgtenant::testing {
 namespace {
@@ -92,11 +93,18 @@ TEST_F(DrainTest, ANewPgtenantTakesThePortWhileTheOldOneDrains) {
     // Clients keep connecting throughout, and every one gets served. One that the old process
     // accepted just before its drain began is told 57P01 at login (as PostgreSQL tells a client
     // that connects while it shuts down) and connects again, to the new process.
+    // A client still in its TCP handshake with the old process when that one closes its listener
+    // is reset by the kernel, unless net.ipv4.tcp_migrate_req hands it to the new listener
+    // (README, "Lifecycle"): a retry too, where the host does not set it.
+    const bool migrated = read_file("/proc/sys/net/ipv4/tcp_migrate_req").starts_with("1");
     int retried = 0;
     for (int i = 0; i < 40; ++i) {
         auto c = try_connect(old_one.conninfo(demo::kBob), 5s);
         if (!c.ok()) {
-            EXPECT_EQ(c.sqlstate, "57P01") << "attempt " << i << ": " << c.message;
+            const bool reset = c.message.find("reset by peer") != std::string::npos;
+            if (migrated || !reset) {
+                EXPECT_EQ(c.sqlstate, "57P01") << "attempt " << i << ": " << c.message;
+            }
             ++retried;
             c = try_connect(old_one.conninfo(demo::kBob), 5s);
         }
