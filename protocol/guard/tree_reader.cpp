@@ -77,6 +77,11 @@ struct Capture {
     bool first_arg_is_string = false;
     std::string first_arg;
 
+    // The value of the argument being read. An argument opens before its value in every tree
+    // libpg_query makes; in another (a fuzzer's), a value without one is ignored.
+    void set_value(std::string v) {
+        if (!values.empty()) values.back() = std::move(v);
+    }
     std::string field(std::string_view key = {}) const {
         std::string f;
         for (const auto& p : path) f += p + ".";
@@ -264,9 +269,8 @@ class Reader {
                 }
                 if (f == "args.[].A_Const") c.arg_is_const = true;
                 // Zero values are omitted from the tree.
-                if (f == "args.[].A_Const.ival" || f == "args.[].A_Const.fval")
-                    c.values.back() = "0";
-                if (f == "args.[].A_Const.boolval") c.values.back() = "off";
+                if (f == "args.[].A_Const.ival" || f == "args.[].A_Const.fval") c.set_value("0");
+                if (f == "args.[].A_Const.boolval") c.set_value("off");
                 break;
             case Capture::Kind::func_call:
                 if (f == "args.[]") ++c.args;
@@ -311,7 +315,7 @@ class Reader {
                     c.name = lower(s);
                 }
                 if (f == "args.[].A_Const.sval.sval" || f == "args.[].A_Const.fval.fval") {
-                    c.values.back() = s;  // values keep their case
+                    c.set_value(s);  // values keep their case
                 }
                 break;
             case Capture::Kind::func_call:
@@ -328,7 +332,7 @@ class Reader {
         if (c.kind == Capture::Kind::statement && is_def_arg(f, "Integer.ival"))
             def_value_ = i != 0;
         if (c.kind == Capture::Kind::variable_set && f == "args.[].A_Const.ival.ival") {
-            c.values.back() = std::to_string(i);
+            c.set_value(std::to_string(i));
         }
     }
 
@@ -342,7 +346,7 @@ class Reader {
         }
         if (c.kind == Capture::Kind::variable_set) {
             if (f == "is_local") c.is_local = b;
-            if (f == "args.[].A_Const.boolval.boolval") c.values.back() = b ? "on" : "off";
+            if (f == "args.[].A_Const.boolval.boolval") c.set_value(b ? "on" : "off");
         }
     }
 
