@@ -204,12 +204,20 @@ TEST_F(MalformedTest, MessagesInTheMiddleOfCopyEndItAsOnPostgres) {
 }
 
 // A Query without its terminating NUL, or a Parse cut short, ends that session with 08P01
-// naming the message; other clients go on.
+// naming the message; other clients go on. So do long ones (over 8 KiB, in one receive buffer
+// or not), which pgtenant looks at before parsing them aside.
 TEST_F(MalformedTest, MalformedQueryAndParseAfterLogin) {
-    const std::vector<std::pair<std::string, std::string>> cases = {
+    std::vector<std::pair<std::string, std::string>> cases = {
         {wire::message('Q', "SELECT 1"), "malformed Query message"},
         {wire::message('P', std::string("s1\0SELECT 1", 11)), "malformed Parse message"},
     };
+    for (std::size_t size : {12u * 1024, 40u * 1024}) {
+        std::string text = "SELECT 1 -- reset";
+        text.resize(size, 'x');
+        cases.push_back({wire::message('Q', text), "malformed Query message"});
+        cases.push_back(
+            {wire::message('P', "s1" + std::string(1, '\0') + text), "malformed Parse message"});
+    }
     for (const auto& [bytes, expected] : cases) {
         SCOPED_TRACE(expected);
         auto conn = env().connect_as(demo::kAlice);
