@@ -161,11 +161,8 @@ bool vouched_without_parse(std::string_view sql) {
     bool after_dot = false;  // the token before is a '.'
     for (std::size_t n = sql.size(); i < n;) {
         const char c = sql[i];
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f') {
-            ++i;
-            continue;
-        }
-        if ((c == '-' && i + 1 < n && sql[i + 1] == '-') ||
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+            (c == '-' && i + 1 < n && sql[i + 1] == '-') ||
             (c == '/' && i + 1 < n && sql[i + 1] == '*')) {
             i = skip_blanks(sql, i);
             if (i == std::string_view::npos) return false;
