@@ -63,6 +63,7 @@ struct Facts {
     // A statement is EXPLAIN with ANALYZE on: its plan reports rows the row-level security
     // policies filtered out, i.e. whether other practices' rows match a condition.
     bool explain_analyze = false;
+    bool may_begin = false;  // the text holds BEGIN or START (may_begin_block): may open a block
     uint8_t effects = 0;     // Effect bits; kAnything when not parsed
     SettingWrites settings;  // SET / RESET / set_config() the text contains
     std::string command;     // e.g. "VACUUM", for error messages; empty if ordinary

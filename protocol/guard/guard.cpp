@@ -99,13 +99,20 @@ Verdict StatementGuard::judge(std::string_view sql, const Policy& policy, bool p
 }
 
 Facts StatementGuard::facts(std::string_view sql, bool parse_always) {
-    if (!parse_always && !may_need_parse(sql)) {
+    const TextWords words = text_words(sql);
+    Facts f;
+    if (parse_always || words.need_parse) {
+        f = parsed_facts(sql);
+    } else if (!vouched_without_parse(sql)) {
         // Nothing to refuse or follow: not parsed, so what it may leave in the session is
         // known only where the text vouches for it.
-        Facts f;
-        if (!vouched_without_parse(sql)) f.effects = kAnything;
-        return f;
+        f.effects = kAnything;
     }
+    f.may_begin = words.may_begin;
+    return f;
+}
+
+Facts StatementGuard::parsed_facts(std::string_view sql) {
     const bool cacheable = capacity_ > 0 && sql.size() <= kMaxCachedBytes;
     if (!cacheable && sql.size() > kMaxCachedBytes) {
         std::lock_guard lock(mu_);

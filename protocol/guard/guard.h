@@ -42,6 +42,8 @@ class StatementGuard {
     }
 
   private:
+    Facts parsed_facts(std::string_view sql);  // from the cache, or parsed and cached
+
     std::size_t capacity_;
     std::mutex mu_;
     std::list<std::pair<std::string, Facts>> lru_;

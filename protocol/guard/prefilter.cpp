@@ -29,62 +29,93 @@ constexpr char ascii_lower(char c) {
 constexpr bool ascii_alpha(char c) { return ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z'; }
 constexpr bool ascii_digit(char c) { return c >= '0' && c <= '9'; }
 
-// For each byte, the keywords (bit i: keywords[i]) whose first, and whose second, character it
-// is in either case: a position can start a keyword only if both masks share a bit, which
-// nearly no position of an ordinary statement does.
-struct KeywordMasks {
-    std::array<uint16_t, 256> first{};
-    std::array<uint16_t, 256> second{};
+// For each byte, the words (bit i: words[i]) whose first, and whose second, character it is in
+// either case: a position can start a word only if both masks share a bit, which nearly no
+// position of an ordinary statement does.
+struct WordMasks {
+    std::array<uint32_t, 256> first{};
+    std::array<uint32_t, 256> second{};
 };
-template <std::size_t N>
-constexpr KeywordMasks masks_of(const std::array<std::string_view, N>& keywords) {
-    static_assert(N <= 16);
+
+// One table for both checks: the guard's keywords, then BEGIN and START (bits kBlockBits).
+constexpr std::array<std::string_view, 2> kBlockWords = {"begin", "start"};
+constexpr auto kAllWords = [] {
+    std::array<std::string_view, kKeywords.size() + kBlockWords.size()> all{};
+    std::size_t i = 0;
+    for (auto w : kKeywords) all[i++] = w;
+    for (auto w : kBlockWords) all[i++] = w;
+    return all;
+}();
+constexpr uint32_t kKeywordBits = (1u << kKeywords.size()) - 1;
+constexpr uint32_t kBlockBits = ((1u << kAllWords.size()) - 1) & ~kKeywordBits;
+
+constexpr WordMasks masks_of(uint32_t wanted) {
+    static_assert(kAllWords.size() <= 32);
     auto upper = [](char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; };
-    KeywordMasks m;
-    for (std::size_t i = 0; i < N; ++i) {
-        const auto bit = static_cast<uint16_t>(1u << i);
-        for (char c : {keywords[i][0], upper(keywords[i][0])})
+    WordMasks m;
+    for (std::size_t i = 0; i < kAllWords.size(); ++i) {
+        const auto bit = 1u << i;
+        if ((wanted & bit) == 0) continue;
+        for (char c : {kAllWords[i][0], upper(kAllWords[i][0])})
             m.first[static_cast<unsigned char>(c)] |= bit;
-        for (char c : {keywords[i][1], upper(keywords[i][1])})
+        for (char c : {kAllWords[i][1], upper(kAllWords[i][1])})
             m.second[static_cast<unsigned char>(c)] |= bit;
     }
     return m;
 }
+constexpr WordMasks kKeywordMasks = masks_of(kKeywordBits);
+constexpr WordMasks kBlockMasks = masks_of(kBlockBits);
+constexpr WordMasks kAllMasks = masks_of(kKeywordBits | kBlockBits);
 
-// Whether `sql` holds one of `keywords` (lower case, two characters or more), in any case.
-template <std::size_t N>
-bool holds_any(std::string_view sql, const std::array<std::string_view, N>& keywords,
-               const KeywordMasks& masks) {
+// Which of `groups` (bit sets of kAllWords) have a word in `sql`, in any case: the scan stops
+// once every group has one.
+uint32_t groups_found(std::string_view sql, const WordMasks& masks,
+                      std::span<const uint32_t> groups) {
     const std::size_t n = sql.size();
-    if (n < 2) return false;
-    uint16_t starts_here = masks.first[static_cast<unsigned char>(sql[0])];
+    uint32_t found = 0;
+    const uint32_t all = (1u << groups.size()) - 1;
+    if (n < 2) return found;
+    uint32_t starts_here = masks.first[static_cast<unsigned char>(sql[0])];
     for (std::size_t i = 0; i + 1 < n; ++i) {
         const auto next = static_cast<unsigned char>(sql[i + 1]);
-        unsigned candidates = starts_here & masks.second[next];
+        uint32_t candidates = starts_here & masks.second[next];
         starts_here = masks.first[next];
         while (candidates != 0) {
-            std::string_view kw = keywords[std::countr_zero(candidates)];
+            const int w = std::countr_zero(candidates);
             candidates &= candidates - 1;
+            std::string_view kw = kAllWords[static_cast<std::size_t>(w)];
             if (n - i < kw.size()) continue;
             std::size_t k = 2;
             while (k < kw.size() && ascii_lower(sql[i + k]) == kw[k]) ++k;
-            if (k == kw.size()) return true;
+            if (k < kw.size()) continue;
+            for (std::size_t g = 0; g < groups.size(); ++g)
+                if (groups[g] & (1u << w)) found |= 1u << g;
+            if (found == all) return found;
         }
     }
-    return false;
+    return found;
 }
 
-constexpr KeywordMasks kKeywordMasks = masks_of(kKeywords);
-constexpr std::array<std::string_view, 2> kBlockWords = {"begin", "start"};
-constexpr KeywordMasks kBlockMasks = masks_of(kBlockWords);
+constexpr std::array<uint32_t, 1> kKeywordGroup = {kKeywordBits};
+constexpr std::array<uint32_t, 1> kBlockGroup = {kBlockBits};
+constexpr std::array<uint32_t, 2> kBothGroups = {kKeywordBits, kBlockBits};
 
 }  // namespace
 
-bool may_need_parse(std::string_view sql) { return holds_any(sql, kKeywords, kKeywordMasks); }
+bool may_need_parse(std::string_view sql) {
+    return groups_found(sql, kKeywordMasks, kKeywordGroup) != 0;
+}
 
 std::span<const std::string_view> prefilter_words() { return kKeywords; }
 
-bool may_begin_block(std::string_view sql) { return holds_any(sql, kBlockWords, kBlockMasks); }
+bool may_begin_block(std::string_view sql) {
+    return groups_found(sql, kBlockMasks, kBlockGroup) != 0;
+}
+
+TextWords text_words(std::string_view sql) {
+    const uint32_t found = groups_found(sql, kAllMasks, kBothGroups);
+    return {(found & 1u) != 0, (found & 2u) != 0};
+}
 
 bool may_be_snapshot_free(std::string_view sql) {
     std::size_t i = 0;
@@ -116,28 +147,49 @@ constexpr auto kParenWords = std::to_array<std::string_view>({
 });
 static_assert(std::is_sorted(kParenWords.begin(), kParenWords.end()));
 
-bool word_start(char c) {
-    return ascii_alpha(c) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
-}
-bool word_char(char c) { return word_start(c) || ascii_digit(c) || c == '$'; }
+// Bytes that may start, and that may continue, an identifier or keyword (PostgreSQL's scanner:
+// ASCII letters, '_' and every byte from 0x80; then digits and '$' too), as one table: the scan
+// looks at every byte of every simple query.
+constexpr uint8_t kStarts = 1, kContinues = 2;
+constexpr auto kWordBytes = [] {
+    std::array<uint8_t, 256> t{};
+    for (int c = 0; c < 256; ++c) {
+        const char ch = static_cast<char>(c);
+        if (ascii_alpha(ch) || ch == '_' || c >= 0x80) t[c] = kStarts | kContinues;
+        if (ascii_digit(ch) || ch == '$') t[c] = kContinues;
+    }
+    return t;
+}();
+bool word_start(char c) { return kWordBytes[static_cast<unsigned char>(c)] & kStarts; }
+bool word_char(char c) { return kWordBytes[static_cast<unsigned char>(c)] & kContinues; }
 
-// A word, lower-cased, without allocating (the scan runs on every simple query). Longer than
-// any name it is compared with: kept as "too long", which matches none.
+// A word of the text, compared in any case without copying it (most words are only passed).
 class Word {
   public:
     void assign(std::string_view sql, std::size_t& i) {
-        n_ = 0;
-        for (; i < sql.size() && word_char(sql[i]); ++i)
-            if (n_ < sizeof s_) s_[n_++] = ascii_lower(sql[i]);
-        if (n_ == sizeof s_) n_ = sizeof s_ + 1;  // too long
+        const std::size_t start = i;
+        while (i < sql.size() && word_char(sql[i])) ++i;
+        raw_ = sql.substr(start, i - start);
     }
-    void clear() { n_ = 0; }
-    bool empty() const { return n_ == 0; }
-    std::string_view view() const { return n_ > sizeof s_ ? "\x01" : std::string_view(s_, n_); }
+    void clear() { raw_ = {}; }
+    bool empty() const { return raw_.empty(); }
+    // Whether it is `lower` (lower case) in any ASCII case.
+    bool is(std::string_view lower) const {
+        if (raw_.size() != lower.size()) return false;
+        for (std::size_t k = 0; k < lower.size(); ++k)
+            if (ascii_lower(raw_[k]) != lower[k]) return false;
+        return true;
+    }
+    // Lower-cased into `buf`; a word as long as `buf` or longer, longer than any name it is
+    // compared with, comes back as "\x01", which matches none.
+    std::string_view lowered(std::array<char, 64>& buf) const {
+        if (raw_.size() >= buf.size()) return "\x01";
+        for (std::size_t k = 0; k < raw_.size(); ++k) buf[k] = ascii_lower(raw_[k]);
+        return {buf.data(), raw_.size()};
+    }
 
   private:
-    char s_[64];
-    std::size_t n_ = 0;
+    std::string_view raw_;
 };
 
 }  // namespace
@@ -151,7 +203,9 @@ bool vouched_without_parse(std::string_view sql) {
     static constexpr std::array<std::string_view, 14> kNeutralWords = {
         "select", "update", "delete",   "values", "table", "show",      "begin",
         "start",  "commit", "rollback", "end",    "abort", "savepoint", "release"};
-    if (std::find(kNeutralWords.begin(), kNeutralWords.end(), first.view()) == kNeutralWords.end())
+    std::array<char, 64> buf;
+    if (std::find(kNeutralWords.begin(), kNeutralWords.end(), first.lowered(buf)) ==
+        kNeutralWords.end())
         return false;
     // A token scan: strings, quoted names, comments and parameters are read past; a '(' right
     // after a word must follow a harmless built-in function's name (unqualified or in
@@ -175,19 +229,18 @@ bool vouched_without_parse(std::string_view sql) {
                 qualifier.clear();
             }
             last.assign(sql, i);
-            if (last.view() == "into") return false;  // SELECT INTO makes a table
+            if (last.is("into")) return false;  // SELECT INTO makes a table
             after_dot = false;
             continue;
         }
         if (c == '(') {
             if (!last.empty()) {
-                const auto name = last.view();
+                const auto name = last.lowered(buf);
                 const bool known =
                     qualifier.empty()
                         ? (protocol::guard::harmless_function(name) ||
                            std::binary_search(kParenWords.begin(), kParenWords.end(), name))
-                        : (qualifier.view() == "pg_catalog" &&
-                           protocol::guard::harmless_function(name));
+                        : (qualifier.is("pg_catalog") && protocol::guard::harmless_function(name));
                 if (!known) return false;
             }
             last.clear();

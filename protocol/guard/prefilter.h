@@ -14,6 +14,13 @@ std::span<const std::string_view> prefilter_words();
 // Whether `sql` may open a transaction block: it holds the word BEGIN or START in any case.
 bool may_begin_block(std::string_view sql);
 
+// Both of the above in one pass over the text.
+struct TextWords {
+    bool need_parse = false;  // may_need_parse(sql)
+    bool may_begin = false;   // may_begin_block(sql)
+};
+TextWords text_words(std::string_view sql);
+
 // Whether `sql` may consist only of statements that take no snapshot (its first word is BEGIN,
 // START, SET, RESET, SHOW, COMMIT, ROLLBACK, END or ABORT): only then is parsing it for
 // Facts::snapshot_free worth it.

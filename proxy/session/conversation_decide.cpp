@@ -17,7 +17,6 @@ Conversation::Decision Conversation::on_client_message(const protocol::ClientMes
         d.refusal = guard::refuse_fast_path();
     } else if (m.tag == 'Q' || m.tag == 'P') {
         d.binding = decide_statement(m.tag, m.text, policy, d, local);
-        note_may_begin(guard::may_begin_block(m.text));
     } else if (m.tag == 'B') {
         d.binding = decide_bind(m, policy, d);
     }
@@ -51,6 +50,7 @@ Conversation::Binding Conversation::decide_statement(char tag, std::string_view 
     const bool effects = tag == 'P' && sql.size() <= guard::kCachedTextBytes;
     auto v =
         policy.guard.judge(sql, rules, effects || (!bound_ && guard::may_be_snapshot_free(sql)));
+    note_may_begin(v.facts.may_begin);
     if (v.refusal) {
         d.refusal = std::move(v.refusal);
         return Binding::before;

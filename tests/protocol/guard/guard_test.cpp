@@ -187,6 +187,30 @@ TEST(GuardFacts, BlockPrecheckFindsBeginAndStartAnywhere) {
                                 4321);
 }
 
+// The one-pass scan the guard runs answers both pre-checks exactly as each does alone, and the
+// facts carry its BEGIN/START answer whether the text was parsed or not.
+TEST(GuardFacts, OnePassScanAnswersBothPrechecks) {
+    auto both = [](std::string_view sql) {
+        const TextWords w = text_words(sql);
+        return std::pair{w.need_parse, w.may_begin};
+    };
+    auto reference = [](std::string_view sql) {
+        return std::pair{may_need_parse(sql), may_begin_block(sql)};
+    };
+    expect_same_on_random_texts(both, reference, "beginstarsetvacumBEGINSTAR; x\xc3\xa9", 14, 99);
+
+    StatementGuard guard;
+    for (const char* sql : {"BEGIN", "START TRANSACTION; SET x.y = 1", "SELECT 'start'",
+                            "begin; VACUUM t", "select * from restarts where id = 1"}) {
+        EXPECT_TRUE(guard.facts(sql).may_begin) << sql;
+        EXPECT_TRUE(guard.facts(sql, true).may_begin) << sql;
+    }
+    for (const char* sql : {"SELECT 1", "SET x.y = 1", "UPDATE t SET a = 1", "VACUUM t"}) {
+        EXPECT_FALSE(guard.facts(sql).may_begin) << sql;
+        EXPECT_FALSE(guard.facts(sql, true).may_begin) << sql;
+    }
+}
+
 TEST(GuardFacts, MultiStatementQueries) {
     StatementGuard guard;
     Facts r = guard.facts("SELECT 1; VACUUM t; SELECT 2");
