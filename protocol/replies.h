@@ -42,7 +42,7 @@ enum class Origin : uint8_t { client, injected, hidden, substitute, probe };
 using Cookie = uint32_t;
 
 class ReplyTracker {
-public:
+  public:
     enum class Verdict : uint8_t {
         forward,           // send to the client
         drop,              // reply to an injected request (or a probe's error): swallow
@@ -66,6 +66,20 @@ public:
     // Notification) are always forwarded and change nothing.
     Reply on_reply(char tag);
 
+    // A DataRow ('D') that on_reply would forward without completing anything: one of the
+    // client's own Queries or Executes is at the front. Then it counts as that on_reply (true);
+    // otherwise nothing changes (false) and the row goes through on_reply. Result rows are most
+    // of a large reply: this keeps each one to a few instructions.
+    bool on_client_row() {
+        if (queue_.empty()) return false;
+        const Entry& front = queue_.front();
+        if (front.origin != Origin::client ||
+            (front.request != Request::query && front.request != Request::execute))
+            return false;
+        failed_.clear();
+        return true;
+    }
+
     // The cookies (non-zero ones) of the requests the last on_reply ended without success:
     // the extended-protocol request that failed, and those the server skips up to the next
     // Sync. Valid until the next on_reply.
@@ -84,11 +98,11 @@ public:
     bool front_errored() const { return front_errored_; }
     // Is the front request one of pgtenant's own (its side effects are not the client's)?
     bool front_injected() const {
-        return !queue_.empty() &&
-               (queue_.front().origin == Origin::injected || queue_.front().origin == Origin::probe);
+        return !queue_.empty() && (queue_.front().origin == Origin::injected ||
+                                   queue_.front().origin == Origin::probe);
     }
 
-private:
+  private:
     struct Entry {
         Request request;
         Origin origin;

@@ -133,6 +133,14 @@ class Conversation {
     };
     Tally take_tally() { return std::exchange(tally_, Tally{}); }
     ServerNews on_server_message(char tag, std::string_view bytes, std::string& out);
+    // DataRows (one or more, whole) of one of the client's own results, forwarded the short way
+    // (as on_server_message would each, with nothing else to do); false when they are not.
+    bool forward_rows(std::string_view rows, std::string& out) {
+        if (!server_->tracker().on_client_row()) return false;
+        out.append(rows);
+        seen('D');
+        return true;
+    }
     // A message too large to buffer, decided by its tag alone: true to forward it as it
     // streams, false to drop it; nullopt when no message of that kind may stream.
     std::optional<bool> on_server_stream(char tag);

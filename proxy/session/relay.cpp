@@ -19,6 +19,20 @@ using protocol::Request;
 namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 
+// The length of the DataRows that start at `from` in `data`, whole and well formed, one after
+// the other (0 when none does).
+std::size_t whole_rows(std::string_view data, std::size_t from) {
+    std::size_t end = from;
+    while (data.size() - end >= 5 && data[end] == 'D') {
+        const auto* p = reinterpret_cast<const unsigned char*>(data.data() + end + 1);
+        const std::size_t length = (std::size_t{p[0]} << 24) | (std::size_t{p[1]} << 16) |
+                                   (std::size_t{p[2]} << 8) | std::size_t{p[3]};
+        if (length < 4 || length > kMaxServerMessage || data.size() - end - 1 < length) break;
+        end += 1 + length;
+    }
+    return end - from;
+}
+
 // Messages pgtenant reads, not only forwards (a Describe's: a statement's result shape).
 bool needs_whole(char tag) {
     return tag == 'Z' || tag == 'E' || tag == 'S' || tag == 'T' || tag == 't';
@@ -132,6 +146,15 @@ bool Session::relay_messages(ServerConnection& conn, std::string& out) {
             passthrough_left_ = f.total_size;
             passthrough_forward_ = *forward;
             continue;
+        }
+        if (f.tag == 'D') {
+            // Nothing changes from one of the client's rows to the next: the whole DataRows
+            // after this one go with it, in one piece.
+            const std::size_t run = f.total_size + whole_rows(data, pos + f.total_size);
+            if (conv_.forward_rows(data.substr(pos, run), out)) {
+                pos += run;
+                continue;
+            }
         }
         relay_complete(conn, f.tag, f.bytes, out);
         pos += f.total_size;

@@ -96,6 +96,68 @@ TEST(Conversation, TheBlockFollowsReadyForQueryAndTheBindingIsPlacedOncePerTrans
     EXPECT_TRUE(c.place_binding(true));  // the next transaction is bound afresh
 }
 
+// The relay forwards the client's result rows the short way, each run of them in one piece
+// (forward_rows). Every request a row can follow, whoever sent it: the same bytes reach the
+// client, and the same state is left, as when every message goes through on_server_message.
+TEST(Conversation, RowsTakenTheShortWayEndAsTheLongWay) {
+    std::string error;
+    protocol::encode_error(error, {"ERROR", "22012", "division by zero"});
+    const std::string row = data_row("42"), done = command_complete();
+    struct Case {
+        const char* what;
+        std::vector<std::pair<Request, Origin>> sent;
+        std::vector<std::string> replies;
+        int short_rows;  // how many of the rows forward_rows takes
+    };
+    const std::vector<Case> cases = {
+        {"a client Query", {{Request::query, Origin::client}}, {row, row, done, ready('I')}, 2},
+        {"a client Execute",
+         {{Request::bind, Origin::client},
+          {Request::execute, Origin::client},
+          {Request::sync, Origin::client}},
+         {bind_complete(), row, done, ready('I')},
+         1},
+        {"the binding's Execute, then the client's Query",
+         {{Request::bind, Origin::injected},
+          {Request::execute, Origin::injected},
+          {Request::query, Origin::client}},
+         {bind_complete(), row, done, row, done, ready('I')},
+         1},
+        {"a probe", {{Request::query, Origin::probe}}, {row, done, ready('I')}, 0},
+        {"a row after an error", {{Request::query, Origin::client}}, {row, error, ready('I')}, 1},
+        {"nothing outstanding", {}, {row}, 0},
+    };
+    for (const auto& k : cases) {
+        SCOPED_TRACE(k.what);
+        Leased long_way, short_way;
+        for (auto* l : {&long_way, &short_way}) {
+            l->c.open_segment();
+            for (auto [r, o] : k.sent) l->s.tracker().sent(r, o);
+        }
+        std::string long_out, short_out;
+        int taken = 0;
+        for (const auto& m : k.replies) long_way.c.on_server_message(m[0], m, long_out);
+        for (std::size_t i = 0; i < k.replies.size();) {
+            std::size_t end = i;  // the run of rows from i, as the relay takes it
+            std::string run;
+            while (end < k.replies.size() && k.replies[end][0] == 'D') run += k.replies[end++];
+            if (end > i && short_way.c.forward_rows(run, short_out)) {
+                taken += static_cast<int>(end - i);
+                i = end;
+                continue;
+            }
+            const auto& m = k.replies[i++];
+            short_way.c.on_server_message(m[0], m, short_out);
+        }
+        EXPECT_EQ(short_out, long_out);
+        EXPECT_EQ(short_way.s.tracker().outstanding(), long_way.s.tracker().outstanding());
+        EXPECT_EQ(short_way.c.block(), long_way.c.block());
+        EXPECT_EQ(short_way.c.status(), long_way.c.status());
+        EXPECT_EQ(short_way.s.tracker().failed(), long_way.s.tracker().failed());
+        EXPECT_EQ(taken, k.short_rows);
+    }
+}
+
 TEST(Conversation, NoBindingInAFailedTransaction) {
     Leased l;
     auto& [c, s, to_server] = l;
