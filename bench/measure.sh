@@ -91,6 +91,7 @@ case_process() {
     case $workload in
         simple|extended|prepared) ARGS+=(-S -M "$workload" -c "$clients" -j "$jobs") ;;
         scale) ARGS+=(-S -M simple -c "$clients" -j "$jobs") ;;
+        rows) ARGS+=(-M simple -f "$HERE/workloads/rows.sql" -c "$clients" -j "$jobs") ;;
         latency-*) ARGS+=(-S -M "${workload#latency-}" -c 1 -j 1) ;;
         tenant)
             ARGS+=(-M simple -D practices="$TENANT_PRACTICES" -D patients="$TENANT_PATIENTS")

@@ -36,11 +36,13 @@ LABEL_TENANT = {
     "pgtenant-sealed": "pgtenant sealed",
 }
 MANY = [f"many-{k}-{l}" for k in ("read", "rw-extended", "rw-prepared") for l in ("32x1", "4x8", "8x1")]
-WORKLOADS = ["simple", "extended", "prepared", "tenant", *MANY, "scale", "latency-simple", "latency-extended"]
+WORKLOADS = ["simple", "extended", "prepared", "rows", "tenant", *MANY, "scale", "latency-simple",
+             "latency-extended"]
 SHORT = {
     "simple": "W1 simple",
     "extended": "W2 extended",
     "prepared": "W2 prepared",
+    "rows": "W7 1,000 rows",
     "tenant": "W3 tenant RLS",
     "scale": "W4 scale",
     "latency-simple": "W5 1 client, simple",

@@ -6,9 +6,11 @@
 #   --quick               smoke run of every workload: 1 round of 2 s, 8 clients, W4 with 200
 #                         clients and 200 idle ones, no warm-up, no W3 "1 message" rows, W5
 #                         simple only (CI; asserts that every target ran without errors)
-#   --workloads "W"       any of: simple extended prepared tenant scale latency (default: all)
+#   --workloads "W"       any of: simple extended prepared rows tenant many scale latency
+#                         (default: all)
 #                           simple, extended, prepared   W1/W2 pgbench -S (-M prepared is not run
 #                                                        through PgBouncer 1.18: it cannot)
+#                           rows      W7 a 1,000-row SELECT per transaction (large results)
 #                           tenant    W3 RLS workload: middleware set_config vs pgtenant binding
 #                           scale     W4 many clients on few backends, memory per idle client
 #                           latency   W5 one client, simple and extended: latency pgtenant adds
@@ -59,7 +61,7 @@ usage() {
 }
 
 # ---- options ------------------------------------------------------------------------------
-ALL_WORKLOADS="simple extended prepared tenant many scale latency"
+ALL_WORKLOADS="simple extended prepared rows tenant many scale latency"
 BUILD=""
 QUICK=0
 WORKERS=1
