@@ -7,6 +7,7 @@
 #include "protocol/builders.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
+#include "protocol/wire.h"
 #include "proxy/refusal_log.h"
 #include "proxy/session/session.h"
 
@@ -20,15 +21,13 @@ namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 
 // The length of the DataRows that start at `from` in `data`, whole and well formed, one after
-// the other (0 when none does).
+// the other (0 when none does): what peek_frame would call complete, without a call per row.
 std::size_t whole_rows(std::string_view data, std::size_t from) {
     std::size_t end = from;
     while (data.size() - end >= 5 && data[end] == 'D') {
-        const auto* p = reinterpret_cast<const unsigned char*>(data.data() + end + 1);
-        const std::size_t length = (std::size_t{p[0]} << 24) | (std::size_t{p[1]} << 16) |
-                                   (std::size_t{p[2]} << 8) | std::size_t{p[3]};
-        if (length < 4 || length > kMaxServerMessage || data.size() - end - 1 < length) break;
-        end += 1 + length;
+        const std::size_t total = std::size_t{1} + protocol::load_u32(data.data() + end + 1);
+        if (total < 5 || total > kMaxServerMessage || data.size() - end < total) break;
+        end += total;
     }
     return end - from;
 }
