@@ -7,7 +7,6 @@
 #include "protocol/builders.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
-#include "protocol/wire.h"
 #include "proxy/refusal_log.h"
 #include "proxy/session/session.h"
 
@@ -20,15 +19,15 @@ using protocol::Request;
 namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 
-// The length of the DataRows that start at `from` in `data`, whole and well formed, one after
-// the other (0 when none does): what peek_frame would call complete, without a call per row.
+// The length of the whole DataRows that follow one another from `from` in `data` (0 when none
+// does): the run of rows the relay forwards in one piece.
 std::size_t whole_rows(std::string_view data, std::size_t from) {
     std::size_t end = from;
-    while (data.size() - end >= 5 && data[end] == 'D') {
-        const std::size_t total = std::size_t{1} + protocol::load_u32(data.data() + end + 1);
-        if (total < 5 || total > kMaxServerMessage || data.size() - end < total) break;
-        end += total;
-    }
+    protocol::Frame f;
+    while (protocol::peek_frame(data.substr(end), kMaxServerMessage, f) ==
+               protocol::FrameStatus::complete &&
+           f.tag == 'D')
+        end += f.total_size;
     return end - from;
 }
 
