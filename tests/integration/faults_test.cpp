@@ -335,6 +335,73 @@ INSTANTIATE_TEST_SUITE_P(Modes, CopyCutTest, ::testing::Bool(),
                              return info.param ? "InTransactionBlock" : "Autocommit";
                          });
 
+// --- Corrupt: one of PostgreSQL's messages cannot be framed ---
+
+struct CorruptRowCase {
+    const char* name;
+    uint32_t length;  // written into the broken row's header
+    bool in_block;
+    bool extended;
+};
+
+class CorruptRowTest : public FaultTest, public ::testing::WithParamInterface<CorruptRowCase> {};
+
+// The server's stream breaks in the middle of a large result: a row's length is too short for
+// a header, or longer than any message pgtenant accepts. The rows before it take the relay's
+// short way, the broken one cannot: pgtenant cannot follow that connection any further, so it
+// closes it and answers the statement with a connection error. Nothing of the open
+// transaction is committed, the client goes on, the same query then returns every row, and
+// no other client notices.
+TEST_P(CorruptRowTest, EndsThatStatementOnly) {
+    const auto& p = GetParam();
+    start_behind_relay();
+    const long id = new_ids(1);
+    auto alice = proxy_->connect_as(demo::kAlice);
+    PGconn* c = alice.get();
+    if (p.in_block) {
+        ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
+        ASSERT_EQ(sqlstate_of(c, insert_sql(id, "before the broken row")), "");
+    } else {
+        ASSERT_EQ(sqlstate_of(c, "SELECT 1"), "");  // a server connection between messages
+    }
+    relay_->corrupt_length('D', 300, p.length);
+    const std::string sql = "SELECT i, repeat('x', 100) FROM generate_series(1, 2000) i";
+    auto select = [&] {
+        return p.extended ? run_params(c, sql + " WHERE i > $1::int", {"0"}, 10s)
+                          : run(c, sql, 10s);
+    };
+    auto broken = select();
+    EXPECT_FALSE(broken.ok()) << "a result with a row that cannot be framed succeeded";
+    EXPECT_TRUE(connection_failure(broken.sqlstate)) << broken.sqlstate << " " << broken.error;
+    ASSERT_EQ(PQstatus(c), CONNECTION_OK) << "the client was dropped with the server connection";
+    if (p.in_block) {
+        auto next = run(c, insert_sql(id, "after the broken row"), 10s);
+        EXPECT_FALSE(next.ok()) << "a statement ran outside the lost transaction";
+        auto commit = run(c, "COMMIT", 10s);
+        EXPECT_NE(commit.ok() ? commit.command_status : "", "COMMIT")
+            << "COMMIT reported success after the transaction's connection was lost";
+        run(c, "ROLLBACK", 10s);
+    }
+    EXPECT_FALSE(row_exists(id)) << "a row of the lost transaction was committed";
+
+    auto whole = select();
+    ASSERT_TRUE(whole.ok()) << whole.sqlstate << " " << whole.error;
+    ASSERT_EQ(whole.rows.size(), 2000u);
+    EXPECT_EQ(whole.rows.front().at(0), "1");
+    EXPECT_EQ(whole.rows.back().at(0), "2000");
+    EXPECT_EQ(whole.rows.back().at(1), std::string(100, 'x'));
+    EXPECT_TRUE(proxy_->running());
+    expect_bystander_works(*proxy_);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, CorruptRowTest,
+    ::testing::Values(CorruptRowCase{"TooShortSimple", 2, false, false},
+                      CorruptRowCase{"TooLongExtended", 0x7ffffff0, false, true},
+                      CorruptRowCase{"TooShortExtendedInBlock", 3, true, true},
+                      CorruptRowCase{"TooLongSimpleInBlock", 0xffffffff, true, false}),
+    [](const ::testing::TestParamInfo<CorruptRowCase>& info) { return info.param.name; });
+
 // --- Slow: every chunk of the stream is delayed ---
 
 TEST_F(FaultTest, SlowServerStreamStaysCorrect) {

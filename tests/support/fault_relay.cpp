@@ -42,6 +42,44 @@ void close_with(int fd, FaultRelay::Cut how) {
 
 }  // namespace
 
+// Follows the server's messages through the chunks read from it and rewrites the length of
+// one of them (FaultRelay::corrupt_length).
+struct FaultRelay::LengthCorruption {
+    char tag;
+    int countdown;
+    uint32_t length;
+    std::size_t skip = 0;  // bytes of the current message's body still to pass
+    std::string header;    // tag and length read so far, when split between chunks
+    bool done = false;
+
+    void scan(std::string& chunk) {
+        std::size_t pos = 0;
+        while (!done && pos < chunk.size()) {
+            if (skip > 0) {
+                const std::size_t n = std::min(skip, chunk.size() - pos);
+                pos += n;
+                skip -= n;
+                continue;
+            }
+            const std::size_t start = pos;
+            const std::size_t take = std::min<std::size_t>(5 - header.size(), chunk.size() - pos);
+            header.append(chunk, pos, take);
+            pos += take;
+            if (header.size() < 5) return;
+            uint32_t len = 0;
+            for (int i = 1; i < 5; ++i) len = len << 8 | static_cast<unsigned char>(header[i]);
+            if (header[0] == tag && --countdown <= 0 && take == 5) {
+                for (int i = 0; i < 4; ++i)
+                    chunk[start + 1 + i] = static_cast<char>(length >> (24 - 8 * i));
+                done = true;
+                return;
+            }
+            header.clear();
+            skip = len >= 4 ? len - 4 : 0;
+        }
+    }
+};
+
 // One relayed connection. Direction 0 is towards the server (read from the client side,
 // written to the server side), direction 1 towards the client.
 struct FaultRelay::Conn {
@@ -51,6 +89,7 @@ struct FaultRelay::Conn {
     bool shut_sent[2] = {false, false};  // and that FIN was passed on
     std::optional<std::size_t> budget[2];
     Cut budget_cut = Cut::reset;
+    std::optional<LengthCorruption> corruption;  // of the server's messages
     Clock::time_point next[2];
     bool dead = false;
     // A reset or hang-up arrived while stalled: left alone (not polled) until resumed, so
@@ -140,6 +179,14 @@ void FaultRelay::cut_after(std::size_t bytes, Direction d, Cut how) {
     });
 }
 
+void FaultRelay::corrupt_length(char tag, int nth, uint32_t length) {
+    control([this, tag, nth, length] {
+        for (auto& c : conns_) {
+            if (!c->dead) c->corruption = LengthCorruption{tag, nth, length};
+        }
+    });
+}
+
 void FaultRelay::refuse_new(bool refuse) {
     control([this, refuse] { refuse_ = refuse; });
 }
@@ -192,6 +239,7 @@ bool FaultRelay::pump(Conn& c, bool to_server, Clock::time_point now) {
         ssize_t n = ::recv(c.src(dir), chunk, sizeof chunk, 0);
         if (n > 0) {
             c.buf[dir].assign(chunk, static_cast<std::size_t>(n));
+            if (!to_server && c.corruption) c.corruption->scan(c.buf[dir]);
         } else if (n == 0) {
             c.eof[dir] = true;
         } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {

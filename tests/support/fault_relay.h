@@ -1,7 +1,8 @@
 #pragma once
 // A TCP relay owned by a test, put between pgtenant and PostgreSQL to make the network
 // misbehave on cue: stall a direction, cut every connection (reset or FIN, now or after some
-// bytes), slow the stream down, then resume. It listens on 127.0.0.1 and a free port, opens
+// bytes), slow the stream down, break the framing of one of PostgreSQL's messages, then
+// resume. It listens on 127.0.0.1 and a free port, opens
 // one connection to the target per accepted one, and forwards on its own thread.
 //
 // Every control call takes effect before it returns (the relay thread acknowledges it), so a
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -40,6 +42,11 @@ class FaultRelay {
     void cut(Cut how);
     // Cuts each connection carried now once it has forwarded `bytes` more bytes in `d`.
     void cut_after(std::size_t bytes, Direction d, Cut how);
+    // On each connection open now, the `nth` next message with `tag` that the server sends
+    // goes on with `length` in its length field (a header split between two reads is passed
+    // over for the next whole one). Call it while the connections are between messages (no
+    // reply under way): the next byte from the server is taken as a message's first.
+    void corrupt_length(char tag, int nth, uint32_t length);
     // While set, new connections are reset at once without contacting the target.
     void refuse_new(bool refuse);
 
@@ -48,6 +55,7 @@ class FaultRelay {
 
   private:
     struct Conn;
+    struct LengthCorruption;
     void loop();
     // Runs `change` on the relay thread and waits until it has.
     void control(std::function<void()> change);
