@@ -55,6 +55,13 @@ class ClientStream {
         co_return ec;
     }
 
+    // write's first step without a coroutine, when no write is in progress and the stream is
+    // plain TCP (proxy::write_now): true when the write is over, false when write must send
+    // the rest, left in `bytes`.
+    bool write_now(std::string_view& bytes, error_code& ec) {
+        return !writing_ && !tls_ && proxy::write_now(socket_, bytes, ec);
+    }
+
     bool writing() const { return writing_; }
     // Returns once no write is in progress.
     awaitable<void> drained() {

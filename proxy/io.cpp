@@ -157,13 +157,17 @@ std::size_t receive_now(tcp::socket& s, ReadBuffer& buf, std::size_t min_free, e
     return 0;
 }
 
+bool write_now(tcp::socket& s, std::string_view& bytes, error_code& ec) {
+    ec.clear();
+    if (!io_at_once()) return false;
+    const std::size_t sent = send_now(s, bytes, ec);
+    bytes.remove_prefix(sent);
+    return ec || bytes.empty();
+}
+
 awaitable<error_code> write_all(tcp::socket& s, std::string_view bytes) {
-    if (io_at_once()) {
-        error_code ec;
-        const std::size_t sent = send_now(s, bytes, ec);
-        if (ec || sent == bytes.size()) co_return ec;
-        bytes.remove_prefix(sent);
-    }
+    error_code ec;
+    if (write_now(s, bytes, ec)) co_return ec;
     auto [wec, n] = co_await asio::async_write(s, asio::buffer(bytes), use_tuple);
     co_return wec;
 }

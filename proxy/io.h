@@ -98,6 +98,10 @@ void count_lease(int delta);
 // Writes all of `bytes` to a plain TCP socket, at once if io_at_once(). Only one write may
 // be in progress on a socket at a time.
 awaitable<error_code> write_all(tcp::socket& s, std::string_view bytes);
+// write_all's first step, without a coroutine: sends what the socket takes at once (if
+// io_at_once()). True when the write is over: every byte sent, or `ec` says why not. False
+// when the rest, left in `bytes`, must go through write_all.
+bool write_now(tcp::socket& s, std::string_view& bytes, error_code& ec);
 
 // Reads more bytes into `buf`. Returns an error on EOF or failure.
 template <typename Stream>

@@ -60,6 +60,10 @@ class ServerConnection : public ServerState {
         if (tls_) return tls_->write(bytes);
         return proxy::write_all(socket_, bytes);
     }
+    // write_all's first step without a coroutine (proxy::write_now; TLS: nothing, false).
+    bool write_now(std::string_view& bytes, error_code& ec) {
+        return !tls_ && proxy::write_now(socket_, bytes, ec);
+    }
     int32_t pid() const { return pid_; }
     int32_t key() const { return key_; }
     uint64_t id() const { return id_; }

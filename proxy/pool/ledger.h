@@ -104,15 +104,17 @@ class PoolLedger {
     // reset needed) on this worker, then on another; then any on this worker, then any at all.
     // Newest first. Null if none is idle.
     ConnPtr take_idle(const std::string& practice, int worker) {
-        auto& own = workers_[static_cast<std::size_t>(worker)];
-        for (bool same_practice : {true, false}) {
-            if (auto conn = take_from(own, practice, same_practice)) return conn;
-            for (auto& w : workers_) {
-                if (&w == &own) continue;
-                if (auto conn = take_from(w, practice, same_practice)) return conn;
-            }
-        }
-        return nullptr;
+        const Found f = find_idle(practice, worker);
+        if (!f.list) return nullptr;
+        auto conn = std::move(*f.at);
+        f.list->erase(f.at);
+        if (f.same_practice) ++stats_.affinity_hits;
+        return conn;
+    }
+    // The connection take_idle would take, left idle (null if none is).
+    const Conn* next_idle(const std::string& practice, int worker) {
+        const Found f = find_idle(practice, worker);
+        return f.list ? f.at->get() : nullptr;
     }
 
     // Claims a slot for a new connection; false when pool.size are open (or the pool closed).
@@ -318,15 +320,30 @@ class PoolLedger {
         return a->turn != b->turn ? a->turn > b->turn : a->since > b->since;
     }
 
-    ConnPtr take_from(Worker& w, const std::string& practice, bool same_practice) {
+    // Where take_idle's connection is: `list` null when none is idle.
+    struct Found {
+        std::vector<ConnPtr>* list = nullptr;
+        typename std::vector<ConnPtr>::iterator at;
+        bool same_practice = false;
+    };
+    Found find_idle(const std::string& practice, int worker) {
+        auto& own = workers_[static_cast<std::size_t>(worker)];
+        for (bool same_practice : {true, false}) {
+            if (auto f = find_in(own, practice, same_practice); f.list) return f;
+            for (auto& w : workers_) {
+                if (&w == &own) continue;
+                if (auto f = find_in(w, practice, same_practice); f.list) return f;
+            }
+        }
+        return {};
+    }
+    // Newest first.
+    static Found find_in(Worker& w, const std::string& practice, bool same_practice) {
         auto it = std::find_if(w.idle.rbegin(), w.idle.rend(), [&](const auto& c) {
             return !same_practice || c->last_practice() == practice;
         });
-        if (it == w.idle.rend()) return nullptr;
-        auto conn = std::move(*it);
-        w.idle.erase(std::next(it).base());
-        if (same_practice) ++stats_.affinity_hits;
-        return conn;
+        if (it == w.idle.rend()) return {};
+        return {&w.idle, std::next(it).base(), same_practice};
     }
 
     int default_cap_ = 0;

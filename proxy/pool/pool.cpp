@@ -86,6 +86,21 @@ awaitable<std::shared_ptr<ServerConnection>> Pool::open_in_slot(int worker, std:
     co_return nullptr;
 }
 
+Lease Pool::acquire_now(const std::string& practice, int worker) {
+    std::lock_guard lock(mu_);
+    if (ledger_.closed() || ledger_.at_cap(practice)) return {};
+    const ServerConnection* next = ledger_.next_idle(practice, worker);
+    if (!next || !current(*next) || needs_check(*next)) return {};
+    auto conn = ledger_.take_idle(practice, worker);
+    if (!conn->idle_check()) {  // dropped by the server while idle: acquire takes another
+        forget(*conn);
+        ledger_.slot_freed();
+        return {};
+    }
+    ledger_.lease(*conn, practice);
+    return lease_on(std::move(conn), worker, practice);
+}
+
 awaitable<Pool::Acquired> Pool::acquire(const std::string& practice, int worker) {
     using Clock = std::chrono::steady_clock;
     const auto started = Clock::now();
@@ -109,7 +124,7 @@ awaitable<Pool::Acquired> Pool::acquire(const std::string& practice, int worker)
                 ledger_.slot_freed();  // retired, or dropped by the server while idle: close it
                 continue;
             }
-            const bool check = Clock::now() - conn->released_at() >= cfg_->pool.server_check_delay;
+            const bool check = needs_check(*conn);
             ledger_.lease(*conn, practice);
             Lease lease = lease_on(std::move(conn), worker, practice);
             if (!check) co_return Acquired{std::move(lease), {}};

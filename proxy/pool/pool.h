@@ -100,6 +100,10 @@ class Pool {
     // Runs on worker `worker`'s executor; completes within pool.wait_timeout (plus connect
     // time). The connection leased belongs to that worker.
     awaitable<Acquired> acquire(const std::string& practice, int worker);
+    // acquire's usual case, without a coroutine: the connection acquire would take first is
+    // idle, usable and recently used (no check round trip), and is leased at once. Empty when
+    // acquire must be asked (to check, wait or connect).
+    Lease acquire_now(const std::string& practice, int worker);
 
     // Opens pool.min_idle connections in the background, spread over the workers.
     void warm_up();
@@ -158,6 +162,11 @@ class Pool {
     std::vector<std::pair<std::string, std::string>> server_params_;
     std::unordered_map<const ServerConnection*, ServerView> views_;
     std::atomic<uint64_t> generation_{0};
+    // Idle for pool.server_check_delay or longer: a round trip before it is leased.
+    bool needs_check(const ServerConnection& conn) const {
+        return std::chrono::steady_clock::now() - conn.released_at() >=
+               cfg_->pool.server_check_delay;
+    }
     // Not retired, and not older than pool.server_lifetime: may be used again.
     bool current(const ServerConnection& conn) const {
         const auto lifetime = cfg_->pool.server_lifetime;

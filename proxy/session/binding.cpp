@@ -78,14 +78,13 @@ void Session::reset_for_switch(ServerConnection& conn) {
     admin::Slot::add(slot_->practice_switch_resets, 1);
 }
 
-// The leased connection's settings differ from this client's: apply them before its transaction
-// begins. That costs a round trip: the client's work must not run where they failed to apply.
-// False when the client's message was answered with an error instead (and the session may have
-// to end).
+// The leased connection's settings differ from this client's (pending_settings_, appended by
+// Conversation::append_settings): apply them before its transaction begins. That costs a round
+// trip: the client's work must not run where they failed to apply. False when the client's message
+// was answered with an error instead (and the session may have to end).
 awaitable<bool> Session::apply_settings(char tag) {
     auto& conn = *server_;
-    auto changes = conv_.append_settings(conn, to_server_);
-    if (changes.empty()) co_return true;
+    const auto changes = std::exchange(pending_settings_, {});
     if (!co_await probe_round_trip(tag, "while applying session settings")) co_return false;
     if (auto e = conv_.settings_result(changes, conn)) {
         // As PostgreSQL would at login with such a setting: the session cannot go on.

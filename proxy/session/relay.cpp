@@ -59,20 +59,26 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
                                                                            : "malformed reply");
             server_fatal_.reset();
             server_lost(*conn, error, out);
-        } else if (releasable(*conn)) {
+        }
+        const bool over = lost || releasable(*conn);
+        if (!lost && over) {
             // Hand the connection on before writing the reply, so that the next waiting
             // client's query reaches the server while this reply is on its way (the client
             // stream keeps writes in order).
             hand_back();
             conn.reset();
-            if (!out.empty() && !co_await write_client(out)) client_lost();
-            co_return;
         }
-        if (!out.empty() && !co_await write_client(out)) {
-            client_lost();
-            co_return;
+        if (!out.empty()) {
+            // At once, without a coroutine frame, when the socket takes it all (the usual).
+            std::string_view rest = out;
+            auto written = write_client_now(rest);
+            if (!written) written = co_await write_client(rest);
+            if (!*written) {
+                client_lost();
+                co_return;
+            }
         }
-        if (lost || server_.get() != conn.get()) co_return;
+        if (over || server_.get() != conn.get()) co_return;
         if (!conn->tracker().idle()) continue;
         cancel_slot_->idle();
         if (conn->broken()) continue;  // wait for the server to close it (FATAL) or the client

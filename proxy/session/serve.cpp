@@ -61,7 +61,7 @@ awaitable<void> Session::serve() {
                 co_return;
             }
         }
-        if (!to_server_.empty()) co_await flush_to_server();
+        if (!flushed_now()) co_await flush_to_server();
         client_buf_.shrink();
         if (client_buf_.size() == 0 && !client_.is_tls()) {
             release_idle_memory();
@@ -237,13 +237,8 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         if (aborted_) co_return co_await answer_aborted(msg);
         if (conv_.copy_awaited()) co_return co_await interrupt_copy(tag);
         conv_.forget_may_begin();
-        if (app_.draining && starts_transaction(tag, conv_) && !server_) {
-            // Draining: transactions under way may finish, no new one starts here. With a
-            // successor, the client moves to it, this message first (still in client_buf_).
-            if (app_.handover && can_move() && hand_over(client_buf_.view())) co_return false;
-            co_await refuse(errors::shutting_down());
-            co_return false;
-        }
+        if (app_.draining && starts_transaction(tag, conv_) && !server_)
+            co_return co_await end_while_draining();
     }
 
     // Decoded once: everything below reads its parts.
@@ -273,7 +268,16 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         co_return co_await flush_local();
     }
     if (!segment_open) {
-        if (!co_await begin_segment(tag)) co_return !client_gone_;
+        // Each co_await of a coroutine costs a frame: the usual segment needs none here.
+        if (server_) {
+            // For the query and transaction times.
+            request_started_ = std::chrono::steady_clock::now();
+            cancel_sent_ = false;
+        } else if (!lease_now() && !co_await lease_waiting(tag)) {
+            co_return !client_gone_;
+        }
+        pending_settings_ = open_segment();
+        if (!pending_settings_.empty() && !co_await apply_settings(tag)) co_return !client_gone_;
     }
     bool outranks_failed_block = false;
     if (!refusal && decision_.sql_prepared.kind != Conversation::SqlPrepared::Kind::none &&
@@ -287,13 +291,13 @@ awaitable<bool> Session::handle_client_message(std::string_view msg) {
         // The COPY data the server reads next, if this starts a COPY, is what the client sends
         // after it: a CopyDone sent before ended none of it.
         if (tag == 'Q' || tag == 'E') conv_.copy_count_restart();
-        co_await send_client_message(m);
+        if (auto describe = send_client_message(m)) co_await send_after_shape_check(m, *describe);
         if (!server_) co_return true;  // lost meanwhile: the client has its error
         conv_.sent(decision_);
     }
     if (ends_segment(tag)) {
         conv_.close_segment();
-        co_await flush_to_server();
+        if (!flushed_now()) co_await flush_to_server();
     }
     co_return true;
 }
@@ -315,6 +319,16 @@ awaitable<bool> Session::interrupt_copy(char tag) {
     co_return false;
 }
 
+// Draining: transactions under way may finish, no new one starts here. With a successor, the
+// client moves to it, this message first (still in client_buf_). Returns false: the session
+// ends. (Apart from handle_client_message, whose frame, allocated per message, must stay small
+// enough for Asio to recycle it: the error would take a quarter of it.)
+awaitable<bool> Session::end_while_draining() {
+    if (app_.handover && can_move() && hand_over(client_buf_.view())) co_return false;
+    co_await refuse(errors::shutting_down());
+    co_return false;
+}
+
 // Answers a client whose transaction block died with its server connection.
 awaitable<bool> Session::answer_aborted(std::string_view msg) {
     aborted_->on_message(msg, conv_.statements(), emulated_);
@@ -323,59 +337,77 @@ awaitable<bool> Session::answer_aborted(std::string_view msg) {
     co_return co_await flush_local();
 }
 
-awaitable<bool> Session::begin_segment(char tag) {
-    if (!server_) {
-        // The previous reply may still be on its way (the relay hands the connection on
-        // before writing it): take no connection while this client is not reading.
-        if (client_.writing()) co_await client_.drained();
-        if (app_.pauses.paused(practice_)) {
-            co_await wait_while_paused();
-            if (client_gone_) co_return false;
-        }
-        waiting_ = true;
-        request_started_ = std::chrono::steady_clock::now();  // since when it waits
-        admin::Slot::add(slot_->waiting, 1);
-        auto acquired = co_await app_.pool->acquire(practice_, worker_);
-        admin::Slot::add(slot_->waiting, -1);
-        waiting_ = false;
-        {
-            const auto now = std::chrono::steady_clock::now();
-            slot_->record_wait(
-                std::chrono::duration_cast<std::chrono::microseconds>(now - request_started_));
-            request_started_ = now;
-            cancel_sent_ = false;
-        }
-        if (!acquired.lease) {
-            local_reply_error(tag, pool_error(*acquired.error));
-            co_await flush_local();
-            co_return false;
-        }
-        if (client_gone_) {  // while it waited: the connection, untouched, goes back
-            acquired.lease.release();
-            co_return false;
-        }
-        if (app_.pauses.paused(practice_)) {
-            // PAUSE came while it waited in the pool's queue: the connection, untouched, goes
-            // back, and the transaction waits for RESUME.
-            acquired.lease.release();
-            co_return co_await begin_segment(tag);
-        }
-        hold(std::move(acquired.lease));
-        conv_.leased(*server_, to_server_);
-        asio::co_spawn(co_await asio::this_coro::executor, relay(server_.shared()), asio::detached);
-    } else {
-        request_started_ = std::chrono::steady_clock::now();  // for the query and transaction times
-        cancel_sent_ = false;
+// A server connection for the segment about to begin, without a coroutine: the client is not
+// being written to, its practice is not paused, and the pool has one ready (Pool::acquire_now).
+// False when lease_waiting must get one; nothing has changed then.
+bool Session::lease_now() {
+    if (client_.writing() || app_.pauses.paused(practice_)) return false;
+    auto lease = app_.pool->acquire_now(practice_, worker_);
+    if (!lease) return false;
+    slot_->record_wait(std::chrono::microseconds(0));
+    request_started_ = std::chrono::steady_clock::now();
+    leased(std::move(lease));
+    return true;
+}
+
+// lease_now's slow way: waits for the previous reply to be written, for RESUME, and for the
+// pool. False when there is no connection: the client has its error, or is gone.
+awaitable<bool> Session::lease_waiting(char tag) {
+    // The previous reply may still be on its way (the relay hands the connection on before
+    // writing it): take no connection while this client is not reading.
+    if (client_.writing()) co_await client_.drained();
+    if (app_.pauses.paused(practice_)) {
+        co_await wait_while_paused();
+        if (client_gone_) co_return false;
     }
+    waiting_ = true;
+    request_started_ = std::chrono::steady_clock::now();  // since when it waits
+    admin::Slot::add(slot_->waiting, 1);
+    auto acquired = co_await app_.pool->acquire(practice_, worker_);
+    admin::Slot::add(slot_->waiting, -1);
+    waiting_ = false;
+    const auto now = std::chrono::steady_clock::now();
+    slot_->record_wait(
+        std::chrono::duration_cast<std::chrono::microseconds>(now - request_started_));
+    request_started_ = now;
+    if (!acquired.lease) {
+        local_reply_error(tag, pool_error(*acquired.error));
+        co_await flush_local();
+        co_return false;
+    }
+    if (client_gone_) {  // while it waited: the connection, untouched, goes back
+        acquired.lease.release();
+        co_return false;
+    }
+    if (app_.pauses.paused(practice_)) {
+        // PAUSE came while it waited in the pool's queue: the connection, untouched, goes
+        // back, and the transaction waits for RESUME.
+        acquired.lease.release();
+        co_return co_await lease_waiting(tag);
+    }
+    leased(std::move(acquired.lease));
+    co_return true;
+}
+
+// The connection is this session's until the segments it serves are answered: the relay
+// starts reading its replies.
+void Session::leased(Lease lease) {
+    cancel_sent_ = false;
+    hold(std::move(lease));
+    conv_.leased(*server_, to_server_);
+    asio::co_spawn(client_.get_executor(), relay(server_.shared()), asio::detached);
+}
+
+// A segment begins on the leased connection. When no transaction block is open, the connection
+// becomes this client's first: brought to its practice, and given its settings. Returns the
+// settings that take a round trip to apply (apply_settings), usually none.
+std::vector<SettingChange> Session::open_segment() {
     conv_.open_segment();
     borrow_storage(to_server_);
-    // No transaction block is open: the connection becomes this client's before one begins.
-    if (conv_.block() == Conversation::Block::idle) {
-        if (xact_started_ == SteadyTime{}) xact_started_ = request_started_;
-        prepare_for_practice(*server_);
-        co_return co_await apply_settings(tag);
-    }
-    co_return true;
+    if (conv_.block() != Conversation::Block::idle) return {};
+    if (xact_started_ == SteadyTime{}) xact_started_ = request_started_;
+    prepare_for_practice(*server_);
+    return conv_.append_settings(*server_, to_server_);
 }
 
 // Make the server fail in place of the refused message, so that transaction state and the
@@ -402,6 +434,22 @@ awaitable<bool> Session::flush_local() {
     std::string out;
     out.swap(emulated_);
     co_return co_await write_client(out);
+}
+
+bool Session::flushed_now() {
+    if (server_writing_ || to_server_.empty()) return true;
+    ServerConnection* conn = server_.get();
+    if (!conn) return false;
+    if (!conn->tracker().idle()) cancel_slot_->running_on(conn->pid(), conn->key());
+    std::string_view rest = to_server_;
+    error_code ec;
+    if (!conn->write_now(rest, ec) || ec) {
+        // flush_to_server sends the rest, or meets the error again and reports it.
+        to_server_.erase(0, to_server_.size() - rest.size());
+        return false;
+    }
+    to_server_.clear();
+    return true;
 }
 
 // Writes what is pending for the server. The serve loop and the relay (reading settings back)

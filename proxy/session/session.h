@@ -100,7 +100,11 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     using Binding = Conversation::Binding;
     awaitable<bool> answer_aborted(std::string_view msg);
     awaitable<bool> interrupt_copy(char tag);
-    awaitable<bool> begin_segment(char tag);
+    awaitable<bool> end_while_draining();
+    bool lease_now();
+    awaitable<bool> lease_waiting(char tag);
+    void leased(Lease lease);
+    std::vector<SettingChange> open_segment();
 
     // --- the practice binding and the client's settings (binding.cpp) ---
     void prepare_for_practice(ServerConnection& conn);
@@ -117,6 +121,9 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     void local_reply_error(char tag, const protocol::Error& e);
     awaitable<bool> flush_local();
     awaitable<bool> flush_to_server();
+    // flush_to_server without a coroutine, in the usual case (the socket takes every byte at
+    // once): true when it has nothing more to do, false when flush_to_server must go on.
+    bool flushed_now();
     awaitable<void> wait_segment_done();
     awaitable<void> wait_relay();
     void end_of_session();
@@ -125,8 +132,9 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     Lease let_go();
 
     // --- prepared statements (statements.cpp, sql_prepared.cpp) ---
-    awaitable<void> send_client_message(const protocol::ClientMessage& m);
-    awaitable<Conversation::ShapeCheck> current_shape(protocol::Cookie describe);
+    std::optional<protocol::Cookie> send_client_message(const protocol::ClientMessage& m);
+    awaitable<void> send_after_shape_check(const protocol::ClientMessage& m,
+                                           protocol::Cookie describe);
     // SQL-level PREPARE and EXECUTE, each alone in a simple Query (sql_prepared.cpp).
     awaitable<bool> sql_prepared_checked(const protocol::ClientMessage& m,
                                          std::optional<protocol::Error>& refusal,
@@ -145,6 +153,10 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     void hand_back();
 
     awaitable<bool> write_client(std::string_view bytes);
+    // write_client without a coroutine, in the usual case (the socket takes every byte at
+    // once): whether the client is still there, or nullopt when write_client must send the
+    // rest, left in `bytes`.
+    std::optional<bool> write_client_now(std::string_view& bytes);
     std::string prefix() const;
 
     App& app_;
@@ -192,14 +204,15 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     SteadyTime quiet_since_ = std::chrono::steady_clock::now();  // no client message since
 
     // Serving state.
-    Lease server_;                     // leased server connection, if any
-    std::string to_server_;            // bytes of the segment being built
-    std::string writing_;              // bytes being written to the server
-    std::string emulated_;             // replies pgtenant answers itself
-    bool server_writing_ = false;      // a write to the server is under way
-    Conversation::Decision decision_;  // about the client message being handled
-    bool client_gone_ = false;         // a write to the client failed
-    std::size_t large_message_ = 0;    // bytes of server.message_memory_bytes held
+    Lease server_;                                 // leased server connection, if any
+    std::vector<SettingChange> pending_settings_;  // begin_segment applies them
+    std::string to_server_;                        // bytes of the segment being built
+    std::string writing_;                          // bytes being written to the server
+    std::string emulated_;                         // replies pgtenant answers itself
+    bool server_writing_ = false;                  // a write to the server is under way
+    Conversation::Decision decision_;              // about the client message being handled
+    bool client_gone_ = false;                     // a write to the client failed
+    std::size_t large_message_ = 0;                // bytes of server.message_memory_bytes held
     std::chrono::steady_clock::time_point large_deadline_;  // for the large message to arrive
     std::size_t passthrough_left_ = 0;  // bytes of a large message still streaming
     bool passthrough_forward_ = false;

@@ -55,6 +55,15 @@ std::string Session::prefix() const {
     return fmt::format("[c{} {}@{}]", id_, user_, practice_.substr(0, 8));
 }
 
+std::optional<bool> Session::write_client_now(std::string_view& bytes) {
+    const std::size_t size = bytes.size();
+    error_code ec;
+    const bool over = client_.write_now(bytes, ec);
+    if (slot_) admin::Slot::add(slot_->bytes_sent, size - bytes.size());
+    if (!over) return std::nullopt;
+    return !ec;
+}
+
 awaitable<bool> Session::write_client(std::string_view bytes) {
     if (slot_) admin::Slot::add(slot_->bytes_sent, bytes.size());
     auto ec = co_await client_.write(bytes);
