@@ -54,6 +54,11 @@ class ServerConnection : public ServerState {
         if (tls_) return tls_->read(buffer_, min_free);
         return proxy::fill(socket_, buffer_, min_free);
     }
+    // fill's read on plain TCP, for a caller that commits what it got to buffer() itself: the
+    // relay's read, one coroutine frame less a transaction.
+    auto read_plain(std::size_t min_free) {
+        return socket_.async_read_some(buffer_.prepare(min_free), use_tuple);
+    }
     // Writes all of `bytes` to the server (plain: proxy::write_all, at once when lightly
     // loaded). Only one write at a time; a fill may run meanwhile.
     awaitable<error_code> write_all(std::string_view bytes) {

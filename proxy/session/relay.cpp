@@ -44,7 +44,15 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
     passthrough_left_ = 0;
     relay_need_ = 0;
     for (;;) {
-        auto ec = co_await conn->fill(std::max(kReadChunk, relay_need_));
+        const std::size_t want = std::max(kReadChunk, relay_need_);
+        error_code ec;
+        if (conn->tls()) {
+            ec = co_await conn->fill(want);
+        } else {
+            std::size_t n;
+            std::tie(ec, n) = co_await conn->read_plain(want);
+            if (!ec) conn->buffer().commit(n);
+        }
         if (server_.get() != conn.get()) co_return;  // released or discarded while we waited
         out.clear();
         bool lost = ec.failed();
