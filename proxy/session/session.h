@@ -205,7 +205,7 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
 
     // Serving state.
     Lease server_;                                 // leased server connection, if any
-    std::vector<SettingChange> pending_settings_;  // begin_segment applies them
+    std::vector<SettingChange> pending_settings_;  // open_segment's, for apply_settings
     std::string to_server_;                        // bytes of the segment being built
     std::string writing_;                          // bytes being written to the server
     std::string emulated_;                         // replies pgtenant answers itself
