@@ -57,7 +57,9 @@ class HotPathTest : public ProxyTest {
   protected:
     static void TearDownTestSuite() { ::unlink(counter_path().c_str()); }
 
-    // pgtenant's allocations per call of `transaction`, after a warm-up.
+    // pgtenant's allocations per call of `transaction`, after a warm-up. One a message is often
+    // a coroutine frame grown past what Asio's frame cache keeps (1,020 bytes): every
+    // temporary of every co_await in the coroutine takes room in it (bench/README).
     template <typename F>
     double allocations_per_transaction(F transaction) {
         for (int i = 0; i < kWarmUp; ++i) transaction();
