@@ -104,17 +104,17 @@ class PoolLedger {
     // reset needed) on this worker, then on another; then any on this worker, then any at all.
     // Newest first. Null if none is idle.
     ConnPtr take_idle(const std::string& practice, int worker) {
+        return take_idle_if(practice, worker, [](const Conn&) { return true; });
+    }
+    // take_idle's connection if `usable` accepts it; otherwise null, and it stays idle.
+    template <typename Usable>
+    ConnPtr take_idle_if(const std::string& practice, int worker, Usable usable) {
         const Found f = find_idle(practice, worker);
-        if (!f.list) return nullptr;
+        if (!f.list || !usable(**f.at)) return nullptr;
         auto conn = std::move(*f.at);
         f.list->erase(f.at);
         if (f.same_practice) ++stats_.affinity_hits;
         return conn;
-    }
-    // The connection take_idle would take, left idle (null if none is).
-    const Conn* next_idle(const std::string& practice, int worker) {
-        const Found f = find_idle(practice, worker);
-        return f.list ? f.at->get() : nullptr;
     }
 
     // Claims a slot for a new connection; false when pool.size are open (or the pool closed).

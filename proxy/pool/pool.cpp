@@ -89,9 +89,9 @@ awaitable<std::shared_ptr<ServerConnection>> Pool::open_in_slot(int worker, std:
 Lease Pool::acquire_now(const std::string& practice, int worker) {
     std::lock_guard lock(mu_);
     if (ledger_.closed() || ledger_.at_cap(practice)) return {};
-    const ServerConnection* next = ledger_.next_idle(practice, worker);
-    if (!next || !current(*next) || needs_check(*next)) return {};
-    auto conn = ledger_.take_idle(practice, worker);
+    auto conn = ledger_.take_idle_if(
+        practice, worker, [&](const ServerConnection& c) { return current(c) && !needs_check(c); });
+    if (!conn) return {};
     if (!conn->idle_check()) {  // dropped by the server while idle: acquire takes another
         forget(*conn);
         ledger_.slot_freed();

@@ -64,6 +64,28 @@ TEST(PoolLedger, IdleConnectionOfTheSamePracticeComesFirstThenOwnWorker) {
     EXPECT_EQ(l.stats().affinity_hits, 1u);
 }
 
+// Pool::acquire_now takes only the connection take_idle would take, and only when it needs no
+// check: one refused stays idle, in its place, and the affinity count does not move.
+TEST(PoolLedger, TakeIdleIfLeavesARefusedConnectionIdle) {
+    Ledger l(4, 1);
+    auto a = conn(0, "A");
+    auto b = conn(0, "B");
+    const auto now = Clock::now();
+    for (auto& c : {a, b}) EXPECT_EQ(l.hand_over(c, 0, now), nullptr);
+    std::vector<const FakeConn*> asked;
+    auto refuse = [&](const FakeConn& c) {
+        asked.push_back(&c);
+        return false;
+    };
+    EXPECT_EQ(l.take_idle_if("A", 0, refuse), nullptr);
+    EXPECT_EQ(asked, std::vector<const FakeConn*>{a.get()});  // the one take_idle prefers
+    EXPECT_EQ(l.stats().idle, 2);
+    EXPECT_EQ(l.stats().affinity_hits, 0u);
+    EXPECT_EQ(l.take_idle_if("A", 0, [](const FakeConn&) { return true; }), a);
+    EXPECT_EQ(l.stats().affinity_hits, 1u);
+    EXPECT_EQ(l.take_idle("A", 0), b);
+}
+
 TEST(PoolLedger, MovesAreCountedOnlyAcrossWorkers) {
     Ledger l(1, 2);
     FakeConn c{1, "A"};
