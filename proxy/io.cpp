@@ -10,6 +10,8 @@
 #include <memory>
 #include <vector>
 
+#include "proxy/ready_wait.h"
+
 namespace pgtenant::proxy {
 
 namespace {
@@ -145,6 +147,11 @@ std::size_t receive_now(tcp::socket& s, ReadBuffer& buf, std::size_t min_free, e
     ec.clear();
     auto room = buf.prepare(min_free);
     const ssize_t n = ::recv(s.native_handle(), room.data(), room.size(), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        read_left_nothing(s, true);
+    } else if (n > 0 && static_cast<std::size_t>(n) < room.size()) {
+        read_left_nothing(s, false);
+    }
     if (n > 0) {
         buf.commit(static_cast<std::size_t>(n));
         return static_cast<std::size_t>(n);

@@ -75,7 +75,8 @@ class ScopedStorage {
     std::string s_;
 };
 
-// Receives what is already there, without waiting: 0 with no error when nothing is.
+// Receives what is already there, without waiting: 0 with no error when nothing is. A read
+// that leaves the socket empty tells the event loop so (mark_drained, ready_wait.h).
 std::size_t receive_now(tcp::socket& s, ReadBuffer& buf, std::size_t min_free, error_code& ec);
 
 // Whether to make a read or write system call at once rather than queue the operation to

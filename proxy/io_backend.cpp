@@ -43,6 +43,15 @@ bool use_best_io_backend(char** argv) {
                          PGTENANT_EPOLL_FALLBACK);
         return false;
     }
+    // Set for the binary exec'd: if the fallback is in fact a copy of this io_uring build, it
+    // stops here instead of exec'ing itself forever.
+    constexpr const char* kFallingBack = "PGTENANT_EPOLL_FALLBACK_RUNNING";
+    if (std::getenv(kFallingBack)) {
+        spdlog::critical("{}, and {} is not the epoll build (it fell back to itself)", why,
+                         fallback.string());
+        return false;
+    }
+    ::setenv(kFallingBack, "1", 1);
     spdlog::debug("{}: using the epoll build ({})", why, fallback.string());
     ::execv(fallback.c_str(), argv);
     spdlog::critical("cannot run {}: {}", fallback.string(), std::strerror(errno));
@@ -53,7 +62,10 @@ bool use_best_io_backend(char** argv) {
 
 const char* io_backend_name() { return "epoll"; }
 
-bool use_best_io_backend(char**) { return true; }
+bool use_best_io_backend(char**) {
+    ::unsetenv("PGTENANT_EPOLL_FALLBACK_RUNNING");  // set by the io_uring build that exec'd this
+    return true;
+}
 
 #endif
 

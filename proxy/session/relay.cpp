@@ -7,6 +7,7 @@
 #include "protocol/builders.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
+#include "proxy/ready_wait.h"
 #include "proxy/refusal_log.h"
 #include "proxy/session/session.h"
 
@@ -48,6 +49,11 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
         error_code ec;
         if (conn->tls()) {
             ec = co_await conn->fill(want);
+        } else if (ready_wait_is_free) {
+            // Wait for the reply without a system call, then read it (ready_wait.h).
+            do {
+                std::tie(ec) = co_await async_readable(conn->socket(), use_tuple);
+            } while (!ec && receive_now(conn->socket(), conn->buffer(), want, ec) == 0 && !ec);
         } else {
             std::size_t n;
             std::tie(ec, n) = co_await conn->read_plain(want);

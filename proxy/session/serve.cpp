@@ -8,6 +8,7 @@
 #include "protocol/frame.h"
 #include "protocol/messages.h"
 #include "protocol/wire.h"
+#include "proxy/ready_wait.h"
 #include "proxy/refusal_log.h"
 #include "proxy/session/session.h"
 
@@ -66,7 +67,7 @@ awaitable<void> Session::serve() {
         if (client_buf_.size() == 0 && !client_.is_tls()) {
             release_idle_memory();
             idle_wait_ = true;
-            auto [ec] = co_await client_.socket().async_wait(tcp::socket::wait_read, use_tuple);
+            auto [ec] = co_await async_readable(client_.socket(), use_tuple);
             idle_wait_ = false;
             if (handing_over_ && !terminating_ && !client_gone_) {
                 if (!hand_over({})) end_with(errors::shutting_down());
@@ -99,6 +100,9 @@ awaitable<void> Session::serve() {
                 end_of_session();
                 co_return;
             }
+            // Woken with nothing to read (the socket was readable before the last read):
+            // waiting again costs no system call, unlike a read attempt.
+            if (ready_wait_is_free && client_buf_.size() == 0) continue;
         }
         if (co_await fill(client_, client_buf_, want)) {
             end_of_session();
