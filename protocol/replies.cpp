@@ -4,15 +4,32 @@ namespace pgtenant::protocol {
 
 bool request_for_tag(char tag, Request& out) {
     switch (tag) {
-        case 'Q': out = Request::query; return true;
-        case 'F': out = Request::function_call; return true;
-        case 'P': out = Request::parse; return true;
-        case 'B': out = Request::bind; return true;
-        case 'D': out = Request::describe; return true;
-        case 'E': out = Request::execute; return true;
-        case 'C': out = Request::close; return true;
-        case 'S': out = Request::sync; return true;
-        default: return false;
+        case 'Q':
+            out = Request::query;
+            return true;
+        case 'F':
+            out = Request::function_call;
+            return true;
+        case 'P':
+            out = Request::parse;
+            return true;
+        case 'B':
+            out = Request::bind;
+            return true;
+        case 'D':
+            out = Request::describe;
+            return true;
+        case 'E':
+            out = Request::execute;
+            return true;
+        case 'C':
+            out = Request::close;
+            return true;
+        case 'S':
+            out = Request::sync;
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -74,6 +91,21 @@ ReplyTracker::Reply ReplyTracker::on_reply(char tag) {
         reply.completes = queue_.size() < before;
     }
     return reply;
+}
+
+bool ReplyTracker::binding_next() const {
+    static constexpr Request kBinding[] = {Request::bind, Request::execute, Request::close};
+    if (queue_.size() < 3) return false;
+    for (std::size_t i = 0; i < 3; ++i) {
+        const Entry& e = queue_.at(i);
+        if (e.request != kBinding[i] || e.origin != Origin::injected) return false;
+    }
+    return true;
+}
+
+void ReplyTracker::on_binding_replies() {
+    for (int i = 0; i < 3; ++i) pop();
+    failed_.clear();
 }
 
 // The verdict for `tag` as a reply to `front`; pops what it completes.

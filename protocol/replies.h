@@ -80,6 +80,13 @@ class ReplyTracker {
         return true;
     }
 
+    // Whether the three oldest requests are pgtenant's injected Bind, Execute and Close (the
+    // binding of a transaction).
+    bool binding_next() const;
+    // The binding's four successful replies (BindComplete, one DataRow, CommandComplete,
+    // CloseComplete) at once, as four on_reply calls that each drop them. Only when
+    // binding_next().
+    void on_binding_replies();
     // The cookies (non-zero ones) of the requests the last on_reply ended without success:
     // the extended-protocol request that failed, and those the server skips up to the next
     // Sync. Valid until the next on_reply.

@@ -15,6 +15,8 @@ class RingQueue {
     std::size_t size() const { return size_; }
     T& front() { return slots_[head_]; }
     const T& front() const { return slots_[head_]; }
+    // The i-th element from the front (i < size()).
+    const T& at(std::size_t i) const { return slots_[(head_ + i) & (slots_.size() - 1)]; }
 
     void push_back(T value) {
         if (size_ == slots_.size()) grow();

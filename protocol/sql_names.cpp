@@ -19,20 +19,26 @@ bool ident_char(char c) { return ident_start(c) || (c >= '0' && c <= '9') || c =
 }  // namespace
 
 std::size_t skip_blanks(std::string_view sql, std::size_t i) {
-    while (i < sql.size()) {
+    const std::size_t n = sql.size();
+    // Whether the two bytes at j are `a` then `b` (compared byte by byte: this runs on every
+    // blank of every statement the guard looks at).
+    auto pair_at = [&](std::size_t j, char a, char b) {
+        return j + 1 < n && sql[j] == a && sql[j + 1] == b;
+    };
+    while (i < n) {
         if (is_space(sql[i])) {
             ++i;
-        } else if (sql.substr(i, 2) == "--") {
+        } else if (pair_at(i, '-', '-')) {
             auto end = sql.find('\n', i);
-            i = end == std::string_view::npos ? sql.size() : end + 1;
-        } else if (sql.substr(i, 2) == "/*") {
+            i = end == std::string_view::npos ? n : end + 1;
+        } else if (pair_at(i, '/', '*')) {
             int depth = 0;
             do {
-                if (i + 1 >= sql.size()) return std::string_view::npos;
-                if (sql.substr(i, 2) == "/*") {
+                if (i + 1 >= n) return std::string_view::npos;
+                if (pair_at(i, '/', '*')) {
                     ++depth;
                     i += 2;
-                } else if (sql.substr(i, 2) == "*/") {
+                } else if (pair_at(i, '*', '/')) {
                     --depth;
                     i += 2;
                 } else {

@@ -141,6 +141,14 @@ class Conversation {
         seen('D');
         return true;
     }
+    // Whether the next replies answer the binding (ReplyTracker::binding_next).
+    bool binding_next() const { return server_->tracker().binding_next(); }
+    // The binding's four successful replies, whole, dropped the short way (as
+    // on_server_message would drop each, with nothing else to do). Only when binding_next().
+    void drop_binding_replies() {
+        server_->tracker().on_binding_replies();
+        seen('3');
+    }
     // A message too large to buffer, decided by its tag alone: true to forward it as it
     // streams, false to drop it; nullopt when no message of that kind may stream.
     std::optional<bool> on_server_stream(char tag);

@@ -32,6 +32,21 @@ std::size_t whole_rows(std::string_view data, std::size_t from) {
     return end - from;
 }
 
+// The length of the binding's four successful replies (BindComplete, DataRow, CommandComplete,
+// CloseComplete), whole, at the front of `data`; 0 when they are not there.
+std::size_t binding_replies(std::string_view data) {
+    std::size_t end = 0;
+    for (char tag : {'2', 'D', 'C', '3'}) {
+        protocol::Frame f;
+        if (protocol::peek_frame(data.substr(end), kMaxServerMessage, f) !=
+                protocol::FrameStatus::complete ||
+            f.tag != tag)
+            return 0;
+        end += f.total_size;
+    }
+    return end;
+}
+
 // Messages pgtenant reads, not only forwards (a Describe's: a statement's result shape).
 bool needs_whole(char tag) {
     return tag == 'Z' || tag == 'E' || tag == 'S' || tag == 'T' || tag == 't';
@@ -147,6 +162,14 @@ bool Session::relay_messages(ServerConnection& conn, std::string& out) {
             pos += n;
             passthrough_left_ -= n;
             continue;
+        }
+        if (data[pos] == '2' && conv_.binding_next()) {
+            // The binding's replies, the usual way they come: dropped in one step.
+            if (const std::size_t n = binding_replies(data.substr(pos))) {
+                conv_.drop_binding_replies();
+                pos += n;
+                continue;
+            }
         }
         protocol::Frame f;
         auto st = protocol::peek_frame(data.substr(pos), kMaxServerMessage, f);

@@ -74,6 +74,49 @@ TEST(RequestForTag, FrontendTagsThatExpectReplies) {
 
 // --- simple query ---
 
+// The binding (injected Bind, Execute, Close) ahead of a client's Query: its four replies go
+// in one step, leaving the tracker as four dropping on_reply calls would.
+TEST(ReplyTracker, BindingRepliesInOneStep) {
+    ReplyTracker one_by_one, at_once;
+    for (auto* t : {&one_by_one, &at_once}) {
+        inject(*t, "BEC");
+        send(*t, "Q");
+    }
+    expect_replies(one_by_one, "2DC3", "dddd");
+    ASSERT_TRUE(at_once.binding_next());
+    at_once.on_binding_replies();
+    EXPECT_FALSE(at_once.binding_next());
+    EXPECT_EQ(at_once.outstanding(), one_by_one.outstanding());
+    EXPECT_EQ(front_of(at_once), Request::query);
+    EXPECT_TRUE(at_once.failed().empty());
+    expect_replies(at_once, "TDCZ", "ffff");
+    EXPECT_TRUE(at_once.idle());
+}
+
+// Anything else at the front is not the binding: the client's own Bind, Execute and Close,
+// pgtenant's requests in another order or of another origin, fewer than three.
+TEST(ReplyTracker, OnlyTheInjectedBindExecuteCloseIsTheBinding) {
+    auto next = [](auto fill) {
+        ReplyTracker t;
+        fill(t);
+        return t.binding_next();
+    };
+    EXPECT_FALSE(next([](ReplyTracker& t) { send(t, "BEC"); }));
+    EXPECT_FALSE(next([](ReplyTracker& t) { send(t, "BEC", Origin::hidden); }));
+    EXPECT_FALSE(next([](ReplyTracker& t) { send(t, "BEC", Origin::probe); }));
+    EXPECT_FALSE(next([](ReplyTracker& t) { inject(t, "BE"); }));
+    EXPECT_FALSE(next([](ReplyTracker& t) { inject(t, "PBE"); }));
+    EXPECT_FALSE(next([](ReplyTracker& t) {
+        inject(t, "BE");
+        send(t, "C");
+    }));
+    EXPECT_FALSE(next([](ReplyTracker&) {}));
+    EXPECT_TRUE(next([](ReplyTracker& t) {
+        inject(t, "BECS");
+        send(t, "Q");
+    }));
+}
+
 TEST(ReplyTracker, SimpleQueryWithRows) {
     ReplyTracker t;
     send(t, "Q");

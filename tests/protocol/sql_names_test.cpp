@@ -13,6 +13,28 @@ std::string name_in(std::string_view sql, std::string_view keyword) {
     return span ? std::string(sql.substr(span->offset, span->length)) : "<none>";
 }
 
+TEST(SkipBlanks, SpacesAndCommentsUpToTheNextToken) {
+    const auto npos = std::string_view::npos;
+    EXPECT_EQ(skip_blanks("", 0), 0u);
+    EXPECT_EQ(skip_blanks("x", 0), 0u);
+    EXPECT_EQ(skip_blanks(" \t\n\r\f\vx", 0), 6u);
+    EXPECT_EQ(skip_blanks("a  b", 1), 3u);
+    EXPECT_EQ(skip_blanks("-- to the end", 0), 13u);
+    EXPECT_EQ(skip_blanks("--\nx", 0), 3u);
+    EXPECT_EQ(skip_blanks("/* a /* nested */ one */x", 0), 24u);
+    EXPECT_EQ(skip_blanks("/**/x", 0), 4u);
+    // A lone '-', '/' or '*' is a token, also as the last byte.
+    EXPECT_EQ(skip_blanks("- 1", 0), 0u);
+    EXPECT_EQ(skip_blanks(" -", 0), 1u);
+    EXPECT_EQ(skip_blanks(" /", 0), 1u);
+    EXPECT_EQ(skip_blanks("*/", 0), 0u);
+    // A comment never closed: nothing can follow.
+    EXPECT_EQ(skip_blanks("/* open", 0), npos);
+    EXPECT_EQ(skip_blanks("/* /* */", 0), npos);
+    EXPECT_EQ(skip_blanks("/*", 0), npos);
+    EXPECT_EQ(skip_blanks("/*/", 0), npos);
+}
+
 TEST(StatementNameAfter, PlainAndQuotedNames) {
     EXPECT_EQ(name_in("PREPARE q1 AS SELECT 1", "prepare"), "q1");
     EXPECT_EQ(name_in("prepare Q_1$x(int) AS SELECT $1", "prepare"), "Q_1$x");
