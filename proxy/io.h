@@ -76,7 +76,7 @@ class ScopedStorage {
 };
 
 // Receives what is already there, without waiting: 0 with no error when nothing is. A read
-// that leaves the socket empty tells the event loop so (mark_drained, ready_wait.h).
+// that proves the socket empty tells the event loop so (read_left_nothing, ready_wait.h).
 std::size_t receive_now(tcp::socket& s, ReadBuffer& buf, std::size_t min_free, error_code& ec);
 
 // Whether to make a read or write system call at once rather than queue the operation to

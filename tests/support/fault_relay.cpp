@@ -325,6 +325,7 @@ void FaultRelay::loop() {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(wake_at - now);
             timeout = static_cast<int>(std::max<long>(left.count() + 1, 0));
         }
+        const std::size_t polled = conns_.size();  // accept_one below may add one
         int n = ::poll(fds.data(), fds.size(), timeout);
         if (n < 0 && errno != EINTR) return;
         if (fds[0].revents & POLLIN) {
@@ -339,7 +340,8 @@ void FaultRelay::loop() {
         for (std::size_t i = 0; i < conns_.size(); ++i) {
             auto& c = *conns_[i];
             const short hup = POLLERR | POLLHUP;
-            if (stalled && ((fds[2 + 2 * i].revents | fds[3 + 2 * i].revents) & hup)) {
+            if (stalled && i < polled &&
+                ((fds[2 + 2 * i].revents | fds[3 + 2 * i].revents) & hup)) {
                 c.quiet = true;
             }
             if (pump(c, true, after)) pump(c, false, after);
