@@ -1,7 +1,8 @@
 // The reactor internals behind ready_wait.h: Asio 1.26's epoll reactor keeps what this needs
 // (a descriptor's "try at once" flags, its registered events, the events of its last
-// readiness report, the epoll descriptor) private. They are named here through explicit
-// template instantiations, which the language exempts from access checks, and nowhere else.
+// readiness report, the reactor it belongs to, the epoll descriptor) private. They are named here
+// through explicit template instantiations, which the language exempts from access checks, and
+// nowhere else.
 #include "proxy/ready_wait.h"
 
 #ifdef PGTENANT_READY_WAIT
@@ -36,10 +37,14 @@ struct LastEvents {
 struct EpollFd {
     using type = int Reactor::*;
 };
+struct Owner {
+    using type = Reactor* DescriptorState::*;
+};
 template struct Steal<TryFlags, &DescriptorState::try_speculative_>;
 template struct Steal<Registered, &DescriptorState::registered_events_>;
 template struct Steal<LastEvents, &ad::scheduler_operation::task_result_>;
 template struct Steal<EpollFd, &Reactor::epoll_fd_>;
+template struct Steal<Owner, &DescriptorState::reactor_>;
 
 // The events of the descriptor's last readiness report (kept as its operation's result until
 // the next report; a C-style cast reaches the private base).
@@ -50,6 +55,10 @@ unsigned int last_events(DescriptorState* state) {
 }  // namespace
 
 namespace ready_wait_detail {
+
+Reactor* reactor_of(Reactor::per_descriptor_data state) {
+    return state ? state->*Stolen<Owner>::member : nullptr;
+}
 
 void watch_closes(Reactor& reactor, Reactor::per_descriptor_data state, int fd) {
     if (!state) return;

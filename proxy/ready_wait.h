@@ -103,6 +103,10 @@ class Cancellation {
     int fd_;
 };
 
+// The reactor a registered socket belongs to, as its registration records it: null when the
+// socket is not registered (closed). Asio's own lookup by service type takes a mutex and
+// compares type names, twice a transaction.
+ad::epoll_reactor* reactor_of(ad::epoll_reactor::per_descriptor_data state);
 // Adds EPOLLRDHUP to the socket's registration, the first time (ready_wait.cpp).
 void watch_closes(ad::epoll_reactor& reactor, ad::epoll_reactor::per_descriptor_data state, int fd);
 
@@ -129,8 +133,10 @@ auto async_readable(tcp::socket& s, Token&& token) {
             auto slot = asio::get_associated_cancellation_slot(handler);
             typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
             p.p = new (p.v) Op(handler, impl.get_executor());
-            auto& reactor = asio::use_service<ad::epoll_reactor>(
-                asio::query(impl.get_executor(), asio::execution::context));
+            ad::epoll_reactor* registered = rd::reactor_of(data.reactor_data_);
+            auto& reactor = registered ? *registered
+                                       : asio::use_service<ad::epoll_reactor>(asio::query(
+                                             impl.get_executor(), asio::execution::context));
             if ((data.state_ & ad::socket_ops::non_blocking) == 0 &&
                 !ad::socket_ops::set_internal_non_blocking(data.socket_, data.state_, true,
                                                            p.p->ec_)) {
