@@ -15,6 +15,10 @@
 
 namespace pgtenant::proxy {
 
+// Set by the io_uring build for the epoll build it execs, which clears it: if the fallback is in
+// fact a copy of the io_uring build, it stops instead of exec'ing itself forever.
+constexpr const char* kFallingBack = "PGTENANT_EPOLL_FALLBACK_RUNNING";
+
 #ifdef BOOST_ASIO_HAS_IO_URING
 
 const char* io_backend_name() { return "io_uring"; }
@@ -43,9 +47,6 @@ bool use_best_io_backend(char** argv) {
                          PGTENANT_EPOLL_FALLBACK);
         return false;
     }
-    // Set for the binary exec'd: if the fallback is in fact a copy of this io_uring build, it
-    // stops here instead of exec'ing itself forever.
-    constexpr const char* kFallingBack = "PGTENANT_EPOLL_FALLBACK_RUNNING";
     if (std::getenv(kFallingBack)) {
         spdlog::critical("{}, and {} is not the epoll build (it fell back to itself)", why,
                          fallback.string());
@@ -63,7 +64,7 @@ bool use_best_io_backend(char** argv) {
 const char* io_backend_name() { return "epoll"; }
 
 bool use_best_io_backend(char**) {
-    ::unsetenv("PGTENANT_EPOLL_FALLBACK_RUNNING");  // set by the io_uring build that exec'd this
+    ::unsetenv(kFallingBack);
     return true;
 }
 
