@@ -168,6 +168,18 @@ std::optional<DataRow> decode_data_row(std::string_view body) {
     return row;
 }
 
+bool well_formed_row(std::string_view body) {
+    MessageReader r(body);
+    const int16_t columns = r.int16();
+    if (!r.ok() || columns < 0) return false;
+    for (int16_t i = 0; i < columns && r.ok(); ++i) {
+        const int32_t size = r.int32();
+        if (size < -1) return false;
+        if (size > 0) r.bytes(static_cast<std::size_t>(size));
+    }
+    return r.ok() && r.at_end();
+}
+
 std::optional<BackendKeyData> decode_backend_key_data(std::string_view body) {
     MessageReader r(body);
     BackendKeyData k;

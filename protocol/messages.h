@@ -102,6 +102,9 @@ std::optional<ParameterStatus> decode_parameter_status(std::string_view body);
 // DataRow: each column's value, nullopt for NULL.
 using DataRow = std::vector<std::optional<std::string_view>>;
 std::optional<DataRow> decode_data_row(std::string_view body);
+// Whether `body` frames as decode_data_row reads it (a column count, then each column's length
+// and bytes, ending exactly at its end), without building the row.
+bool well_formed_row(std::string_view body);
 
 struct BackendKeyData {
     int32_t pid = 0;

@@ -1,5 +1,8 @@
 #include "protocol/replies.h"
 
+#include <array>
+#include <string_view>
+
 namespace pgtenant::protocol {
 
 bool request_for_tag(char tag, Request& out) {
@@ -78,8 +81,19 @@ std::deque<Request> ReplyTracker::abandon() {
     return out;
 }
 
+namespace {
+// The message types a server sends after login (PostgreSQL's protocol, version 3). Any other
+// byte where a message starts means the stream is misframed: nothing after it can be trusted.
+constexpr auto kServerTags = [] {
+    std::array<bool, 256> t{};
+    for (unsigned char c : std::string_view("123ACDEGHIKNRSTVWZcdnstv")) t[c] = true;
+    return t;
+}();
+}  // namespace
+
 ReplyTracker::Reply ReplyTracker::on_reply(char tag) {
     failed_.clear();
+    if (!kServerTags[static_cast<unsigned char>(tag)]) return {Verdict::unexpected};
     if (tag == 'N' || tag == 'S' || tag == 'A') return {Verdict::forward};
     if (queue_.empty()) return {Verdict::unexpected};
     const Entry front = queue_.front();

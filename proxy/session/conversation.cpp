@@ -124,6 +124,10 @@ Conversation::ServerNews Conversation::on_server_message(char tag, std::string_v
     auto& tracker = server_->tracker();
     const bool ours = tracker.front_injected();
     const auto reply = tracker.on_reply(tag);
+    // A row pgtenant drops is its own statement's, of a shape it knows: one that does not frame
+    // means the stream does not either (the client's rows are the client's to read).
+    if (reply.verdict == Verdict::drop && tag == 'D' && !protocol::well_formed_row(bytes.substr(5)))
+        return {ServerNews::Kind::unexpected, {}};
     std::string replacement;
     // In a failed transaction PostgreSQL answers 25P02 before it looks at anything pgtenant
     // would refuse: the server's answer to the substitute is the client's then.

@@ -115,7 +115,7 @@ class Conversation {
             wake,            // the serve loop waits for this: a statement's shape, COPY data
             binding_failed,  // pgtenant's own request failed: the connection must be abandoned
             closing,         // a FATAL on a connection with nothing outstanding: it closes
-            unexpected,      // a reply to nothing outstanding (ignored)
+            unexpected,      // a message no request explains, or misframed: the stream is lost
         };
         Kind kind = Kind::none;
         std::string detail;  // the server's message, for binding_failed and closing

@@ -33,14 +33,15 @@ std::size_t whole_rows(std::string_view data, std::size_t from) {
 }
 
 // The length of the binding's four successful replies (BindComplete, DataRow, CommandComplete,
-// CloseComplete), whole, at the front of `data`; 0 when they are not there.
+// CloseComplete), whole and the row well framed, at the front of `data`; 0 when they are not
+// there.
 std::size_t binding_replies(std::string_view data) {
     std::size_t end = 0;
     for (char tag : {'2', 'D', 'C', '3'}) {
         protocol::Frame f;
         if (protocol::peek_frame(data.substr(end), kMaxServerMessage, f) !=
                 protocol::FrameStatus::complete ||
-            f.tag != tag)
+            f.tag != tag || (tag == 'D' && !protocol::well_formed_row(f.bytes.substr(5))))
             return 0;
         end += f.total_size;
     }
@@ -197,7 +198,7 @@ bool Session::relay_messages(ServerConnection& conn, std::string& out) {
                 continue;
             }
         }
-        relay_complete(conn, f.tag, f.bytes, out);
+        if (!relay_complete(conn, f.tag, f.bytes, out)) return false;
         pos += f.total_size;
         if (server_.get() != &conn) break;  // lost inside relay_complete
     }
@@ -205,7 +206,7 @@ bool Session::relay_messages(ServerConnection& conn, std::string& out) {
     return true;
 }
 
-void Session::relay_complete(ServerConnection& conn, char tag, std::string_view bytes,
+bool Session::relay_complete(ServerConnection& conn, char tag, std::string_view bytes,
                              std::string& out) {
     auto news = conv_.on_server_message(tag, bytes, out);
     switch (news.kind) {
@@ -223,9 +224,13 @@ void Session::relay_complete(ServerConnection& conn, char tag, std::string_view 
                 std::make_unique<protocol::Error>(errors::server_connection_lost(news.detail));
             break;
         case Conversation::ServerNews::Kind::unexpected:
-            spdlog::warn("{} unexpected '{}' from server connection {}", prefix(), tag, conn.id());
-            break;
+            // pgtenant no longer knows which request the server answers: none of what follows
+            // can be given to anyone.
+            spdlog::warn("{} unexpected message type 0x{:02x} from server connection {}", prefix(),
+                         static_cast<uint8_t>(tag), conn.id());
+            return false;
     }
+    return true;
 }
 
 // The server connection is gone (or unusable). Answer every outstanding client request the

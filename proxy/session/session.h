@@ -143,7 +143,8 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     // --- relaying server replies (relay.cpp) ---
     awaitable<void> relay(std::shared_ptr<ServerConnection> conn);
     bool relay_messages(ServerConnection& conn, std::string& out);
-    void relay_complete(ServerConnection& conn, char tag, std::string_view bytes, std::string& out);
+    // False when the message shows the stream cannot be followed (the connection is lost).
+    bool relay_complete(ServerConnection& conn, char tag, std::string_view bytes, std::string& out);
     // `client_work_skipped`: the server skipped the client's messages (the binding failed).
     void server_lost(ServerConnection& conn, const protocol::Error& error, std::string& out,
                      bool client_work_skipped = false);

@@ -402,6 +402,64 @@ INSTANTIATE_TEST_SUITE_P(
                       CorruptRowCase{"TooLongSimpleInBlock", 0xffffffff, true, false}),
     [](const ::testing::TestParamInfo<CorruptRowCase>& info) { return info.param.name; });
 
+// --- The binding's own reply breaks ---
+
+struct BrokenBindingCase {
+    const char* name;
+    uint32_t length;  // written into the binding's DataRow header
+    bool extended;
+};
+
+class BrokenBindingTest : public FaultTest,
+                          public ::testing::WithParamInterface<BrokenBindingCase> {};
+
+// The first DataRow a leased connection sends is the binding's: the relay usually drops the
+// binding's four replies in one step, after checking each is whole and has its tag. A row
+// whose length cannot be framed, or that frames the rest of the stream wrongly (an empty row:
+// its body is then read as the next messages), must not pass that step nor be taken for a
+// bound transaction: the statement fails with a connection error, nothing of it is committed,
+// and the next one runs bound to the client's own practice on a fresh connection.
+TEST_P(BrokenBindingTest, FailsThatTransactionOnly) {
+    const auto& p = GetParam();
+    auto options = small_pool();
+    options.pool_size = 1;  // the one connection armed is the one the client gets
+    start_behind_relay(options);
+    const long id = new_ids(1);
+    auto alice = proxy_->connect_as(demo::kAlice);
+    PGconn* c = alice.get();
+    ASSERT_EQ(sqlstate_of(c, "SELECT 1"), "");  // the connection, idle in the pool
+    relay_->corrupt_length('D', 1, p.length);
+    // Simple: a block opened and written in the same Query, which must be rolled back.
+    // Extended: a read (a write outside a block would commit before the reply is seen, as on
+    // any connection lost after sending).
+    auto broken =
+        p.extended
+            ? run_params(c, "SELECT count(*) FROM patients WHERE $1::text = 'x'", {"x"}, 10s)
+            : run(c, "BEGIN; " + insert_sql(id, "after a broken binding") + " RETURNING 'x'", 10s);
+    EXPECT_FALSE(broken.ok()) << "a transaction whose binding reply was broken ran";
+    EXPECT_TRUE(connection_failure(broken.sqlstate)) << broken.sqlstate << " " << broken.error;
+    ASSERT_EQ(PQstatus(c), CONNECTION_OK) << "the client was dropped with the server connection";
+    run(c, "ROLLBACK", 10s);
+    EXPECT_FALSE(row_exists(id)) << "the statement behind a broken binding was committed";
+
+    auto practices = run(c, "SELECT DISTINCT practice_id::text FROM patients", 10s);
+    ASSERT_TRUE(practices.ok()) << practices.sqlstate << " " << practices.error;
+    ASSERT_EQ(practices.rows.size(), 1u);
+    EXPECT_EQ(practices.rows[0][0], demo::kPracticeA);
+    EXPECT_TRUE(proxy_->running());
+    expect_bystander_works(*proxy_);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, BrokenBindingTest,
+                         ::testing::Values(BrokenBindingCase{"TooShortSimple", 2, false},
+                                           BrokenBindingCase{"TooLongExtended", 0x7ffffff0, true},
+                                           BrokenBindingCase{"EmptyRowSimple", 4, false},
+                                           BrokenBindingCase{"EmptyRowExtended", 4, true},
+                                           BrokenBindingCase{"ShortRowSimple", 10, false}),
+                         [](const ::testing::TestParamInfo<BrokenBindingCase>& info) {
+                             return info.param.name;
+                         });
+
 // --- Slow: every chunk of the stream is delayed ---
 
 TEST_F(FaultTest, SlowServerStreamStaysCorrect) {

@@ -384,6 +384,20 @@ TEST(DecodeDataRow, ValuesNullsAndMalformed) {
     EXPECT_TRUE(decode_data_row(be16(0)));
 }
 
+// well_formed_row accepts exactly what decode_data_row decodes.
+TEST(WellFormedRow, AgreesWithDecodeDataRow) {
+    using test::be16;
+    using test::be32;
+    const std::string body = be16(3) + be32(2) + "ab" + be32(0xffffffff) + be32(0);
+    EXPECT_TRUE(well_formed_row(body));
+    for (std::size_t n = 0; n < body.size(); ++n)
+        EXPECT_FALSE(well_formed_row(body.substr(0, n))) << n;
+    for (const std::string& b :
+         {body + "x", be16(1) + be32(0xfffffffe), be16(0xffff), be16(0), be16(1) + be32(5) + "abc",
+          be16(1) + be32(0x7fffffff), be16(2) + be32(1) + "a", std::string("\x01")})
+        EXPECT_EQ(well_formed_row(b), decode_data_row(b).has_value());
+}
+
 TEST(DecodeParameterStatus, RoundTripAndMalformed) {
     std::string msg;
     build::parameter_status(msg, "client_encoding", "UTF8");

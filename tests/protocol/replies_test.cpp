@@ -127,6 +127,23 @@ TEST(ReplyTracker, SimpleQueryWithRows) {
     EXPECT_TRUE(t.idle());
 }
 
+// A byte that starts no server message where one must start: the stream is misframed, whatever
+// is outstanding (even the notices and reports that are otherwise always passed on).
+TEST(ReplyTracker, AByteThatIsNoServerMessageIsUnexpected) {
+    for (char tag : {'\0', 'x', 'P', 'Q', 'B', 'X', 'f', '\xff'}) {
+        ReplyTracker t;
+        send(t, "Q");
+        EXPECT_EQ(t.on_reply(tag).verdict, Verdict::unexpected) << static_cast<int>(tag);
+        EXPECT_EQ(t.outstanding(), 1u);
+        ReplyTracker ours;
+        inject(ours, "BEC");
+        EXPECT_EQ(ours.on_reply(tag).verdict, Verdict::unexpected) << static_cast<int>(tag);
+    }
+    ReplyTracker t;
+    send(t, "Q");
+    expect_replies(t, "NSATDCZ", "fffffff");
+}
+
 TEST(ReplyTracker, SimpleQueryWithSeveralStatementsAndEmptyQuery) {
     ReplyTracker t;
     send(t, "QQ");
