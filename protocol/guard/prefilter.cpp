@@ -125,11 +125,15 @@ bool may_be_snapshot_free(std::string_view sql) {
         if (i == sql.size() || sql[i] != ';') break;
         ++i;
     }
-    std::string word;
-    while (i < sql.size() && word.size() < 10 && ascii_alpha(sql[i])) word += ascii_lower(sql[i++]);
+    // The first word, lower-cased; one of 9 letters or more matches none of them.
+    std::array<char, 9> word;
+    std::size_t len = 0;
+    while (i < sql.size() && len < word.size() && ascii_alpha(sql[i]))
+        word[len++] = ascii_lower(sql[i++]);
     static constexpr std::array<std::string_view, 9> kSetupWords = {
         "begin", "start", "set", "reset", "show", "commit", "rollback", "end", "abort"};
-    return std::find(kSetupWords.begin(), kSetupWords.end(), word) != kSetupWords.end();
+    const std::string_view first(word.data(), len);
+    return std::find(kSetupWords.begin(), kSetupWords.end(), first) != kSetupWords.end();
 }
 
 namespace {
@@ -160,16 +164,19 @@ constexpr auto kWordBytes = [] {
     }
     return t;
 }();
-bool word_start(char c) { return kWordBytes[static_cast<unsigned char>(c)] & kStarts; }
-bool word_char(char c) { return kWordBytes[static_cast<unsigned char>(c)] & kContinues; }
+constexpr bool word_start(char c) { return kWordBytes[static_cast<unsigned char>(c)] & kStarts; }
+constexpr bool word_char(char c) { return kWordBytes[static_cast<unsigned char>(c)] & kContinues; }
 
 // A word of the text, compared in any case without copying it (most words are only passed).
 class Word {
   public:
     void assign(std::string_view sql, std::size_t& i) {
-        const std::size_t start = i;
-        while (i < sql.size() && word_char(sql[i])) ++i;
-        raw_ = sql.substr(start, i - start);
+        const char* const start = sql.data() + i;
+        const char* const end = sql.data() + sql.size();
+        const char* p = start;
+        while (p != end && word_char(*p)) ++p;
+        raw_ = {start, static_cast<std::size_t>(p - start)};
+        i += raw_.size();
     }
     void clear() { raw_ = {}; }
     bool empty() const { return raw_.empty(); }
@@ -194,9 +201,47 @@ class Word {
 
 }  // namespace
 
+namespace {
+// What a byte may start in vouched_without_parse's token scan, as one table: the scan looks at
+// every byte of every simple query.
+enum class Token : uint8_t {
+    other,      // an operator or punctuation: ends what a '(' could follow
+    blank,      // whitespace (vertical tab too: reading it as a blank is the careful way)
+    word,       // an identifier or keyword
+    digit,      // a number
+    paren,      // '('
+    literal,    // '\''
+    dollar,     // '$': a parameter, or a dollar quote
+    semicolon,  // another statement may follow
+    dot,        // qualifies the next word
+    dash,       // '-': a comment when doubled
+    slash,      // '/': a comment before '*'
+    refuse,     // '"' (a quoted name may be a function's) or '`': parse it
+};
+constexpr auto kTokens = [] {
+    std::array<Token, 256> t{};
+    for (int c = 0; c < 256; ++c) {
+        if (word_start(static_cast<char>(c))) t[c] = Token::word;
+        if (ascii_digit(static_cast<char>(c))) t[c] = Token::digit;
+    }
+    for (unsigned char c : std::string_view(" \t\n\r\f\v")) t[c] = Token::blank;
+    t['('] = Token::paren;
+    t['\''] = Token::literal;
+    t['$'] = Token::dollar;
+    t[';'] = Token::semicolon;
+    t['.'] = Token::dot;
+    t['-'] = Token::dash;
+    t['/'] = Token::slash;
+    t['"'] = Token::refuse;
+    t['`'] = Token::refuse;
+    return t;
+}();
+}  // namespace
+
 bool vouched_without_parse(std::string_view sql) {
+    const std::size_t n = sql.size();
     std::size_t i = skip_blanks(sql, 0);
-    if (i == std::string_view::npos || i == sql.size()) return false;
+    if (i == std::string_view::npos || i == n) return false;
     Word first;
     std::size_t k = i;
     first.assign(sql, k);
@@ -207,66 +252,71 @@ bool vouched_without_parse(std::string_view sql) {
     if (std::find(kNeutralWords.begin(), kNeutralWords.end(), first.lowered(buf)) ==
         kNeutralWords.end())
         return false;
-    // A token scan: strings, quoted names, comments and parameters are read past; a '(' right
-    // after a word must follow a harmless built-in function's name (unqualified or in
-    // pg_catalog) or a keyword; anything unusual means "parse it".
+    // A token scan: strings, comments and parameters are read past; a '(' right after a word
+    // must follow a harmless built-in function's name (unqualified or in pg_catalog) or a
+    // keyword; anything unusual means "parse it". Blanks and comments change nothing.
     Word last;               // the word just before ("" when none)
     Word qualifier;          // the word before "last" and a '.', if any
     bool after_dot = false;  // the token before is a '.'
-    for (std::size_t n = sql.size(); i < n;) {
+    while (i < n) {
         const char c = sql[i];
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-            (c == '-' && i + 1 < n && sql[i + 1] == '-') ||
-            (c == '/' && i + 1 < n && sql[i + 1] == '*')) {
-            i = skip_blanks(sql, i);
-            if (i == std::string_view::npos) return false;
-            continue;
-        }
-        if (word_start(c)) {
-            if (after_dot) {
-                qualifier = last;
-            } else {
-                qualifier.clear();
-            }
-            last.assign(sql, i);
-            if (last.is("into")) return false;  // SELECT INTO makes a table
-            after_dot = false;
-            continue;
-        }
-        if (c == '(') {
-            if (!last.empty()) {
-                const auto name = last.lowered(buf);
-                const bool known =
-                    qualifier.empty()
-                        ? (protocol::guard::harmless_function(name) ||
-                           std::binary_search(kParenWords.begin(), kParenWords.end(), name))
-                        : (qualifier.is("pg_catalog") && protocol::guard::harmless_function(name));
-                if (!known) return false;
-            }
-            last.clear();
-            qualifier.clear();
-            after_dot = false;
-            ++i;
-            continue;
-        }
-        if (c == '\'') {
-            // A literal: '' inside is a quote; a backslash may be an escape (E''): parse it.
-            for (++i;; ++i) {
-                if (i >= n || sql[i] == '\\') return false;
-                if (sql[i] == '\'') {
-                    if (i + 1 < n && sql[i + 1] == '\'') {
-                        ++i;
-                        continue;
-                    }
-                    break;
+        switch (kTokens[static_cast<unsigned char>(c)]) {
+            case Token::blank:
+                ++i;
+                continue;
+            case Token::dash:
+            case Token::slash:
+                if (i + 1 < n && sql[i + 1] == (c == '-' ? '-' : '*')) {
+                    i = skip_blanks(sql, i);
+                    if (i == std::string_view::npos) return false;
+                    continue;
                 }
-            }
-            ++i;
-        } else if (c == '"' || c == '$' || c == ';' || c == '`') {
-            // A quoted name may be a function's, a $ a dollar quote (a $1 parameter too: it
-            // never needs a ( after it, but telling them apart is not worth it), a ';' another
-            // statement.
-            if (c == ';') {
+                ++i;
+                break;
+            case Token::word:
+                if (after_dot) {
+                    qualifier = last;
+                } else {
+                    qualifier.clear();
+                }
+                last.assign(sql, i);
+                if (last.is("into")) return false;  // SELECT INTO makes a table
+                after_dot = false;
+                continue;
+            case Token::paren:
+                if (!last.empty()) {
+                    const auto name = last.lowered(buf);
+                    const bool known =
+                        qualifier.empty()
+                            ? (protocol::guard::harmless_function(name) ||
+                               std::binary_search(kParenWords.begin(), kParenWords.end(), name))
+                            : (qualifier.is("pg_catalog") &&
+                               protocol::guard::harmless_function(name));
+                    if (!known) return false;
+                }
+                ++i;
+                break;
+            case Token::literal:
+                // '' inside is a quote; a backslash may be an escape (E''): parse it.
+                for (++i;; ++i) {
+                    if (i >= n || sql[i] == '\\') return false;
+                    if (sql[i] == '\'') {
+                        if (i + 1 < n && sql[i + 1] == '\'') {
+                            ++i;
+                            continue;
+                        }
+                        break;
+                    }
+                }
+                ++i;
+                break;
+            case Token::dollar:
+                // A $1 parameter (never needs a '(' after it); else perhaps a dollar quote.
+                if (i + 1 >= n || !ascii_digit(sql[i + 1])) return false;
+                for (++i; i < n && ascii_digit(sql[i]);) ++i;
+                break;
+            case Token::semicolon:
+                // Only empty statements may follow.
                 for (++i; i < n;) {
                     i = skip_blanks(sql, i);
                     if (i == std::string_view::npos) return false;
@@ -275,16 +325,22 @@ bool vouched_without_parse(std::string_view sql) {
                     ++i;
                 }
                 return true;
-            }
-            if (c != '$' || i + 1 >= n || !ascii_digit(sql[i + 1])) return false;
-            for (++i; i < n && ascii_digit(sql[i]);) ++i;
-        } else {
-            after_dot = c == '.' && !last.empty();
-            if (after_dot) {
+            case Token::dot:
                 ++i;
-                continue;  // `last` stays: it qualifies the next word
-            }
-            ++i;
+                if (!last.empty()) {
+                    after_dot = true;
+                    continue;  // `last` stays: it qualifies the next word
+                }
+                break;
+            case Token::digit:
+                while (++i < n && ascii_digit(sql[i])) {
+                }
+                break;
+            case Token::refuse:
+                return false;
+            case Token::other:
+                ++i;
+                break;
         }
         last.clear();
         qualifier.clear();
