@@ -91,6 +91,7 @@ void Session::adopt(App& app, int worker, int fd, handover::SessionSnapshot snap
 
 awaitable<void> Session::resume(std::shared_ptr<Session> self, handover::SessionSnapshot s) {
     Session& session = *self;
+    RelayStopper stop_relay{session};
     if (!co_await session.take_over(std::move(s))) co_return;
     release_cached_frames();
     co_await session.serve();

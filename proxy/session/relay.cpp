@@ -54,8 +54,94 @@ bool needs_whole(char tag) {
 }
 }  // namespace
 
-awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
+namespace {
+// The relays parked on this worker thread, oldest first. A parked relay costs its session
+// about 1 KiB; one for each client that leases often is worth it, one for every idle client is
+// not: past the bound, the oldest ends, and its session starts a new one at its next lease.
+struct ParkedRelays {
+    Session* oldest = nullptr;
+    Session* newest = nullptr;
+    std::size_t count = 0;
+};
+thread_local ParkedRelays parked_relays;
+}  // namespace
+
+// One coroutine for every lease of the session, not one each: starting a coroutine costs more
+// than the rest of a short transaction's relaying. Between leases it is parked in
+// relay_parked_, which holds its frames (and through them the session) until start_relay,
+// stop_relay or another session's parking resumes it.
+awaitable<void> Session::relay_leases() {
     auto self = shared_from_this();
+    for (;;) {
+        if (server_ && relayed_lease_ != leases_) {
+            relayed_lease_ = leases_;
+            co_await relay(server_.shared());
+            continue;
+        }
+        if (relay_stop_ || std::exchange(relay_evicted_, false)) break;
+        co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+            [this](auto handler) {
+                relay_parked_.emplace(std::move(handler));
+                park_link();
+            },
+            asio::use_awaitable);
+    }
+    relay_running_ = false;
+}
+
+void Session::park_link() {
+    auto& list = parked_relays;
+    parked_prev_ = list.newest;
+    parked_next_ = nullptr;
+    (list.newest ? list.newest->parked_next_ : list.oldest) = this;
+    list.newest = this;
+    const auto bound = static_cast<std::size_t>(2 * app_.config->pool.size);
+    if (++list.count > bound && list.oldest != this) {
+        Session* oldest = list.oldest;
+        oldest->relay_evicted_ = true;
+        oldest->resume_relay(true);
+    }
+}
+
+void Session::park_unlink() {
+    auto& list = parked_relays;
+    (parked_prev_ ? parked_prev_->parked_next_ : list.oldest) = parked_next_;
+    (parked_next_ ? parked_next_->parked_prev_ : list.newest) = parked_prev_;
+    parked_prev_ = parked_next_ = nullptr;
+    --list.count;
+}
+
+void Session::resume_relay(bool later) {
+    park_unlink();
+    auto relay = std::move(*relay_parked_);
+    relay_parked_.reset();
+    if (later) {
+        asio::post(client_.get_executor(), [relay = std::move(relay)]() mutable { relay(); });
+    } else {
+        relay();
+    }
+}
+
+void Session::start_relay() {
+    ++leases_;
+    if (relay_parked_) {
+        // Resumed here, up to its first wait for the server, before the segment is written.
+        resume_relay(false);
+    } else if (!relay_running_ && !relay_stop_) {
+        relay_running_ = true;
+        relay_evicted_ = false;
+        asio::co_spawn(client_.get_executor(), relay_leases(), asio::detached);
+    }
+    // Else it is still writing the last lease's reply to the client, or resuming from an
+    // eviction: this lease comes next.
+}
+
+void Session::stop_relay() {
+    relay_stop_ = true;
+    if (relay_parked_) resume_relay(true);  // else not started, or it stops after its lease
+}
+
+awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
     ScopedStorage out_storage;
     std::string& out = *out_storage;
     passthrough_left_ = 0;

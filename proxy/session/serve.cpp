@@ -399,7 +399,7 @@ void Session::leased(Lease lease) {
     cancel_sent_ = false;
     hold(std::move(lease));
     conv_.leased(*server_, to_server_);
-    asio::co_spawn(client_.get_executor(), relay(server_.shared()), asio::detached);
+    start_relay();
 }
 
 // A segment begins on the leased connection. When no transaction block is open, the connection

@@ -1,7 +1,8 @@
 #pragma once
 // One client connection, one coroutine: startup -> TLS -> authenticate -> serve.
-// While a server connection is leased, a second coroutine relays its replies to the client;
-// both run on the session's worker thread, so session state needs no locks.
+// A second coroutine relays the leased server connections' replies to the client, one lease
+// after another (it waits, parked, between them); both run on the session's worker thread, so
+// session state needs no locks.
 #include <memory>
 #include <optional>
 #include <string>
@@ -141,7 +142,17 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
                                          bool& outranks_failed_block);
 
     // --- relaying server replies (relay.cpp) ---
+    // The relay coroutine: each lease in turn, parked between them, until stop_relay().
+    awaitable<void> relay_leases();
     awaitable<void> relay(std::shared_ptr<ServerConnection> conn);
+    // A new lease for the relay: wakes it, or starts it the first time.
+    void start_relay();
+    // The session's coroutine ended: the relay ends too (parked, it holds the session).
+    void stop_relay();
+    struct RelayStopper {
+        Session& s;
+        ~RelayStopper() { s.stop_relay(); }
+    };
     bool relay_messages(ServerConnection& conn, std::string& out);
     // False when the message shows the stream cannot be followed (the connection is lost).
     bool relay_complete(ServerConnection& conn, char tag, std::string_view bytes, std::string& out);
@@ -217,7 +228,21 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     std::chrono::steady_clock::time_point large_deadline_;  // for the large message to arrive
     std::size_t passthrough_left_ = 0;  // bytes of a large message still streaming
     bool passthrough_forward_ = false;
-    std::size_t relay_need_ = 0;                     // bytes the relay needs buffered to go on
+    std::size_t relay_need_ = 0;  // bytes the relay needs buffered to go on
+    // The relay between leases, and its state: leases so far, the last one it relayed.
+    std::optional<asio::detail::awaitable_handler<asio::any_io_executor>> relay_parked_;
+    uint64_t leases_ = 0;
+    uint64_t relayed_lease_ = 0;
+    bool relay_running_ = false;
+    bool relay_stop_ = false;     // for good: the session ended
+    bool relay_evicted_ = false;  // for now: too many relays were parked on this worker
+    // This worker's parked relays, oldest first (relay.cpp): links while parked.
+    Session* parked_prev_ = nullptr;
+    Session* parked_next_ = nullptr;
+    void park_link();
+    void park_unlink();
+    // Takes the relay out of relay_parked_ and resumes it: here, or posted (`later`).
+    void resume_relay(bool later);
     std::unique_ptr<protocol::Error> server_fatal_;  // a FATAL the server sent while idle
     // Set while the client's transaction block died with its server connection.
     std::unique_ptr<AbortedTransaction> aborted_;

@@ -81,6 +81,7 @@ awaitable<void> Session::refuse(const protocol::Error& e) {
 awaitable<void> Session::run(std::shared_ptr<Session> self) {
     // Kept to two awaits: this frame lives as long as the session (an idle client's memory).
     Session& s = *self;
+    RelayStopper stop_relay{s};
     if (!co_await s.admit()) co_return;
     release_cached_frames();  // serve's frame lives as long as the session: its own size
     if (s.admin_) {
