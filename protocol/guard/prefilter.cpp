@@ -171,12 +171,9 @@ constexpr bool word_char(char c) { return kWordBytes[static_cast<unsigned char>(
 class Word {
   public:
     void assign(std::string_view sql, std::size_t& i) {
-        const char* const start = sql.data() + i;
-        const char* const end = sql.data() + sql.size();
-        const char* p = start;
-        while (p != end && word_char(*p)) ++p;
-        raw_ = {start, static_cast<std::size_t>(p - start)};
-        i += raw_.size();
+        const std::size_t start = i;
+        while (i < sql.size() && word_char(sql[i])) ++i;
+        raw_ = sql.substr(start, i - start);
     }
     void clear() { raw_ = {}; }
     bool empty() const { return raw_.empty(); }
@@ -199,9 +196,6 @@ class Word {
     std::string_view raw_;
 };
 
-}  // namespace
-
-namespace {
 // What a byte may start in vouched_without_parse's token scan, as one table: the scan looks at
 // every byte of every simple query.
 enum class Token : uint8_t {

@@ -149,6 +149,12 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     void start_relay();
     // The session's coroutine ended: the relay ends too (parked, it holds the session).
     void stop_relay();
+    // Takes the relay out of relay_parked_ and resumes it: here, or posted (`later`).
+    void resume_relay(bool later);
+    // Into and out of this worker's list of parked relays; parking past its bound ends the
+    // oldest.
+    void park_link();
+    void park_unlink();
     struct RelayStopper {
         Session& s;
         ~RelayStopper() { s.stop_relay(); }
@@ -239,10 +245,6 @@ class Session : public std::enable_shared_from_this<Session>, public admin::Clie
     // This worker's parked relays, oldest first (relay.cpp): links while parked.
     Session* parked_prev_ = nullptr;
     Session* parked_next_ = nullptr;
-    void park_link();
-    void park_unlink();
-    // Takes the relay out of relay_parked_ and resumes it: here, or posted (`later`).
-    void resume_relay(bool later);
     std::unique_ptr<protocol::Error> server_fatal_;  // a FATAL the server sent while idle
     // Set while the client's transaction block died with its server connection.
     std::unique_ptr<AbortedTransaction> aborted_;
