@@ -168,6 +168,10 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
             lost = true;
             spdlog::error("{} malformed reply from the server; closing that connection", prefix());
         }
+        // A FATAL with nothing outstanding (pg_terminate_backend, a timeout): the server closes
+        // next. The connection is lost now, not at the close: a client message that comes
+        // between the two must meet the loss, not be sent to a server that is going away.
+        if (!lost && server_fatal_ && conn->tracker().idle()) lost = true;
         account(conv_.take_tally());
         if (lost) {
             auto error = server_fatal_ ? *server_fatal_
@@ -197,7 +201,7 @@ awaitable<void> Session::relay(std::shared_ptr<ServerConnection> conn) {
         if (over || server_.get() != conn.get()) co_return;
         if (!conn->tracker().idle()) continue;
         cancel_slot_->idle();
-        if (conn->broken()) continue;  // wait for the server to close it (FATAL) or the client
+        if (conn->broken()) continue;  // wait for the server to close it, or the client
         if (conv_.read_back_due(*conn)) {
             conv_.append_read_back(*conn, to_server_);
             co_await flush_to_server();

@@ -410,6 +410,39 @@ INSTANTIATE_TEST_SUITE_P(
                       CorruptRowCase{"CutShortExtendedInBlock", 12, true, true}),
     [](const ::testing::TestParamInfo<CorruptRowCase>& info) { return info.param.name; });
 
+// --- A FATAL, then the close ---
+
+// PostgreSQL ends a backend (pg_terminate_backend, a timeout) with a FATAL, then closes. A
+// client message that comes between the two must meet the lost transaction, not go to a server
+// that is going away: COMMIT fails with 08006 and the client is idle, as when it comes after
+// the close. The relay here passes the FATAL on and holds the close, so the gap stays open.
+TEST_F(FaultTest, CommitBetweenAFatalAndTheCloseFails) {
+    start_behind_relay();
+    const long id = new_ids(1);
+    auto alice = proxy_->connect_as(demo::kAlice);
+    PGconn* c = alice.get();
+    ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
+    ASSERT_EQ(sqlstate_of(c, insert_sql(id, "before the FATAL")), "");
+    relay_->hold_closes();
+    auto pids = query(su_.get(),
+                      "SELECT pid FROM pg_stat_activity WHERE usename = 'pgtenant_pool' AND "
+                      "state = 'idle in transaction'");
+    ASSERT_EQ(pids.size(), 1u);
+    query(su_.get(), "SELECT pg_terminate_backend(" + pids[0][0] + ", 5000)");
+    // pgtenant has read the FATAL when it logs the loss.
+    const auto deadline = Clock::now() + 5s;
+    while (proxy_->log().find("57P01") == std::string::npos && Clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    auto commit = run(c, "COMMIT", 10s);
+    EXPECT_FALSE(commit.ok());
+    EXPECT_EQ(commit.sqlstate, "08006") << commit.error;
+    EXPECT_EQ(PQtransactionStatus(c), PQTRANS_IDLE);
+    relay_->resume();
+    EXPECT_FALSE(row_exists(id)) << "a row of the terminated transaction was committed";
+    EXPECT_EQ(sqlstate_of(c, "SELECT 1"), "");
+    expect_bystander_works(*proxy_);
+}
+
 // --- The binding's own reply breaks ---
 
 struct BrokenBindingCase {

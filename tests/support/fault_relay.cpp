@@ -147,9 +147,13 @@ void FaultRelay::stall(Direction d) {
     });
 }
 
+void FaultRelay::hold_closes() {
+    control([this] { hold_closes_ = true; });
+}
+
 void FaultRelay::resume() {
     control([this] {
-        stall_to_server_ = stall_to_client_ = false;
+        stall_to_server_ = stall_to_client_ = hold_closes_ = false;
         slow_ = std::chrono::milliseconds(0);
         for (auto& c : conns_) {
             c->next[0] = c->next[1] = Clock::time_point{};
@@ -269,6 +273,10 @@ bool FaultRelay::pump(Conn& c, bool to_server, Clock::time_point now) {
             close_conn(c, Cut::reset);
             return false;
         }
+    }
+    if (c.eof[dir] && !to_server && hold_closes_) {
+        c.quiet = c.buf[dir].empty();  // all passed on but the close: not polled (a hang-up)
+        return true;
     }
     if (c.eof[dir] && c.buf[dir].empty() && !c.shut_sent[dir]) {
         ::shutdown(c.dst(dir), SHUT_WR);

@@ -49,6 +49,9 @@ class FaultRelay {
     void corrupt_length(char tag, int nth, uint32_t length);
     // While set, new connections are reset at once without contacting the target.
     void refuse_new(bool refuse);
+    // While set, a server that closes its connection has its last bytes passed on but not its
+    // close (FIN): pgtenant sees the connection open until resume().
+    void hold_closes();
 
     int open_connections() const { return open_.load(); }
     uint64_t accepted() const { return accepted_.load(); }
@@ -73,6 +76,7 @@ class FaultRelay {
     std::vector<std::unique_ptr<Conn>> conns_;
     bool stall_to_server_ = false;
     bool stall_to_client_ = false;
+    bool hold_closes_ = false;
     bool refuse_ = false;
     std::chrono::milliseconds slow_{0};
 
