@@ -152,32 +152,37 @@ std::optional<ParameterStatus> decode_parameter_status(std::string_view body) {
     return p;
 }
 
-std::optional<DataRow> decode_data_row(std::string_view body) {
+namespace {
+// Walks a DataRow's body: the column count, then each column's length and bytes, which must end
+// exactly at its end. `on_column` gets each value (nullopt for NULL); `on_count` the count.
+template <typename OnCount, typename OnColumn>
+bool read_row(std::string_view body, OnCount&& on_count, OnColumn&& on_column) {
     MessageReader r(body);
     const int16_t columns = r.int16();
-    if (!r.ok() || columns < 0) return std::nullopt;
-    DataRow row;
-    row.reserve(static_cast<std::size_t>(columns));
-    for (int16_t i = 0; i < columns; ++i) {
+    if (!r.ok() || columns < 0) return false;
+    on_count(columns);
+    for (int16_t i = 0; i < columns && r.ok(); ++i) {
         const int32_t size = r.int32();
-        if (size < -1) return std::nullopt;
-        row.push_back(size == -1 ? std::nullopt
-                                 : std::optional(r.bytes(static_cast<std::size_t>(size))));
+        if (size < -1) return false;
+        on_column(size == -1 ? std::nullopt
+                             : std::optional(r.bytes(static_cast<std::size_t>(size))));
     }
-    if (!r.ok() || !r.at_end()) return std::nullopt;
+    return r.ok() && r.at_end();
+}
+}  // namespace
+
+std::optional<DataRow> decode_data_row(std::string_view body) {
+    DataRow row;
+    if (!read_row(
+            body, [&](int16_t columns) { row.reserve(static_cast<std::size_t>(columns)); },
+            [&](std::optional<std::string_view> value) { row.push_back(value); }))
+        return std::nullopt;
     return row;
 }
 
 bool well_formed_row(std::string_view body) {
-    MessageReader r(body);
-    const int16_t columns = r.int16();
-    if (!r.ok() || columns < 0) return false;
-    for (int16_t i = 0; i < columns && r.ok(); ++i) {
-        const int32_t size = r.int32();
-        if (size < -1) return false;
-        if (size > 0) r.bytes(static_cast<std::size_t>(size));
-    }
-    return r.ok() && r.at_end();
+    return read_row(
+        body, [](int16_t) {}, [](std::optional<std::string_view>) {});
 }
 
 std::optional<BackendKeyData> decode_backend_key_data(std::string_view body) {
