@@ -192,9 +192,9 @@ run_case() {
         resets1=$(pgtenant_resets "$target")
         [[ -z $resets1 ]] || resets=$((resets1 - resets0))
     fi
-    # Let the backends of direct connections exit (their CPU then moves into the postmaster's
-    # cutime) before taking the second sample. Poolers keep theirs: nothing to wait for.
-    [[ $target == direct* ]] || children0=0
+    # Let the backends of direct connections (and of the floor's, also 1:1) exit (their CPU then
+    # moves into the postmaster's cutime) before taking the second sample. Poolers keep theirs.
+    [[ $target == direct* || $target == floor ]] || children0=0
     for _ in $(seq 30); do
         ((children0 > 0)) || break
         (($(pgrep -c -P "$PG_POSTMASTER_PID" || true) <= children0)) && break

@@ -9,60 +9,13 @@ The chart needs matplotlib (Debian: python3-matplotlib); without it the report s
 import argparse
 import csv
 import glob
-import math
 import os
 import re
-import statistics
 import sys
 
-TARGETS = ["direct", "direct-1msg", "pgbouncer", "pgbouncer-alt", "pgbouncer-1msg", "pgtenant", "pgtenant-sealed"]
-LABEL = {
-    "direct": "direct",
-    "direct-1msg": "direct, 1 message",
-    "pgbouncer": "PgBouncer",
-    "pgbouncer-1msg": "PgBouncer, 1 message",
-    "pgbouncer-alt": "PgBouncer (PGBOUNCER_BIN)",
-    "pgtenant": "pgtenant",
-    "pgtenant-sealed": "pgtenant sealed",
-}
-# W3 names its rows by what the application does.
-LABEL_TENANT = {
-    "direct": "direct + middleware",
-    "direct-1msg": "direct + middleware in 1 message",
-    "pgbouncer": "PgBouncer + middleware",
-    "pgbouncer-1msg": "PgBouncer + middleware in 1 message",
-    "pgbouncer-alt": "PgBouncer (PGBOUNCER_BIN) + middleware",
-    "pgtenant": "pgtenant compat",
-    "pgtenant-sealed": "pgtenant sealed",
-}
-MANY = [f"many-{k}-{l}" for k in ("read", "rw-extended", "rw-prepared") for l in ("32x1", "4x8", "8x1")]
-WORKLOADS = ["simple", "extended", "prepared", "rows", "tenant", *MANY, "scale", "latency-simple",
-             "latency-extended"]
-SHORT = {
-    "simple": "W1 simple",
-    "extended": "W2 extended",
-    "prepared": "W2 prepared",
-    "rows": "W7 1,000 rows",
-    "tenant": "W3 tenant RLS",
-    "scale": "W4 scale",
-    "latency-simple": "W5 1 client, simple",
-    "latency-extended": "W5 1 client, extended",
-    **{w: f"W6 {w[len('many-'):w.rindex('-')].replace('-', ' ')}, {w[w.rindex('-') + 1:]}" for w in MANY},
-}
-COLORS = {
-    "direct": "#7f7f7f",
-    "direct-1msg": "#c7c7c7",
-    "pgbouncer": "#1f77b4",
-    "pgbouncer-1msg": "#aec7e8",
-    "pgbouncer-alt": "#9467bd",
-    "pgtenant": "#d62728",
-    "pgtenant-sealed": "#ff9896",
-}
-
-
-def label(workload, target):
-    tenant = workload == "tenant" or workload.startswith("many-")
-    return (LABEL_TENANT if tenant else LABEL).get(target, target)
+from report_common import (COLORS, LABEL, LABEL_TENANT, MANY, SHORT, TARGETS, WORKLOADS, fmt, fmt_range, label,
+                           median, percentile, ratio, round_range)
+from report_targets import budget_rows, floor_rows, latency_budget_rows, layout_ratio, per_client_kib, targets
 
 
 # ---- parsing ------------------------------------------------------------------------------
@@ -112,27 +65,6 @@ def latencies_us(prefix):
                     values.append(int(parts[2]))
     values.sort()
     return values
-
-
-def percentile(sorted_values, p):
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return None
-    k = max(0, min(len(sorted_values) - 1, math.ceil(p / 100.0 * len(sorted_values)) - 1))
-    return sorted_values[k]
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def fmt(value, spec, none="—"):
-    return none if value is None else format(value, spec)
-
-
-def ratio(a, b):
-    return None if a is None or not b else a / b
 
 
 def load(work):
@@ -202,6 +134,8 @@ def aggregate(runs, cpus=2):
             "host_busy": median([float(r["host_busy_pct"]) for r in ok if r.get("host_busy_pct")]),
             "rss_mib": (max(rss) / 1024.0) if rss and pooled else None,
             "by_round": {r["round"]: r["tps"] for r in ok},
+            "cpu_by_round": {r["round"]: float(r["cpu_s"]) / r["transactions"] * 1000.0
+                             for r in ok if pooled and r["transactions"]},
             # pgtenant's practice-switch resets per 1,000 transactions (its metrics endpoint).
             "resets_per_1k": (sum(int(r["resets"]) for r in ok) / tx * 1000.0)
             if tx and ok and all(r.get("resets") not in (None, "") for r in ok) else None,
@@ -213,207 +147,6 @@ def groups_of(agg):
     """(workload, clients) in the suite's order."""
     found = sorted({(w, c) for (w, c, _t) in agg}, key=lambda g: (WORKLOADS.index(g[0]) if g[0] in WORKLOADS else 99, g[1]))
     return found
-
-
-def round_range(a, b):
-    """Range of the per-round ratios a/b (each round's runs are back to back), or None."""
-    if not a or not b:
-        return None
-    rs = [ratio(a["by_round"].get(k), b["by_round"].get(k)) for k in a["by_round"]]
-    rs = [x for x in rs if x is not None]
-    return (min(rs), max(rs)) if len(rs) > 1 else None
-
-
-def fmt_range(rng):
-    return f" [{rng[0]:.2f}–{rng[1]:.2f}]" if rng else ""
-
-
-# ---- the targets of issue 5 -----------------------------------------------------------------
-
-W2_PREPARED_NEED = 1.3  # pgtenant -M prepared over PgBouncer -M extended
-
-
-def w1_need(clients):
-    """W1: pgtenant tps over PgBouncer's, 1.2 × from 128 clients on, else parity."""
-    return 1.2 if clients >= 128 else 1.0
-
-def targets(meta, agg, idle):
-    """Rows: (target text, measured text, met/not met/not measured)."""
-    rows = []
-
-    def get(w, c, t):
-        return agg.get((w, c, t))
-
-    def verdict(ok):
-        return "not measured" if ok is None else ("**met**" if ok else "**not met**")
-
-    def tps_target(name, w, c, t, w_ref, t_ref, need, note=""):
-        a, b = get(w, c, t), get(w_ref, c, t_ref)
-        r = ratio(a and a["tps"], b and b["tps"])
-        rng = round_range(a, b) if w == w_ref else None
-        rows.append((name, (f"{r:.2f} ×{fmt_range(rng)}" if r is not None else "—") + note,
-                     verdict(None if r is None else r >= need)))
-
-    workers = meta.get("pgtenant_workers", "?")
-    w1 = sorted({c for (w, c, _t) in agg if w == "simple"})
-    for c in w1:
-        need = w1_need(c)
-        tps_target(f"W1 simple, {c} clients: pgtenant tps ≥ {need:.1f} × PgBouncer (target with 2 worker threads)",
-                   "simple", c, "pgtenant", "simple", "pgbouncer", need, f" ({workers} worker thread(s) in this run)")
-    for c in w1:
-        for ref in ("pgbouncer", "pgbouncer-alt"):  # issue 19: ≤ PgBouncer 1.25's (PGBOUNCER_BIN)
-            a, b = get("simple", c, "pgtenant"), get("simple", c, ref)
-            if ref != "pgbouncer" and not b:
-                continue
-            r = ratio(a and a["cpu_per_1k"], b and b["cpu_per_1k"])
-            name = LABEL[ref]
-            rows.append((f"W1 simple, {c} clients: pgtenant CPU per transaction ≤ {name}'s",
-                         f"{r:.2f} × {name}'s{cpu_split(a, b)}" if r is not None else "—",
-                         verdict(None if r is None else r <= 1.0)))
-    for w in ("latency-simple", "latency-extended"):
-        d, b, p = get(w, 1, "direct"), get(w, 1, "pgbouncer"), get(w, 1, "pgtenant")
-        if d and b and p and None not in (d["p50"], b["p50"], p["p50"]):
-            added_p = (p["p50"] - d["p50"]) * 1000
-            added_b = (b["p50"] - d["p50"]) * 1000
-            rows.append((f"{SHORT[w]}: pgtenant p50 added latency ≤ PgBouncer's",
-                         f"pgtenant +{added_p:.0f} µs, PgBouncer +{added_b:.0f} µs", verdict(added_p <= added_b)))
-        elif w == "latency-simple":
-            rows.append((f"{SHORT[w]}: pgtenant p50 added latency ≤ PgBouncer's", "—", verdict(None)))
-    for c in sorted({c for (w, c, _t) in agg if w == "prepared"}):
-        tps_target(f"W2, {c} clients: pgtenant -M prepared ≥ {W2_PREPARED_NEED:.1f} × PgBouncer -M extended",
-                   "prepared", c, "pgtenant", "extended", "pgbouncer", W2_PREPARED_NEED)
-    # Issue 19: many practices on the pool.
-    for w in ("many-rw-prepared-32x1",):
-        c = next((k[1] for k in agg if k[0] == w), None)
-        if c is not None:
-            tps_target(f"{SHORT[w]}: pgtenant ≥ 1.0 × direct + middleware (goal 1.2)", w, c, "pgtenant", w, "direct", 1.0)
-    for kind in ("read", "rw-extended", "rw-prepared"):
-        w32, w4 = f"many-{kind}-32x1", f"many-{kind}-4x8"
-        a, b = get(w32, 32, "pgtenant"), get(w4, 32, "pgtenant")
-        if a and b:
-            x = layout_ratio(agg, kind, "pgtenant")
-            d = layout_ratio(agg, kind, "direct")
-            same = f"; direct + middleware's own: {d:.2f}" if d is not None else ""
-            rows.append((f"W6 {kind.replace('-', ' ')}: 32 practices within 5 % of 4 (pgtenant tps)",
-                         f"{fmt(x, '.2f')}{fmt_range(round_range(a, b))}{same}",
-                         verdict(x is not None and x >= 0.95)))
-    for w in MANY:
-        a = next((v for k, v in agg.items() if k[0] == w and k[2] == "pgtenant"), None)
-        if a and a.get("resets_per_1k") is not None:
-            rows.append((f"{SHORT[w]}: practice-switch resets ≤ 1 per 1,000 transactions",
-                         f"{a['resets_per_1k']:.2f}", verdict(a["resets_per_1k"] <= 1.0)))
-    for c in sorted({c for (w, c, _t) in agg if w == "tenant"}):
-        tps_target(f"W3, {c} clients: pgtenant (binding injected) ≥ 1.8 × PgBouncer + middleware",
-                   "tenant", c, "pgtenant", "tenant", "pgbouncer", 1.8)
-        tps_target(f"W3, {c} clients: pgtenant ≥ 1.15 × direct + middleware",
-                   "tenant", c, "pgtenant", "tenant", "direct", 1.15)
-        tps_target(f"W3, {c} clients: sealed mode within 10 % of compat mode (≥ 0.90 ×)",
-                   "tenant", c, "pgtenant-sealed", "tenant", "pgtenant", 0.9)
-    for c in sorted({c for (w, c, _t) in agg if w == "scale"}):
-        for t in ("pgtenant", "pgbouncer"):
-            a = get("scale", c, t)
-            if a is None:
-                continue
-            served = a["ok"] == a["runs"] and a["failed_tx"] == 0
-            what = f"{a['ok']}/{a['runs']} runs ok, {a['failed_tx']} failed transactions"
-            rows.append((f"W4: all {c:,} clients served with no errors ({LABEL[t]})", what, verdict(served)))
-    for row in idle:
-        if row["target"] != "pgtenant":
-            continue
-        per = per_client_kib(row)
-        rows.append((f"W4: ≤ 4 KiB per idle client (pgtenant, {int(row['clients']):,} idle clients)",
-                     f"{per:.2f} KiB" if per is not None else "—", verdict(None if per is None else per <= 4.0)))
-    return rows
-
-
-def us(v):
-    """Seconds per 1,000 transactions -> µs per transaction."""
-    return None if v is None else v * 1000.0
-
-
-def cpu_split(a, b):
-    """ " (user x vs y µs, kernel x vs y)": two poolers' CPU per transaction, pgtenant's first."""
-    if None in (a.get("cpu_per_1k"), a.get("sys_per_1k"), b.get("cpu_per_1k"), b.get("sys_per_1k")):
-        return ""
-    user = [(x["cpu_per_1k"] - x["sys_per_1k"]) * 1000 for x in (a, b)]
-    kernel = [x["sys_per_1k"] * 1000 for x in (a, b)]
-    return f" (user {user[0]:.1f} vs {user[1]:.1f} µs, kernel {kernel[0]:.1f} vs {kernel[1]:.1f})"
-
-
-def layout_ratio(agg, kind, target):
-    """W6: median tps of `target` with 32 practices × 1 client over 4 × 8, or None."""
-    a, b = agg.get((f"many-{kind}-32x1", 32, target)), agg.get((f"many-{kind}-4x8", 32, target))
-    return ratio(a and a["tps"], b and b["tps"])
-
-
-def budget_rows(agg):
-    """The W1/W2 throughput targets as CPU budgets (bench/README.md, "What the binding costs").
-    tps = host busy × CPUs / T, T being the CPU one transaction costs everyone (pgbench, pooler,
-    PostgreSQL). pgtenant at r × PgBouncer's tps, even with the machine 100 % busy, needs
-    T_t ≤ (100 / busy_b) × T_b / r, so its pooler may spend at most that minus everything else
-    in its runs. Rows of µs per transaction."""
-    rows = []
-    cases = [("W1 simple", "simple", c, "simple", "pgbouncer", w1_need(c))
-             for c in sorted({c for (w, c, _t) in agg if w == "simple"})]
-    cases += [("W2 prepared vs PgBouncer extended", "prepared", c, "extended", "pgbouncer", W2_PREPARED_NEED)
-              for c in sorted({c for (w, c, _t) in agg if w == "prepared"})]
-    # Issue 19 against direct PostgreSQL running the middleware: no pooler's CPU in the reference.
-    cases += [("W6 rw prepared 32x1 vs direct + middleware", w, c, w, "direct", 1.0)
-              for (w, c, t) in agg if w == "many-rw-prepared-32x1" and t == "pgtenant"]
-    for name, w, c, w_ref, ref, need in cases:
-        a, b = agg.get((w, c, "pgtenant")), agg.get((w_ref, c, ref))
-        if not a or not b or None in (a["cpu_per_1k"], a["host_cpu_per_1k"], b["host_cpu_per_1k"]) or not b["host_busy"]:
-            continue
-        t, rest = us(a["cpu_per_1k"]), us(a["host_cpu_per_1k"] - a["cpu_per_1k"])
-        total_b = us(b["host_cpu_per_1k"])
-        t_sys, b_sys = us(a.get("sys_per_1k")), us(b.get("sys_per_1k"))
-        budget = (100.0 / b["host_busy"]) * total_b / need - rest
-        kernel = [x for x in (t_sys, b_sys) if x is not None]
-        if budget <= 0:
-            reading = "out of reach: everything but pgtenant's pooler already costs more"
-        elif kernel and budget < min(kernel):
-            reading = "out of reach: less than the kernel time of the poolers measured"
-        elif budget < t:
-            reading = f"needs pgtenant's pooler CPU {100 * (1 - budget / t):.0f} % lower"
-        else:
-            reading = "within the budget"
-        rows.append((f"{name}, {c} clients, ≥ {need:.1f} ×", LABEL[ref], total_b, b["host_busy"], rest,
-                     us(a["pg_cpu_per_1k"]), budget, t, t_sys, b_sys, reading))
-    return rows
-
-
-def latency_budget_rows(agg):
-    """The W5 target (pgtenant's added p50 ≤ PgBouncer's) as a CPU budget. At one client nothing
-    runs in parallel: a transaction's latency is the CPU on its path, so pgtenant's pooler may
-    spend at most PgBouncer's pooler CPU minus the binding's PostgreSQL time (pgtenant's
-    PostgreSQL CPU per transaction minus PgBouncer's). Rows of µs per transaction."""
-    rows = []
-    for w in ("latency-simple", "latency-extended"):
-        b, t = agg.get((w, 1, "pgbouncer")), agg.get((w, 1, "pgtenant"))
-        fields = ("cpu_per_1k", "sys_per_1k", "pg_cpu_per_1k")
-        if not b or not t or any(x[f] is None for x in (b, t) for f in fields):
-            continue
-        b_cpu, b_sys, t_cpu, t_sys = us(b["cpu_per_1k"]), us(b["sys_per_1k"]), us(t["cpu_per_1k"]), us(t["sys_per_1k"])
-        binding = us(t["pg_cpu_per_1k"] - b["pg_cpu_per_1k"])
-        budget = b_cpu - binding
-        if budget <= 0:
-            reading = "out of reach: the binding alone costs more than PgBouncer's whole pooler"
-        elif budget < min(t_sys, b_sys):
-            reading = "out of reach: less than the kernel time of the poolers measured"
-        elif budget < t_cpu:
-            reading = (f"needs pgtenant's pooler CPU {100 * (1 - budget / t_cpu):.0f} % lower: at its kernel "
-                       f"time, {budget - t_sys:.1f} µs of user-space work (PgBouncer's: {b_cpu - b_sys:.1f})")
-        else:
-            reading = "within the budget"
-        rows.append((SHORT[w], b_cpu, b_sys, binding, budget, t_cpu, t_sys, reading))
-    return rows
-
-
-def per_client_kib(row):
-    n = int(row["connected"] or 0)
-    if row["rc"] != "0" or n == 0:
-        return None
-    return (int(row["rss_idle_kb"]) - int(row["rss_before_kb"])) / n
 
 
 # ---- Markdown -----------------------------------------------------------------------------
@@ -505,6 +238,25 @@ def markdown(meta, runs, agg, idle, png_name):
         for name, ref, total_b, busy_b, rest, g_t, budget, t, t_sys, b_sys, reading in budgets:
             md.append(f"| {name} | {ref}: {total_b:.1f} ({busy_b:.0f} %) | {rest:.1f} ({fmt(g_t, '.1f')}) | {budget:.1f} | "
                       f"{t:.1f} ({fmt(t_sys, '.1f')}) | {fmt(b_sys, '.1f')} | {reading} |")
+        md.append("")
+
+    floors = floor_rows(agg)
+    if floors:
+        md.append("## What the runtime leaves for the pooler")
+        md.append("")
+        md.append("µs of pooler CPU per transaction. The floor is bench_floor_forwarder: pgtenant's runtime "
+                  "(Boost.Asio coroutines on epoll, one worker thread) relaying bytes 1:1, with a server "
+                  "connection per client and nothing read, pooled or bound. Any proxy on that runtime spends at "
+                  "least the floor, so what PgBouncer spends beyond it is what the CPU target leaves for "
+                  "everything pgtenant does per transaction (the binding, the statement guard, transaction "
+                  "tracking, the pool); pgtenant's own work is what it spends beyond the floor.")
+        md.append("")
+        md.append("| target | reference (kernel) | floor (kernel) | floor / reference [per-round range] "
+                  "| left for pgtenant's own work | pgtenant's own work | reading |")
+        md.append("|---|---:|---:|---:|---:|---:|---|")
+        for name, ref, ref_cpu, ref_sys, floor, floor_sys, x, rng, left, own, reading in floors:
+            md.append(f"| {name} | {ref}: {ref_cpu:.1f} ({fmt(ref_sys, '.1f')}) | {floor:.1f} ({fmt(floor_sys, '.1f')}) "
+                      f"| {x:.2f}{fmt_range(rng)} | {left:.1f} | {own:.1f} | {reading} |")
         md.append("")
 
     lat_budgets = latency_budget_rows(agg)

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""bench/report.py's CPU budgets of the W1/W2 targets, on made-up aggregates (seconds per 1,000
+"""bench/report_targets.py's CPU budgets of the W1/W2 targets, on made-up aggregates (seconds per 1,000
 transactions, as aggregate() produces them)."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import report  # noqa: E402
+import report_targets as report  # noqa: E402
 
 
 def run(host_b, busy_b, host_t, pooler_t, sys_t=0.020, sys_b=0.020, clients=32):
@@ -81,4 +81,25 @@ assert report.layout_ratio(layouts, "rw-prepared", "pgtenant") is None
 split = report.cpu_split({"cpu_per_1k": 0.0253, "sys_per_1k": 0.0179}, {"cpu_per_1k": 0.0173, "sys_per_1k": 0.0158})
 assert split == " (user 7.4 vs 1.5 µs, kernel 17.9 vs 15.8)", split
 assert report.cpu_split({"cpu_per_1k": None, "sys_per_1k": None}, {"cpu_per_1k": 0.0173, "sys_per_1k": 0.0158}) == ""
-print("report.py: CPU budgets of the targets ok")
+
+
+# The runtime's floor: PgBouncer 20 µs, the floor 18, pgtenant 26: 2 µs left for pgtenant's own
+# work, which costs 8; per round the floor is 0.80 and 1.00 of PgBouncer.
+def floor_case(floor_cpu, floor_rounds):
+    def row(cpu, rounds):
+        return {"cpu_per_1k": cpu, "sys_per_1k": cpu * 0.8, "cpu_by_round": rounds}
+    return report.floor_rows({
+        ("simple", 32, "pgbouncer"): row(0.020, {"1": 0.020, "2": 0.020}),
+        ("simple", 32, "floor"): row(floor_cpu, floor_rounds),
+        ("simple", 32, "pgtenant"): row(0.026, {"1": 0.026, "2": 0.026}),
+    })
+
+
+(name, ref, ref_cpu, _rs, floor, _fs, x, rng, left, own, reading), = floor_case(0.018, {"1": 0.016, "2": 0.020})
+assert (round(ref_cpu, 6), round(floor, 6), round(left, 6), round(own, 6)) == (20.0, 18.0, 2.0, 8.0), floor_case
+assert abs(x - 0.9) < 1e-9 and rng == (0.8, 1.0) and reading == "needs pgtenant's own work 75 % cheaper", reading
+# A floor above PgBouncer: nothing is left, whatever pgtenant does.
+assert floor_case(0.021, {"1": 0.021})[0][-1].startswith("out of reach on this runtime")
+# No floor run, no row.
+assert report.floor_rows({("simple", 32, "pgbouncer"): {"cpu_per_1k": 0.02}}) == []
+print("report_targets.py: CPU budgets of the targets ok")

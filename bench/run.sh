@@ -9,7 +9,10 @@
 #   --workloads "W"       any of: simple extended prepared rows tenant many scale latency
 #                         (default: all)
 #                           simple, extended, prepared   W1/W2 pgbench -S (-M prepared is not run
-#                                                        through PgBouncer 1.18: it cannot)
+#                                                        through PgBouncer 1.18: it cannot); W1
+#                                                        also through "the runtime's floor", a
+#                                                        1:1 forwarder on pgtenant's runtime
+#                                                        (bench/floor_forwarder.cpp)
 #                           rows      W7 a 1,000-row SELECT per transaction (large results)
 #                           tenant    W3 RLS workload: middleware set_config vs pgtenant binding
 #                           scale     W4 many clients on few backends, memory per idle client
@@ -127,6 +130,7 @@ WANT_TENANT=0
 BINARY=$(cd "$BUILD" && pwd)/proxy/pgtenant
 PG_VERIFIER_LIBRARY=$(cd "$BUILD" && pwd)/auth/server_verifier/pgtenant_verifier.so   # sealed mode's C verifier
 IDLE_TOOL=$(cd "$BUILD" && pwd)/bench/bench_idle_clients
+FLOOR_TOOL=$(cd "$BUILD" && pwd)/bench/bench_floor_forwarder
 [[ -x $BINARY ]] || { echo "bench: no pgtenant binary at $BINARY (build first)" >&2; exit 1; }
 [[ -x $PG_BINDIR/initdb ]] || { echo "bench: no PostgreSQL server in $PG_BINDIR (set PG_BINDIR)" >&2; exit 1; }
 [[ -x $PGBOUNCER ]] || { echo "bench: pgbouncer not found (apt-get install pgbouncer)" >&2; exit 1; }
@@ -136,6 +140,11 @@ if want scale && [[ ! -x $IDLE_TOOL ]]; then
     echo "bench: building bench_idle_clients (W4's idle-connection tool)"
     cmake --build "$BUILD" --target bench_idle_clients >/dev/null ||
         { echo "bench: cannot build $IDLE_TOOL" >&2; exit 1; }
+fi
+if want simple && [[ ! -x $FLOOR_TOOL ]]; then
+    echo "bench: building bench_floor_forwarder (W1's runtime floor)"
+    cmake --build "$BUILD" --target bench_floor_forwarder >/dev/null ||
+        { echo "bench: cannot build $FLOOR_TOOL" >&2; exit 1; }
 fi
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*"; }
 
@@ -201,6 +210,10 @@ if [[ -n $PGBOUNCER_BIN ]]; then
     start_pgbouncer pgbouncer-alt "$PGBOUNCER_BIN"
     log "PgBouncer $("$PGBOUNCER_BIN" --version | head -n1 | awk '{print $2}') ($PGBOUNCER_BIN) on 127.0.0.1:${PORT[pgbouncer-alt]} (pid ${PID[pgbouncer-alt]})"
 fi
+if want simple; then
+    start_floor
+    log "the runtime's floor (bench_floor_forwarder, 1:1) on 127.0.0.1:${PORT[floor]} (pid ${PID[floor]})"
+fi
 write_users_file
 start_pgtenant pgtenant "$DB" compat
 PGTENANT_VERSION=$("$BINARY" --version 2>/dev/null | head -n1 | sed 's/^pgtenant //' || echo unknown)
@@ -218,7 +231,7 @@ preflight_fail() {
 }
 # Each target answers as the pool role (not superuser, not BYPASSRLS); through pgtenant the
 # transaction is bound to the practice, which is the work pgtenant adds to every transaction.
-for target in direct pgbouncer $([[ -z $PGBOUNCER_BIN ]] || echo pgbouncer-alt) pgtenant; do
+for target in direct pgbouncer $([[ -z $PGBOUNCER_BIN ]] || echo pgbouncer-alt) $(want simple && echo floor) pgtenant; do
     login_for "$target"
     answer=$(psql_as "$target" "$LOGIN" "$PASSWORD" "$DB" -c "SELECT current_user, rolsuper, rolbypassrls,
             coalesce(nullif(current_setting('app.current_practice_id', true), ''), '-')
@@ -270,6 +283,7 @@ targets_for() {
         many-rw-prepared-*) echo "direct$ALT_PREPARED pgtenant" ;;
         many-*) echo "direct pgbouncer$ALT pgtenant" ;;
         scale) echo "pgbouncer$ALT pgtenant" ;;   # direct: 2,000 connections exceed max_connections
+        simple) echo "direct pgbouncer$ALT floor pgtenant" ;;
         *) echo "direct pgbouncer$ALT pgtenant" ;;
     esac
 }

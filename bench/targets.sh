@@ -1,7 +1,8 @@
 # Sourced by bench/run.sh: the databases, and the targets it measures.
 #
 # A target is a name: direct (PostgreSQL itself), pgbouncer, pgtenant (compat mode, database
-# bench) and pgtenant-sealed (sealed mode, database bench_sealed, started only for W3). W3's
+# bench), pgtenant-sealed (sealed mode, database bench_sealed, started only for W3) and floor
+# (bench_floor_forwarder: a 1:1 byte forwarder on pgtenant's runtime, W1 only). W3's
 # direct-1msg and pgbouncer-1msg rows use direct's and pgbouncer's servers. PORT[name] and
 # PID[name] (none for direct) describe a running target; its log is $WORK/<name>.log.
 declare -A PORT=() PID=() METRICS_PORT=()
@@ -140,6 +141,25 @@ EOF
     done
     echo "bench: PgBouncer ($name) did not start" >&2
     cat "$WORK/$name.out" "$WORK/$name.log" >&2 2>/dev/null
+    return 1
+}
+
+# ---- the runtime's floor ------------------------------------------------------------------
+# start_floor: bench_floor_forwarder in front of PostgreSQL (a server connection per client).
+start_floor() {
+    local port pid
+    for _ in 1 2 3; do
+        port=$(free_port)
+        "$FLOOR_TOOL" "$port" "$PG_PORT" >>"$WORK/floor.log" 2>&1 &
+        pid=$!
+        if wait_listening "$pid" "$port"; then
+            PORT[floor]=$port PID[floor]=$pid
+            return 0
+        fi
+        stop_pid "$pid"
+    done
+    echo "bench: bench_floor_forwarder did not start" >&2
+    cat "$WORK/floor.log" >&2
     return 1
 }
 
