@@ -151,6 +151,12 @@ def groups_of(agg):
 
 # ---- Markdown -----------------------------------------------------------------------------
 
+def section(md, title, prose, columns, aligns):
+    """Appends a section's title, its prose and the head of its table (`aligns`: the separator
+    row's cells, e.g. "---:")."""
+    md += [f"## {title}", "", prose, "", "| " + " | ".join(columns) + " |", "|" + "|".join(aligns) + "|"]
+
+
 def markdown(meta, runs, agg, idle, png_name):
     md = []
     quick = meta.get("mode") == "quick"
@@ -222,19 +228,17 @@ def markdown(meta, runs, agg, idle, png_name):
 
     budgets = budget_rows(agg)
     if budgets:
-        md.append("## What the throughput targets leave for the pooler")
-        md.append("")
-        md.append("µs per transaction. tps = host busy × CPUs / T, T being the CPU a transaction costs everyone "
-                  "(from host busy: pgbench, pooler, PostgreSQL, anyone else). Reaching r × PgBouncer's tps, even "
-                  "at 100 % busy, leaves pgtenant's pooler at most (100 % / PgBouncer's busy) × T_PgBouncer / r "
-                  "(W6: direct PostgreSQL's, whose runs have no pooler at all) "
-                  "minus everything else in pgtenant's runs (pgbench and PostgreSQL, which runs the binding); "
-                  "bench/README.md, \"What the binding costs\". Kernel: a pooler's system time (socket operations "
-                  "and wake-ups), which any proxy pays.")
-        md.append("")
-        md.append("| target | reference runs: T (host busy %) | pgtenant runs: all but the pooler (of it PostgreSQL) "
-                  "| pgtenant pooler budget | pgtenant pooler (kernel) | PgBouncer kernel | reading |")
-        md.append("|---|---:|---:|---:|---:|---:|---|")
+        section(md, "What the throughput targets leave for the pooler",
+                "µs per transaction. tps = host busy × CPUs / T, T being the CPU a transaction costs everyone "
+                "(from host busy: pgbench, pooler, PostgreSQL, anyone else). Reaching r × PgBouncer's tps, even "
+                "at 100 % busy, leaves pgtenant's pooler at most (100 % / PgBouncer's busy) × T_PgBouncer / r "
+                "(W6: direct PostgreSQL's, whose runs have no pooler at all) "
+                "minus everything else in pgtenant's runs (pgbench and PostgreSQL, which runs the binding); "
+                "bench/README.md, \"What the binding costs\". Kernel: a pooler's system time (socket operations "
+                "and wake-ups), which any proxy pays.",
+                ["target", "reference runs: T (host busy %)", "pgtenant runs: all but the pooler (of it PostgreSQL)",
+                 "pgtenant pooler budget", "pgtenant pooler (kernel)", "PgBouncer kernel", "reading"],
+                ["---", "---:", "---:", "---:", "---:", "---:", "---"])
         for name, ref, total_b, busy_b, rest, g_t, budget, t, t_sys, b_sys, reading in budgets:
             md.append(f"| {name} | {ref}: {total_b:.1f} ({busy_b:.0f} %) | {rest:.1f} ({fmt(g_t, '.1f')}) | {budget:.1f} | "
                       f"{t:.1f} ({fmt(t_sys, '.1f')}) | {fmt(b_sys, '.1f')} | {reading} |")
@@ -242,18 +246,16 @@ def markdown(meta, runs, agg, idle, png_name):
 
     floors = floor_rows(agg)
     if floors:
-        md.append("## What the runtime leaves for the pooler")
-        md.append("")
-        md.append("µs of pooler CPU per transaction. The floor is bench_floor_forwarder: pgtenant's runtime "
-                  "(Boost.Asio coroutines on epoll, one worker thread) relaying bytes 1:1, with a server "
-                  "connection per client and nothing read, pooled or bound. Any proxy on that runtime spends at "
-                  "least the floor, so what PgBouncer spends beyond it is what the CPU target leaves for "
-                  "everything pgtenant does per transaction (the binding, the statement guard, transaction "
-                  "tracking, the pool); pgtenant's own work is what it spends beyond the floor.")
-        md.append("")
-        md.append("| target | reference (kernel) | floor (kernel) | floor / reference [per-round range] "
-                  "| left for pgtenant's own work | pgtenant's own work | reading |")
-        md.append("|---|---:|---:|---:|---:|---:|---|")
+        section(md, "What the runtime leaves for the pooler",
+                "µs of pooler CPU per transaction. The floor is bench_floor_forwarder: pgtenant's runtime "
+                "(Boost.Asio coroutines on epoll, one worker thread) relaying bytes 1:1, with a server "
+                "connection per client and nothing read, pooled or bound. Any proxy on that runtime spends at "
+                "least the floor, so what PgBouncer spends beyond it is what the CPU target leaves for "
+                "everything pgtenant does per transaction (the binding, the statement guard, transaction "
+                "tracking, the pool); pgtenant's own work is what it spends beyond the floor.",
+                ["target", "reference (kernel)", "floor (kernel)", "floor / reference [per-round range]",
+                 "left for pgtenant's own work", "pgtenant's own work", "reading"],
+                ["---", "---:", "---:", "---:", "---:", "---:", "---"])
         for name, ref, ref_cpu, ref_sys, floor, floor_sys, x, rng, left, own, reading in floors:
             md.append(f"| {name} | {ref}: {ref_cpu:.1f} ({fmt(ref_sys, '.1f')}) | {floor:.1f} ({fmt(floor_sys, '.1f')}) "
                       f"| {x:.2f}{fmt_range(rng)} | {left:.1f} | {own:.1f} | {reading} |")
@@ -261,16 +263,14 @@ def markdown(meta, runs, agg, idle, png_name):
 
     lat_budgets = latency_budget_rows(agg)
     if lat_budgets:
-        md.append("## What the latency target leaves for the pooler")
-        md.append("")
-        md.append("µs per transaction at one client, where nothing runs in parallel and latency is the CPU on the "
-                  "path. Behind pgtenant PostgreSQL also runs the binding (its CPU per transaction minus what it "
-                  "spends behind PgBouncer), so for an added p50 no larger than PgBouncer's, pgtenant's pooler may "
-                  "spend at most PgBouncer's pooler CPU minus the binding.")
-        md.append("")
-        md.append("| target | PgBouncer pooler (kernel) | binding's PostgreSQL time | pgtenant pooler budget "
-                  "| pgtenant pooler (kernel) | reading |")
-        md.append("|---|---:|---:|---:|---:|---|")
+        section(md, "What the latency target leaves for the pooler",
+                "µs per transaction at one client, where nothing runs in parallel and latency is the CPU on the "
+                "path. Behind pgtenant PostgreSQL also runs the binding (its CPU per transaction minus what it "
+                "spends behind PgBouncer), so for an added p50 no larger than PgBouncer's, pgtenant's pooler may "
+                "spend at most PgBouncer's pooler CPU minus the binding.",
+                ["target", "PgBouncer pooler (kernel)", "binding's PostgreSQL time", "pgtenant pooler budget",
+                 "pgtenant pooler (kernel)", "reading"],
+                ["---", "---:", "---:", "---:", "---:", "---"])
         for name, b_cpu, b_sys, binding, budget, t_cpu, t_sys, reading in lat_budgets:
             md.append(f"| {name} | {b_cpu:.1f} ({b_sys:.1f}) | {binding:.1f} | {budget:.1f} | "
                       f"{t_cpu:.1f} ({t_sys:.1f}) | {reading} |")
