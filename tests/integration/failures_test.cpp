@@ -13,6 +13,7 @@
 
 #include "tests/support/integration_env.h"
 #include "tests/support/net.h"
+#include "tests/support/pool_watch.h"
 #include "tests/support/process.h"
 #include "tests/support/tenant_checks.h"
 #include "tests/support/wire.h"
@@ -29,24 +30,13 @@ class FailureTest : public ProxyTest {
   protected:
     // Pool-role backends in the given state, seen by the superuser.
     Rows pool_backends(const std::string& state) {
-        auto su = env().superuser();
-        return query_params(su.get(),
-                            "SELECT pid, state, query FROM pg_stat_activity "
-                            "WHERE usename = 'pgtenant_pool' AND state = $1",
-                            {state});
+        return pgtenant::testing::pool_backends(env().superuser().get(), state);
     }
 
-    // Polls until no pool backend is idle in transaction, or the timeout passes.
+    // Polls until no pool backend is idle in transaction (aborted or not), or the timeout passes.
     bool wait_no_open_transaction(std::chrono::milliseconds timeout) {
-        auto deadline = Clock::now() + timeout;
-        while (Clock::now() < deadline) {
-            if (pool_backends("idle in transaction").empty() &&
-                pool_backends("idle in transaction (aborted)").empty()) {
-                return true;
-            }
-            std::this_thread::sleep_for(100ms);
-        }
-        return false;
+        auto su = env().superuser();
+        return pgtenant::testing::wait_no_open_transaction(su.get(), timeout);
     }
 };
 
@@ -340,7 +330,8 @@ TEST_F(FailureTest, OutOfFileDescriptorsPausesAcceptAndRecovers) {
     auto limit = run_command({"prlimit", "--pid", std::to_string(own.pid()), "--nofile=40:40"});
     ASSERT_TRUE(limit.ok()) << limit.describe();
     std::vector<RawSocket> flood;
-    for (int i = 0; i < 80; ++i) flood.push_back(RawSocket::connect(own.port()));  // queued beyond the limit
+    for (int i = 0; i < 80; ++i)
+        flood.push_back(RawSocket::connect(own.port()));  // queued beyond the limit
     std::this_thread::sleep_for(300ms);
     const double before = cpu_seconds(own.pid());
     std::this_thread::sleep_for(1500ms);
@@ -352,7 +343,8 @@ TEST_F(FailureTest, OutOfFileDescriptorsPausesAcceptAndRecovers) {
     PGconn* refused = PQconnectdb((own.conninfo(demo::kAlice) + " connect_timeout=10").c_str());
     const auto waited = Clock::now() - asked;
     EXPECT_NE(PQstatus(refused), CONNECTION_OK);
-    EXPECT_NE(std::string(PQerrorMessage(refused)).find("out of file descriptors"), std::string::npos)
+    EXPECT_NE(std::string(PQerrorMessage(refused)).find("out of file descriptors"),
+              std::string::npos)
         << PQerrorMessage(refused);
     EXPECT_LT(waited, 3s);
     PQfinish(refused);

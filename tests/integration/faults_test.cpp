@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "tests/support/fault_fixture.h"
+#include "tests/support/pool_watch.h"
 
 namespace pgtenant::testing {
 namespace {
@@ -424,9 +425,7 @@ TEST_F(FaultTest, CommitBetweenAFatalAndTheCloseFails) {
     ASSERT_EQ(sqlstate_of(c, "BEGIN"), "");
     ASSERT_EQ(sqlstate_of(c, insert_sql(id, "before the FATAL")), "");
     relay_->hold_closes();
-    auto pids = query(su_.get(),
-                      "SELECT pid FROM pg_stat_activity WHERE usename = 'pgtenant_pool' AND "
-                      "state = 'idle in transaction'");
+    auto pids = pool_backends(su_.get(), "idle in transaction");
     ASSERT_EQ(pids.size(), 1u);
     query(su_.get(), "SELECT pg_terminate_backend(" + pids[0][0] + ", 5000)");
     // pgtenant has read the FATAL when it logs the loss.

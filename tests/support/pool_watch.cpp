@@ -32,6 +32,13 @@ PoolSample sample_pool(PGconn* superuser, std::chrono::milliseconds stuck_after)
     return out;
 }
 
+Rows pool_backends(PGconn* superuser, const std::string& state) {
+    return query_params(superuser,
+                        "SELECT pid, state, query FROM pg_stat_activity "
+                        "WHERE usename = $1 AND state = $2",
+                        {kPoolRole, state});
+}
+
 bool wait_no_open_transaction(PGconn* superuser, std::chrono::milliseconds timeout,
                               int* max_backends, std::string* last_seen) {
     const auto deadline = Clock::now() + timeout;

@@ -28,6 +28,10 @@ struct PoolSample {
 PoolSample sample_pool(PGconn* superuser,
                        std::chrono::milliseconds stuck_after = std::chrono::seconds(1));
 
+// Pool-role backends in exactly `state` ("idle in transaction", "active", ...): rows of pid,
+// state, query.
+Rows pool_backends(PGconn* superuser, const std::string& state);
+
 // Polls (every 50 ms) until no pool backend is idle in a transaction; false when one still
 // is at the deadline. Raises *max_backends to the largest number of pool backends seen.
 bool wait_no_open_transaction(PGconn* superuser, std::chrono::milliseconds timeout,
