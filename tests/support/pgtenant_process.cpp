@@ -223,6 +223,16 @@ bool Pgtenant::try_start() {
             return false;  // bad config, or the port was taken: the caller retries
         }
         if (wait_for_port(port_, 100ms)) {
+            // The port opens a moment before pgtenant logs that it listens; a test that reads
+            // the log at once (the I/O backend in use) must find the line
+            // (backend_tls_test_io_uring once read an empty log under a loaded clean-clone run).
+            const bool logs_info = options_.log_level == "info" || options_.log_level == "debug" ||
+                                   options_.log_level == "trace";
+            for (auto until = std::chrono::steady_clock::now() + 2s;
+                 logs_info && log().find("pgtenant listening on") == std::string::npos &&
+                 std::chrono::steady_clock::now() < until;) {
+                std::this_thread::sleep_for(10ms);
+            }
             return true;
         }
     }
